@@ -1,0 +1,43 @@
+"""invclose: the periodic inventory close of an ERP, over dataframes.
+
+The whole public API is on this screen.
+
+>>> import invclose
+>>> sorted(invclose.__all__)[:3]
+['CloseConfig', 'CloseResult', 'InputValidationError']
+"""
+
+from __future__ import annotations
+
+from invclose.close import check, close, recalculate
+from invclose.config import CloseConfig, Method, VoucherDetail
+from invclose.errors import (
+    ClosedPeriodError,
+    ConfigError,
+    InputValidationError,
+    InvcloseError,
+    MissingAccountError,
+)
+from invclose.io import decimalize, read_transactions
+from invclose.result import CloseResult, read_result
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CloseConfig",
+    "CloseResult",
+    "ClosedPeriodError",
+    "ConfigError",
+    "InputValidationError",
+    "InvcloseError",
+    "Method",
+    "MissingAccountError",
+    "VoucherDetail",
+    "__version__",
+    "check",
+    "close",
+    "decimalize",
+    "read_result",
+    "read_transactions",
+    "recalculate",
+]

@@ -1,0 +1,173 @@
+"""Settings of a close, checked once when they are built.
+
+``CloseConfig`` is frozen: a close never changes its configuration, and two closes with
+equal configurations and inputs produce bit-identical outputs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+import polars as pl
+
+from invclose.errors import ConfigError
+
+
+class Method(StrEnum):
+    """Valuation methods, named as in the contract."""
+
+    FIFO = "fifo"
+    LIFO = "lifo"
+    LIFO_DATE = "lifo_date"
+    WEIGHTED_AVERAGE = "weighted_average"
+    WEIGHTED_AVERAGE_DATE = "weighted_average_date"
+    STANDARD = "standard"
+    MOVING_AVERAGE = "moving_average"
+
+
+#: Methods whose close settles issues against receipts (close-semantics §3.1).
+PERIODIC_METHODS = frozenset(
+    {
+        Method.FIFO,
+        Method.LIFO,
+        Method.LIFO_DATE,
+        Method.WEIGHTED_AVERAGE,
+        Method.WEIGHTED_AVERAGE_DATE,
+    }
+)
+
+#: Methods under which include-physical-value lets physical rows into the matching (§5).
+ORDINAL_METHODS = frozenset({Method.FIFO, Method.LIFO, Method.LIFO_DATE})
+
+
+class VoucherDetail(StrEnum):
+    """How finely voucher lines are netted (close-semantics §8)."""
+
+    TRANSACTION = "transaction"
+    ITEM = "item"
+    ITEM_GROUP = "item_group"
+    TOTAL = "total"
+
+
+def parse_method(value: str | Method) -> Method:
+    """Return the :class:`Method` named by ``value``, or raise a ``ConfigError`` listing them."""
+    try:
+        return Method(str(value).strip().lower())
+    except ValueError:
+        valid = ", ".join(m.value for m in Method)
+        msg = f"unknown valuation method {value!r}; expected one of: {valid}"
+        raise ConfigError(msg) from None
+
+
+def parse_date(value: Any, what: str = "closing date") -> dt.date:
+    """Parse a date given as ``datetime.date``, ``datetime.datetime`` or ISO string."""
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, str):
+        try:
+            return dt.date.fromisoformat(value.strip())
+        except ValueError:
+            pass
+    msg = f"{what} must be a date such as '2025-01-31'; got {value!r}"
+    raise ConfigError(msg)
+
+
+@dataclass(frozen=True)
+class CloseConfig:
+    """Every setting a close takes.
+
+    Parameters
+    ----------
+    method
+        Valuation method for items the ``items`` table does not list (default ``fifo``).
+    dimensions
+        Financial dimension columns: the close settles within one (item, dimensions) group.
+    items
+        Optional item table (``item_id``, ``method``, ``include_physical_value``,
+        ``item_group``, ``standard_cost``, ``default_cost``, ``valid_from``).
+    include_physical_value
+        Default for items the table does not list.
+    accounts
+        Optional accounts mapping (``kind``, ``item_group``, ``inventory_account``,
+        ``offset_account``, ``variance_account``).
+    voucher_detail
+        ``transaction`` (default), ``item``, ``item_group`` or ``total``.
+    max_deviation
+        Threshold of the pre-close ``cost_price_deviation`` check (0.25 = 25 %).
+
+    Examples
+    --------
+    >>> from invclose import CloseConfig
+    >>> CloseConfig(method="lifo", dimensions=["site"]).dimensions
+    ('site',)
+    """
+
+    method: Method | str = Method.FIFO
+    dimensions: Sequence[str] = ()
+    items: pl.DataFrame | None = field(default=None, compare=False)
+    include_physical_value: bool = False
+    accounts: pl.DataFrame | None = field(default=None, compare=False)
+    voucher_detail: VoucherDetail | str = VoucherDetail.TRANSACTION
+    max_deviation: float | str = "0.25"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "method", parse_method(self.method))
+        dims = (self.dimensions,) if isinstance(self.dimensions, str) else self.dimensions
+        dims = tuple(str(d) for d in dims)
+        if len(set(dims)) != len(dims):
+            msg = f"dimensions must not repeat a column: {dims}"
+            raise ConfigError(msg)
+        object.__setattr__(self, "dimensions", dims)
+        try:
+            detail = VoucherDetail(str(self.voucher_detail))
+        except ValueError:
+            valid = ", ".join(v.value for v in VoucherDetail)
+            msg = f"unknown voucher_detail {self.voucher_detail!r}; expected one of: {valid}"
+            raise ConfigError(msg) from None
+        object.__setattr__(self, "voucher_detail", detail)
+        if not isinstance(self.include_physical_value, bool):
+            msg = "include_physical_value must be True or False"
+            raise ConfigError(msg)
+
+    @property
+    def dims(self) -> tuple[str, ...]:
+        """The financial dimension columns as a tuple."""
+        return tuple(self.dimensions)
+
+    def with_overrides(self, **kwargs: Any) -> CloseConfig:
+        """Return a copy with the given settings replaced (``None`` values are ignored)."""
+        current = {
+            "method": self.method,
+            "dimensions": self.dimensions,
+            "items": self.items,
+            "include_physical_value": self.include_physical_value,
+            "accounts": self.accounts,
+            "voucher_detail": self.voucher_detail,
+            "max_deviation": self.max_deviation,
+        }
+        current.update({k: v for k, v in kwargs.items() if v is not None})
+        return CloseConfig(**current)
+
+    def fingerprint(self) -> str:
+        """A canonical text of every setting, for content hashes such as ``close_id``."""
+        parts = [
+            f"method={self.method}",
+            f"dimensions={','.join(self.dims)}",
+            f"include_physical_value={self.include_physical_value}",
+            f"voucher_detail={self.voucher_detail}",
+            f"max_deviation={self.max_deviation}",
+        ]
+        for name, table in (("items", self.items), ("accounts", self.accounts)):
+            if table is None:
+                parts.append(f"{name}=none")
+            else:
+                ordered = table.select(sorted(table.columns))
+                ordered = ordered.sort(ordered.columns, nulls_last=True)
+                parts.append(f"{name}={ordered.write_csv()}")
+        return "\n".join(parts)

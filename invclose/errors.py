@@ -1,0 +1,49 @@
+"""Exceptions raised by invclose.
+
+Domain problems (an issue with no receipt, negative stock) are never exceptions: they are
+rows of the ``log`` table. Exceptions are for misuse and bad input, and they subclass
+``ValueError`` so generic handlers still catch them.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import polars as pl
+
+
+class InvcloseError(ValueError):
+    """Base class of every error invclose raises on purpose."""
+
+
+class ConfigError(InvcloseError):
+    """A setting of :class:`invclose.CloseConfig` (or a keyword of ``close``) is not valid."""
+
+
+class InputValidationError(InvcloseError):
+    """Input rows failed validation.
+
+    Every failure is collected before raising; ``failures`` is a Polars DataFrame with one row
+    per failure (``row``, ``txn_id``, ``column``, ``check``, ``value``, ``hint``).
+    """
+
+    def __init__(self, message: str, failures: pl.DataFrame | None = None) -> None:
+        super().__init__(message)
+        self.failures = failures
+
+
+class MissingAccountError(InvcloseError):
+    """A transaction that must post has no inventory or offset account, even after mapping."""
+
+    def __init__(self, message: str, failures: pl.DataFrame | None = None) -> None:
+        super().__init__(message)
+        self.failures = failures
+
+
+class ClosedPeriodError(InvcloseError):
+    """Rows were posted into, or changed inside, a period an earlier close has locked."""
+
+    def __init__(self, message: str, failures: pl.DataFrame | None = None) -> None:
+        super().__init__(message)
+        self.failures = failures
