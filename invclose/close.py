@@ -1,0 +1,236 @@
+"""The public entry points: ``close``, ``recalculate`` and ``check``.
+
+Each validates its input at the boundary, merges the opening state, runs the pure kernel and
+returns result tables in the contract's types (Decimal money and quantities).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+
+from invclose.assemble import assemble_result, check_log, resolve_items
+from invclose.config import CloseConfig, parse_date
+from invclose.errors import ConfigError
+from invclose.hashing import content_id
+from invclose.kernel.pipeline import run_kernel
+from invclose.opening import OpeningState, load_opening, merge_opening
+from invclose.validate import normalize_accounts, normalize_items, normalize_transactions
+
+if TYPE_CHECKING:
+    from invclose.result import CloseResult
+
+Opening = "CloseResult | str | Path | None"
+
+
+def _config(config: CloseConfig | None, **overrides: Any) -> CloseConfig:
+    base = config if config is not None else CloseConfig()
+    return base.with_overrides(**overrides)
+
+
+def _known(opening: OpeningState | None, dims: tuple[str, ...]) -> pl.DataFrame | None:
+    if opening is None:
+        return None
+    return opening.open_items.select("txn_id", "item_id", *dims, "qty")
+
+
+def _prepare_run(
+    df: Any, date: Any, cfg: CloseConfig, opening: Any, kind: str
+) -> tuple[dt.date, OpeningState | None, pl.DataFrame, str]:
+    closing_date = parse_date(date)
+    dims = cfg.dims
+    state = load_opening(opening, dims)
+    if state is not None and state.lock_date is not None and closing_date <= state.lock_date:
+        msg = (
+            f"the {kind} date {closing_date.isoformat()} must be after the opening's closing "
+            f"date {state.lock_date.isoformat()}"
+        )
+        raise ConfigError(msg)
+    if state is not None and closing_date < state.closing_date:
+        msg = (
+            f"the {kind} date {closing_date.isoformat()} is before the opening's date "
+            f"{state.closing_date.isoformat()}"
+        )
+        raise ConfigError(msg)
+    tx = normalize_transactions(df, dimensions=dims, known=_known(state, dims))
+    items = normalize_items(cfg.items)
+    frame = resolve_items(merge_opening(tx, state, dims), items, cfg)
+    run_id = content_id(
+        frame["row_hash"],
+        cfg.fingerprint(),
+        closing_date.isoformat(),
+        kind,
+        state.close_id if state is not None else "",
+        prefix="C" if kind == "close" else "R",
+    )
+    return closing_date, state, frame, run_id
+
+
+def close(
+    df: Any,
+    date: Any,
+    *,
+    method: str | None = None,
+    dimensions: list[str] | tuple[str, ...] | None = None,
+    items: Any = None,
+    include_physical_value: bool | None = None,
+    accounts: Any = None,
+    voucher_detail: str | None = None,
+    opening: Any = None,
+    config: CloseConfig | None = None,
+) -> CloseResult:
+    """Close the inventory at ``date``: settle issues against receipts and adjust their cost.
+
+    Parameters
+    ----------
+    df
+        Transactions (contract §1): a Polars DataFrame or LazyFrame, a pandas DataFrame, a
+        PyArrow table, or a path to Parquet / CSV.
+    date
+        The closing date: the last day covered.
+    method, dimensions, items, include_physical_value, accounts, voucher_detail
+        Settings, as in :class:`CloseConfig`; they override ``config``.
+    opening
+        An earlier ``CloseResult`` (or the directory it was written to) to continue from.
+    config
+        All settings at once.
+
+    Returns
+    -------
+    CloseResult
+        The contract's result tables.
+
+    Examples
+    --------
+    >>> import datetime as dt
+    >>> from decimal import Decimal as D
+    >>> import polars as pl, invclose
+    >>> tx = pl.DataFrame({
+    ...     "txn_id": ["r1", "r2", "i1"], "item_id": ["A"] * 3,
+    ...     "date": [dt.date(2025, 1, d) for d in (2, 3, 4)],
+    ...     "qty": [D("1"), D("1"), D("-1")],
+    ...     "amount": [D("10.00"), D("22.00"), D("-16.00")],
+    ...     "inventory_account": ["1400"] * 3, "offset_account": ["2100", "2100", "5000"]})
+    >>> result = invclose.close(tx, "2025-01-31", method="fifo")
+    >>> result.settlements.select("issue_txn_id", "receipt_txn_id", "amount").rows()
+    [('i1', 'r1', Decimal('10.00'))]
+    >>> result.adjustments.select("txn_id", "adjustment", "cost_delta").rows()
+    [('i1', Decimal('6.00'), Decimal('-6.00'))]
+    """
+    cfg = _config(
+        config,
+        method=method,
+        dimensions=dimensions,
+        items=items,
+        include_physical_value=include_physical_value,
+        accounts=accounts,
+        voucher_detail=voucher_detail,
+    )
+    closing_date, state, frame, run_id = _prepare_run(df, date, cfg, opening, "close")
+    output = run_kernel(frame, list(cfg.dims), closing_date, settle=True)
+    return assemble_result(
+        output,
+        cfg,
+        closing_date,
+        run_id,
+        state,
+        run_kind="close",
+        accounts=normalize_accounts(cfg.accounts),
+    )
+
+
+def recalculate(
+    df: Any,
+    date: Any,
+    *,
+    item_ids: list[str] | None = None,
+    method: str | None = None,
+    dimensions: list[str] | tuple[str, ...] | None = None,
+    items: Any = None,
+    include_physical_value: bool | None = None,
+    accounts: Any = None,
+    voucher_detail: str | None = None,
+    opening: Any = None,
+    config: CloseConfig | None = None,
+) -> CloseResult:
+    """Adjust issue costs up to ``date`` without settling or locking anything (§10).
+
+    Takes the same arguments as :func:`close`, plus ``item_ids`` to limit it to some items.
+    Its result can be the ``opening`` of a later run dated on or after it; it passes on the
+    recalculated values and the lock of its own opening.
+
+    Examples
+    --------
+    >>> import datetime as dt
+    >>> from decimal import Decimal as D
+    >>> import polars as pl, invclose
+    >>> tx = pl.DataFrame({
+    ...     "txn_id": ["r1", "i1"], "item_id": ["A", "A"],
+    ...     "date": [dt.date(2025, 1, 2), dt.date(2025, 1, 4)],
+    ...     "qty": [D("2"), D("-1")], "amount": [D("30.00"), D("-12.00")],
+    ...     "inventory_account": ["1400"] * 2, "offset_account": ["2100", "5000"]})
+    >>> r = invclose.recalculate(tx, "2025-01-15")
+    >>> r.settlements.height, r.adjustments["adjustment"].to_list()
+    (0, [Decimal('-3.00')])
+    """
+    cfg = _config(
+        config,
+        method=method,
+        dimensions=dimensions,
+        items=items,
+        include_physical_value=include_physical_value,
+        accounts=accounts,
+        voucher_detail=voucher_detail,
+    )
+    closing_date, state, frame, run_id = _prepare_run(df, date, cfg, opening, "recalculation")
+    if item_ids is not None:
+        wanted = pl.Series("ids", [str(i) for i in item_ids], dtype=pl.String)
+        frame = frame.with_columns(frozen=~pl.col("item_id").is_in(wanted.implode()))
+    output = run_kernel(frame, list(cfg.dims), closing_date, settle=False)
+    return assemble_result(
+        output,
+        cfg,
+        closing_date,
+        run_id,
+        state,
+        run_kind="recalculation",
+        accounts=normalize_accounts(cfg.accounts),
+    )
+
+
+def check(
+    df: Any,
+    date: Any,
+    *,
+    method: str | None = None,
+    dimensions: list[str] | tuple[str, ...] | None = None,
+    items: Any = None,
+    include_physical_value: bool | None = None,
+    accounts: Any = None,
+    voucher_detail: str | None = None,
+    opening: Any = None,
+    config: CloseConfig | None = None,
+) -> pl.DataFrame:
+    """The pre-close list (§13): what a close at ``date`` would log, without closing.
+
+    Returns a table with the columns of ``log``: the rows the close would log (every issue
+    that would stay unsettled, with the reason), a ``missing_account`` row (level ``error``)
+    per row that would need an account it cannot find, and ``cost_price_deviation`` rows for
+    financial receipts whose unit cost is more than ``max_deviation`` from their group's
+    median.
+    """
+    cfg = _config(
+        config,
+        method=method,
+        dimensions=dimensions,
+        items=items,
+        include_physical_value=include_physical_value,
+        accounts=accounts,
+        voucher_detail=voucher_detail,
+    )
+    closing_date, _state, frame, run_id = _prepare_run(df, date, cfg, opening, "close")
+    output = run_kernel(frame, list(cfg.dims), closing_date, settle=True)
+    return check_log(output, cfg, closing_date, run_id, normalize_accounts(cfg.accounts))

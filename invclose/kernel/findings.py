@@ -1,0 +1,102 @@
+"""What the run could not settle, as ``log`` rows with reason codes (§13).
+
+Domain problems are rows, never exceptions. Quantities here are kernel micro-units, money
+cents; the caller converts.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+WARNING = "warning"
+
+
+def _rows(frame: pl.DataFrame, code: str, qty: pl.Expr, message: pl.Expr, dims: list[str]) -> pl.DataFrame:
+    return frame.select(
+        pl.lit(WARNING).alias("level"),
+        pl.lit(code).alias("code"),
+        "item_id",
+        *dims,
+        "txn_id",
+        qty.alias("qty"),
+        pl.lit(None, pl.Int64).alias("amount"),
+        "order_id",
+        message.alias("message"),
+    )
+
+
+def close_findings(
+    rows: pl.DataFrame,
+    priced: pl.DataFrame,
+    excluded: pl.DataFrame,
+    balances: pl.DataFrame,
+    dims: list[str],
+) -> pl.DataFrame:
+    """Log rows: marked receipts out of reach, unsettled issues, uninvoiced receipts, negative stock."""
+    is_excluded = pl.col("pos").is_in(excluded["pos"].implode())
+    marked = _rows(
+        rows.filter(is_excluded),
+        "marked_receipt_after_close_date",
+        pl.col("q_abs"),
+        pl.format(
+            "issue {} is marked to receipt {}, which is not financially posted on or before the "
+            "closing date: not settled, keeps its posted cost",
+            pl.col("txn_id"),
+            pl.col("marked_to"),
+        ),
+        dims,
+    )
+    unsettled_issues = rows.filter(
+        pl.col("participates")
+        & pl.col("fin")
+        & ~pl.col("is_receipt")
+        & ~is_excluded
+        & (pl.col("q_abs") > pl.col("s_real"))
+    )
+    insufficient = _rows(
+        unsettled_issues,
+        "insufficient_receipts",
+        pl.col("q_abs") - pl.col("s_real"),
+        pl.format(
+            "issue {}: issues exceed the financial receipts up to the closing date in its "
+            "financial dimension; the unsettled part keeps its posted cost and stays open "
+            "(invoice pending receipts, cost sub-productions, or close at a later date)",
+            pl.col("txn_id"),
+        ),
+        dims,
+    )
+    short_groups = unsettled_issues.select("gid").unique()
+    adjusted_from = priced.filter(~pl.col("r_fin") & pl.col("i_fin")).select(
+        pl.col("receipt_pos").alias("pos")
+    )
+    physical_receipts = rows.filter(
+        pl.col("in_scope") & ~pl.col("fin") & pl.col("is_receipt") & (pl.col("q0") > 0)
+    ).filter(
+        pl.col("gid").is_in(short_groups["gid"].implode())
+        | pl.col("pos").is_in(adjusted_from["pos"].implode())
+    )
+    not_invoiced = _rows(
+        physical_receipts,
+        "receipt_not_invoiced",
+        pl.col("q0"),
+        pl.format(
+            "receipt {} is physically posted but not invoiced; it is settled once invoiced",
+            pl.col("txn_id"),
+        ),
+        dims,
+    )
+    negative = balances.filter(pl.col("qty") < 0)
+    negative_rows = negative.select(
+        pl.lit(WARNING).alias("level"),
+        pl.lit("negative_on_hand").alias("code"),
+        "item_id",
+        *dims,
+        pl.lit(None, pl.String).alias("txn_id"),
+        pl.col("qty"),
+        pl.lit(None, pl.Int64).alias("amount"),
+        pl.lit(None, pl.String).alias("order_id"),
+        pl.lit("financial on-hand quantity is negative after the close; held as unsettled issues")
+        .alias("message"),
+    )
+    log = pl.concat([marked, insufficient, not_invoiced, negative_rows], how="vertical_relaxed")
+    return log

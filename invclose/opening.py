@@ -1,0 +1,165 @@
+"""Continue from an earlier close: merge its open state with the new transactions (§6, §12).
+
+The opening's ``open_items`` and ``closed_items`` are the state carried forward. A row of the
+new frame is, by ``txn_id``: closed in the opening (skipped; an error if it changed), open in
+it (continues from its open quantity and value, unless it is the invoice of an open physical
+row, which replaces it), or new (an error when dated on or before the opening's lock date).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import polars as pl
+
+from invclose.errors import ClosedPeriodError, ConfigError
+from invclose.hashing import row_hashes
+from invclose.kernel.money import to_cents, to_micro
+from invclose.schemas import input_schema
+
+if TYPE_CHECKING:
+    from invclose.result import CloseResult
+
+
+@dataclass(frozen=True)
+class OpeningState:
+    """What an earlier close (or recalculation) hands to the next run."""
+
+    close_id: str
+    closing_date: dt.date
+    lock_date: dt.date | None
+    open_items: pl.DataFrame
+    closed_items: pl.DataFrame
+
+
+def load_opening(opening: CloseResult | str | Path | None, dims: tuple[str, ...]) -> OpeningState | None:
+    """Accept a ``CloseResult`` or the directory it was written to."""
+    if opening is None:
+        return None
+    from invclose.result import CloseResult, read_result
+
+    result = opening if isinstance(opening, CloseResult) else read_result(opening)
+    if tuple(result.dimensions) != tuple(dims):
+        msg = (
+            f"the opening was closed with dimensions {list(result.dimensions)} but this run uses "
+            f"{list(dims)}; continue with the same financial dimensions"
+        )
+        raise ConfigError(msg)
+    return OpeningState(
+        close_id=result.close_id,
+        closing_date=result.closing_date,
+        lock_date=result.lock_date,
+        open_items=result.open_items,
+        closed_items=result.closed_items,
+    )
+
+
+def _fresh(frame: pl.DataFrame) -> pl.DataFrame:
+    return frame.with_columns(
+        q0=to_micro(pl.col("qty")),
+        v0=to_cents(pl.col("amount")),
+        carried0=to_cents(pl.col("amount")),
+        from_opening=pl.lit(False),
+    )
+
+
+def _failure_table(frame: pl.DataFrame, check: str, hint: str) -> pl.DataFrame:
+    return frame.select(
+        "txn_id",
+        pl.col("date").cast(pl.String).alias("value"),
+        pl.lit(check).alias("check"),
+        pl.lit(hint).alias("hint"),
+    )
+
+
+def _raise_closed(failures: pl.DataFrame, headline: str) -> None:
+    listed = ", ".join(failures["txn_id"].head(20).to_list())
+    more = f" ... and {failures.height - 20} more" if failures.height > 20 else ""
+    msg = f"{headline}: {listed}{more}. {failures['hint'][0]}"
+    raise ClosedPeriodError(msg, failures)
+
+
+def merge_opening(
+    tx: pl.DataFrame, opening: OpeningState | None, dims: tuple[str, ...]
+) -> pl.DataFrame:
+    """The run's working set: canonical input columns, ``row_hash`` and starting state.
+
+    Adds ``q0``/``v0``/``carried0`` (open quantity, open value, carried value at the start,
+    signed kernel units) and ``from_opening``.
+    """
+    columns = list(input_schema(dims))
+    tx = tx.with_columns(row_hash=row_hashes(tx, columns))
+    if opening is None:
+        return _fresh(tx)
+    open_items = opening.open_items.select(
+        *columns, "open_qty", "open_value", "carried_value"
+    ).with_columns(row_hash=row_hashes(opening.open_items, columns))
+    closed = opening.closed_items.select("txn_id", pl.col("row_hash").alias("closed_hash"))
+    tagged = tx.join(closed, on="txn_id", how="left").join(
+        open_items.select(
+            "txn_id",
+            pl.col("row_hash").alias("open_hash"),
+            pl.col("status").alias("open_status"),
+        ),
+        on="txn_id",
+        how="left",
+    )
+    lock = opening.lock_date
+    changed_closed = tagged.filter(
+        pl.col("closed_hash").is_not_null() & (pl.col("closed_hash") != pl.col("row_hash"))
+    )
+    if not changed_closed.is_empty():
+        _raise_closed(
+            _failure_table(
+                changed_closed,
+                "closed_row_changed",
+                "These rows were closed by an earlier close and may not change; reverse that "
+                "close first or post a correcting row after its closing date.",
+            ),
+            f"rows closed by {opening.close_id} were changed",
+        )
+    is_open = pl.col("open_hash").is_not_null()
+    invoice = (
+        is_open
+        & (pl.col("open_hash") != pl.col("row_hash"))
+        & (pl.col("open_status") == "physical")
+        & (pl.col("status") == "financial")
+    )
+    changed_open = tagged.filter(is_open & (pl.col("open_hash") != pl.col("row_hash")) & ~invoice)
+    if not changed_open.is_empty():
+        _raise_closed(
+            _failure_table(
+                changed_open,
+                "open_row_changed",
+                "Only the invoice of a physical row may replace a row the opening knows; post "
+                "corrections as new rows dated after the closing date.",
+            ),
+            f"rows known to {opening.close_id} were changed",
+        )
+    new = tagged.filter(pl.col("closed_hash").is_null() & ~is_open)
+    if lock is not None:
+        backdated = new.filter(pl.col("date") <= lock)
+        if not backdated.is_empty():
+            _raise_closed(
+                _failure_table(
+                    backdated,
+                    "posting_into_closed_period",
+                    f"Post them with a date after {lock.isoformat()}, or reverse the close first.",
+                ),
+                f"rows dated on or before the closing date {lock.isoformat()} that the opening "
+                "did not know",
+            )
+    invoices = tagged.filter(invoice)
+    carried = open_items.filter(~pl.col("txn_id").is_in(invoices["txn_id"].implode())).with_columns(
+        q0=to_micro(pl.col("open_qty")),
+        v0=to_cents(pl.col("open_value")),
+        carried0=to_cents(pl.col("carried_value")),
+        from_opening=pl.lit(True),
+    )
+    fresh = _fresh(pl.concat([new, invoices]).select(*columns, "row_hash"))
+    return pl.concat(
+        [carried.select(fresh.columns), fresh], how="vertical"
+    )
