@@ -32,9 +32,9 @@ def fill_accounts(rows: pl.DataFrame, mapping: pl.DataFrame | None) -> pl.DataFr
             continue
         renamed = table.select(
             *keys, *[pl.col(c).alias(f"{c}__{level}") for c in ACCOUNT_COLUMNS]
-        ).unique(subset=keys, keep="first", maintain_order=True)
+        )
         if keys:
-            out = out.join(renamed, on=keys, how="left")
+            out = out.join(renamed, on=keys, how="left", validate="m:1")
         else:
             out = out.join(renamed.head(1), how="cross")
         for c in ACCOUNT_COLUMNS:
