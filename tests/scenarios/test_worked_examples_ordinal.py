@@ -42,7 +42,7 @@ def test_settlements_are_the_documented_pieces(case: dict[str, Any]) -> None:
             s["receipt"],
             dec(s["qty"]),
             dec(s["amount"]),
-            s["principle"].lower(),
+            s["principle"].lower().replace(" ", "_"),
         )
         for s in case["expected"]["settlements"]
     }

@@ -1,0 +1,27 @@
+"""Shared test configuration: hypothesis profiles.
+
+Profiles (select with ``HYPOTHESIS_PROFILE``; default ``ci`` when ``CI=true``, else ``dev``):
+
+* ``dev``: 30 examples per property, for the edit-test loop;
+* ``ci``: 200 examples per property (per parametrised method).
+
+Neither has a deadline: the oracle is deliberately slow and the first kernel call compiles.
+"""
+
+from __future__ import annotations
+
+import os
+
+from hypothesis import HealthCheck, settings
+
+_COMMON = {
+    "deadline": None,
+    "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large],
+    "print_blob": True,
+}
+
+settings.register_profile("dev", max_examples=30, **_COMMON)
+settings.register_profile("ci", max_examples=200, **_COMMON)
+
+_default_profile = "ci" if os.environ.get("CI", "").strip().lower() == "true" else "dev"
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", _default_profile))

@@ -1,0 +1,212 @@
+"""Hand-calculated closes, one rule each (close-semantics §3, §4, §7, §13)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import polars as pl
+import pytest
+
+import invclose
+from tests.helpers import ACCOUNTS, D, day, tx
+
+
+def close(frame: pl.DataFrame, method: str = "fifo", **kw: object) -> invclose.CloseResult:
+    return invclose.close(frame, day(31), method=method, accounts=ACCOUNTS, **kw)
+
+
+def pieces(result: invclose.CloseResult) -> list[tuple[str, str, Decimal, Decimal]]:
+    return result.settlements.select("issue_txn_id", "receipt_txn_id", "qty", "amount").rows()
+
+
+def test_cumulative_rounding_along_a_receipt() -> None:
+    # One receipt of 3 units for 62.00, three issues of 1 unit each (posted 20.00 each).
+    # Cumulative values along the receipt: round(62*1/3)=20.67, round(62*2/3)=41.33, 62.00,
+    # so the pieces are 20.67, 41.33-20.67=20.66 and 62.00-41.33=20.67: they sum to 62.00.
+    frame = tx(
+        ("R", "A", 1, 3, "62.00"),
+        ("I1", "A", 2, -1, "-20.00"),
+        ("I2", "A", 3, -1, "-20.00"),
+        ("I3", "A", 4, -1, "-20.00"),
+    )
+    result = close(frame)
+    assert pieces(result) == [
+        ("I1", "R", D(1), D("20.67")),
+        ("I2", "R", D(1), D("20.66")),
+        ("I3", "R", D(1), D("20.67")),
+    ]
+    assert result.adjustments.select("txn_id", "cost_delta").rows() == [
+        ("I1", D("0.67")),
+        ("I2", D("0.66")),
+        ("I3", D("0.67")),
+    ]
+    assert result.balances["value"].to_list() == [D("0.00")]
+    assert "R" in set(result.closed_items["txn_id"])
+
+
+def test_partial_issue_keeps_carried_cost_for_the_unsettled_part() -> None:
+    # Receipt 2 @ 10.00 = 20.00; issue of 3 posted at 36.00 (12.00 each).
+    # Settled: 2 units for 20.00; unsettled 1 unit keeps 36.00 - round(36*2/3) = 12.00.
+    # New issue value 32.00: adjustment +4.00 (less cost), cost_delta -4.00.
+    frame = tx(("R", "A", 1, 2, "20.00"), ("I", "A", 2, -3, "-36.00"))
+    result = close(frame)
+    adj = result.adjustments.row(0, named=True)
+    assert (adj["posted_amount"], adj["settled_amount"]) == (D("-36.00"), D("-32.00"))
+    assert (adj["adjustment"], adj["cost_delta"]) == (D("4.00"), D("-4.00"))
+    log = result.log.filter(pl.col("code") == "insufficient_receipts")
+    assert log.select("txn_id", "qty").rows() == [("I", D(1))]
+    open_issue = result.open_items.filter(pl.col("txn_id") == "I").row(0, named=True)
+    assert (open_issue["open_qty"], open_issue["open_value"]) == (D(-1), D("-12.00"))
+    neg = result.log.filter(pl.col("code") == "negative_on_hand")
+    assert neg.select("item_id", "qty").rows() == [("A", D(-1))]
+    assert result.balances.select("qty", "value").rows() == [(D(-1), D("-12.00"))]
+
+
+def test_fifo_issue_before_its_receipt_settles_against_a_later_receipt() -> None:
+    # Issue on day 1 into negative stock, receipt on day 5: FIFO pairs them (§3.2).
+    frame = tx(("I", "A", 1, -2, "-10.00"), ("R", "A", 5, 2, "14.00"))
+    result = close(frame)
+    assert pieces(result) == [("I", "R", D(2), D("14.00"))]
+    assert result.adjustments["cost_delta"].to_list() == [D("4.00")]
+
+
+def test_lifo_takes_the_last_receipt_of_the_period_even_after_the_issue() -> None:
+    frame = tx(
+        ("R1", "A", 1, 1, "10.00"),
+        ("I", "A", 2, -1, "-10.00"),
+        ("R2", "A", 9, 1, "30.00"),
+    )
+    assert pieces(close(frame, "lifo")) == [("I", "R2", D(1), D("30.00"))]
+
+
+def test_lifo_date_prefers_receipts_on_or_before_the_issue_date() -> None:
+    # Same data: lifo_date takes R1 (latest receipt dated on or before day 2).
+    frame = tx(
+        ("R1", "A", 1, 1, "10.00"),
+        ("I", "A", 2, -1, "-10.00"),
+        ("R2", "A", 9, 1, "30.00"),
+    )
+    assert pieces(close(frame, "lifo_date")) == [("I", "R1", D(1), D("10.00"))]
+
+
+def test_lifo_date_same_day_receipt_posted_after_the_issue_counts() -> None:
+    frame = tx(
+        ("R1", "A", 1, 1, "10.00"),
+        ("I", "A", 2, -1, "-10.00"),
+        ("R2", "A", 2, 1, "30.00"),
+    )
+    assert pieces(close(frame, "lifo_date")) == [("I", "R2", D(1), D("30.00"))]
+
+
+def test_lifo_date_several_issues_on_one_date_last_issue_first() -> None:
+    # Day 1: receipts R1 (10.00), R2 (20.00); issues I1 then I2 on day 2.
+    # The last issue (I2) goes first and takes the latest receipt R2; I1 gets R1.
+    frame = tx(
+        ("R1", "A", 1, 1, "10.00"),
+        ("R2", "A", 1, 1, "20.00"),
+        ("I1", "A", 2, -1, "-15.00"),
+        ("I2", "A", 2, -1, "-15.00"),
+    )
+    assert sorted(pieces(close(frame, "lifo_date"))) == [
+        ("I1", "R1", D(1), D("10.00")),
+        ("I2", "R2", D(1), D("20.00")),
+    ]
+
+
+def test_lifo_date_leftovers_take_later_receipts_nearest_first() -> None:
+    # Issue on day 1 finds nothing on or before day 1; later receipts R5 (day 5) and R9 (day 9):
+    # nearest first, so R5.
+    frame = tx(
+        ("I", "A", 1, -1, "-10.00"),
+        ("R5", "A", 5, 1, "12.00"),
+        ("R9", "A", 9, 1, "30.00"),
+    )
+    assert pieces(close(frame, "lifo_date")) == [("I", "R5", D(1), D("12.00"))]
+
+
+def test_rows_after_the_closing_date_take_no_part() -> None:
+    frame = tx(("I", "A", 10, -1, "-10.00"), ("R", "A", 1, 1, "10.00"))
+    late = frame.with_columns(pl.when(pl.col("txn_id") == "R").then(pl.lit(day(31)).dt.offset_by("1d")).otherwise(pl.col("date")).alias("date"))
+    result = close(late)
+    assert result.settlements.is_empty()
+    assert "R" not in set(result.open_items["txn_id"])
+    assert result.log.filter(pl.col("code") == "insufficient_receipts")["txn_id"].to_list() == ["I"]
+
+
+def test_settlement_stays_within_financial_dimensions() -> None:
+    # Site S1's issue cannot use site S2's receipt.
+    frame = tx(
+        ("R2", "A", 1, 1, "50.00"),
+        ("I1", "A", 2, -1, "-10.00"),
+        site=["S2", "S1"],
+    )
+    result = close(frame, dimensions=["site"])
+    assert result.settlements.is_empty()
+    assert result.balances.select("site", "qty").sort("site").rows() == [("S1", D(-1)), ("S2", D(1))]
+
+
+def test_marked_issue_beyond_its_receipt_goes_to_the_method() -> None:
+    # I (3 units) is marked to R2 (2 units @ 20.00); 1 unit goes to fifo -> R1 (@ 10.00).
+    frame = tx(
+        ("R1", "A", 1, 1, "10.00"),
+        ("R2", "A", 2, 2, "40.00"),
+        ("I", "A", 3, -3, "-45.00", "financial", "R2"),
+    )
+    result = close(frame)
+    assert sorted(result.settlements.select("receipt_txn_id", "qty", "amount", "principle").rows()) == [
+        ("R1", D(1), D("10.00"), "fifo"),
+        ("R2", D(2), D("40.00"), "marking"),
+    ]
+    # 50.00 settled vs 45.00 posted: 5.00 more cost.
+    assert result.adjustments["cost_delta"].to_list() == [D("5.00")]
+
+
+def test_marked_receipt_after_the_closing_date_blocks_the_issue() -> None:
+    frame = tx(
+        ("R1", "A", 1, 1, "10.00"),
+        ("I", "A", 2, -1, "-12.00", "financial", "RL"),
+        ("RL", "A", 2, 1, "30.00", "physical"),
+    )
+    result = close(frame)
+    assert result.settlements.is_empty()
+    assert result.adjustments.is_empty()
+    assert result.log.select("code", "txn_id", "qty").rows() == [
+        ("marked_receipt_after_close_date", "I", D(1))
+    ]
+
+
+def test_financial_issue_adjusted_against_physical_receipt_logs_it() -> None:
+    # include physical value: I (financial) meets only physical receipt P: adjusted, not settled.
+    frame = tx(("P", "A", 1, 2, "30.00", "physical"), ("I", "A", 2, -1, "-12.00"))
+    result = close(frame, include_physical_value=True)
+    assert result.settlements.is_empty()
+    adj = result.adjustments.row(0, named=True)
+    assert (adj["txn_id"], adj["cost_delta"], adj["adjusted_against"]) == ("I", D("3.00"), ["P"])
+    codes = result.log.select("code", "txn_id").sort("code").rows()
+    assert ("receipt_not_invoiced", "P") in codes
+    assert ("insufficient_receipts", "I") in codes
+    issue = result.open_items.filter(pl.col("txn_id") == "I").row(0, named=True)
+    assert (issue["open_qty"], issue["open_value"], issue["carried_value"]) == (
+        D(-1), D("-15.00"), D("-15.00")
+    )
+
+
+def test_quantities_and_money_beyond_64_bits_are_exact() -> None:
+    # 1,000,000 units for 12,345,678.91; an issue of 333,333.333333 units.
+    # V*c/Q = 1234567891 cents * 333333333333 micro / 1e12 micro = 411522630.3292... cents.
+    frame = tx(("R", "A", 1, "1000000", "12345678.91"), ("I", "A", 2, "-333333.333333", "-4115226.30"))
+    result = close(frame)
+    assert pieces(result) == [("I", "R", D("333333.333333"), D("4115226.30"))]
+    assert result.adjustments.is_empty()
+
+
+@pytest.mark.parametrize("method", ["fifo", "lifo", "lifo_date"])
+def test_physical_rows_take_no_part_without_the_option(method: str) -> None:
+    frame = tx(("P", "A", 1, 1, "50.00", "physical"), ("I", "A", 2, -1, "-10.00", "physical"))
+    result = close(frame, method)
+    assert result.settlements.is_empty()
+    assert result.adjustments.is_empty()
+    assert set(result.open_items["txn_id"]) == {"P", "I"}
+    assert result.balances.select("qty", "physical_qty", "physical_value").rows() == [
+        (D(0), D(0), D("40.00"))
+    ]

@@ -1,0 +1,123 @@
+"""Vouchers post each adjustment to the accounts of the original transaction (§8)."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+
+import invclose
+from tests.helpers import ACCOUNTS, D, day, tx
+
+
+def _frame() -> pl.DataFrame:
+    # Item A: receipts 10.00 and 22.00, a sale posted at 16.00 -> fifo settles at 10.00
+    # (adjustment +6.00 on the sale: COGS credited 6.00, inventory debited 6.00).
+    # Item B (group G2): receipt 5.00, consumption posted at 4.00 -> +1.00 more cost.
+    frame = tx(
+        ("A1", "A", 1, 1, "10.00"),
+        ("A2", "A", 1, 1, "22.00"),
+        ("AS", "A", 2, -1, "-16.00"),
+        ("B1", "B", 1, 1, "5.00"),
+        ("BS", "B", 2, -1, "-4.00"),
+    )
+    return frame.with_columns(
+        inventory_account=pl.Series(["1400", "1400", "1410", None, None]),
+        offset_account=pl.Series(["2100", "2100", "5010", None, None]),
+        kind=pl.Series(["purchase", "purchase", "sale", "purchase", "consumption"]),
+    )
+
+
+ITEMS = pl.DataFrame({"item_id": ["A", "B"], "item_group": ["G1", "G2"]})
+MAPPING = pl.DataFrame(
+    {
+        "kind": ["consumption", None, "consumption"],
+        "item_group": [None, None, "G2"],
+        "inventory_account": ["1400-any", "1400-default", "1420"],
+        "offset_account": ["6000-any", "6000-default", "6020"],
+    }
+)
+
+
+def _close(detail: str = "transaction") -> invclose.CloseResult:
+    return invclose.close(
+        _frame(), day(31), items=ITEMS, accounts=MAPPING, voucher_detail=detail
+    )
+
+
+def test_adjustment_posts_to_the_rows_own_accounts_and_most_specific_mapping() -> None:
+    result = _close()
+    adj = {r["txn_id"]: r for r in result.adjustments.iter_rows(named=True)}
+    # AS carries its own accounts (1410 / 5010), even though a mapping exists.
+    assert (adj["AS"]["inventory_account"], adj["AS"]["offset_account"]) == ("1410", "5010")
+    # BS has none: kind=consumption and item_group=G2 is the most specific mapping row.
+    assert (adj["BS"]["inventory_account"], adj["BS"]["offset_account"]) == ("1420", "6020")
+
+
+def test_transaction_vouchers_are_balanced_pairs() -> None:
+    lines = _close().vouchers
+    got = sorted(lines.select("txn_id", "account", "debit", "credit").rows())
+    assert got == [
+        ("AS", "1410", D("6.00"), D("0.00")),  # sale got cheaper: inventory debited back
+        ("AS", "5010", D("0.00"), D("6.00")),  # and COGS credited
+        ("BS", "1420", D("0.00"), D("1.00")),  # consumption dearer: inventory credited
+        ("BS", "6020", D("1.00"), D("0.00")),  # consumption account debited
+    ]
+    per_voucher = lines.group_by("voucher_id").agg(pl.col("debit").sum(), pl.col("credit").sum())
+    assert all(d == c for _, d, c in per_voucher.rows())
+    # One voucher per item.
+    assert lines.group_by("item_id").agg(pl.col("voucher_id").n_unique())["voucher_id"].to_list() == [1, 1]
+
+
+@pytest.mark.parametrize("detail", ["item", "item_group", "total"])
+def test_coarser_detail_nets_to_the_same_account_totals(detail: str) -> None:
+    fine = _close().vouchers
+    coarse = _close(detail).vouchers
+    def totals(v: pl.DataFrame) -> list[tuple[str, object]]:
+        return sorted(
+            v.group_by("account").agg((pl.col("debit") - pl.col("credit")).sum().alias("net")).rows()
+        )
+    assert totals(coarse) == totals(fine)
+    assert coarse["txn_id"].null_count() == coarse.height
+    if detail == "total":
+        assert coarse["voucher_id"].n_unique() == 1
+        assert coarse["item_id"].null_count() == coarse.height
+    per_voucher = coarse.group_by("voucher_id").agg(pl.col("debit").sum(), pl.col("credit").sum())
+    assert all(d == c for _, d, c in per_voucher.rows())
+
+
+def test_voucher_lines_per_account_equal_the_adjustments() -> None:
+    result = _close()
+    adj = result.adjustments
+    inv = adj.group_by("inventory_account").agg(pl.col("adjustment").sum()).rows()
+    lines = dict(
+        result.vouchers.group_by("account")
+        .agg((pl.col("debit") - pl.col("credit")).sum())
+        .rows()
+    )
+    for account, total in inv:
+        assert lines[account] == total
+
+
+def test_missing_account_stops_the_close_and_names_the_rows() -> None:
+    frame = tx(("R", "A", 1, 1, "10.00"), ("S1", "A", 2, -1, "-16.00"))
+    with pytest.raises(invclose.MissingAccountError) as err:
+        invclose.close(frame, day(31))
+    assert "S1" in str(err.value)
+    assert "kind=None item_group=None" in str(err.value)
+    assert err.value.failures is not None
+    assert err.value.failures["txn_id"].to_list() == ["S1"]
+
+
+def test_rows_that_need_no_posting_need_no_account() -> None:
+    # Posted at the settled cost: nothing to adjust, so no account is required.
+    frame = tx(("R", "A", 1, 1, "10.00"), ("S1", "A", 2, -1, "-10.00"))
+    result = invclose.close(frame, day(31))
+    assert result.adjustments.is_empty()
+    assert result.vouchers.is_empty()
+    assert result.settlements.height == 1
+
+
+def test_default_accounts_mapping_row_matches_anything() -> None:
+    frame = tx(("R", "A", 1, 1, "10.00"), ("S1", "A", 2, -1, "-16.00"))
+    result = invclose.close(frame, day(31), accounts=ACCOUNTS)
+    assert result.adjustments.select("inventory_account", "offset_account").rows() == [("1400", "5000")]
