@@ -1,0 +1,157 @@
+"""Continuing from an earlier close (contract §3, close-semantics §6, §10, §12)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+import invclose
+from tests.helpers import ACCOUNTS, D, day, tx
+
+FEB = dt.date(2025, 2, 28)
+
+
+def history() -> pl.DataFrame:
+    # January: R1 2 @ 10.00, issue J1 of 3 posted at 33.00 (short by 1), physical receipt P.
+    # February: R2 2 @ 14.00, issue F1 of 1 posted at 12.00, and P's invoice at 2 @ 13.00.
+    jan = tx(
+        ("R1", "A", 5, 2, "20.00"),
+        ("J1", "A", 10, -3, "-33.00"),
+        ("P", "A", 20, 2, "24.00", "physical"),
+    )
+    feb = tx(
+        ("R2", "A", dt.date(2025, 2, 3), 2, "28.00"),
+        ("F1", "A", dt.date(2025, 2, 4), -1, "-12.00"),
+    ).with_columns(pl.col("seq") + 10)
+    return pl.concat([jan, feb])
+
+
+def invoice() -> pl.DataFrame:
+    return tx(("P", "A", dt.date(2025, 2, 10), 2, "26.00")).with_columns(seq=pl.lit(20, pl.Int64))
+
+
+def test_first_close_leaves_the_short_issue_open() -> None:
+    jan = invclose.close(history(), day(31), accounts=ACCOUNTS)
+    # J1: 2 of 3 units settle against R1 for 20.00; the open unit keeps 33.00 - 22.00 = 11.00.
+    j1 = jan.open_items.filter(pl.col("txn_id") == "J1").row(0, named=True)
+    assert (j1["open_qty"], j1["open_value"], j1["carried_value"]) == (D(-1), D("-11.00"), D("-31.00"))
+    assert set(jan.closed_items["txn_id"]) == {"R1"}
+    assert jan.lock_date == day(31)
+
+
+def test_second_close_continues_from_the_open_state() -> None:
+    jan = invclose.close(history(), day(31), accounts=ACCOUNTS)
+    feb = invclose.close(
+        pl.concat([history(), invoice()]).filter(
+            ~((pl.col("txn_id") == "P") & (pl.col("status") == "physical"))
+        ),
+        FEB,
+        accounts=ACCOUNTS,
+        opening=jan,
+    )
+    # FIFO over (J1 open 1 unit @ 11.00, F1 1 unit @ 12.00) vs receipts R2 (2 @ 14.00), P (2 @ 13.00):
+    # J1 <- R2 1 unit 14.00 (+3.00 cost), F1 <- R2 1 unit 14.00 (+2.00 cost).
+    assert sorted(feb.settlements.select("issue_txn_id", "receipt_txn_id", "amount").rows()) == [
+        ("F1", "R2", D("14.00")),
+        ("J1", "R2", D("14.00")),
+    ]
+    adj = dict(feb.adjustments.select("txn_id", "cost_delta").rows())
+    assert adj == {"J1": D("3.00"), "F1": D("2.00")}
+    # J1's carried value: 31.00 + 3.00 = 34.00 of cost (20.00 January + 14.00 February).
+    j1 = feb.adjustments.filter(pl.col("txn_id") == "J1").row(0, named=True)
+    assert (j1["posted_amount"], j1["settled_amount"]) == (D("-31.00"), D("-34.00"))
+    # On hand: P (invoiced) 2 @ 26.00.
+    assert feb.balances.select("qty", "value").rows() == [(D(2), D("26.00"))]
+    assert set(feb.closed_items["txn_id"]) == {"R1", "R2", "J1", "F1"}
+    assert dict(feb.closed_items.select("txn_id", "closed_by").rows())["R1"] == jan.close_id
+
+
+def test_full_history_and_only_new_rows_give_the_same_close() -> None:
+    jan = invclose.close(history(), day(31), accounts=ACCOUNTS)
+    full = pl.concat([history().filter(pl.col("txn_id") != "P"), invoice()])
+    only_new = full.filter(pl.col("date") > day(31))
+    a = invclose.close(full, FEB, accounts=ACCOUNTS, opening=jan)
+    b = invclose.close(only_new, FEB, accounts=ACCOUNTS, opening=jan)
+    for name in ("settlements", "adjustments", "balances", "open_items", "log"):
+        assert getattr(a, name).drop("close_id").equals(getattr(b, name).drop("close_id")), name
+
+
+def test_opening_from_a_written_directory(tmp_path: Path) -> None:
+    jan = invclose.close(history(), day(31), accounts=ACCOUNTS)
+    jan.write(tmp_path / "jan")
+    full = pl.concat([history().filter(pl.col("txn_id") != "P"), invoice()])
+    from_dir = invclose.close(full, FEB, accounts=ACCOUNTS, opening=tmp_path / "jan")
+    in_memory = invclose.close(full, FEB, accounts=ACCOUNTS, opening=jan)
+    assert from_dir.settlements.equals(in_memory.settlements)
+    assert from_dir.close_id == in_memory.close_id
+
+
+def test_changing_a_closed_row_is_refused() -> None:
+    jan = invclose.close(history(), day(31), accounts=ACCOUNTS)
+    changed = history().with_columns(
+        amount=pl.when(pl.col("txn_id") == "R1").then(pl.lit(D("21.00"))).otherwise(pl.col("amount"))
+    )
+    with pytest.raises(invclose.ClosedPeriodError, match="R1"):
+        invclose.close(changed, FEB, accounts=ACCOUNTS, opening=jan)
+
+
+def test_new_row_in_the_closed_period_is_refused() -> None:
+    jan = invclose.close(history(), day(31), accounts=ACCOUNTS)
+    late = pl.concat([history(), tx(("LATE", "A", 15, 1, "9.00")).with_columns(seq=pl.lit(99, pl.Int64))])
+    with pytest.raises(invclose.ClosedPeriodError, match="LATE") as err:
+        invclose.close(late, FEB, accounts=ACCOUNTS, opening=jan)
+    assert "2025-01-31" in str(err.value)
+
+
+def test_closing_date_must_follow_the_opening() -> None:
+    jan = invclose.close(history(), day(31), accounts=ACCOUNTS)
+    with pytest.raises(invclose.ConfigError, match="after"):
+        invclose.close(history(), day(31), accounts=ACCOUNTS, opening=jan)
+
+
+def test_recalculation_adjusts_without_settling() -> None:
+    r = invclose.recalculate(history(), day(15), accounts=ACCOUNTS)
+    assert r.run_kind == "recalculation"
+    assert r.settlements.is_empty()
+    assert r.closed_items.is_empty()
+    assert r.lock_date is None
+    # J1 (3 units, 33.00) against R1 (2 @ 10.00): 20.00 + 11.00 kept = 31.00 -> +2.00 adjustment.
+    assert r.adjustments.select("txn_id", "adjustment", "adjustment_date").rows() == [
+        ("J1", D("2.00"), day(15))
+    ]
+    j1 = r.open_items.filter(pl.col("txn_id") == "J1").row(0, named=True)
+    assert (j1["open_qty"], j1["open_value"], j1["carried_value"]) == (D(-3), D("-31.00"), D("-31.00"))
+
+
+def test_a_close_after_a_recalculation_adjusts_from_the_recalculated_value() -> None:
+    recalc = invclose.recalculate(history(), day(15), accounts=ACCOUNTS)
+    jan = invclose.close(history(), day(31), accounts=ACCOUNTS, opening=recalc)
+    # The close starts from J1's recalculated carried value, 31.00 for 3 units (§10). It settles
+    # 2 units for 20.00; the open unit keeps its carried cost pro rata:
+    # 31.00 - round(31.00 * 2 / 3) = 31.00 - 20.67 = 10.33. New value 30.33: 0.67 less cost.
+    assert jan.settlements.select("issue_txn_id", "amount").rows() == [("J1", D("20.00"))]
+    assert jan.adjustments.select("txn_id", "posted_amount", "adjustment", "cost_delta").rows() == [
+        ("J1", D("-31.00"), D("0.67"), D("-0.67"))
+    ]
+    j1 = jan.open_items.filter(pl.col("txn_id") == "J1").row(0, named=True)
+    assert (j1["open_value"], j1["carried_value"]) == (D("-10.33"), D("-30.33"))
+
+
+def test_recalculation_limited_to_some_items() -> None:
+    two_items = pl.concat(
+        [history(), history().with_columns(item_id=pl.lit("B"), txn_id=pl.col("txn_id") + "b")]
+    )
+    r = invclose.recalculate(two_items, day(15), accounts=ACCOUNTS, item_ids=["B"])
+    assert r.adjustments["txn_id"].to_list() == ["J1b"]
+    # Item A's rows are still in the open state that a later run continues from.
+    assert "J1" in set(r.open_items["txn_id"])
+
+
+def test_recalculation_keeps_the_lock_of_its_opening() -> None:
+    jan = invclose.close(history(), day(31), accounts=ACCOUNTS)
+    r = invclose.recalculate(history(), dt.date(2025, 2, 15), accounts=ACCOUNTS, opening=jan)
+    assert r.lock_date == day(31)
+    assert set(r.closed_items["txn_id"]) == {"R1"}
