@@ -305,7 +305,7 @@ def test_flipped_byte_is_detected(result: CloseResult, tmp_path: Path) -> None:
     data = bytearray(file.read_bytes())
     data[len(data) // 2] ^= 0x01
     file.write_bytes(bytes(data))
-    with pytest.raises(InvcloseError, match="vouchers.parquet"):
+    with pytest.raises(InvcloseError, match=r"vouchers\.parquet"):
         read_result(out)
 
 
@@ -357,7 +357,9 @@ def test_wrong_schema_with_matching_hash_is_detected(result: CloseResult, tmp_pa
     out = result.write(tmp_path / "jan")
     file = out / "cost_flow.parquet"
     pl.read_parquet(file).cast({"amount": pl.Float64}).write_parquet(file)
-    _rewrite_manifest(out, {"tables/cost_flow/sha256": hashlib.sha256(file.read_bytes()).hexdigest()})
+    _rewrite_manifest(
+        out, {"tables/cost_flow/sha256": hashlib.sha256(file.read_bytes()).hexdigest()}
+    )
     with pytest.raises(InvcloseError, match=r"cost_flow\.amount: dtype Float64"):
         read_result(out)
 
@@ -607,7 +609,7 @@ def test_register_from_directory(result: CloseResult, tmp_path: Path) -> None:
     con.close()
     # A modified file is refused before any view is made.
     pl.read_parquet(out / "log.parquet").head(1).write_parquet(out / "log.parquet")
-    with pytest.raises(InvcloseError, match="log.parquet does not match"):
+    with pytest.raises(InvcloseError, match=r"log\.parquet does not match"):
         register_result(duckdb.connect(), out)
 
 
