@@ -1,0 +1,192 @@
+"""Stable content hashes of rows and of whole tables.
+
+``close_id`` and ``closed_items.row_hash`` must be the same on every machine, in every process
+and with every library version, so nothing here uses Polars' ``hash()`` (seeded and free to
+change between releases). Instead every row is written as a **canonical text** and that text is
+hashed with SHA-256 (or MD5) by DuckDB, vectorised over the Arrow data.
+
+Canonical row text
+------------------
+The fields of the chosen columns, in the order given, joined by ``|``. Each field is
+
+* ``-`` when the value is null;
+* ``<n>:<text>`` otherwise, where ``<text>`` is the value's text below and ``<n>`` the length of
+  ``<text>`` in UTF-8 bytes (decimal digits). The length prefix makes the encoding injective:
+  an empty string is ``0:``, distinct from null, and no value can fake a separator.
+
+Value texts by dtype:
+
+=====================  ===============================================================
+String, Categorical    the string itself (UTF-8, no normalisation)
+Decimal(p, s)          plain decimal at the column's fixed scale ``s``: ``2.500000``,
+                       ``-0.05``, ``0.00`` (no exponent, no thousands separator)
+Date                   ISO ``YYYY-MM-DD``
+Int*, UInt*            base-10 integer, ``-`` sign for negatives
+Boolean                ``true`` / ``false``
+Null (all-null)        every value is null (``-``)
+List(one of the above) ``[`` + element fields (same field encoding) joined by ``|`` + ``]``;
+                       ``[]`` for an empty list
+=====================  ===============================================================
+
+Binary floats, datetimes, structs and nested lists are refused: they have no canonical text
+here. Because a Decimal is written at its column's scale, conform frames to their schema
+(:func:`invclose.schemas.conform`) before hashing.
+
+Example: the row ``txn_id="T1", qty=Decimal(38,6) 2.5, amount=null, date=2025-01-31, kind=""``
+has the canonical text ``2:T1|8:2.500000|-|10:2025-01-31|0:``, and its hash is the lowercase hex
+SHA-256 of those UTF-8 bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from typing import Literal
+
+import duckdb
+import polars as pl
+
+from invclose.errors import InvcloseError
+
+__all__ = ["canonical_text", "content_id", "row_hashes"]
+
+#: Text of a null field.
+NULL_FIELD = "-"
+#: Separator between fields (and between list elements).
+FIELD_SEPARATOR = "|"
+
+Algorithm = Literal["sha256", "md5"]
+
+
+def _value_text(expr: pl.Expr, dtype: pl.DataType, column: str) -> pl.Expr:
+    """The text of each value of ``expr`` (null where the value is null)."""
+    if dtype == pl.String:
+        return expr
+    if isinstance(dtype, pl.Categorical | pl.Enum):
+        return expr.cast(pl.String)
+    if isinstance(dtype, pl.Decimal):
+        # Polars writes Decimals as plain fixed-point text at the dtype's scale.
+        return expr.cast(pl.String)
+    if dtype == pl.Date:
+        return expr.dt.to_string("%Y-%m-%d")
+    if dtype.is_integer():
+        return expr.cast(pl.String)
+    if dtype == pl.Boolean:
+        return (
+            pl.when(expr.is_null())
+            .then(pl.lit(None, dtype=pl.String))
+            .when(expr)
+            .then(pl.lit("true"))
+            .otherwise(pl.lit("false"))
+        )
+    if dtype == pl.Null:
+        return pl.lit(None, dtype=pl.String)
+    if isinstance(dtype, pl.List) and not isinstance(dtype.inner, pl.List | pl.Array):
+        inner_dtype = dtype.inner
+        if not isinstance(inner_dtype, pl.DataType):  # a bare class such as pl.String
+            inner_dtype = inner_dtype()
+        inner = _field(pl.element(), inner_dtype, column)
+        return pl.concat_str(
+            [pl.lit("["), expr.list.eval(inner).list.join(FIELD_SEPARATOR), pl.lit("]")]
+        )
+    msg = (
+        f"column {column!r} has dtype {dtype}, which has no canonical text for hashing; "
+        "use String, Decimal, Date, integer, Boolean or a List of those"
+    )
+    raise InvcloseError(msg)
+
+
+def _field(expr: pl.Expr, dtype: pl.DataType, column: str) -> pl.Expr:
+    """One field of the canonical text: ``-`` for null, else ``<bytes>:<text>``."""
+    text = _value_text(expr, dtype, column)
+    return (
+        pl.when(text.is_null())
+        .then(pl.lit(NULL_FIELD))
+        .otherwise(pl.concat_str([text.str.len_bytes().cast(pl.String), pl.lit(":"), text]))
+    )
+
+
+def canonical_text(frame: pl.DataFrame, columns: Sequence[str]) -> pl.Series:
+    """The canonical text of every row over ``columns`` (see the module docstring).
+
+    >>> import polars as pl
+    >>> frame = pl.DataFrame({"a": ["x", "", None], "n": [1, 22, None]})
+    >>> canonical_text(frame, ["a", "n"]).to_list()
+    ['1:x|1:1', '0:|2:22', '-|-']
+    """
+    columns = list(columns)
+    if not columns:
+        msg = "row hashes need at least one column"
+        raise InvcloseError(msg)
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        msg = f"cannot hash rows: columns {missing} are not in the frame ({frame.columns})"
+        raise InvcloseError(msg)
+    schema = frame.schema
+    fields = [_field(pl.col(c), schema[c], c) for c in columns]
+    return frame.select(
+        pl.concat_str(fields, separator=FIELD_SEPARATOR).alias("canonical_text")
+    ).to_series()
+
+
+def row_hashes(
+    frame: pl.DataFrame, columns: Sequence[str], *, algorithm: Algorithm = "sha256"
+) -> pl.Series:
+    """Lowercase hex SHA-256 (or MD5) of each row's canonical text over ``columns``.
+
+    Stable across processes, machines and library versions: the text format is fixed (module
+    docstring) and the digest is a standard one. Vectorised: Polars builds the texts, DuckDB
+    hashes them over the Arrow buffer in row order. Returns a String Series ``row_hash`` of the
+    frame's height.
+
+    >>> import polars as pl
+    >>> row_hashes(pl.DataFrame({"a": ["x"]}), ["a"]).item()[:16]
+    '553f121d1ecef2a1'
+    """
+    if algorithm not in ("sha256", "md5"):
+        msg = f"unknown hash algorithm {algorithm!r}; expected 'sha256' or 'md5'"
+        raise InvcloseError(msg)
+    text = canonical_text(frame, columns)
+    if text.len() == 0:
+        return pl.Series("row_hash", [], dtype=pl.String)
+    arrow = pl.DataFrame({"t": text}).to_arrow()
+    con = duckdb.connect()
+    try:
+        # Insertion order is preserved by DuckDB for a plain projection (the default setting
+        # preserve_insertion_order = true, set explicitly so a global change cannot break it).
+        con.execute("SET preserve_insertion_order = true")
+        con.register("invclose_rows", arrow)
+        hashed: pl.DataFrame = con.sql(f"SELECT {algorithm}(t) AS row_hash FROM invclose_rows").pl()
+    finally:
+        con.close()
+    out = hashed.to_series().cast(pl.String).alias("row_hash")
+    if out.len() != text.len():  # pragma: no cover - defensive
+        msg = "internal: DuckDB returned a different number of row hashes"
+        raise AssertionError(msg)
+    return out
+
+
+def content_id(hashes: pl.Series, *parts: str, prefix: str = "C") -> str:
+    """An order-independent id of a set of row hashes plus some extra text parts.
+
+    The SHA-256 is taken over the UTF-8 bytes of: every hash followed by ``\\n``, in sorted
+    (byte) order, duplicates kept; then for each part, in the order given, ``\\x1e`` +
+    ``<byte length>:`` + the part. The id is ``prefix`` + the first 16 hex digits.
+
+    >>> import polars as pl
+    >>> a = content_id(pl.Series(["b1", "a2"]), "cfg")
+    >>> a == content_id(pl.Series(["a2", "b1"]), "cfg") and a.startswith("C")
+    True
+    """
+    if hashes.null_count():
+        msg = "content_id: the hashes must not contain nulls"
+        raise InvcloseError(msg)
+    digest = hashlib.sha256()
+    if hashes.len():
+        joined = str(hashes.cast(pl.String).sort().str.join("\n").item())
+        digest.update(joined.encode("utf-8"))
+        digest.update(b"\n")
+    for part in parts:
+        raw = str(part).encode("utf-8")
+        digest.update(b"\x1e" + str(len(raw)).encode("ascii") + b":" + raw)
+    return prefix + digest.hexdigest()[:16]

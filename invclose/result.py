@@ -1,0 +1,441 @@
+"""``CloseResult``: the handle on everything a close (or recalculation) produced.
+
+It holds the eight result tables of the contract (§4) as Polars frames, with the run's
+identity, and knows how to write itself to Parquet (:meth:`CloseResult.write`, read back with
+:func:`read_result`), expose itself to DuckDB (:meth:`CloseResult.to_duckdb`,
+:meth:`CloseResult.sql`) and describe itself to a person (:meth:`CloseResult.summary`, and an
+HTML summary in Jupyter). Storage is delegated to :mod:`invclose.store`; nothing here computes
+the close.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import importlib.metadata
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from invclose.config import parse_date
+from invclose.errors import InvcloseError
+from invclose.schemas import RESULT_TABLES
+from invclose.store.duckdb import UNSETTLED_CODES, register_result
+from invclose.store.parquet import read_result_dir, schema_problems, write_result_dir
+
+__all__ = ["RUN_KINDS", "CloseResult", "read_result"]
+
+#: Kinds of run a result can come from.
+RUN_KINDS = ("close", "recalculation")
+
+_MAX_ACCOUNT_LINES = 20
+_MAX_FINDING_LINES = 12
+
+
+def _library_version() -> str:
+    """The running invclose version (looked up lazily: the package imports this module)."""
+    import invclose
+
+    version = getattr(invclose, "__version__", None)
+    if version:
+        return str(version)
+    try:
+        return importlib.metadata.version("invclose")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class CloseResult:
+    """The outcome of one close or recalculation: identity plus the eight result tables.
+
+    Attributes
+    ----------
+    close_id
+        Content hash of the inputs and configuration (same inputs, same id).
+    closing_date
+        The closing (or recalculation) date.
+    run_kind
+        ``"close"`` or ``"recalculation"``.
+    dimensions
+        The financial dimension columns the run settled within.
+    config_fingerprint
+        Canonical text (or hash) of the configuration the run used.
+    lock_date
+        The date that locks posting after this result: a close's own closing date; for a
+        recalculation, the lock of its opening (``None`` if it had none).
+    settlements, adjustments, vouchers, log, balances, open_items, closed_items, cost_flow
+        The result tables (contract §4), each with exactly the schema of
+        :func:`invclose.schemas.table_schema` for ``dimensions``.
+
+    The frames are not copied; treat them as read-only. Two results compare with
+    :meth:`equals` (``==`` is identity, since frames have no truth value).
+    """
+
+    close_id: str
+    closing_date: dt.date
+    run_kind: str
+    dimensions: tuple[str, ...]
+    config_fingerprint: str
+    lock_date: dt.date | None
+    settlements: pl.DataFrame
+    adjustments: pl.DataFrame
+    vouchers: pl.DataFrame
+    log: pl.DataFrame
+    balances: pl.DataFrame
+    open_items: pl.DataFrame
+    closed_items: pl.DataFrame
+    cost_flow: pl.DataFrame
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.close_id, str) or not self.close_id:
+            msg = f"close_id must be a non-empty string; got {self.close_id!r}"
+            raise InvcloseError(msg)
+        if self.run_kind not in RUN_KINDS:
+            msg = f"run_kind must be one of {RUN_KINDS}; got {self.run_kind!r}"
+            raise InvcloseError(msg)
+        object.__setattr__(self, "closing_date", parse_date(self.closing_date))
+        if self.lock_date is not None:
+            object.__setattr__(self, "lock_date", parse_date(self.lock_date, "lock date"))
+        dims = (self.dimensions,) if isinstance(self.dimensions, str) else self.dimensions
+        object.__setattr__(self, "dimensions", tuple(str(d) for d in dims))
+        if not isinstance(self.config_fingerprint, str):
+            msg = "config_fingerprint must be a string"
+            raise InvcloseError(msg)
+        problems: list[str] = []
+        for table in RESULT_TABLES:
+            frame = getattr(self, table)
+            if not isinstance(frame, pl.DataFrame):
+                problems.append(f"{table}: expected a polars DataFrame, got {type(frame).__name__}")
+                continue
+            problems.extend(schema_problems(frame, table, self.dimensions))
+        if problems:
+            msg = "CloseResult tables do not match their schemas: " + "; ".join(problems)
+            raise InvcloseError(msg)
+
+    # ------------------------------------------------------------------ tables and identity
+
+    def tables(self) -> dict[str, pl.DataFrame]:
+        """The result tables by name, in ``RESULT_TABLES`` order."""
+        return {table: getattr(self, table) for table in RESULT_TABLES}
+
+    def metadata(self) -> dict[str, Any]:
+        """The run's identity as JSON-ready values (what the manifest records)."""
+        return {
+            "close_id": self.close_id,
+            "closing_date": self.closing_date.isoformat(),
+            "run_kind": self.run_kind,
+            "dimensions": list(self.dimensions),
+            "config_fingerprint": self.config_fingerprint,
+            "lock_date": self.lock_date.isoformat() if self.lock_date else None,
+            "invclose_version": _library_version(),
+        }
+
+    def equals(self, other: object) -> bool:
+        """Whether ``other`` is a result with the same identity and identical tables."""
+        if not isinstance(other, CloseResult):
+            return False
+        mine, theirs = self.metadata(), other.metadata()
+        if mine != theirs:
+            return False
+        return all(
+            getattr(self, t).schema == getattr(other, t).schema
+            and getattr(self, t).equals(getattr(other, t))
+            for t in RESULT_TABLES
+        )
+
+    def __repr__(self) -> str:
+        rows = ", ".join(f"{t}={getattr(self, t).height}" for t in RESULT_TABLES)
+        return (
+            f"CloseResult(close_id={self.close_id!r}, closing_date={self.closing_date}, "
+            f"run_kind={self.run_kind!r}, dimensions={self.dimensions!r}, rows: {rows})"
+        )
+
+    # ------------------------------------------------------------------ storage
+
+    def write(self, path: str | Path) -> Path:
+        """Write every table as Parquet plus ``manifest.json`` to directory ``path``.
+
+        Atomic: the files are written to a temporary sibling directory which then replaces
+        ``path``. An existing result directory (or an empty directory) is overwritten; any
+        other non-empty directory, or a file, at ``path`` raises
+        :class:`~invclose.errors.InvcloseError`. Returns the directory written.
+        """
+        return write_result_dir(path, self.tables(), self.metadata())
+
+    def to_duckdb(
+        self,
+        con: duckdb.DuckDBPyConnection | None = None,
+        *,
+        schema: str | None = None,
+    ) -> duckdb.DuckDBPyConnection:
+        """Register every table as a DuckDB view named like it, plus the auditor views.
+
+        The auditor views are ``unsettled`` (log rows that something could not be settled),
+        ``gl_by_account`` (debit, credit and balance per account from ``vouchers``) and
+        ``reconciliation`` (per inventory account: adjustments vs vouchers, ``difference``
+        must be 0); their SQL is in :mod:`invclose.store.duckdb`. Without ``con`` a new
+        in-memory connection is made. Returns the connection.
+
+        >>> con = result.to_duckdb()                                  # doctest: +SKIP
+        >>> con.sql("select * from reconciliation where difference <> 0").pl()  # doctest: +SKIP
+        """
+        if con is None:
+            con = duckdb.connect()
+        return register_result(con, self.tables(), schema)
+
+    def sql(self, query: str) -> pl.DataFrame:
+        """Run a SQL query over the result's views on a private in-memory DuckDB connection.
+
+        >>> result.sql("select account, balance from gl_by_account")  # doctest: +SKIP
+        """
+        con = duckdb.connect()
+        try:
+            register_result(con, self.tables())
+            try:
+                relation = con.sql(query)
+            except duckdb.Error as exc:
+                msg = f"SQL query failed: {exc}"
+                raise InvcloseError(msg) from exc
+            if relation is None:  # a statement without a result set
+                return pl.DataFrame()
+            out: pl.DataFrame | pl.LazyFrame = relation.pl()
+            return out if isinstance(out, pl.DataFrame) else out.collect()
+        finally:
+            con.close()
+
+    # ------------------------------------------------------------------ for people
+
+    def _groups(self) -> pl.DataFrame:
+        """Distinct (item_id, dims) groups touched by the result."""
+        keys = ["item_id", *self.dimensions]
+        parts: list[pl.DataFrame] = [
+            getattr(self, t).select(keys)
+            for t in ("balances", "settlements", "adjustments", "open_items")
+        ]
+        return pl.concat(parts).filter(pl.col("item_id").is_not_null()).unique()
+
+    def _facts(self) -> dict[str, Any]:
+        """The numbers both summaries show."""
+        zero2, zero6 = Decimal("0.00"), Decimal("0.000000")
+
+        def total(frame: pl.DataFrame, column: str, zero: Decimal) -> Decimal:
+            value = frame.get_column(column).sum()
+            return zero if value is None else Decimal(value)
+
+        groups = self._groups()
+        adj = self.adjustments
+        cost_delta = adj.get_column("cost_delta")
+        findings = (
+            self.log.group_by("level", "code")
+            .len()
+            .with_columns(
+                pl.col("level")
+                .replace_strict({"error": 0, "warning": 1, "info": 2}, default=3)
+                .alias("_rank")
+            )
+            .sort("_rank", "code", nulls_last=True)
+            .drop("_rank")
+        )
+        accounts = (
+            self.vouchers.group_by("account")
+            .agg(
+                pl.col("debit").fill_null(0).sum().alias("debit"),
+                pl.col("credit").fill_null(0).sum().alias("credit"),
+            )
+            .with_columns((pl.col("debit") - pl.col("credit")).alias("balance"))
+            .sort("account", nulls_last=True)
+        )
+        return {
+            "items": groups.get_column("item_id").n_unique(),
+            "groups": groups.height,
+            "pieces": self.settlements.height,
+            "settled_qty": total(self.settlements, "qty", zero6),
+            "settled_amount": total(self.settlements, "amount", zero2),
+            "adjusted": adj.height,
+            "cost_delta": total(adj, "cost_delta", zero2),
+            "cost_up": total(adj.filter(cost_delta > 0), "cost_delta", zero2),
+            "cost_down": total(adj.filter(cost_delta < 0), "cost_delta", zero2),
+            "findings": findings.rows(),
+            "unsettled": self.log.filter(pl.col("code").is_in(UNSETTLED_CODES)).height,
+            "vouchers": self.vouchers.get_column("voucher_id").n_unique(),
+            "voucher_lines": self.vouchers.height,
+            "accounts": accounts.rows(),
+            "debit": total(self.vouchers, "debit", zero2),
+            "credit": total(self.vouchers, "credit", zero2),
+            "balance_rows": self.balances.height,
+            "balance_qty": total(self.balances, "qty", zero6),
+            "balance_value": total(self.balances, "value", zero2),
+            "physical_qty": total(self.balances, "physical_qty", zero6),
+            "physical_value": total(self.balances, "physical_value", zero2),
+            "open_items": self.open_items.height,
+            "virtual": self.open_items.filter(pl.col("is_virtual").fill_null(False)).height,
+            "closed_items": self.closed_items.height,
+            "edges": self.cost_flow.height,
+        }
+
+    def summary(self) -> str:
+        """A one-screen plain-text summary for a controller.
+
+        Closing date and close id, items and groups, settlement pieces and quantity, total
+        adjustment (sum of ``cost_delta``, and split by sign), findings by level and code,
+        voucher totals by account, and balance totals.
+        """
+        f = self._facts()
+        dims = ", ".join(self.dimensions) or "none"
+        lock = self.lock_date.isoformat() if self.lock_date else "none"
+        group_word = f"item x {', '.join(self.dimensions)}" if self.dimensions else "item"
+        lines = [
+            f"invclose {self.run_kind} at {self.closing_date.isoformat()}"
+            f"  close id {self.close_id}",
+            f"  dimensions: {dims}    lock date: {lock}",
+            "",
+            f"Scope        {_plural(f['items'], 'item')} in {_plural(f['groups'], 'group')}"
+            f" ({group_word})",
+            f"Settlements  {f['pieces']} pieces, qty {_qty(f['settled_qty'])}, "
+            f"amount {_money(f['settled_amount'])}",
+            f"Adjustments  {f['adjusted']} transactions, total cost delta "
+            f"{_signed(f['cost_delta'])} (increases {_signed(f['cost_up'])}, "
+            f"decreases {_signed(f['cost_down'])})",
+        ]
+        if f["findings"]:
+            lines.append(f"Findings     {sum(n for *_, n in f['findings'])} rows")
+            width = max(len(str(code)) for _, code, _ in f["findings"][:_MAX_FINDING_LINES])
+            lines.extend(
+                f"  {level!s:<8} {code!s:<{width}}  {n}"
+                for level, code, n in f["findings"][:_MAX_FINDING_LINES]
+            )
+            if len(f["findings"]) > _MAX_FINDING_LINES:
+                lines.append(f"  ... {len(f['findings']) - _MAX_FINDING_LINES} more codes")
+        else:
+            lines.append("Findings     none")
+        lines.append(
+            f"Vouchers     {_plural(f['vouchers'], 'voucher')}, "
+            f"{_plural(f['voucher_lines'], 'line')}"
+        )
+        if f["accounts"]:
+            shown = f["accounts"][:_MAX_ACCOUNT_LINES]
+            table = [(str(acc), _money(d), _money(c), _money(b)) for acc, d, c, b in shown]
+            table.append(
+                (
+                    "total",
+                    _money(f["debit"]),
+                    _money(f["credit"]),
+                    _money(f["debit"] - f["credit"]),
+                )
+            )
+            header = ("account", "debit", "credit", "balance")
+            widths = [max(len(r[i]) for r in [header, *table]) for i in range(4)]
+            lines.extend(
+                f"  {r[0]:<{widths[0]}}  {r[1]:>{widths[1]}}  {r[2]:>{widths[2]}}  "
+                f"{r[3]:>{widths[3]}}"
+                for r in [header, *table]
+            )
+            if len(f["accounts"]) > _MAX_ACCOUNT_LINES:
+                lines.append(f"  ... {len(f['accounts']) - _MAX_ACCOUNT_LINES} more accounts")
+        lines.append(
+            f"Balances     {_plural(f['balance_rows'], 'group')}, qty {_qty(f['balance_qty'])}, "
+            f"value {_money(f['balance_value'])}"
+            f" (physical qty {_qty(f['physical_qty'])}, value {_money(f['physical_value'])})"
+        )
+        lines.append(
+            f"Open items   {f['open_items']} ({f['virtual']} virtual); "
+            f"closed items {f['closed_items']}; cost-flow edges {f['edges']}"
+        )
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        """A compact HTML summary for Jupyter."""
+        f = self._facts()
+        esc = html.escape
+        head = (
+            f"<b>invclose {esc(self.run_kind)}</b> at <b>{self.closing_date.isoformat()}</b>"
+            f" &middot; close id <code>{esc(self.close_id)}</code>"
+            f" &middot; dimensions: {esc(', '.join(self.dimensions) or 'none')}"
+            f" &middot; lock date: {esc(str(self.lock_date or 'none'))}"
+        )
+        facts = [
+            ("items / groups", f"{f['items']} / {f['groups']}"),
+            (
+                "settlements",
+                f"{f['pieces']} pieces, qty {_qty(f['settled_qty'])}, "
+                f"amount {_money(f['settled_amount'])}",
+            ),
+            (
+                "adjustments",
+                f"{f['adjusted']} rows, cost delta {_signed(f['cost_delta'])} "
+                f"(+ {_money(f['cost_up'])}, − {_money(-f['cost_down'])})",
+            ),
+            (
+                "findings",
+                ", ".join(f"{code} ({level}) {n}" for level, code, n in f["findings"]) or "none",
+            ),
+            (
+                "vouchers",
+                f"{f['vouchers']} vouchers, {f['voucher_lines']} lines, "
+                f"debit {_money(f['debit'])}, credit {_money(f['credit'])}",
+            ),
+            (
+                "balances",
+                f"qty {_qty(f['balance_qty'])}, value {_money(f['balance_value'])}",
+            ),
+            (
+                "rows",
+                ", ".join(f"{t} {getattr(self, t).height}" for t in RESULT_TABLES),
+            ),
+        ]
+        rows = "".join(
+            f"<tr><th style='text-align:left'>{esc(k)}</th>"
+            f"<td style='text-align:left'>{esc(v)}</td></tr>"
+            for k, v in facts
+        )
+        return f"<div class='invclose-result'><p>{head}</p><table>{rows}</table></div>"
+
+
+def _money(value: Decimal) -> str:
+    return f"{value.copy_abs() if value == 0 else value:,.2f}"
+
+
+def _signed(value: Decimal) -> str:
+    """Money with its sign: ``+1.50``, ``-0.25``; zero as ``0.00``."""
+    return _money(value) if value == 0 else f"{value:+,.2f}"
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def _qty(value: Decimal) -> str:
+    """A quantity without trailing zeros: ``1,500.5``, ``12``, ``0``."""
+    text = f"{value.normalize():,f}"
+    return "0" if text in ("-0", "0") else text
+
+
+def read_result(path: str | Path) -> CloseResult:
+    """Read a result written by :meth:`CloseResult.write`.
+
+    Verifies the SHA-256 of every file against ``manifest.json``, the row counts and each
+    table's schema; raises :class:`~invclose.errors.InvcloseError` naming what is missing,
+    damaged or modified.
+    """
+    manifest, tables = read_result_dir(path)
+    try:
+        lock = manifest.get("lock_date")
+        return CloseResult(
+            close_id=str(manifest["close_id"]),
+            closing_date=dt.date.fromisoformat(manifest["closing_date"]),
+            run_kind=str(manifest["run_kind"]),
+            dimensions=tuple(manifest["dimensions"]),
+            config_fingerprint=str(manifest["config_fingerprint"]),
+            lock_date=dt.date.fromisoformat(lock) if lock is not None else None,
+            **tables,
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        if isinstance(exc, InvcloseError):
+            raise
+        msg = f"invclose result at {path} has a damaged manifest: {exc!r}"
+        raise InvcloseError(msg) from exc

@@ -1,0 +1,344 @@
+"""Write and read a result directory: one Parquet file per table plus ``manifest.json``.
+
+Layout of a result directory::
+
+    <dir>/
+      manifest.json          what the directory holds (below)
+      settlements.parquet    one file per result table, named <table>.parquet
+      ...
+
+``manifest.json`` is a JSON object::
+
+    {
+      "format": "invclose-result",
+      "format_version": 1,
+      "close_id": "C0123456789abcdef",
+      "closing_date": "2025-01-31",
+      "run_kind": "close",
+      "dimensions": ["site"],
+      "config_fingerprint": "...",
+      "lock_date": "2025-01-31",            # or null
+      "invclose_version": "0.1.0",
+      "tables": {
+        "settlements": {"file": "settlements.parquet", "rows": 12, "sha256": "<hex>"},
+        ...
+      }
+    }
+
+Writing is atomic: the files go into a hidden temporary sibling directory which is then renamed
+onto the target (an existing result directory is swapped out in one ``renameat2`` exchange on
+Linux, else renamed aside and removed). A non-empty directory that is not an invclose result is
+never overwritten. Reading verifies the SHA-256 of every file against the manifest (hashing the
+very bytes it then parses), the row counts and the exact schema of each table.
+
+Nothing here computes: the caller (:mod:`invclose.result`) supplies the frames and metadata.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import errno
+import hashlib
+import io
+import json
+import os
+import shutil
+import sys
+import uuid
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from invclose.errors import InvcloseError
+from invclose.schemas import RESULT_TABLES, table_schema
+
+MANIFEST_NAME = "manifest.json"
+FORMAT_NAME = "invclose-result"
+FORMAT_VERSION = 1
+_CHUNK = 1 << 20
+
+
+def table_file(table: str) -> str:
+    """File name of result table ``table`` inside a result directory."""
+    return f"{table}.parquet"
+
+
+def file_sha256(path: str | Path) -> str:
+    """Lowercase hex SHA-256 of a file's bytes, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def schema_problems(frame: pl.DataFrame, table: str, dims: Sequence[str]) -> list[str]:
+    """Differences between ``frame``'s schema and result table ``table``'s; empty if equal.
+
+    Column order counts: results are written and compared in the canonical order.
+    """
+    expected = table_schema(table, dims)
+    actual = frame.schema
+    problems: list[str] = []
+    missing = [c for c in expected if c not in actual]
+    extra = [c for c in actual if c not in expected]
+    if missing:
+        problems.append(f"{table}: missing columns {missing}")
+    if extra:
+        problems.append(f"{table}: unexpected columns {extra}")
+    problems.extend(
+        f"{table}.{c}: dtype {actual[c]}, expected {t}"
+        for c, t in expected.items()
+        if c in actual and actual[c] != t
+    )
+    if not problems and list(actual) != list(expected):
+        problems.append(f"{table}: columns out of order {list(actual)}, expected {list(expected)}")
+    return problems
+
+
+# --------------------------------------------------------------------------- manifest
+
+
+def is_result_dir(path: str | Path) -> bool:
+    """Whether ``path`` is a directory holding an invclose result manifest."""
+    try:
+        read_manifest(path)
+    except InvcloseError:
+        return False
+    return True
+
+
+def read_manifest(path: str | Path) -> dict[str, Any]:
+    """The parsed ``manifest.json`` of result directory ``path`` (format checked, files not)."""
+    root = Path(path)
+    if not root.is_dir():
+        msg = f"no invclose result at {root}: not a directory"
+        raise InvcloseError(msg)
+    manifest_path = root / MANIFEST_NAME
+    if not manifest_path.is_file():
+        msg = f"{root} is not an invclose result: {MANIFEST_NAME} is missing"
+        raise InvcloseError(msg)
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        msg = f"{manifest_path} is not a readable invclose manifest: {exc}"
+        raise InvcloseError(msg) from exc
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
+        msg = f"{manifest_path} is not an invclose result manifest (no format {FORMAT_NAME!r})"
+        raise InvcloseError(msg)
+    version = manifest.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        msg = (
+            f"{manifest_path} has format_version {version!r}; this invclose reads up to "
+            f"{FORMAT_VERSION} (upgrade invclose to read it)"
+        )
+        raise InvcloseError(msg)
+    if not isinstance(manifest.get("tables"), dict):
+        msg = f"{manifest_path} is damaged: it has no 'tables' object"
+        raise InvcloseError(msg)
+    dims = manifest.get("dimensions")
+    if not isinstance(dims, list) or not all(isinstance(d, str) for d in dims):
+        msg = f"{manifest_path} is damaged: 'dimensions' must be a list of column names"
+        raise InvcloseError(msg)
+    return manifest
+
+
+def _table_entry(manifest: Mapping[str, Any], table: str, root: Path) -> tuple[Path, int, str]:
+    """The file path, row count and sha256 the manifest records for ``table``."""
+    entry = manifest["tables"].get(table)
+    if not isinstance(entry, dict):
+        msg = f"{root / MANIFEST_NAME} does not list table {table!r}"
+        raise InvcloseError(msg)
+    name, rows, sha = entry.get("file"), entry.get("rows"), entry.get("sha256")
+    # The file name is fixed by the table name, so a manifest can never point outside the dir.
+    if name != table_file(table) or not isinstance(rows, int) or not isinstance(sha, str):
+        msg = f"{root / MANIFEST_NAME} has a damaged entry for table {table!r}: {entry!r}"
+        raise InvcloseError(msg)
+    return root / name, rows, sha
+
+
+def verify_files(path: str | Path, manifest: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Check that every table file exists and matches the manifest's SHA-256; return manifest.
+
+    Used when tables are exposed straight from the files (DuckDB views) without loading them.
+    """
+    root = Path(path)
+    manifest = dict(manifest) if manifest is not None else read_manifest(root)
+    problems = []
+    for table in RESULT_TABLES:
+        file, _rows, sha = _table_entry(manifest, table, root)
+        if not file.is_file():
+            problems.append(f"{file.name} is missing")
+        elif file_sha256(file) != sha:
+            problems.append(f"{file.name} does not match its sha256 in the manifest")
+    if problems:
+        msg = f"invclose result at {root} is damaged or was modified: " + "; ".join(problems)
+        raise InvcloseError(msg)
+    return manifest
+
+
+# --------------------------------------------------------------------------- read
+
+
+def read_result_dir(path: str | Path) -> tuple[dict[str, Any], dict[str, pl.DataFrame]]:
+    """Read a result directory: its manifest and every table, all verified.
+
+    Raises :class:`~invclose.errors.InvcloseError` naming every file that is missing, does not
+    match its SHA-256 or row count, cannot be parsed, or does not have its table's schema.
+    """
+    root = Path(path)
+    manifest = read_manifest(root)
+    dims: list[str] = manifest["dimensions"]
+    tables: dict[str, pl.DataFrame] = {}
+    problems: list[str] = []
+    for table in RESULT_TABLES:
+        file, rows, sha = _table_entry(manifest, table, root)
+        try:
+            data = file.read_bytes()
+        except FileNotFoundError:
+            problems.append(f"{file.name} is missing")
+            continue
+        if hashlib.sha256(data).hexdigest() != sha:
+            problems.append(f"{file.name} does not match its sha256 in the manifest")
+            continue
+        try:
+            frame = pl.read_parquet(io.BytesIO(data))
+        except Exception as exc:  # a file with the right hash that fails to parse
+            problems.append(f"{file.name} cannot be read as Parquet: {exc}")
+            continue
+        if frame.height != rows:
+            problems.append(f"{file.name} has {frame.height} rows, the manifest says {rows}")
+        problems.extend(schema_problems(frame, table, dims))
+        tables[table] = frame
+    if problems:
+        msg = f"invclose result at {root} is damaged or was modified: " + "; ".join(problems)
+        raise InvcloseError(msg)
+    return manifest, tables
+
+
+# --------------------------------------------------------------------------- write
+
+
+def _check_target(target: Path) -> None:
+    """Refuse a target that is a file, or a non-empty directory that is not a result."""
+    if not os.path.lexists(target):
+        return
+    if not target.is_dir():
+        msg = f"cannot write an invclose result to {target}: it exists and is not a directory"
+        raise InvcloseError(msg)
+    if any(target.iterdir()) and not is_result_dir(target):
+        msg = (
+            f"refusing to overwrite {target}: it is a non-empty directory that is not an "
+            f"invclose result (no invclose {MANIFEST_NAME}); write to a new or empty directory"
+        )
+        raise InvcloseError(msg)
+
+
+def _fsync_dir(path: Path) -> None:
+    """Flush a directory entry to disk where the platform allows it."""
+    if sys.platform == "win32":  # pragma: no cover - no directory fsync on Windows
+        return
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        with contextlib.suppress(OSError):
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_file(path: Path) -> None:
+    with open(path, "rb") as handle:
+        os.fsync(handle.fileno())
+
+
+def _rename_exchange(a: Path, b: Path) -> bool:
+    """Atomically swap two paths (Linux ``renameat2(RENAME_EXCHANGE)``); False if unsupported."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    renameat2.argtypes = [
+        ctypes.c_int,
+        ctypes.c_char_p,
+        ctypes.c_int,
+        ctypes.c_char_p,
+        ctypes.c_uint,
+    ]
+    renameat2.restype = ctypes.c_int
+    rc = renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange)
+    return bool(rc == 0)
+
+
+def _publish(tmp: Path, target: Path) -> None:
+    """Move the finished directory ``tmp`` onto ``target`` atomically."""
+    _check_target(target)  # again, right before the swap
+    if not os.path.lexists(target):
+        try:
+            os.rename(tmp, target)
+        except OSError as exc:  # created meanwhile by someone else
+            if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY):
+                raise
+            _check_target(target)
+        else:
+            return
+    if _rename_exchange(tmp, target):
+        shutil.rmtree(tmp, ignore_errors=True)  # tmp now holds the previous result
+        return
+    # Fallback (non-Linux or no renameat2): rename the old result aside, then the new in place.
+    aside = target.with_name(f".{target.name}.old-{uuid.uuid4().hex}")
+    os.rename(target, aside)
+    try:
+        os.rename(tmp, target)
+    except BaseException:
+        os.rename(aside, target)
+        raise
+    shutil.rmtree(aside, ignore_errors=True)
+
+
+def write_result_dir(
+    path: str | Path, tables: Mapping[str, pl.DataFrame], metadata: Mapping[str, Any]
+) -> Path:
+    """Write ``tables`` and a manifest with ``metadata`` to directory ``path``, atomically.
+
+    ``metadata`` must be JSON-serialisable and include ``dimensions``. Returns the path of the
+    written directory. An existing invclose result (or an empty directory) at ``path`` is
+    replaced in one step; anything else at ``path`` is refused with an
+    :class:`~invclose.errors.InvcloseError`.
+    """
+    target = Path(path).expanduser()
+    _check_target(target)
+    parent = target.parent
+    parent.mkdir(parents=True, exist_ok=True)
+    tmp = parent / f".{target.name}.tmp-{uuid.uuid4().hex}"
+    tmp.mkdir()
+    try:
+        entries: dict[str, dict[str, Any]] = {}
+        for table, frame in tables.items():
+            file = tmp / table_file(table)
+            frame.write_parquet(file, compression="zstd", statistics=True)
+            _fsync_file(file)
+            entries[table] = {
+                "file": file.name,
+                "rows": frame.height,
+                "sha256": file_sha256(file),
+            }
+        manifest: dict[str, Any] = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION}
+        manifest.update(metadata)
+        manifest["tables"] = entries
+        manifest_path = tmp / MANIFEST_NAME
+        manifest_path.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+        _fsync_file(manifest_path)
+        _fsync_dir(tmp)
+        _publish(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    _fsync_dir(parent)
+    return target
