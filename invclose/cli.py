@@ -1,0 +1,244 @@
+"""The ``invclose`` command line: thin commands over the public API.
+
+Exit status: 0 on success, 1 when the run logged warnings and ``--strict`` was given, 2 on
+bad input (a plain message, never a traceback).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import polars as pl
+import typer
+from rich.console import Console
+from rich.table import Table
+
+import invclose
+from invclose.errors import InvcloseError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="invclose: the periodic inventory close of an ERP, over dataframes.",
+)
+console = Console()
+err_console = Console(stderr=True)
+
+BAD_INPUT = 2
+WARNINGS = 1
+
+
+def _fail(message: str) -> None:
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(BAD_INPUT)
+
+
+def _read_table(path: Path | None) -> pl.DataFrame | None:
+    if path is None:
+        return None
+    if not path.exists():
+        _fail(f"file not found: {path}")
+    if path.suffix.lower() == ".parquet":
+        return pl.read_parquet(path)
+    return pl.read_csv(path, infer_schema=False)
+
+
+def _settings(
+    method: str | None,
+    items: Path | None,
+    dimensions: str | None,
+    accounts: Path | None,
+    include_physical_value: bool,
+    voucher_detail: str | None,
+) -> dict[str, Any]:
+    item_table = _read_table(items)
+    if item_table is not None and "include_physical_value" in item_table.columns:
+        item_table = item_table.with_columns(
+            pl.col("include_physical_value").str.to_lowercase().is_in(["true", "1", "yes"])
+        )
+    return {
+        "method": method,
+        "items": item_table,
+        "dimensions": [d.strip() for d in dimensions.split(",") if d.strip()] if dimensions else None,
+        "accounts": _read_table(accounts),
+        "include_physical_value": include_physical_value or None,
+        "voucher_detail": voucher_detail,
+    }
+
+
+def _run_close(
+    transactions: Path, date: str, settings: dict[str, Any], opening: Path | None
+) -> invclose.CloseResult:
+    with console.status("[bold]closing...[/]", spinner="dots"):
+        dims = settings["dimensions"] or ()
+        frame = invclose.read_transactions(transactions, dimensions=dims)
+        return invclose.close(frame, date, opening=opening, **settings)
+
+
+def _facts(result: invclose.CloseResult) -> dict[str, Any]:
+    log_counts = result.log.group_by("level", "code").len().sort("code").rows()
+    return {
+        "close_id": result.close_id,
+        "closing_date": result.closing_date.isoformat(),
+        "settlements": result.settlements.height,
+        "adjustments": result.adjustments.height,
+        "total_cost_delta": str(result.adjustments["cost_delta"].sum() or 0),
+        "log": [{"level": lv, "code": c, "rows": n} for lv, c, n in log_counts],
+        "vouchers": result.vouchers["voucher_id"].n_unique(),
+    }
+
+
+def _finish(result: invclose.CloseResult, as_json: bool, strict: bool) -> None:
+    if as_json:
+        sys.stdout.write(json.dumps(_facts(result), indent=2) + "\n")
+    else:
+        console.print(result.summary(), highlight=False, soft_wrap=True)
+    if strict and result.log.filter(pl.col("level") != "info").height > 0:
+        raise typer.Exit(WARNINGS)
+
+
+MethodOpt = Annotated[str | None, typer.Option(help="fifo, lifo, lifo_date, ... (default fifo)")]
+ItemsOpt = Annotated[Path | None, typer.Option(help="item table (CSV/Parquet): method per item")]
+DimsOpt = Annotated[str | None, typer.Option(help="financial dimensions, e.g. site,warehouse")]
+AccountsOpt = Annotated[Path | None, typer.Option(help="accounts mapping (CSV/Parquet)")]
+PhysOpt = Annotated[bool, typer.Option("--include-physical-value", help="include physical value")]
+DetailOpt = Annotated[str | None, typer.Option(help="transaction, item, item_group or total")]
+StrictOpt = Annotated[bool, typer.Option(help="exit 1 when the log has warnings")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="print a JSON summary")]
+
+
+@app.command("close")
+def close_cmd(
+    transactions: Annotated[Path, typer.Argument(help="transactions (Parquet or CSV)")],
+    date: Annotated[str, typer.Option(help="closing date, e.g. 2025-01-31")],
+    out: Annotated[Path | None, typer.Option(help="directory to write the result tables to")] = None,
+    method: MethodOpt = None,
+    items: ItemsOpt = None,
+    dimensions: DimsOpt = None,
+    accounts: AccountsOpt = None,
+    include_physical_value: PhysOpt = False,
+    voucher_detail: DetailOpt = None,
+    opening: Annotated[Path | None, typer.Option(help="directory of the previous close")] = None,
+    strict: StrictOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Close the inventory at DATE and print a summary (optionally write the tables)."""
+    settings = _settings(method, items, dimensions, accounts, include_physical_value, voucher_detail)
+    result = _run_close(transactions, date, settings, opening)
+    if out is not None:
+        result.write(out)
+        if not as_json:
+            console.print(f"tables written to {out}")
+    _finish(result, as_json, strict)
+
+
+@app.command("check")
+def check_cmd(
+    transactions: Annotated[Path, typer.Argument(help="transactions (Parquet or CSV)")],
+    date: Annotated[str, typer.Option(help="closing date, e.g. 2025-01-31")],
+    method: MethodOpt = None,
+    items: ItemsOpt = None,
+    dimensions: DimsOpt = None,
+    accounts: AccountsOpt = None,
+    include_physical_value: PhysOpt = False,
+    strict: StrictOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """List what a close at DATE could not settle, and why (nothing is written)."""
+    settings = _settings(method, items, dimensions, accounts, include_physical_value, None)
+    dims = settings["dimensions"] or ()
+    frame = invclose.read_transactions(transactions, dimensions=dims)
+    findings = invclose.check(frame, date, **settings)
+    if as_json:
+        sys.stdout.write(findings.drop("close_id").write_json() + "\n")
+    else:
+        table = Table(title=f"pre-close check at {date}: {findings.height} finding(s)")
+        for col in ("level", "code", "item_id", *dims, "txn_id", "qty", "message"):
+            table.add_column(col, overflow="fold")
+        for row in findings.iter_rows(named=True):
+            table.add_row(*["" if row[c] is None else str(row[c]) for c in table_columns(table)])
+        console.print(table)
+    if strict and findings.height > 0:
+        raise typer.Exit(WARNINGS)
+
+
+def table_columns(table: Table) -> list[str]:
+    """Header names of a rich table, in order."""
+    return [str(c.header) for c in table.columns]
+
+
+@app.command("sql")
+def sql_cmd(
+    result_dir: Annotated[Path, typer.Argument(help="directory written by `invclose close --out`")],
+    query: Annotated[str, typer.Argument(help="SQL over the result tables and views")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Run SQL over a written close (tables: settlements, adjustments, vouchers, log, ...)."""
+    result = invclose.read_result(result_dir)
+    try:
+        frame = result.sql(query)
+    except Exception as exc:  # duckdb raises many types; a bad query is bad input
+        _fail(f"query failed: {exc}")
+        return
+    if as_json:
+        sys.stdout.write(frame.write_json() + "\n")
+        return
+    with pl.Config(tbl_rows=200, tbl_cols=30, fmt_str_lengths=60):
+        console.print(str(frame), highlight=False)
+
+
+def _sample_dir(data: Path | None) -> Path:
+    candidates = [data] if data is not None else [
+        Path.cwd() / "sample_data",
+        Path(__file__).resolve().parents[1] / "sample_data",
+    ]
+    for candidate in candidates:
+        if candidate is not None and (candidate / "transactions.parquet").exists():
+            return candidate
+    _fail("sample_data/ not found: run from the repository root or pass --data DIR")
+    raise AssertionError  # unreachable: _fail exits
+
+
+@app.command("demo")
+def demo_cmd(
+    data: Annotated[Path | None, typer.Option(help="the sample_data directory")] = None,
+    out: Annotated[Path | None, typer.Option(help="write the result tables here")] = None,
+) -> None:
+    """Close the bundled sample ledger at 2025-01-31 and print the summary."""
+    sample = _sample_dir(data)
+    settings = _settings(
+        None, sample / "items.csv", "site", sample / "accounts.csv", False, None
+    )
+    result = _run_close(sample / "transactions.parquet", "2025-01-31", settings, None)
+    console.print(f"sample ledger: {sample}", highlight=False)
+    if out is not None:
+        result.write(out)
+        console.print(f"tables written to {out}")
+    _finish(result, False, False)
+
+
+def main() -> None:
+    """Entry point: run the app, turning invclose errors into exit status 2."""
+    try:
+        code = app(standalone_mode=False)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except InvcloseError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(BAD_INPUT)
+    except FileNotFoundError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(BAD_INPUT)
+    except Exception as exc:
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            sys.exit(BAD_INPUT)
+        if isinstance(exc, click.exceptions.Abort):
+            sys.exit(BAD_INPUT)
+        raise
+    sys.exit(code if isinstance(code, int) else 0)

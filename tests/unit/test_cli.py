@@ -1,0 +1,106 @@
+"""The command line, run as a user would: a subprocess, its output and its exit status."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLE = ROOT / "sample_data"
+
+
+def run(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "invclose", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_demo_prints_the_sample_close_summary() -> None:
+    proc = run("demo")
+    assert proc.returncode == 0, proc.stderr
+    # Hand calculation in sample_data/README.md: COGS rises by 11.50 over 6 adjustments.
+    assert "6 transactions, total cost delta +11.50" in proc.stdout
+    assert "insufficient_receipts" in proc.stdout
+
+
+def test_close_writes_tables_and_sql_reads_them(tmp_path: Path) -> None:
+    out = tmp_path / "jan"
+    proc = run(
+        "close", str(SAMPLE / "transactions.csv"), "--date", "2025-01-31",
+        "--items", str(SAMPLE / "items.csv"), "--dimensions", "site",
+        "--accounts", str(SAMPLE / "accounts.csv"), "--out", str(out), "--json",
+    )
+    assert proc.returncode == 0, proc.stderr
+    facts = json.loads(proc.stdout)
+    assert facts["settlements"] == 11
+    assert facts["total_cost_delta"] == "11.50"
+    sql = run("sql", str(out), "select count(*) as n from settlements where principle = 'marking'", "--json")
+    assert sql.returncode == 0, sql.stderr
+    assert json.loads(sql.stdout) == [{"n": 1}]
+
+
+def test_strict_exits_1_on_warnings() -> None:
+    proc = run(
+        "close", str(SAMPLE / "transactions.csv"), "--date", "2025-01-31",
+        "--items", str(SAMPLE / "items.csv"), "--dimensions", "site",
+        "--accounts", str(SAMPLE / "accounts.csv"), "--strict",
+    )
+    # The sample has an insufficient_receipts warning (BOLT at S2).
+    assert proc.returncode == 1
+
+
+def test_check_lists_findings() -> None:
+    proc = run(
+        "check", str(SAMPLE / "transactions.csv"), "--date", "2025-01-31",
+        "--items", str(SAMPLE / "items.csv"), "--dimensions", "site",
+        "--accounts", str(SAMPLE / "accounts.csv"), "--json",
+    )
+    assert proc.returncode == 0, proc.stderr
+    codes = {row["code"] for row in json.loads(proc.stdout)}
+    assert {"insufficient_receipts", "negative_on_hand"} <= codes
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (("close", "missing.csv", "--date", "2025-01-31"), "no such file"),
+        (("close", "sample_data/transactions.csv", "--date", "31/01/2025"), "closing date"),
+        (("close", "sample_data/transactions.csv", "--date", "2025-01-31", "--method", "hifo"), "unknown valuation method"),
+        (("close", "sample_data/transactions.csv", "--date", "2025-01-31", "--dimensions", "site"), "account"),
+    ],
+)
+def test_bad_input_exits_2_with_a_plain_message(args: tuple[str, ...], needle: str) -> None:
+    proc = run(*args)
+    assert proc.returncode == 2
+    assert needle in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_bad_rows_are_named(tmp_path: Path) -> None:
+    bad = pl.read_csv(SAMPLE / "transactions.csv", infer_schema=False).with_columns(
+        qty=pl.when(pl.col("txn_id") == "S-002").then(pl.lit("0")).otherwise(pl.col("qty"))
+    )
+    path = tmp_path / "bad.csv"
+    bad.write_csv(path)
+    proc = run("close", str(path), "--date", "2025-01-31", "--dimensions", "site")
+    assert proc.returncode == 2
+    assert "S-002" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_sql_with_a_bad_query_exits_2(tmp_path: Path) -> None:
+    out = tmp_path / "jan"
+    assert run("demo", "--out", str(out)).returncode == 0
+    proc = run("sql", str(out), "select nonsense from nowhere")
+    assert proc.returncode == 2
+    assert "query failed" in proc.stderr
