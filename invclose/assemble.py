@@ -22,7 +22,9 @@ from invclose.result import CloseResult
 from invclose.schemas import conform, input_schema
 
 
-def resolve_items(frame: pl.DataFrame, items: pl.DataFrame | None, cfg: CloseConfig) -> pl.DataFrame:
+def resolve_items(
+    frame: pl.DataFrame, items: pl.DataFrame | None, cfg: CloseConfig
+) -> pl.DataFrame:
     """Add each row's ``method``, ``incl_phys`` and ``item_group``: the item table wins."""
     default_method = pl.lit(str(cfg.method))
     default_phys = pl.lit(cfg.include_physical_value)
@@ -39,10 +41,14 @@ def resolve_items(frame: pl.DataFrame, items: pl.DataFrame | None, cfg: CloseCon
             pl.col("item_group").drop_nulls().first(),
         )
     )
-    return frame.join(per_item, on="item_id", how="left").with_columns(
-        method=pl.coalesce("item_method", default_method),
-        incl_phys=pl.coalesce("item_phys", default_phys),
-    ).drop("item_method", "item_phys")
+    return (
+        frame.join(per_item, on="item_id", how="left")
+        .with_columns(
+            method=pl.coalesce("item_method", default_method),
+            incl_phys=pl.coalesce("item_phys", default_phys),
+        )
+        .drop("item_method", "item_phys")
+    )
 
 
 def _adjustments_cents(output: KernelOutput, accounts: pl.DataFrame | None) -> pl.DataFrame:
@@ -57,7 +63,9 @@ def _missing_accounts(adjusted: pl.DataFrame) -> pl.DataFrame:
 
 
 def _missing_message(missing: pl.DataFrame) -> str:
-    keys = missing.select("kind", "item_group").unique().sort(["kind", "item_group"], nulls_last=True)
+    keys = (
+        missing.select("kind", "item_group").unique().sort(["kind", "item_group"], nulls_last=True)
+    )
     key_text = "; ".join(f"kind={k!r} item_group={g!r}" for k, g in keys.iter_rows())
     listed = ", ".join(missing["txn_id"].head(20).to_list())
     more = f" ... and {missing.height - 20} more" if missing.height > 20 else ""
@@ -85,7 +93,9 @@ def assemble_result(
     adjusted = _adjustments_cents(output, accounts)
     missing = _missing_accounts(adjusted)
     if not missing.is_empty():
-        failures = missing.select("txn_id", "kind", "item_group", "inventory_account", "offset_account")
+        failures = missing.select(
+            "txn_id", "kind", "item_group", "inventory_account", "offset_account"
+        )
         raise MissingAccountError(_missing_message(missing), failures)
 
     with_id = pl.lit(run_id).alias("close_id")
@@ -126,11 +136,11 @@ def assemble_result(
         .sort(["issue_pos", "receipt_pos", "phase", "rank"])
         .select(
             with_id,
+            "issue_txn_id",
+            "receipt_txn_id",
+            "item_id",
+            *dims,
             settlement_date=pl.lit(closing_date),
-            issue_txn_id=pl.col("issue_txn_id"),
-            receipt_txn_id=pl.col("receipt_txn_id"),
-            item_id=pl.col("item_id"),
-            *[pl.col(d) for d in dims],
             qty=from_micro(pl.col("qty")),
             amount=from_cents(pl.col("amount")),
             principle=pl.col("principle"),
@@ -170,9 +180,7 @@ def assemble_result(
         carried_value=from_cents(pl.col("carried1")),
         is_virtual=pl.col("txn_id").str.starts_with("~"),
     )
-    newly_closed = scoped.filter(closed_now).select(
-        "txn_id", "row_hash", closed_by=pl.lit(run_id)
-    )
+    newly_closed = scoped.filter(closed_now).select("txn_id", "row_hash", closed_by=pl.lit(run_id))
     previous = (
         state.closed_items.select("txn_id", "row_hash", "closed_by")
         if state is not None
@@ -218,14 +226,14 @@ def _deviation_rows(output: KernelOutput, max_deviation: Decimal, dims: list[str
         (pl.col("unit") - pl.col("median")).abs() * den > pl.col("median").abs() * num
     )
     return far.select(
+        "item_id",
+        *dims,
+        "txn_id",
+        "order_id",
         level=pl.lit("warning"),
         code=pl.lit("cost_price_deviation"),
-        item_id="item_id",
-        *dims,
-        txn_id="txn_id",
         qty=from_micro(pl.col("q0")),
         amount=from_cents(to_cents(pl.col("amount"))),
-        order_id="order_id",
         message=pl.format(
             "receipt {}: unit cost {} differs from the group's median receipt unit cost {} by "
             "more than {}",
@@ -253,14 +261,14 @@ def check_log(
     dims = list(cfg.dims)
     adjusted = _adjustments_cents(output, accounts)
     missing = _missing_accounts(adjusted).select(
+        "item_id",
+        *dims,
+        "txn_id",
+        "order_id",
         level=pl.lit("error"),
         code=pl.lit("missing_account"),
-        item_id="item_id",
-        *dims,
-        txn_id="txn_id",
         qty=from_micro(pl.col("q0").abs()),
         amount=from_cents(pl.col("adjustment")),
-        order_id="order_id",
         message=pl.format(
             "transaction {} (kind {}, item group {}) would post an adjustment but has no "
             "inventory or offset account and no accounts-mapping row",
@@ -274,6 +282,9 @@ def check_log(
     )
     deviation = _deviation_rows(output, Decimal(str(cfg.max_deviation)), dims)
     combined = pl.concat(
-        [conform(t.with_columns(close_id=pl.lit(run_id)), "log", dims) for t in (log, missing, deviation)]
+        [
+            conform(t.with_columns(close_id=pl.lit(run_id)), "log", dims)
+            for t in (log, missing, deviation)
+        ]
     )
     return combined.sort(["level", "code", "item_id", "txn_id"], nulls_last=True)

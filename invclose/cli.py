@@ -62,7 +62,9 @@ def _settings(
     return {
         "method": method,
         "items": item_table,
-        "dimensions": [d.strip() for d in dimensions.split(",") if d.strip()] if dimensions else None,
+        "dimensions": [d.strip() for d in dimensions.split(",") if d.strip()]
+        if dimensions
+        else None,
         "accounts": _read_table(accounts),
         "include_physical_value": include_physical_value or None,
         "voucher_detail": voucher_detail,
@@ -114,7 +116,9 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="print a JSON summary")]
 def close_cmd(
     transactions: Annotated[Path, typer.Argument(help="transactions (Parquet or CSV)")],
     date: Annotated[str, typer.Option(help="closing date, e.g. 2025-01-31")],
-    out: Annotated[Path | None, typer.Option(help="directory to write the result tables to")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="directory to write the result tables to")
+    ] = None,
     method: MethodOpt = None,
     items: ItemsOpt = None,
     dimensions: DimsOpt = None,
@@ -126,7 +130,9 @@ def close_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Close the inventory at DATE and print a summary (optionally write the tables)."""
-    settings = _settings(method, items, dimensions, accounts, include_physical_value, voucher_detail)
+    settings = _settings(
+        method, items, dimensions, accounts, include_physical_value, voucher_detail
+    )
     result = _run_close(transactions, date, settings, opening)
     if out is not None:
         result.write(out)
@@ -191,10 +197,14 @@ def sql_cmd(
 
 
 def _sample_dir(data: Path | None) -> Path:
-    candidates = [data] if data is not None else [
-        Path.cwd() / "sample_data",
-        Path(__file__).resolve().parents[1] / "sample_data",
-    ]
+    candidates = (
+        [data]
+        if data is not None
+        else [
+            Path.cwd() / "sample_data",
+            Path(__file__).resolve().parents[1] / "sample_data",
+        ]
+    )
     for candidate in candidates:
         if candidate is not None and (candidate / "transactions.parquet").exists():
             return candidate
@@ -209,9 +219,7 @@ def demo_cmd(
 ) -> None:
     """Close the bundled sample ledger at 2025-01-31 and print the summary."""
     sample = _sample_dir(data)
-    settings = _settings(
-        None, sample / "items.csv", "site", sample / "accounts.csv", False, None
-    )
+    settings = _settings(None, sample / "items.csv", "site", sample / "accounts.csv", False, None)
     result = _run_close(sample / "transactions.parquet", "2025-01-31", settings, None)
     console.print(f"sample ledger: {sample}", highlight=False)
     if out is not None:

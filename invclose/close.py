@@ -7,7 +7,6 @@ returns result tables in the contract's types (Decimal money and quantities).
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import polars as pl

@@ -35,7 +35,9 @@ class OpeningState:
     closed_items: pl.DataFrame
 
 
-def load_opening(opening: CloseResult | str | Path | None, dims: tuple[str, ...]) -> OpeningState | None:
+def load_opening(
+    opening: CloseResult | str | Path | None, dims: tuple[str, ...]
+) -> OpeningState | None:
     """Accept a ``CloseResult`` or the directory it was written to."""
     if opening is None:
         return None
@@ -160,6 +162,4 @@ def merge_opening(
         from_opening=pl.lit(True),
     )
     fresh = _fresh(pl.concat([new, invoices]).select(*columns, "row_hash"))
-    return pl.concat(
-        [carried.select(fresh.columns), fresh], how="vertical"
-    )
+    return pl.concat([carried.select(fresh.columns), fresh], how="vertical")

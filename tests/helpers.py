@@ -43,7 +43,9 @@ def day(n: int) -> dt.date:
     return dt.date(2025, 1, n)
 
 
-def tx(*rows: tuple[Any, ...], dims: dict[str, list[str]] | None = None, **columns: list[Any]) -> pl.DataFrame:
+def tx(
+    *rows: tuple[Any, ...], dims: dict[str, list[str]] | None = None, **columns: list[Any]
+) -> pl.DataFrame:
     """Rows of (txn_id, item_id, day, qty, amount[, status[, marked_to]]); seq = row order.
 
     Extra per-row columns (e.g. ``site=[...]``) can be given as keyword lists.
@@ -75,6 +77,6 @@ def tx(*rows: tuple[Any, ...], dims: dict[str, list[str]] | None = None, **colum
     return frame
 
 
-def D(x: str | int) -> Decimal:  # noqa: N802 - reads like the Decimal literal it builds
+def D(x: str | int) -> Decimal:
     """Decimal from text."""
     return Decimal(str(x))

@@ -30,9 +30,7 @@ def fill_accounts(rows: pl.DataFrame, mapping: pl.DataFrame | None) -> pl.DataFr
     for level, (table, keys) in enumerate(levels):
         if table.is_empty():
             continue
-        renamed = table.select(
-            *keys, *[pl.col(c).alias(f"{c}__{level}") for c in ACCOUNT_COLUMNS]
-        )
+        renamed = table.select(*keys, *[pl.col(c).alias(f"{c}__{level}") for c in ACCOUNT_COLUMNS])
         if keys:
             out = out.join(renamed, on=keys, how="left", validate="m:1")
         else:

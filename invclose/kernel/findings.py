@@ -11,7 +11,9 @@ import polars as pl
 WARNING = "warning"
 
 
-def _rows(frame: pl.DataFrame, code: str, qty: pl.Expr, message: pl.Expr, dims: list[str]) -> pl.DataFrame:
+def _rows(
+    frame: pl.DataFrame, code: str, qty: pl.Expr, message: pl.Expr, dims: list[str]
+) -> pl.DataFrame:
     return frame.select(
         pl.lit(WARNING).alias("level"),
         pl.lit(code).alias("code"),
@@ -32,7 +34,8 @@ def close_findings(
     balances: pl.DataFrame,
     dims: list[str],
 ) -> pl.DataFrame:
-    """Log rows: marked receipts out of reach, unsettled issues, uninvoiced receipts, negative stock."""
+    """Log rows: marked receipts out of reach, unsettled issues, uninvoiced receipts, negative
+    stock."""
     is_excluded = pl.col("pos").is_in(excluded["pos"].implode())
     marked = _rows(
         rows.filter(is_excluded),
@@ -95,8 +98,9 @@ def close_findings(
         pl.col("qty"),
         pl.lit(None, pl.Int64).alias("amount"),
         pl.lit(None, pl.String).alias("order_id"),
-        pl.lit("financial on-hand quantity is negative after the close; held as unsettled issues")
-        .alias("message"),
+        pl.lit(
+            "financial on-hand quantity is negative after the close; held as unsettled issues"
+        ).alias("message"),
     )
     log = pl.concat([marked, insufficient, not_invoiced, negative_rows], how="vertical_relaxed")
     return log

@@ -70,8 +70,9 @@ def apply_pieces(working: pl.DataFrame, priced: pl.DataFrame, *, settle: bool) -
         working.join(by_issue, left_on="pos", right_on="issue_pos", how="left")
         .join(by_receipt, left_on="pos", right_on="receipt_pos", how="left")
         .with_columns(
-            pl.col("s", "paid", "s_real_i", "paid_real_i", "adj_only_qty", "s_real_r", "paid_real_r")
-            .fill_null(0)
+            pl.col(
+                "s", "paid", "s_real_i", "paid_real_i", "adj_only_qty", "s_real_r", "paid_real_r"
+            ).fill_null(0)
         )
     )
     # Issue: new open value = pieces + (w - round(w * s / q)); the unsettled part keeps cost.
@@ -86,9 +87,9 @@ def apply_pieces(working: pl.DataFrame, priced: pl.DataFrame, *, settle: bool) -
         .otherwise(0)
     )
     rows = rows.with_columns(cost_delta=cost_delta).with_columns(
-        adjustment=pl.when(pl.col("is_receipt")).then(pl.col("cost_delta")).otherwise(
-            -pl.col("cost_delta")
-        ),
+        adjustment=pl.when(pl.col("is_receipt"))
+        .then(pl.col("cost_delta"))
+        .otherwise(-pl.col("cost_delta")),
         s_real=pl.when(pl.col("is_receipt")).then(pl.col("s_real_r")).otherwise(pl.col("s_real_i")),
         paid_real=pl.when(pl.col("is_receipt"))
         .then(pl.col("paid_real_r"))
@@ -109,6 +110,4 @@ def apply_pieces(working: pl.DataFrame, priced: pl.DataFrame, *, settle: bool) -
             pl.col("adjusted_against")
         ),
     )
-    return rows.drop(
-        "s", "paid", "s_real_i", "paid_real_i", "s_real_r", "paid_real_r", "paid_real"
-    )
+    return rows.drop("s", "paid", "s_real_i", "paid_real_i", "s_real_r", "paid_real_r", "paid_real")

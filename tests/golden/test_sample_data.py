@@ -18,9 +18,9 @@ def _expected(name: str) -> pl.DataFrame:
 
 def _typed_like(expected: pl.DataFrame, actual: pl.DataFrame) -> pl.DataFrame:
     """Cast the expected text columns to the actual table's dtypes (exact for Decimals)."""
-    return expected.with_columns(
-        [pl.col(c).cast(actual.schema[c]) for c in expected.columns]
-    ).sort(expected.columns, nulls_last=True)
+    return expected.with_columns([pl.col(c).cast(actual.schema[c]) for c in expected.columns]).sort(
+        expected.columns, nulls_last=True
+    )
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +35,9 @@ def january() -> invclose.CloseResult:
 
 
 @pytest.mark.parametrize("table", ["settlements", "adjustments", "balances", "log"])
-def test_sample_close_matches_the_hand_calculation(january: invclose.CloseResult, table: str) -> None:
+def test_sample_close_matches_the_hand_calculation(
+    january: invclose.CloseResult, table: str
+) -> None:
     actual = getattr(january, table)
     expected = _typed_like(_expected(table), actual)
     got = actual.select(expected.columns).sort(expected.columns, nulls_last=True)

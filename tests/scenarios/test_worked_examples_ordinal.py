@@ -72,9 +72,7 @@ def test_adjustments_move_each_issue_to_its_settled_cost(case: dict[str, Any]) -
             assert row["adjusted_against"] == [exp["adjusted_against"]]
         else:
             assert row["adjusted_against"] is None
-    expected_txns = {
-        e["txn"] for e in case["expected"]["adjustments"] if dec(e["cost_delta"]) != 0
-    }
+    expected_txns = {e["txn"] for e in case["expected"]["adjustments"] if dec(e["cost_delta"]) != 0}
     assert set(by_txn) == expected_txns
 
 
@@ -83,7 +81,9 @@ def test_rows_the_close_must_leave_alone(case: dict[str, Any]) -> None:
     result = _close(case)
     expected = case["expected"]
     untouched = set(expected.get("unchanged", [])) | set(expected.get("no_settlement_rows_for", []))
-    settled_ids = set(result.settlements["issue_txn_id"]) | set(result.settlements["receipt_txn_id"])
+    settled_ids = set(result.settlements["issue_txn_id"]) | set(
+        result.settlements["receipt_txn_id"]
+    )
     assert not (untouched & settled_ids)
     for txn in expected.get("unchanged", []):
         assert txn not in set(result.adjustments["txn_id"])
@@ -134,6 +134,8 @@ def test_include_physical_logs_the_uninvoiced_receipt_it_used() -> None:
     """lifo_2022_with_include_physical: 6a (physical) is adjusted to physical receipt 4a only."""
     (case,) = [c for c in CASES if c["name"] == "lifo_2022_with_include_physical"]
     result = _close(case)
-    assert pl.Series(result.adjustments.filter(pl.col("txn_id") == "6a")["adjusted_against"]).to_list() == [["4a"]]
+    assert pl.Series(
+        result.adjustments.filter(pl.col("txn_id") == "6a")["adjusted_against"]
+    ).to_list() == [["4a"]]
     # 6a is a physical issue, so no financial issue took 4a: no receipt_not_invoiced row.
     assert "receipt_not_invoiced" not in set(result.log["code"])

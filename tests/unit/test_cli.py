@@ -36,24 +36,47 @@ def test_demo_prints_the_sample_close_summary() -> None:
 def test_close_writes_tables_and_sql_reads_them(tmp_path: Path) -> None:
     out = tmp_path / "jan"
     proc = run(
-        "close", str(SAMPLE / "transactions.csv"), "--date", "2025-01-31",
-        "--items", str(SAMPLE / "items.csv"), "--dimensions", "site",
-        "--accounts", str(SAMPLE / "accounts.csv"), "--out", str(out), "--json",
+        "close",
+        str(SAMPLE / "transactions.csv"),
+        "--date",
+        "2025-01-31",
+        "--items",
+        str(SAMPLE / "items.csv"),
+        "--dimensions",
+        "site",
+        "--accounts",
+        str(SAMPLE / "accounts.csv"),
+        "--out",
+        str(out),
+        "--json",
     )
     assert proc.returncode == 0, proc.stderr
     facts = json.loads(proc.stdout)
     assert facts["settlements"] == 11
     assert facts["total_cost_delta"] == "11.50"
-    sql = run("sql", str(out), "select count(*) as n from settlements where principle = 'marking'", "--json")
+    sql = run(
+        "sql",
+        str(out),
+        "select count(*) as n from settlements where principle = 'marking'",
+        "--json",
+    )
     assert sql.returncode == 0, sql.stderr
     assert json.loads(sql.stdout) == [{"n": 1}]
 
 
 def test_strict_exits_1_on_warnings() -> None:
     proc = run(
-        "close", str(SAMPLE / "transactions.csv"), "--date", "2025-01-31",
-        "--items", str(SAMPLE / "items.csv"), "--dimensions", "site",
-        "--accounts", str(SAMPLE / "accounts.csv"), "--strict",
+        "close",
+        str(SAMPLE / "transactions.csv"),
+        "--date",
+        "2025-01-31",
+        "--items",
+        str(SAMPLE / "items.csv"),
+        "--dimensions",
+        "site",
+        "--accounts",
+        str(SAMPLE / "accounts.csv"),
+        "--strict",
     )
     # The sample has an insufficient_receipts warning (BOLT at S2).
     assert proc.returncode == 1
@@ -61,9 +84,17 @@ def test_strict_exits_1_on_warnings() -> None:
 
 def test_check_lists_findings() -> None:
     proc = run(
-        "check", str(SAMPLE / "transactions.csv"), "--date", "2025-01-31",
-        "--items", str(SAMPLE / "items.csv"), "--dimensions", "site",
-        "--accounts", str(SAMPLE / "accounts.csv"), "--json",
+        "check",
+        str(SAMPLE / "transactions.csv"),
+        "--date",
+        "2025-01-31",
+        "--items",
+        str(SAMPLE / "items.csv"),
+        "--dimensions",
+        "site",
+        "--accounts",
+        str(SAMPLE / "accounts.csv"),
+        "--json",
     )
     assert proc.returncode == 0, proc.stderr
     codes = {row["code"] for row in json.loads(proc.stdout)}
@@ -75,8 +106,21 @@ def test_check_lists_findings() -> None:
     [
         (("close", "missing.csv", "--date", "2025-01-31"), "no such file"),
         (("close", "sample_data/transactions.csv", "--date", "31/01/2025"), "closing date"),
-        (("close", "sample_data/transactions.csv", "--date", "2025-01-31", "--method", "hifo"), "unknown valuation method"),
-        (("close", "sample_data/transactions.csv", "--date", "2025-01-31", "--dimensions", "site"), "account"),
+        (
+            ("close", "sample_data/transactions.csv", "--date", "2025-01-31", "--method", "hifo"),
+            "unknown valuation method",
+        ),
+        (
+            (
+                "close",
+                "sample_data/transactions.csv",
+                "--date",
+                "2025-01-31",
+                "--dimensions",
+                "site",
+            ),
+            "account",
+        ),
     ],
 )
 def test_bad_input_exits_2_with_a_plain_message(args: tuple[str, ...], needle: str) -> None:

@@ -126,7 +126,12 @@ def test_lifo_date_leftovers_take_later_receipts_nearest_first() -> None:
 
 def test_rows_after_the_closing_date_take_no_part() -> None:
     frame = tx(("I", "A", 10, -1, "-10.00"), ("R", "A", 1, 1, "10.00"))
-    late = frame.with_columns(pl.when(pl.col("txn_id") == "R").then(pl.lit(day(31)).dt.offset_by("1d")).otherwise(pl.col("date")).alias("date"))
+    late = frame.with_columns(
+        pl.when(pl.col("txn_id") == "R")
+        .then(pl.lit(day(31)).dt.offset_by("1d"))
+        .otherwise(pl.col("date"))
+        .alias("date")
+    )
     result = close(late)
     assert result.settlements.is_empty()
     assert "R" not in set(result.open_items["txn_id"])
@@ -142,7 +147,10 @@ def test_settlement_stays_within_financial_dimensions() -> None:
     )
     result = close(frame, dimensions=["site"])
     assert result.settlements.is_empty()
-    assert result.balances.select("site", "qty").sort("site").rows() == [("S1", D(-1)), ("S2", D(1))]
+    assert result.balances.select("site", "qty").sort("site").rows() == [
+        ("S1", D(-1)),
+        ("S2", D(1)),
+    ]
 
 
 def test_marked_issue_beyond_its_receipt_goes_to_the_method() -> None:
@@ -153,7 +161,9 @@ def test_marked_issue_beyond_its_receipt_goes_to_the_method() -> None:
         ("I", "A", 3, -3, "-45.00", "financial", "R2"),
     )
     result = close(frame)
-    assert sorted(result.settlements.select("receipt_txn_id", "qty", "amount", "principle").rows()) == [
+    assert sorted(
+        result.settlements.select("receipt_txn_id", "qty", "amount", "principle").rows()
+    ) == [
         ("R1", D(1), D("10.00"), "fifo"),
         ("R2", D(2), D("40.00"), "marking"),
     ]
@@ -187,14 +197,18 @@ def test_financial_issue_adjusted_against_physical_receipt_logs_it() -> None:
     assert ("insufficient_receipts", "I") in codes
     issue = result.open_items.filter(pl.col("txn_id") == "I").row(0, named=True)
     assert (issue["open_qty"], issue["open_value"], issue["carried_value"]) == (
-        D(-1), D("-15.00"), D("-15.00")
+        D(-1),
+        D("-15.00"),
+        D("-15.00"),
     )
 
 
 def test_quantities_and_money_beyond_64_bits_are_exact() -> None:
     # 1,000,000 units for 12,345,678.91; an issue of 333,333.333333 units.
     # V*c/Q = 1234567891 cents * 333333333333 micro / 1e12 micro = 411522630.3292... cents.
-    frame = tx(("R", "A", 1, "1000000", "12345678.91"), ("I", "A", 2, "-333333.333333", "-4115226.30"))
+    frame = tx(
+        ("R", "A", 1, "1000000", "12345678.91"), ("I", "A", 2, "-333333.333333", "-4115226.30")
+    )
     result = close(frame)
     assert pieces(result) == [("I", "R", D("333333.333333"), D("4115226.30"))]
     assert result.adjustments.is_empty()

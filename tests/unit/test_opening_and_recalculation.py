@@ -37,7 +37,11 @@ def test_first_close_leaves_the_short_issue_open() -> None:
     jan = invclose.close(history(), day(31), accounts=ACCOUNTS)
     # J1: 2 of 3 units settle against R1 for 20.00; the open unit keeps 33.00 - 22.00 = 11.00.
     j1 = jan.open_items.filter(pl.col("txn_id") == "J1").row(0, named=True)
-    assert (j1["open_qty"], j1["open_value"], j1["carried_value"]) == (D(-1), D("-11.00"), D("-31.00"))
+    assert (j1["open_qty"], j1["open_value"], j1["carried_value"]) == (
+        D(-1),
+        D("-11.00"),
+        D("-31.00"),
+    )
     assert set(jan.closed_items["txn_id"]) == {"R1"}
     assert jan.lock_date == day(31)
 
@@ -52,7 +56,7 @@ def test_second_close_continues_from_the_open_state() -> None:
         accounts=ACCOUNTS,
         opening=jan,
     )
-    # FIFO over (J1 open 1 unit @ 11.00, F1 1 unit @ 12.00) vs receipts R2 (2 @ 14.00), P (2 @ 13.00):
+    # FIFO over J1 (open 1 unit @ 11.00), F1 (1 unit @ 12.00) vs R2 (2 @ 14.00), P (2 @ 13.00):
     # J1 <- R2 1 unit 14.00 (+3.00 cost), F1 <- R2 1 unit 14.00 (+2.00 cost).
     assert sorted(feb.settlements.select("issue_txn_id", "receipt_txn_id", "amount").rows()) == [
         ("F1", "R2", D("14.00")),
@@ -92,7 +96,9 @@ def test_opening_from_a_written_directory(tmp_path: Path) -> None:
 def test_changing_a_closed_row_is_refused() -> None:
     jan = invclose.close(history(), day(31), accounts=ACCOUNTS)
     changed = history().with_columns(
-        amount=pl.when(pl.col("txn_id") == "R1").then(pl.lit(D("21.00"))).otherwise(pl.col("amount"))
+        amount=pl.when(pl.col("txn_id") == "R1")
+        .then(pl.lit(D("21.00")))
+        .otherwise(pl.col("amount"))
     )
     with pytest.raises(invclose.ClosedPeriodError, match="R1"):
         invclose.close(changed, FEB, accounts=ACCOUNTS, opening=jan)
@@ -100,7 +106,9 @@ def test_changing_a_closed_row_is_refused() -> None:
 
 def test_new_row_in_the_closed_period_is_refused() -> None:
     jan = invclose.close(history(), day(31), accounts=ACCOUNTS)
-    late = pl.concat([history(), tx(("LATE", "A", 15, 1, "9.00")).with_columns(seq=pl.lit(99, pl.Int64))])
+    late = pl.concat(
+        [history(), tx(("LATE", "A", 15, 1, "9.00")).with_columns(seq=pl.lit(99, pl.Int64))]
+    )
     with pytest.raises(invclose.ClosedPeriodError, match="LATE") as err:
         invclose.close(late, FEB, accounts=ACCOUNTS, opening=jan)
     assert "2025-01-31" in str(err.value)
@@ -123,7 +131,11 @@ def test_recalculation_adjusts_without_settling() -> None:
         ("J1", D("2.00"), day(15))
     ]
     j1 = r.open_items.filter(pl.col("txn_id") == "J1").row(0, named=True)
-    assert (j1["open_qty"], j1["open_value"], j1["carried_value"]) == (D(-3), D("-31.00"), D("-31.00"))
+    assert (j1["open_qty"], j1["open_value"], j1["carried_value"]) == (
+        D(-3),
+        D("-31.00"),
+        D("-31.00"),
+    )
 
 
 def test_a_close_after_a_recalculation_adjusts_from_the_recalculated_value() -> None:

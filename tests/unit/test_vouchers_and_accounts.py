@@ -39,9 +39,7 @@ MAPPING = pl.DataFrame(
 
 
 def _close(detail: str = "transaction") -> invclose.CloseResult:
-    return invclose.close(
-        _frame(), day(31), items=ITEMS, accounts=MAPPING, voucher_detail=detail
-    )
+    return invclose.close(_frame(), day(31), items=ITEMS, accounts=MAPPING, voucher_detail=detail)
 
 
 def test_adjustment_posts_to_the_rows_own_accounts_and_most_specific_mapping() -> None:
@@ -65,17 +63,23 @@ def test_transaction_vouchers_are_balanced_pairs() -> None:
     per_voucher = lines.group_by("voucher_id").agg(pl.col("debit").sum(), pl.col("credit").sum())
     assert all(d == c for _, d, c in per_voucher.rows())
     # One voucher per item.
-    assert lines.group_by("item_id").agg(pl.col("voucher_id").n_unique())["voucher_id"].to_list() == [1, 1]
+    assert lines.group_by("item_id").agg(pl.col("voucher_id").n_unique())[
+        "voucher_id"
+    ].to_list() == [1, 1]
 
 
 @pytest.mark.parametrize("detail", ["item", "item_group", "total"])
 def test_coarser_detail_nets_to_the_same_account_totals(detail: str) -> None:
     fine = _close().vouchers
     coarse = _close(detail).vouchers
+
     def totals(v: pl.DataFrame) -> list[tuple[str, object]]:
         return sorted(
-            v.group_by("account").agg((pl.col("debit") - pl.col("credit")).sum().alias("net")).rows()
+            v.group_by("account")
+            .agg((pl.col("debit") - pl.col("credit")).sum().alias("net"))
+            .rows()
         )
+
     assert totals(coarse) == totals(fine)
     assert coarse["txn_id"].null_count() == coarse.height
     if detail == "total":
@@ -90,9 +94,7 @@ def test_voucher_lines_per_account_equal_the_adjustments() -> None:
     adj = result.adjustments
     inv = adj.group_by("inventory_account").agg(pl.col("adjustment").sum()).rows()
     lines = dict(
-        result.vouchers.group_by("account")
-        .agg((pl.col("debit") - pl.col("credit")).sum())
-        .rows()
+        result.vouchers.group_by("account").agg((pl.col("debit") - pl.col("credit")).sum()).rows()
     )
     for account, total in inv:
         assert lines[account] == total
@@ -120,4 +122,6 @@ def test_rows_that_need_no_posting_need_no_account() -> None:
 def test_default_accounts_mapping_row_matches_anything() -> None:
     frame = tx(("R", "A", 1, 1, "10.00"), ("S1", "A", 2, -1, "-16.00"))
     result = invclose.close(frame, day(31), accounts=ACCOUNTS)
-    assert result.adjustments.select("inventory_account", "offset_account").rows() == [("1400", "5000")]
+    assert result.adjustments.select("inventory_account", "offset_account").rows() == [
+        ("1400", "5000")
+    ]

@@ -1,0 +1,370 @@
+"""Reading transactions, and the one explicit conversion of binary floats to exact decimals.
+
+This module only reads and converts; every check lives in :mod:`invclose.validate`.
+
+* :func:`read_transactions` reads Parquet or CSV files (a path, a glob, a directory or a list of
+  them) or takes any in-memory frame, and returns the validated canonical frame.
+  CSV files are read with every column as text and parsed exactly afterwards, so no value ever
+  passes through a binary float.
+* :func:`decimalize` turns binary-float columns (``qty``, ``amount``, ``cost_share``) into
+  exact decimals. It is **the only place where invclose rounds float input**; validation
+  rejects float money and quantity columns with a hint to call it.
+* :func:`to_polars` is the small adapter shared with :mod:`invclose.validate`: any supported
+  input becomes an eager Polars DataFrame, untouched otherwise.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+
+import polars as pl
+
+from invclose.errors import InputValidationError
+
+#: File suffixes read as Parquet and as CSV (compared case-insensitively).
+PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
+CSV_SUFFIXES = (".csv", ".csv.gz", ".tsv", ".txt")
+
+#: Decimal places :func:`decimalize` rounds each contract column to.
+DEFAULT_SCALES: dict[str, int] = {"qty": 6, "amount": 2, "cost_share": 6}
+
+_PathLike = str | os.PathLike[str]
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def _suffix(path: Path) -> str:
+    name = path.name.lower()
+    for suffix in (*PARQUET_SUFFIXES, *CSV_SUFFIXES):
+        if name.endswith(suffix):
+            return suffix
+    return path.suffix.lower()
+
+
+def _expand(source: _PathLike | Sequence[_PathLike]) -> list[Path]:
+    """Paths named by ``source``: a file, a glob, a directory (every readable file under it)."""
+    if isinstance(source, str | os.PathLike):
+        sources: Iterable[_PathLike] = [source]
+    else:
+        sources = source
+    files: list[Path] = []
+    for item in sources:
+        text = os.fspath(item)
+        if glob.has_magic(text):
+            matched = sorted(Path(p) for p in glob.glob(text, recursive=True))
+            if not matched:
+                msg = f"no file matches the pattern {text!r}"
+                raise FileNotFoundError(msg)
+            files.extend(p for p in matched if p.is_file())
+        elif Path(text).is_dir():
+            under = sorted(
+                p
+                for p in Path(text).rglob("*")
+                if p.is_file() and _suffix(p) in (*PARQUET_SUFFIXES, *CSV_SUFFIXES)
+            )
+            if not under:
+                msg = f"directory {text!r} holds no Parquet or CSV file"
+                raise FileNotFoundError(msg)
+            files.extend(under)
+        elif Path(text).is_file():
+            files.append(Path(text))
+        else:
+            msg = f"no such file: {text!r}"
+            raise FileNotFoundError(msg)
+    if not files:
+        msg = f"no file to read in {source!r}"
+        raise FileNotFoundError(msg)
+    return files
+
+
+def _read_file(path: Path) -> pl.DataFrame:
+    suffix = _suffix(path)
+    if suffix in PARQUET_SUFFIXES:
+        return pl.read_parquet(path)
+    if suffix in CSV_SUFFIXES:
+        separator = "\t" if suffix == ".tsv" else ","
+        # Every column as text: numbers and dates are parsed exactly by validation, so a
+        # CSV value never passes through a binary float.
+        return pl.read_csv(path, infer_schema=False, separator=separator)
+    valid = ", ".join((*PARQUET_SUFFIXES, *CSV_SUFFIXES))
+    msg = f"cannot read {str(path)!r}: unknown file type; expected a name ending in {valid}"
+    raise InputValidationError(msg)
+
+
+def read_raw(source: _PathLike | Sequence[_PathLike]) -> pl.DataFrame:
+    """Read Parquet / CSV files as they are (no validation), concatenated in name order.
+
+    CSV columns are all ``String``. Files with different columns are aligned by name (missing
+    columns become nulls); row numbers of a later validation count across the files in the
+    order they were read (sorted names for a glob or directory).
+    """
+    frames = [_read_file(p) for p in _expand(source)]
+    if len(frames) == 1:
+        return frames[0]
+    return pl.concat(frames, how="diagonal_relaxed")
+
+
+def _is_pandas(data: object) -> bool:
+    pandas = sys.modules.get("pandas")
+    return pandas is not None and isinstance(data, pandas.DataFrame)
+
+
+def _is_paths(data: object) -> bool:
+    if isinstance(data, str | os.PathLike):
+        return True
+    return (
+        isinstance(data, list | tuple)
+        and len(data) > 0
+        and all(isinstance(x, str | os.PathLike) for x in data)
+    )
+
+
+def to_polars(data: object, what: str = "transactions") -> pl.DataFrame:
+    """Any supported input as an eager Polars DataFrame (the input itself is never modified).
+
+    Accepts a Polars DataFrame or LazyFrame, a pandas DataFrame, a PyArrow Table or
+    RecordBatch, any object exporting an Arrow stream (``__arrow_c_stream__``), or a path,
+    glob, directory or list of paths (see :func:`read_raw`).
+    """
+    if isinstance(data, pl.DataFrame):
+        return data
+    if isinstance(data, pl.LazyFrame):
+        return data.collect()
+    if _is_paths(data):
+        return read_raw(data)  # type: ignore[arg-type]
+    if _is_pandas(data):
+        try:
+            return pl.from_pandas(data)  # type: ignore[arg-type]
+        except Exception as exc:
+            msg = (
+                f"{what}: the pandas DataFrame could not be converted ({exc}); "
+                "give each column one type (e.g. no mix of numbers and text in an object column)"
+            )
+            raise InputValidationError(msg) from exc
+    pa = sys.modules.get("pyarrow")
+    if pa is not None and isinstance(data, pa.Table | pa.RecordBatch):
+        out = pl.from_arrow(data)
+        assert isinstance(out, pl.DataFrame)
+        return out
+    if hasattr(data, "__arrow_c_stream__"):
+        return pl.DataFrame(data)
+    msg = (
+        f"{what}: unsupported input of type {type(data).__name__}; pass a Polars DataFrame or "
+        "LazyFrame, a pandas DataFrame, a PyArrow Table, or a path / glob to Parquet or CSV files"
+    )
+    raise InputValidationError(msg)
+
+
+def read_transactions(
+    source: object, *, dimensions: Sequence[str] = (), require_amount: bool = True
+) -> pl.DataFrame:
+    """Read and validate transactions into the canonical frame.
+
+    Parameters
+    ----------
+    source
+        A path to a Parquet or CSV file (``.parquet``, ``.pq``, ``.csv``, ``.csv.gz``,
+        ``.tsv``), a glob such as ``"data/2025-*.parquet"``, a directory (every such file under
+        it), a list of those, or any in-memory frame accepted by
+        :func:`invclose.validate.normalize_transactions`. Several files are concatenated in
+        name order. CSV files are read with every column as text and parsed exactly: numbers
+        never pass through binary floats, and a value with more decimals than its column allows
+        is an error.
+    dimensions
+        Financial dimension columns, which must be present.
+    require_amount
+        Whether ``amount`` must be given on every row (``True`` for ``close``).
+
+    Returns
+    -------
+    polars.DataFrame
+        Exactly the columns of :func:`invclose.schemas.input_schema` for ``dimensions``, see
+        :func:`invclose.validate.normalize_transactions`.
+
+    Raises
+    ------
+    InputValidationError
+        Listing every failing row (row numbers count from 0 across the files read).
+    FileNotFoundError
+        When the path, glob or directory names no file.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from invclose.io import read_transactions
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "t.csv"
+    >>> _ = path.write_text("txn_id,item_id,date,qty,amount\\nR1,A,2025-01-02,10,100.00\\n")
+    >>> df = read_transactions(path)
+    >>> df.select("txn_id", "qty", "amount", "status", "seq").rows()
+    [('R1', Decimal('10.000000'), Decimal('100.00'), 'financial', 0)]
+    """
+    from invclose.validate import normalize_transactions  # validate imports this module
+
+    return normalize_transactions(
+        to_polars(source), dimensions=dimensions, require_amount=require_amount
+    )
+
+
+# --------------------------------------------------------------------------- decimalize
+
+# Shortest round-trip text of a float, as Polars prints it: "2.675", "1e-7", "1.5e+20".
+_FLOAT_TEXT = r"^(-?)(\d+)(?:\.(\d*))?(?:[eE]([+-]?\d+))?$"
+_RIGHT_PAD = "0" * 40
+
+
+def _round_float_text(text: pl.Expr, scale: int) -> pl.Expr:
+    """Round the decimal number written in ``text`` half away from zero to ``scale`` places.
+
+    Exact and vectorised: the digits are shifted by string slicing (no float arithmetic),
+    truncated after ``scale + 1`` places (enough for half-away-from-zero, which only looks at
+    the next digit), read as ``Decimal(38, scale + 1)`` and rounded. Null where ``text`` is not
+    a finite number or the value does not fit ``Decimal(38, scale)``.
+    """
+    parts = text.str.extract_groups(_FLOAT_TEXT)
+    negative = parts.struct.field("1") == "-"
+    int_digits = parts.struct.field("2")
+    frac_digits = parts.struct.field("3").fill_null("")
+    exponent = parts.struct.field("4").cast(pl.Int64, strict=False).fill_null(0)
+    digits = pl.concat_str(int_digits, frac_digits)
+    # Position of the decimal point inside ``digits`` (may be negative or past the end).
+    point = int_digits.str.len_chars().cast(pl.Int64) + exponent
+    keep = scale + 1
+    tiny = point < -keep  # |value| < 10**-(scale+1): rounds to zero
+    huge = point > 37 - scale  # does not fit Decimal(38, scale + 1)
+    padded = pl.concat_str(pl.lit("0" * keep), digits, pl.lit(_RIGHT_PAD))
+    shifted_point = point + keep
+    int_part = padded.str.slice(0, shifted_point.clip(lower_bound=0))
+    frac_part = padded.str.slice(shifted_point.clip(lower_bound=0), keep)
+    exact = pl.concat_str(pl.lit("0"), int_part, pl.lit("."), frac_part).cast(
+        pl.Decimal(38, keep), strict=False
+    )
+    magnitude = (
+        pl.when(tiny)
+        .then(pl.lit(0).cast(pl.Decimal(38, keep)))
+        .when(huge)
+        .then(None)
+        .otherwise(exact)
+        .round(scale, mode="half_away_from_zero")
+        .cast(pl.Decimal(38, scale), strict=False)
+    )
+    return (
+        pl.when(parts.struct.field("2").is_null())
+        .then(None)
+        .otherwise(pl.when(negative).then(-magnitude).otherwise(magnitude))
+    )
+
+
+def decimalize(
+    df: object,
+    columns: Sequence[str] = ("qty", "amount", "cost_share"),
+    *,
+    scales: Mapping[str, int] | None = None,
+) -> pl.DataFrame:
+    """Convert binary-float columns to exact decimals, rounding half away from zero.
+
+    This is the **only** place where invclose rounds float input. Validation rejects float
+    ``qty``, ``amount`` and ``cost_share`` columns, because a binary float cannot hold most
+    decimal values exactly; call this function first to say how they are to be rounded.
+
+    Each float is taken at its shortest round-trip decimal text (what ``repr`` prints: the
+    float ``2.675``, stored as 2.67499999999999982236431605997495353221893310546875, is read as
+    ``2.675``), then rounded half away from zero to the column's scale: 6 places for ``qty``
+    and ``cost_share``, 2 for ``amount``. So ``2.675 -> 2.68``, ``-2.675 -> -2.68``,
+    ``0.0000005 -> 0.000001``.
+
+    Parameters
+    ----------
+    df
+        Any frame accepted by :func:`to_polars` (Polars, pandas, PyArrow, a path). It is not
+        modified; a new Polars DataFrame is returned.
+    columns
+        Columns to convert. Columns that are absent, or not of a float dtype (already exact:
+        decimals, integers, strings), are left as they are.
+    scales
+        Decimal places per column, overriding :data:`DEFAULT_SCALES`; required for a float
+        column not named there.
+
+    Returns
+    -------
+    polars.DataFrame
+        ``df`` with each converted column as ``Decimal(38, scale)``.
+
+    Raises
+    ------
+    InputValidationError
+        If a float is NaN or infinite, or does not fit ``Decimal(38, scale)``.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> from invclose.io import decimalize
+    >>> df = pl.DataFrame({"qty": [1.5, -2.0000005], "amount": [2.675, -0.125]})
+    >>> out = decimalize(df)
+    >>> out["qty"].to_list()
+    [Decimal('1.500000'), Decimal('-2.000001')]
+    >>> out["amount"].to_list()
+    [Decimal('2.68'), Decimal('-0.13')]
+    """
+    frame = to_polars(df)
+    wanted = dict(DEFAULT_SCALES)
+    if scales:
+        wanted.update({str(k): int(v) for k, v in scales.items()})
+    exprs: list[pl.Expr] = []
+    checks: list[tuple[str, int]] = []
+    for name in columns:
+        if name not in frame.columns or not frame.schema[name].is_float():
+            continue
+        if name not in wanted:
+            msg = f"decimalize: no scale for column {name!r}; pass scales={{{name!r}: places}}"
+            raise InputValidationError(msg)
+        scale = wanted[name]
+        if not 0 <= scale <= 30:
+            msg = f"decimalize: scale of {name!r} must be between 0 and 30; got {scale}"
+            raise InputValidationError(msg)
+        exprs.append(_round_float_text(pl.col(name).cast(pl.String), scale).alias(name))
+        checks.append((name, scale))
+    if not exprs:
+        return frame
+    converted = frame.select(exprs)
+    out = frame.with_columns(converted)
+    ids = (
+        frame["txn_id"].cast(pl.String, strict=False)
+        if "txn_id" in frame.columns
+        else pl.Series("txn_id", [None] * frame.height, dtype=pl.String)
+    )
+    parts = [
+        pl.DataFrame(
+            {"txn_id": ids, "value": frame[name].cast(pl.String), "converted": converted[name]}
+        )
+        .with_row_index("row")
+        .filter(pl.col("value").is_not_null() & pl.col("converted").is_null())
+        .select(
+            pl.col("row").cast(pl.Int64),
+            "txn_id",
+            pl.lit(name).alias("column"),
+            pl.lit("not_convertible").alias("check"),
+            "value",
+            pl.lit(
+                f"NaN, infinite or too large for Decimal(38, {scale}): fix or drop the row"
+            ).alias("hint"),
+        )
+        for name, scale in checks
+    ]
+    failures = pl.concat(parts)
+    if failures.height:
+        shown = "\n".join(
+            f"  row {r['row']} (txn_id {r['txn_id']!r}), column {r['column']!r}: found {r['value']}"
+            for r in failures.head(20).iter_rows(named=True)
+        )
+        more = f"\n  ... and {failures.height - 20} more" if failures.height > 20 else ""
+        msg = (
+            f"decimalize: {failures.height} value(s) are NaN, infinite or do not fit "
+            f"Decimal(38, scale); fix or drop them first:\n{shown}{more}"
+        )
+        raise InputValidationError(msg, failures)
+    return out

@@ -1,0 +1,1031 @@
+"""Validation at the boundary: any supported input becomes the canonical frame, or one error.
+
+Every public entry point passes its input through here before anything is computed, and
+nothing downstream validates again (architecture: validate at the boundaries, never inside the
+kernel).
+
+How it works, for :func:`normalize_transactions`:
+
+1. **Coerce** each known column to its canonical dtype (:mod:`invclose.schemas`), exactly:
+   strings are parsed (numbers by their digits, never through floats; dates as ISO
+   ``YYYY-MM-DD``), decimals with more places than allowed are detected by comparing the cast
+   with the original, binary floats are refused. A value that cannot be coerced becomes null
+   and is reported once.
+2. **Row checks** on the coerced frame run as a pandera ``DataFrameSchema`` validated with
+   ``lazy=True``, so every failing row is collected.
+3. **Cross-row checks** (duplicate ``txn_id`` and the invoice pair, ``marked_to``) are Polars
+   window expressions and joins.
+
+All failures are gathered into one Polars frame (``row``, ``txn_id``, ``column``, ``check``,
+``value``, ``hint``), keeping the first failure of each (row, column) cell, and raised as a
+single :class:`~invclose.errors.InputValidationError`. Row numbers count input rows from 0.
+
+Check names (the ``check`` column of ``failures``):
+
+=========================  ==================================================================
+``column_missing``         a required column, or a configured dimension column, is absent
+``float_type``             ``qty`` / ``amount`` / ``cost_share`` is a binary-float column
+``dtype``                  a column has a dtype that cannot hold its values exactly
+``not_a_date``             a date that is not ISO ``YYYY-MM-DD`` (or has a time of day)
+``not_a_number``           a number written as text that is not a plain decimal
+``not_an_integer``         ``seq`` that is not a whole number
+``not_a_boolean``          ``include_physical_value`` that is not true / false
+``too_many_decimals``      more than 6 places (qty, cost_share) or 2 (amount, costs)
+``out_of_range``           does not fit ``Decimal(38, scale)`` / ``Int64``
+``txn_id_missing``         null or blank ``txn_id``
+``txn_id_reserved``        ``txn_id`` starting with ``~`` (reserved for virtual rows)
+``txn_id_duplicate``       repeated ``txn_id`` that is not an invoice pair
+``invoice_sign``           an invoice pair whose two rows have opposite ``qty`` signs
+``item_id_missing``        null or blank ``item_id``
+``date_missing``           null ``date``
+``qty_missing``            null ``qty``
+``qty_zero``               ``qty`` 0 on a row whose ``kind`` is not ``revaluation``
+``revaluation_qty``        a ``revaluation`` row with ``qty`` other than 0
+``amount_missing``         null ``amount`` where amounts are required
+``amount_sign``            ``amount`` with the opposite sign of ``qty``
+``status_invalid``         ``status`` other than ``financial`` / ``physical``
+``seq_missing``            null ``seq`` in a given ``seq`` column
+``marked_to_on_receipt``   ``marked_to`` on a row that is not an issue
+``marked_to_unknown``      ``marked_to`` names no row of the input nor of ``known``
+``marked_to_other_group``  ``marked_to`` names a row of another item or dimension values
+``marked_to_not_receipt``  ``marked_to`` names an issue (or a ``qty`` 0 row)
+``method_unknown``         item table: a valuation method invclose does not know
+``item_duplicate``         item table: two rows for one item and ``valid_from``
+``item_inconsistent``      item table: rows of one item differ in more than the dated cost
+``negative_cost``          item table: a negative standard or default cost
+``accounts_duplicate``     accounts mapping: two rows for one (``kind``, ``item_group``)
+=========================  ==================================================================
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import NoReturn
+
+import pandera.polars as pa
+import polars as pl
+from pandera.config import ValidationDepth, config_context
+from pandera.errors import SchemaErrors
+
+from invclose.config import Method, parse_date
+from invclose.errors import ConfigError, InputValidationError
+from invclose.io import to_polars
+from invclose.schemas import (
+    FINANCIAL,
+    PHYSICAL,
+    REQUIRED_INPUT,
+    STATUSES,
+    VIRTUAL_PREFIX,
+    accounts_schema,
+    input_schema,
+    item_schema,
+)
+
+__all__ = [
+    "FAILURE_COLUMNS",
+    "normalize_accounts",
+    "normalize_items",
+    "normalize_transactions",
+    "parse_closing_date",
+]
+
+#: Rows shown in an error message; the rest are counted ("... and N more").
+MAX_SHOWN = 20
+REVALUATION = "revaluation"
+
+_ROW = "__invclose_row"
+_KEY = "__invclose_key"
+
+#: Columns of ``InputValidationError.failures`` for transactions (items use ``item_id`` and
+#: the accounts mapping ``key`` in place of ``txn_id``).
+FAILURE_COLUMNS: dict[str, pl.DataType] = {
+    "row": pl.Int64(),
+    "txn_id": pl.String(),
+    "column": pl.String(),
+    "check": pl.String(),
+    "value": pl.String(),
+    "hint": pl.String(),
+}
+
+# Text columns where a blank string means "not given".
+_BLANK_IS_NULL = frozenset(
+    {
+        "txn_id",
+        "item_id",
+        "status",
+        "marked_to",
+        "order_id",
+        "kind",
+        "inventory_account",
+        "offset_account",
+        "method",
+        "item_group",
+        "variance_account",
+    }
+)
+_TRUE = ("true", "t", "yes", "y", "1")
+_FALSE = ("false", "f", "no", "n", "0")
+
+
+def parse_closing_date(value: object) -> dt.date:
+    """Parse the closing date of a close: a ``date``, a ``datetime`` or an ISO string.
+
+    Raises
+    ------
+    ConfigError
+        If ``value`` is not a date.
+
+    Examples
+    --------
+    >>> from invclose.validate import parse_closing_date
+    >>> parse_closing_date("2025-01-31")
+    datetime.date(2025, 1, 31)
+    """
+    return parse_date(value, "closing date")
+
+
+# --------------------------------------------------------------------------- coercion
+
+
+@dataclass
+class _RowCheck:
+    """A vectorised per-row failure: rows where ``mask`` is true fail ``check``."""
+
+    mask: pl.Expr
+    check: str
+    hint: str
+
+
+@dataclass
+class _Coerced:
+    expr: pl.Expr
+    row_checks: list[_RowCheck] = field(default_factory=list)
+    column_failure: tuple[str, str, str] | None = None  # (check, value, hint)
+
+
+def _describe(target: pl.DataType) -> str:
+    if isinstance(target, pl.Decimal):
+        return f"an exact decimal with at most {target.scale} places"
+    if target == pl.Date:
+        return "a date"
+    if target == pl.Int64:
+        return "a whole number (int64)"
+    if target == pl.Boolean:
+        return "true or false"
+    return "text"
+
+
+def _blank_to_null(expr: pl.Expr) -> pl.Expr:
+    return pl.when(expr.str.strip_chars() == "").then(None).otherwise(expr)
+
+
+def _clean(name: str) -> str:
+    """Name of the stage-1 column holding text column ``name`` cleaned (see ``_cleaned``)."""
+    return f"__invclose_in_{name}"
+
+
+def _cleaned(name: str, target: pl.DataType) -> pl.Expr:
+    """Stage 1 for a text column: values to parse are stripped, blanks become null."""
+    col = pl.col(name)
+    if target != pl.String:
+        return _blank_to_null(col.str.strip_chars())
+    return _blank_to_null(col) if name in _BLANK_IS_NULL else col
+
+
+def _coerce(name: str, dtype: pl.DataType, target: pl.DataType) -> _Coerced:
+    """How to turn input column ``name`` of ``dtype`` into ``target``, and what can fail."""
+    col = pl.col(name)
+    present = col.is_not_null()
+    wrong_dtype = (
+        "dtype",
+        str(dtype),
+        f"{name!r} must be {_describe(target)}; got a column of dtype {dtype}: "
+        "convert it before passing it in",
+    )
+    if dtype == pl.Null:
+        return _Coerced(pl.lit(None, dtype=target))
+    if target == pl.String:
+        if dtype == pl.String:
+            return _Coerced(pl.col(_clean(name)))
+        if isinstance(dtype, pl.Categorical | pl.Enum) or dtype.is_integer():
+            text = col.cast(pl.String)
+            return _Coerced(_blank_to_null(text) if name in _BLANK_IS_NULL else text)
+        return _Coerced(pl.lit(None, dtype=target), column_failure=wrong_dtype)
+    if target == pl.Date:
+        return _coerce_date(name, dtype, wrong_dtype)
+    if isinstance(target, pl.Decimal):
+        return _coerce_decimal(name, dtype, target, wrong_dtype)
+    if target == pl.Int64:
+        return _coerce_int(name, dtype, wrong_dtype)
+    if target == pl.Boolean:
+        if dtype == pl.Boolean:
+            return _Coerced(col)
+        hint = f"{name!r} must be true or false"
+        if dtype == pl.String:
+            text = pl.col(_clean(name)).str.to_lowercase()
+            value = pl.when(text.is_in(_TRUE)).then(True).when(text.is_in(_FALSE)).then(False)
+            bad = text.is_not_null() & value.is_null()
+            return _Coerced(value, [_RowCheck(bad, "not_a_boolean", hint)])
+        if dtype.is_integer():
+            value = pl.when(col == 1).then(True).when(col == 0).then(False)
+            return _Coerced(value, [_RowCheck(present & value.is_null(), "not_a_boolean", hint)])
+        return _Coerced(pl.lit(None, dtype=target), column_failure=wrong_dtype)
+    msg = f"internal: no coercion to {target}"  # pragma: no cover
+    raise AssertionError(msg)  # pragma: no cover
+
+
+def _coerce_date(name: str, dtype: pl.DataType, wrong: tuple[str, str, str]) -> _Coerced:
+    col = pl.col(name)
+    if dtype == pl.Date:
+        return _Coerced(col)
+    if isinstance(dtype, pl.Datetime):
+        has_time = col.is_not_null() & (col.dt.truncate("1d") != col)
+        hint = f"{name!r} has a time of day; pass plain dates (e.g. convert with .dt.date())"
+        return _Coerced(
+            pl.when(has_time).then(None).otherwise(col.dt.date()),
+            [_RowCheck(has_time, "not_a_date", hint)],
+        )
+    if dtype == pl.String:
+        text = pl.col(_clean(name))
+        iso = text.str.contains(r"^\d{4}-\d{2}-\d{2}$")
+        parsed = pl.when(iso).then(text.str.to_date("%Y-%m-%d", strict=False))
+        bad = text.is_not_null() & parsed.is_null()
+        hint = f"write {name!r} as an ISO date 'YYYY-MM-DD' (e.g. '2025-01-31')"
+        return _Coerced(parsed, [_RowCheck(bad, "not_a_date", hint)])
+    return _Coerced(pl.lit(None, dtype=pl.Date), column_failure=wrong)
+
+
+def _coerce_decimal(
+    name: str, dtype: pl.DataType, target: pl.Decimal, wrong: tuple[str, str, str]
+) -> _Coerced:
+    col = pl.col(name)
+    scale = target.scale
+    present = col.is_not_null()
+    places = f"{name!r} allows at most {scale} decimal places"
+    too_many = (
+        f"{places}; values are never rounded silently: round them at the source "
+        "(float columns: invclose.decimalize)"
+    )
+    out_of_range = f"{name!r} does not fit Decimal(38, {scale})"
+    if dtype.is_float():
+        hint = (
+            f"{name!r} holds binary floats, which cannot represent money and quantities exactly; "
+            f"convert explicitly with invclose.decimalize(df) (rounds half away from zero to "
+            f"{scale} places), or pass Decimal or text values"
+        )
+        return _Coerced(pl.lit(None, dtype=target), column_failure=("float_type", str(dtype), hint))
+    if isinstance(dtype, pl.Decimal) or dtype.is_integer():
+        cast = col.cast(target, strict=False)
+        overflow = present & cast.is_null()
+        checks = [_RowCheck(overflow, "out_of_range", out_of_range)]
+        if isinstance(dtype, pl.Decimal) and (dtype.scale or 0) > scale:
+            inexact = present & cast.is_not_null() & (cast != col)
+            checks.append(_RowCheck(inexact, "too_many_decimals", too_many))
+            cast = pl.when(inexact).then(None).otherwise(cast)
+        return _Coerced(cast, checks)
+    if dtype == pl.String:
+        text = pl.col(_clean(name))
+        plain = text.str.contains(r"^[+-]?(?:\d+\.?\d*|\.\d+)$")
+        decimals = (
+            text.str.extract(r"\.(\d*)$", 1).str.strip_chars_end("0").str.len_chars().fill_null(0)
+        )
+        fits_scale = plain & (decimals <= scale)
+        cast = pl.when(fits_scale).then(text.cast(target, strict=False))
+        not_number = (
+            f"write {name!r} as a plain decimal number with '.' as the decimal point and no "
+            "thousands separator, currency sign or exponent (e.g. '-12.50')"
+        )
+        return _Coerced(
+            cast,
+            [
+                _RowCheck(text.is_not_null() & ~plain, "not_a_number", not_number),
+                _RowCheck(plain & (decimals > scale), "too_many_decimals", too_many),
+                _RowCheck(fits_scale & cast.is_null(), "out_of_range", out_of_range),
+            ],
+        )
+    return _Coerced(pl.lit(None, dtype=target), column_failure=wrong)
+
+
+def _coerce_int(name: str, dtype: pl.DataType, wrong: tuple[str, str, str]) -> _Coerced:
+    col = pl.col(name)
+    present = col.is_not_null()
+    whole = f"{name!r} must be a whole number"
+    out_of_range = f"{name!r} does not fit a 64-bit integer"
+    if dtype.is_integer():
+        cast = col.cast(pl.Int64, strict=False)
+        return _Coerced(cast, [_RowCheck(present & cast.is_null(), "out_of_range", out_of_range)])
+    if dtype == pl.String:
+        text = pl.col(_clean(name))
+        integral = text.str.contains(r"^[+-]?\d+$")
+        cast = pl.when(integral).then(text.cast(pl.Int64, strict=False))
+        return _Coerced(
+            cast,
+            [
+                _RowCheck(text.is_not_null() & ~integral, "not_an_integer", whole),
+                _RowCheck(integral & cast.is_null(), "out_of_range", out_of_range),
+            ],
+        )
+    if dtype.is_float() or isinstance(dtype, pl.Decimal):
+        cast = col.cast(pl.Int64, strict=False)
+        exact = cast.cast(dtype, strict=False) == col
+        bad = present & (cast.is_null() | ~exact.fill_null(False))
+        return _Coerced(
+            pl.when(bad).then(None).otherwise(cast), [_RowCheck(bad, "not_an_integer", whole)]
+        )
+    return _Coerced(pl.lit(None, dtype=pl.Int64), column_failure=wrong)
+
+
+@dataclass
+class _Prepared:
+    """The coerced frame (helper columns ``_ROW`` and ``_KEY`` first) and the failures so far."""
+
+    frame: pl.DataFrame
+    failures: list[pl.LazyFrame]
+    failed_columns: set[str]
+
+
+def _empty_failures(key: str) -> pl.DataFrame:
+    schema = dict(FAILURE_COLUMNS)
+    return pl.DataFrame(schema={(key if c == "txn_id" else c): t for c, t in schema.items()})
+
+
+def _column_failure(
+    key: str, column: str, check: str, value: str | None, hint: str
+) -> pl.LazyFrame:
+    return pl.LazyFrame(
+        {
+            "row": [None],
+            key: [None],
+            "column": [column],
+            "check": [check],
+            "value": [value],
+            "hint": [hint],
+        },
+        schema={(key if c == "txn_id" else c): t for c, t in FAILURE_COLUMNS.items()},
+    )
+
+
+def _row_failures(
+    base: pl.LazyFrame,
+    key: str,
+    mask: pl.Expr,
+    column: str,
+    check: str,
+    value: pl.Expr,
+    hint: str | pl.Expr,
+) -> pl.LazyFrame:
+    """Rows of ``base`` (with ``_ROW`` and ``_KEY``) where ``mask`` holds, as failures."""
+    return base.filter(mask.fill_null(False)).select(
+        pl.col(_ROW).cast(pl.Int64).alias("row"),
+        pl.col(_KEY).cast(pl.String).alias(key),
+        pl.lit(column, dtype=pl.String).alias("column"),
+        pl.lit(check, dtype=pl.String).alias("check"),
+        value.cast(pl.String).alias("value"),
+        (hint if isinstance(hint, pl.Expr) else pl.lit(hint, dtype=pl.String)).alias("hint"),
+    )
+
+
+def _prepare(
+    raw: pl.DataFrame,
+    schema: dict[str, pl.DataType],
+    *,
+    key: str,
+    key_of: Callable[[dict[str, pl.Expr]], pl.Expr],
+    required: Sequence[str],
+    missing_hints: dict[str, str],
+    defaults: dict[str, pl.Expr],
+) -> _Prepared:
+    """Coerce ``raw`` to ``schema``; collect missing columns and coercion failures.
+
+    ``key_of`` builds the row key shown in failures (e.g. the ``txn_id``) from the coerced
+    column expressions; ``key`` names that column of the failures frame. Text columns are
+    cleaned in a first pass, then every value and every failure mask is computed in one
+    second pass, so no parsing step runs twice.
+    """
+    failures: list[pl.LazyFrame] = []
+    failed: set[str] = set()
+    exprs: dict[str, pl.Expr] = {}
+    pending: list[tuple[str, _RowCheck]] = []
+    cleaned: list[pl.Expr] = []
+    for name, target in schema.items():
+        if name not in raw.columns:
+            if name in required:
+                failed.add(name)
+                hint = missing_hints.get(name) or (
+                    f"add a {name!r} column ({_describe(target)}); it is required"
+                )
+                failures.append(_column_failure(key, name, "column_missing", None, hint))
+            exprs[name] = defaults.get(name, pl.lit(None)).cast(target).alias(name)
+            continue
+        dtype = raw.schema[name]
+        if dtype == pl.String:
+            cleaned.append(_cleaned(name, target).alias(_clean(name)))
+        coerced = _coerce(name, dtype, target)
+        if coerced.column_failure is not None:
+            check, value, hint = coerced.column_failure
+            failed.add(name)
+            failures.append(_column_failure(key, name, check, value, hint))
+        exprs[name] = coerced.expr.cast(target).alias(name)
+        pending.extend((name, rc) for rc in coerced.row_checks)
+    masks = [
+        rc.mask.fill_null(False).alias(f"__invclose_mask{i}") for i, (_, rc) in enumerate(pending)
+    ]
+    computed = (
+        raw.lazy()
+        .with_row_index(_ROW)
+        .with_columns(cleaned)
+        .select(
+            pl.col(_ROW),
+            key_of(exprs).cast(pl.String).alias(_KEY),
+            *exprs.values(),
+            *masks,
+        )
+        .collect()
+    )
+    for i, (name, rc) in enumerate(pending):
+        mask = computed[f"__invclose_mask{i}"]
+        if not mask.any():
+            continue
+        failing = computed.filter(mask).select(_ROW, _KEY)
+        failures.append(
+            failing.with_columns(raw[name].filter(mask).cast(pl.String).alias("__value"))
+            .lazy()
+            .pipe(_row_failures, key, pl.lit(True), name, rc.check, pl.col("__value"), rc.hint)
+        )
+    frame = computed.select(pl.col(_ROW), pl.col(_KEY), *schema)
+    return _Prepared(frame, failures, failed)
+
+
+# --------------------------------------------------------------------------- pandera checks
+
+
+def _check(name: str, expr: pl.Expr) -> pa.Check:
+    """A pandera check that passes where ``expr`` (null counts as a pass) is true."""
+
+    def fn(data: pa.PolarsData) -> pl.LazyFrame:
+        return data.lazyframe.select(expr.fill_null(True).alias(data.key))
+
+    return pa.Check(fn, name=name, ignore_na=False)
+
+
+def _not_null(name: str, column: str) -> pa.Check:
+    return _check(name, pl.col(column).is_not_null())
+
+
+def _run_pandera(
+    frame: pl.DataFrame, schema: pa.DataFrameSchema, key: str, hints: dict[str, str]
+) -> pl.LazyFrame:
+    """Validate ``frame`` lazily; its failure cases as failure rows."""
+    try:
+        # Validation must not be switched off by PANDERA_* environment settings.
+        with config_context(
+            validation_enabled=True, validation_depth=ValidationDepth.SCHEMA_AND_DATA
+        ):
+            schema.validate(frame, lazy=True)
+    except SchemaErrors as exc:
+        cases = pl.DataFrame(exc.failure_cases)
+    else:
+        return _empty_failures(key).lazy()
+    keys = frame.select(pl.col(_ROW).cast(pl.Int64).alias("row"), pl.col(_KEY).alias(key))
+    return (
+        cases.lazy()
+        .select(
+            pl.col("index").cast(pl.Int64).alias("row"),
+            pl.col("column").cast(pl.String),
+            pl.col("check").cast(pl.String),
+            pl.col("failure_case").cast(pl.String).alias("value"),
+        )
+        .join(keys.lazy(), on="row", how="left")
+        .select(
+            "row",
+            key,
+            "column",
+            "check",
+            "value",
+            pl.col("check")
+            .replace_strict(hints, default=None, return_dtype=pl.String)
+            .alias("hint"),
+        )
+    )
+
+
+# --------------------------------------------------------------------------- failures
+
+
+def _finish_failures(
+    parts: list[pl.LazyFrame], failed_columns: set[str], key: str, columns: Sequence[str]
+) -> pl.DataFrame:
+    """One frame of failures: first failure per (row, column) cell, sorted by row."""
+    template = _empty_failures(key)
+    if not parts:
+        return template
+    failures = pl.concat([template.lazy(), *parts], how="vertical_relaxed")
+    order = {c: i for i, c in enumerate(columns)}
+    return (
+        failures.filter(pl.col("row").is_null() | ~pl.col("column").is_in(sorted(failed_columns)))
+        .unique(subset=["row", "column"], keep="first", maintain_order=True)
+        .with_columns(
+            pl.col("column")
+            .replace_strict(order, default=len(order), return_dtype=pl.Int64)
+            .alias("__order")
+        )
+        .sort(["row", "__order"], nulls_last=False, maintain_order=True)
+        .drop("__order")
+        .collect()
+    )
+
+
+def _raise(failures: pl.DataFrame, what: str, key: str) -> NoReturn:
+    n = failures.height
+    rows = failures.filter(pl.col("row").is_not_null())["row"].n_unique()
+    lines = []
+    for f in failures.head(MAX_SHOWN).iter_rows(named=True):
+        if f["check"] == "column_missing":
+            found = "no such column"
+        else:
+            found = "found " + ("null" if f["value"] is None else repr(f["value"]))
+        ident = "null" if f[key] is None else repr(f[key])
+        where = (
+            f"column {f['column']!r}"
+            if f["row"] is None
+            else f"row {f['row']} ({key} {ident}), column {f['column']!r}"
+        )
+        hint = f" Fix: {f['hint']}." if f["hint"] else ""
+        lines.append(f"  - {where} [{f['check']}]: {found}.{hint}")
+    if n > MAX_SHOWN:
+        lines.append(f"  ... and {n - MAX_SHOWN} more")
+    problems = "problem" if n == 1 else "problems"
+    in_rows = f" in {rows} row{'s' if rows != 1 else ''}" if rows else ""
+    msg = (
+        f"invalid {what}: {n} {problems}{in_rows} (row numbers count input rows from 0; "
+        f"every failure is in this error's .failures DataFrame):\n" + "\n".join(lines)
+    )
+    raise InputValidationError(msg, failures)
+
+
+# --------------------------------------------------------------------------- transactions
+
+_TXN_HINTS = {
+    "txn_id_missing": "every row needs a non-empty txn_id",
+    "txn_id_reserved": (
+        f"txn_id values starting with {VIRTUAL_PREFIX!r} are reserved for invclose's virtual "
+        "rows; rename the transaction"
+    ),
+    "item_id_missing": "every row needs an item_id",
+    "date_missing": "every row needs a date (financial date; physical date for physical rows)",
+    "qty_missing": "every row needs a qty (> 0 receipt, < 0 issue)",
+    "qty_zero": (
+        "qty must not be 0 (> 0 receipt, < 0 issue); only kind='revaluation' rows have qty 0: "
+        "drop the row or correct its qty or kind"
+    ),
+    "revaluation_qty": "a kind='revaluation' row changes value only: its qty must be 0",
+    "amount_missing": (
+        "close() needs the posted amount on every row; fill it, or compute posted amounts "
+        "with invclose.post_costs()"
+    ),
+    "amount_sign": (
+        "amount must have the sign of qty, or be 0 (receipts carry positive value, issues negative)"
+    ),
+    "status_invalid": f"status must be one of {', '.join(STATUSES)} (empty means {FINANCIAL})",
+    "seq_missing": (
+        "a given seq column needs a value on every row (or drop the column to post in row order)"
+    ),
+}
+_DUPLICATE_HINT = (
+    "txn_id must be unique; the only repeat allowed is an invoice: exactly two rows with the "
+    "same txn_id, item and dimensions, one 'physical' and one 'financial' (which replaces it)"
+)
+_INVOICE_SIGN_HINT = "an invoice must have the qty sign of the physical row it replaces"
+_MARK_HINTS = {
+    "marked_to_on_receipt": "only issues (qty < 0) may be marked; clear marked_to on this row",
+    "marked_to_unknown": (
+        "marked_to must be the txn_id of a receipt in this input or open from the opening close"
+    ),
+    "marked_to_other_group": (
+        "the marked receipt belongs to another item or other dimension values; marking never "
+        "crosses an (item, dimensions) group"
+    ),
+    "marked_to_not_receipt": "marked_to must name a receipt (qty > 0), not an issue",
+}
+
+
+def _transaction_schema(
+    schema: dict[str, pl.DataType], *, require_amount: bool
+) -> pa.DataFrameSchema:
+    qty, amount, kind = pl.col("qty"), pl.col("amount"), pl.col("kind")
+    is_revaluation = (kind == REVALUATION).fill_null(False)
+    checks: dict[str, list[pa.Check]] = {
+        "txn_id": [
+            _not_null("txn_id_missing", "txn_id"),
+            _check("txn_id_reserved", ~pl.col("txn_id").str.starts_with(VIRTUAL_PREFIX)),
+        ],
+        "item_id": [_not_null("item_id_missing", "item_id")],
+        "date": [_not_null("date_missing", "date")],
+        "qty": [
+            _not_null("qty_missing", "qty"),
+            _check("qty_zero", (qty != 0) | is_revaluation),
+            _check("revaluation_qty", ~is_revaluation | (qty == 0)),
+        ],
+        "amount": [
+            *([_not_null("amount_missing", "amount")] if require_amount else []),
+            _check("amount_sign", ~(((qty > 0) & (amount < 0)) | ((qty < 0) & (amount > 0)))),
+        ],
+        "status": [_check("status_invalid", pl.col("status").is_in(list(STATUSES)))],
+        "seq": [_not_null("seq_missing", "seq")],
+    }
+    return pa.DataFrameSchema(
+        {
+            name: pa.Column(dtype, nullable=True, checks=checks.get(name, []))
+            for name, dtype in schema.items()
+        },
+        strict=False,
+        name="transactions",
+    )
+
+
+def _known_rows(known: pl.DataFrame | pl.LazyFrame, dims: Sequence[str]) -> pl.DataFrame:
+    frame = known.collect() if isinstance(known, pl.LazyFrame) else known
+    needed = ["txn_id", "item_id", *dims, "qty"]
+    missing = [c for c in needed if c not in frame.columns]
+    if missing:
+        msg = f"internal: the known rows lack the columns {missing}"
+        raise ConfigError(msg)
+    return frame.select(
+        pl.col("txn_id").cast(pl.String),
+        pl.col("item_id").cast(pl.String),
+        *[pl.col(d).cast(pl.String) for d in dims],
+        pl.col("qty").cast(pl.Decimal(38, 6), strict=False),
+    )
+
+
+def _cross_row_checks(
+    frame: pl.DataFrame, dims: Sequence[str], known: pl.DataFrame | None
+) -> tuple[list[pl.LazyFrame], pl.Series]:
+    """Duplicate / invoice-pair and marking failures, and the ``_ROW`` numbers to drop."""
+    lf = frame.lazy()
+    key = "txn_id"
+    txn = pl.col("txn_id")
+    # The window logic runs only on the (usually few) rows whose txn_id repeats.
+    counts = frame.group_by("txn_id").len()
+    repeated_ids = counts.filter((pl.col("len") > 1) & txn.is_not_null())["txn_id"]
+    repeated = frame.filter(txn.is_in(repeated_ids.implode()))
+    by = "txn_id"
+    same_group = pl.all_horizontal([pl.col(c).n_unique().over(by) == 1 for c in ("item_id", *dims)])
+    statuses = ((pl.col("status") == PHYSICAL).sum().over(by) == 1) & (
+        (pl.col("status") == FINANCIAL).sum().over(by) == 1
+    )
+    pair = (pl.len().over(by) == 2) & same_group & statuses
+    repeated = repeated.with_columns(
+        pair.alias("__pair"),
+        (pair & (pl.col("qty").sign().n_unique().over(by) > 1)).alias("__sign_mismatch"),
+    )
+    drop_rows = repeated.filter(pl.col("__pair") & (pl.col("status") == PHYSICAL))[_ROW]
+    failures = [
+        _row_failures(
+            repeated.lazy(),
+            key,
+            ~pl.col("__pair"),
+            "txn_id",
+            "txn_id_duplicate",
+            txn,
+            _DUPLICATE_HINT,
+        ),
+        _row_failures(
+            repeated.lazy(),
+            key,
+            pl.col("__sign_mismatch"),
+            "qty",
+            "invoice_sign",
+            pl.col("qty"),
+            _INVOICE_SIGN_HINT,
+        ),
+    ]
+    drop = pl.col(_ROW).is_in(drop_rows.implode())
+
+    # Marking: targets are the rows kept (the invoice replaces its physical row), then rows
+    # known from an earlier close that this input does not repeat.
+    marked_rows = frame.filter(pl.col("marked_to").is_not_null())
+    if marked_rows.is_empty():
+        return failures, drop_rows
+    names = marked_rows["marked_to"].unique().implode()
+    target_cols = ["txn_id", "item_id", *dims, "qty"]
+    targets = lf.filter(~drop & txn.is_in(names)).select(target_cols)
+    if known is not None:
+        known_targets = _known_rows(known, dims).lazy().filter(txn.is_in(names))
+        targets = pl.concat([targets, known_targets], how="vertical_relaxed")
+    targets = (
+        targets.unique(subset=["txn_id"], keep="first", maintain_order=True)
+        .rename({c: f"__t_{c}" for c in target_cols})
+        .with_columns(pl.lit(True).alias("__t_found"))
+    )
+    marked = (
+        marked_rows.lazy()
+        .join(targets, left_on="marked_to", right_on="__t_txn_id", how="left")
+        .collect()
+        .lazy()
+    )
+    mark = pl.col("marked_to")
+    found = pl.col("__t_found").fill_null(False)
+    other_group = ~pl.all_horizontal(
+        [pl.col(c).eq_missing(pl.col(f"__t_{c}")) for c in ("item_id", *dims)]
+    )
+    checks = {
+        "marked_to_on_receipt": pl.col("qty") >= 0,
+        "marked_to_unknown": ~found,
+        "marked_to_other_group": found & other_group,
+        "marked_to_not_receipt": found & (pl.col("__t_qty") <= 0),
+    }
+    failures.extend(
+        _row_failures(marked, key, mask, "marked_to", check, mark, _MARK_HINTS[check])
+        for check, mask in checks.items()
+    )
+    return failures, drop_rows
+
+
+def normalize_transactions(
+    data: object,
+    *,
+    dimensions: Sequence[str] = (),
+    require_amount: bool = True,
+    known: pl.DataFrame | None = None,
+) -> pl.DataFrame:
+    """Validate transactions and return them as the canonical frame.
+
+    Parameters
+    ----------
+    data
+        A Polars DataFrame or LazyFrame, a pandas DataFrame, a PyArrow Table, or a path / glob
+        to Parquet or CSV files (read by :func:`invclose.io.read_transactions`). It is never
+        modified.
+    dimensions
+        Financial dimension columns; each must be present (text; integer ids are turned into
+        text).
+    require_amount
+        Whether every row needs an ``amount`` (``close``); ``post_costs`` fills missing ones.
+    known
+        Rows known from an earlier close (``txn_id``, ``item_id``, the dimensions, ``qty``):
+        ``marked_to`` may name one of them instead of a row of ``data``.
+
+    Returns
+    -------
+    polars.DataFrame
+        Exactly the columns of :func:`invclose.schemas.input_schema` for ``dimensions``, in
+        that order and with those dtypes (``qty`` ``Decimal(38, 6)``, ``amount``
+        ``Decimal(38, 2)``, ``date`` ``Date``, ``seq`` ``Int64``, text as ``String``), one row
+        per input row in input order, except that:
+
+        * **unknown columns are dropped** (only the contract's columns and the configured
+          dimensions are kept);
+        * optional columns that are absent become typed nulls; ``status`` defaults to
+          ``financial`` (also where null or blank) and ``seq`` to the row position 0..n-1 when
+          the column is absent;
+        * blank text in ``txn_id``, ``item_id``, ``status``, ``marked_to``, ``order_id``,
+          ``kind`` and the account columns counts as null (dimension values are kept as
+          given);
+        * of an **invoice pair** (two rows with the same ``txn_id``, item and dimensions, one
+          ``physical`` and one ``financial``) only the financial row is kept: the invoice
+          replaces the physical row.
+
+        Text is parsed exactly: numbers by their digits (never through floats, never
+        rounded), dates as ISO ``YYYY-MM-DD``. Decimal, integer, date and datetime (at
+        midnight) columns are taken as they are; binary-float ``qty`` / ``amount`` /
+        ``cost_share`` columns are refused (convert them with :func:`invclose.decimalize`).
+
+    Raises
+    ------
+    InputValidationError
+        Listing every failure (up to 20 in the message, all of them in ``.failures``: a Polars
+        frame with ``row``, ``txn_id``, ``column``, ``check``, ``value``, ``hint``). The
+        checks are listed in this module's docstring.
+    ConfigError
+        If a dimension name collides with a contract column.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> from invclose.validate import normalize_transactions
+    >>> raw = pl.DataFrame({"txn_id": ["R1", "I1"], "item_id": "A", "qty": ["10", "-4"],
+    ...                     "amount": ["100.00", "-40"], "date": ["2025-01-02", "2025-01-05"]})
+    >>> df = normalize_transactions(raw)
+    >>> for row in df.select("txn_id", "qty", "amount", "status", "seq").rows():
+    ...     print(row)
+    ('R1', Decimal('10.000000'), Decimal('100.00'), 'financial', 0)
+    ('I1', Decimal('-4.000000'), Decimal('-40.00'), 'financial', 1)
+    >>> normalize_transactions(raw.with_columns(qty=pl.lit("0")))
+    Traceback (most recent call last):
+    ...
+    invclose.errors.InputValidationError: invalid transactions: 2 problems in 2 rows ...
+    """
+    dims = _check_dimensions(dimensions)
+    schema = input_schema(dims)
+    raw = to_polars(data, "transactions")
+    required = [*(c for c in REQUIRED_INPUT if require_amount or c != "amount"), *dims]
+    missing_hints = {
+        d: f"{d!r} is a configured financial dimension: add the column or remove it from dimensions"
+        for d in dims
+    }
+    prepared = _prepare(
+        raw,
+        schema,
+        key="txn_id",
+        key_of=lambda e: e["txn_id"],
+        required=required,
+        missing_hints=missing_hints,
+        defaults={"status": pl.lit(FINANCIAL), "seq": pl.col(_ROW)},
+    )
+    frame = prepared.frame.with_columns(pl.col("status").fill_null(FINANCIAL))
+    parts = list(prepared.failures)
+    parts.append(
+        _run_pandera(
+            frame, _transaction_schema(schema, require_amount=require_amount), "txn_id", _TXN_HINTS
+        )
+    )
+    cross, drop_rows = _cross_row_checks(frame, dims, known)
+    parts.extend(cross)
+    failures = _finish_failures(parts, prepared.failed_columns, "txn_id", list(schema))
+    if failures.height:
+        _raise(failures, "transactions", "txn_id")
+    return frame.filter(~pl.col(_ROW).is_in(drop_rows.implode())).select(list(schema))
+
+
+def _check_dimensions(dimensions: Sequence[str]) -> tuple[str, ...]:
+    dims = (dimensions,) if isinstance(dimensions, str) else tuple(str(d) for d in dimensions)
+    clash = [d for d in dims if d in input_schema(())]
+    if clash:
+        msg = f"dimension columns {clash} collide with transaction columns; rename them"
+        raise ConfigError(msg)
+    if len(set(dims)) != len(dims):
+        msg = f"dimensions must not repeat a column: {dims}"
+        raise ConfigError(msg)
+    return dims
+
+
+# --------------------------------------------------------------------------- items, accounts
+
+_METHODS = tuple(m.value for m in Method)
+
+
+def normalize_items(items: object | None) -> pl.DataFrame | None:
+    """Validate the item table (contract §2) and return its canonical columns.
+
+    Columns are those of :func:`invclose.schemas.item_schema`; only ``item_id`` is required.
+    ``method`` is matched like :func:`invclose.config.parse_method` (case and surrounding
+    blanks ignored) and null means "the close's ``method``"; ``include_physical_value`` is
+    false where absent or null (text ``true``/``false``/``yes``/``no``/``1``/``0`` is
+    accepted). Unknown columns are dropped. Several rows of one item are allowed only as dated
+    standard costs: they must differ in ``valid_from`` and agree on everything but
+    ``standard_cost``.
+
+    Raises
+    ------
+    InputValidationError
+        Listing every failure; ``.failures`` has ``item_id`` in place of ``txn_id``. An unknown
+        method is named with the items using it and the list of valid methods.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> from invclose.validate import normalize_items
+    >>> normalize_items(pl.DataFrame({"item_id": ["A", "B"], "method": ["FIFO", None]})).rows()
+    [('A', 'fifo', False, None, None, None, None), ('B', None, False, None, None, None, None)]
+    """
+    if items is None:
+        return None
+    schema = item_schema()
+    raw = to_polars(items, "items")
+    prepared = _prepare(
+        raw,
+        schema,
+        key="item_id",
+        key_of=lambda e: e["item_id"],
+        required=["item_id"],
+        missing_hints={},
+        defaults={"include_physical_value": pl.lit(False)},
+    )
+    frame = prepared.frame.with_columns(
+        pl.col("method").str.strip_chars().str.to_lowercase(),
+        pl.col("include_physical_value").fill_null(False),
+    )
+    valid = ", ".join(_METHODS)
+    hints = {
+        "item_id_missing": "every row of the item table needs an item_id",
+        "method_unknown": f"method must be one of: {valid} (or empty for the close's method)",
+        "negative_cost": "standard_cost and default_cost must not be negative",
+    }
+    pandera_schema = pa.DataFrameSchema(
+        {
+            "item_id": pa.Column(
+                pl.String, nullable=True, checks=[_not_null("item_id_missing", "item_id")]
+            ),
+            "method": pa.Column(
+                pl.String,
+                nullable=True,
+                checks=[_check("method_unknown", pl.col("method").is_in(list(_METHODS)))],
+            ),
+            "standard_cost": pa.Column(
+                schema["standard_cost"],
+                nullable=True,
+                checks=[_check("negative_cost", pl.col("standard_cost") >= 0)],
+            ),
+            "default_cost": pa.Column(
+                schema["default_cost"],
+                nullable=True,
+                checks=[_check("negative_cost", pl.col("default_cost") >= 0)],
+            ),
+        },
+        strict=False,
+        name="items",
+    )
+    parts = [*prepared.failures, _run_pandera(frame, pandera_schema, "item_id", hints)]
+    lf = frame.lazy()
+    by = ["item_id"]
+    dup = pl.col("item_id").is_not_null() & (pl.len().over(["item_id", "valid_from"]) > 1)
+    parts.append(
+        _row_failures(
+            lf,
+            "item_id",
+            dup,
+            "valid_from",
+            "item_duplicate",
+            pl.col("valid_from"),
+            "an item may repeat only with different valid_from dates (dated standard costs)",
+        )
+    )
+    for column in ("method", "include_physical_value", "item_group", "default_cost"):
+        differs = pl.col("item_id").is_not_null() & (pl.col(column).n_unique().over(by) > 1)
+        parts.append(
+            _row_failures(
+                lf,
+                "item_id",
+                differs,
+                column,
+                "item_inconsistent",
+                pl.col(column),
+                f"rows of one item may differ only in valid_from and standard_cost; "
+                f"give every row of the item the same {column}",
+            )
+        )
+    failures = _finish_failures(parts, prepared.failed_columns, "item_id", list(schema))
+    if failures.height:
+        _raise(failures, "item table", "item_id")
+    return frame.select(list(schema))
+
+
+def normalize_accounts(accounts: object | None) -> pl.DataFrame | None:
+    """Validate the accounts mapping (contract §1) and return its canonical columns.
+
+    Columns are those of :func:`invclose.schemas.accounts_schema`. ``inventory_account`` and
+    ``offset_account`` are required columns; ``kind``, ``item_group`` and
+    ``variance_account`` may be absent (null ``kind`` / ``item_group`` match any). Integer
+    account numbers become text, blank text counts as null, unknown columns are dropped. Two
+    rows for the same (``kind``, ``item_group``) are an error (``accounts_duplicate``).
+
+    Raises
+    ------
+    InputValidationError
+        Listing every failure; ``.failures`` has ``key`` (``kind|item_group``) in place of
+        ``txn_id``.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> from invclose.validate import normalize_accounts
+    >>> normalize_accounts(pl.DataFrame({"kind": ["sale"], "inventory_account": [1400],
+    ...                                  "offset_account": ["5000"]})).rows()
+    [('sale', None, '1400', '5000', None)]
+    """
+    if accounts is None:
+        return None
+    schema = accounts_schema()
+    raw = to_polars(accounts, "accounts")
+    prepared = _prepare(
+        raw,
+        schema,
+        key="key",
+        key_of=lambda e: pl.concat_str(
+            e["kind"].fill_null("*"), pl.lit("|"), e["item_group"].fill_null("*")
+        ),
+        required=["inventory_account", "offset_account"],
+        missing_hints={},
+        defaults={},
+    )
+    frame = prepared.frame
+    dup = pl.len().over(["kind", "item_group"]) > 1
+    parts = [
+        *prepared.failures,
+        _row_failures(
+            frame.lazy(),
+            "key",
+            dup,
+            "kind",
+            "accounts_duplicate",
+            pl.col(_KEY),
+            "each (kind, item_group) pair may appear once in the mapping; merge the rows",
+        ),
+    ]
+    failures = _finish_failures(parts, prepared.failed_columns, "key", list(schema))
+    if failures.height:
+        _raise(failures, "accounts mapping", "key")
+    return frame.select(list(schema))
