@@ -13,6 +13,7 @@ import polars as pl
 
 from invclose.config import CloseConfig
 from invclose.errors import MissingAccountError
+from invclose.hashing import row_hashes
 from invclose.kernel.accounts import fill_accounts
 from invclose.kernel.money import from_cents, from_micro, mul_div_round, to_cents
 from invclose.kernel.pipeline import KernelOutput
@@ -171,6 +172,9 @@ def assemble_result(
     )
     columns = list(input_schema(dims))
     scoped = rows.filter(pl.col("in_scope")).sort("pos")
+    if not settle:
+        scoped = scoped.filter(~pl.col("is_virtual_new"))
+    scoped = _hash_virtual_rows(scoped, columns)
     closed_now = (pl.col("fin") & (pl.col("q1") == 0)) if settle else pl.lit(False)
     open_items = scoped.filter(~closed_now).select(
         with_id,
@@ -208,6 +212,15 @@ def assemble_result(
         lock_date=lock,
         **{name: conform(table, name, dims) for name, table in tables.items()},
     )
+
+
+def _hash_virtual_rows(rows: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
+    """Virtual rows created by the run get the row hash of their input columns."""
+    missing = rows.filter(pl.col("row_hash").is_null())
+    if missing.is_empty():
+        return rows
+    hashed = missing.with_columns(row_hash=row_hashes(missing, columns))
+    return pl.concat([rows.filter(pl.col("row_hash").is_not_null()), hashed]).sort("pos")
 
 
 def _deviation_rows(output: KernelOutput, max_deviation: Decimal, dims: list[str]) -> pl.DataFrame:

@@ -104,3 +104,22 @@ def close_findings(
     )
     log = pl.concat([marked, insufficient, not_invoiced, negative_rows], how="vertical_relaxed")
     return log
+
+
+def marking_ignored(rows: pl.DataFrame, dims: list[str], perpetual: tuple[str, ...]) -> pl.DataFrame:
+    """Info rows for markings on standard and moving-average items, which have no cost effect."""
+    marked = rows.filter(
+        pl.col("in_scope") & pl.col("marked_to").is_not_null() & pl.col("method").is_in(perpetual)
+    )
+    return _rows(
+        marked,
+        "marking_ignored",
+        pl.col("q_abs"),
+        pl.format(
+            "issue {} is marked to {}, but its item is costed by {}: marking has no cost effect",
+            pl.col("txn_id"),
+            pl.col("marked_to"),
+            pl.col("method"),
+        ),
+        dims,
+    ).with_columns(level=pl.lit("info"))

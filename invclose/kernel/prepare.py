@@ -48,6 +48,7 @@ def build_working(frame: pl.DataFrame, dims: Sequence[str], closing_date: dt.dat
             in_scope=pl.col("date") <= closing_date,
             q_abs=pl.col("q0").abs(),
             w_abs=pl.col("v0").abs(),
+            is_virtual_new=pl.lit(False),
         )
     )
     eligible_status = pl.col("fin") | (pl.col("incl_phys") & pl.col("method").is_in(_ORDINAL))

@@ -13,18 +13,11 @@ import polars as pl
 from invclose.kernel.money import mul_div_round
 
 
-def price_pieces(pieces: pl.DataFrame, working: pl.DataFrame) -> pl.DataFrame:
-    """Give every piece its amount by cumulative rounding along its receipt.
-
-    The drawing order along a receipt is marking pieces first (``phase`` 0, in issue key
-    order), then method pieces (``phase`` 1) in the order the method created them.
-    Adds ``amount``, ``real`` (both sides financial), and the two transaction ids.
-    """
+def attach_sides(pieces: pl.DataFrame, working: pl.DataFrame) -> pl.DataFrame:
+    """Add both sides' ids and financial flags, and ``real`` (both sides financial)."""
     receipts = working.select(
         pl.col("pos").alias("receipt_pos"),
         pl.col("txn_id").alias("receipt_txn_id"),
-        pl.col("q_abs").alias("r_q"),
-        pl.col("w_abs").alias("r_w"),
         pl.col("fin").alias("r_fin"),
     )
     issues = working.select(
@@ -32,16 +25,34 @@ def price_pieces(pieces: pl.DataFrame, working: pl.DataFrame) -> pl.DataFrame:
         pl.col("txn_id").alias("issue_txn_id"),
         pl.col("fin").alias("i_fin"),
     )
-    priced = (
+    return (
         pieces.join(receipts, on="receipt_pos", how="left")
         .join(issues, on="issue_pos", how="left")
+        .with_columns(real=pl.col("r_fin") & pl.col("i_fin"))
+    )
+
+
+def price_pieces(pieces: pl.DataFrame, working: pl.DataFrame) -> pl.DataFrame:
+    """Give every piece its amount by cumulative rounding along its receipt.
+
+    The drawing order along a receipt is marking pieces first (``phase`` 0, in issue key
+    order), then method pieces (``phase`` 1) in the order the method created them.
+    Adds ``amount``, ``real`` (both sides financial), and the two transaction ids.
+    """
+    open_state = working.select(
+        pl.col("pos").alias("receipt_pos"),
+        pl.col("q_abs").alias("r_q"),
+        pl.col("w_abs").alias("r_w"),
+    )
+    priced = (
+        attach_sides(pieces, working)
+        .join(open_state, on="receipt_pos", how="left")
         .sort(["receipt_pos", "phase", "rank"])
         .with_columns(drawn=pl.col("qty").cum_sum().over("receipt_pos"))
         .with_columns(cum_amount=mul_div_round(pl.col("r_w"), pl.col("drawn"), pl.col("r_q")))
         .with_columns(
             amount=pl.col("cum_amount")
             - pl.col("cum_amount").shift(1).over("receipt_pos").fill_null(0),
-            real=pl.col("r_fin") & pl.col("i_fin"),
         )
     )
     return priced.drop("drawn", "cum_amount", "r_q", "r_w")

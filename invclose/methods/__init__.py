@@ -59,9 +59,7 @@ def method_pieces(remaining: pl.DataFrame) -> pl.DataFrame:
         )
     if not parts:
         return empty_pieces()
-    return pl.concat(parts).select(
-        "issue_pos", "receipt_pos", "qty", "phase", "rank", "principle"
-    )
+    return pl.concat(parts).select("issue_pos", "receipt_pos", "qty", "phase", "rank", "principle")
 
 
 def empty_pieces() -> pl.DataFrame:

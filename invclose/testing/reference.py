@@ -1,0 +1,720 @@
+"""A slow, obviously correct reference close for ``fifo``, ``lifo`` and ``lifo_date``.
+
+This is the *oracle* of the property tests: a row-by-row restatement of
+``docs/close-rules.md`` in plain Python (lists of dicts, :class:`decimal.Decimal` for money
+and quantities, :class:`fractions.Fraction` for the one exact ratio of the rounding rule).
+It shares no code with ``invclose.kernel`` or ``invclose.close``; the only thing it takes
+from the package is the dtype constants of ``invclose.schemas``. Clarity wins over speed
+everywhere: it is meant for frames of a few dozen rows.
+
+The section numbers in comments (``§1`` ...) are those of ``docs/close-rules.md``.
+
+>>> import datetime as dt
+>>> import polars as pl
+>>> from decimal import Decimal as D
+>>> from invclose.testing.reference import reference_close
+>>> df = pl.DataFrame({
+...     "txn_id": ["R1", "R2", "I1"], "item_id": ["A"] * 3,
+...     "date": [dt.date(2025, 1, 2)] * 3, "qty": [D("1"), D("1"), D("-1")],
+...     "amount": [D("10.00"), D("22.00"), D("-16.00")], "seq": [1, 2, 3]})
+>>> res = reference_close(df, dt.date(2025, 1, 31), method="fifo")
+>>> res.settlements["amount"].to_list()
+[Decimal('10.00')]
+>>> res.adjustments["cost_delta"].to_list()
+[Decimal('-6.00')]
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any
+
+import polars as pl
+
+from invclose.schemas import MONEY, QTY
+
+__all__ = [
+    "REFERENCE_METHODS",
+    "OpenEntry",
+    "ReferenceResult",
+    "ReferenceState",
+    "reference_close",
+]
+
+#: The methods the reference implements.
+REFERENCE_METHODS = ("fifo", "lifo", "lifo_date")
+
+_FINANCIAL = "financial"
+_PHYSICAL = "physical"
+_ZERO = Decimal(0)
+_CENT = Decimal("0.01")
+_MICRO = Decimal("0.000001")
+_UNIT_COST = pl.Decimal(38, 6)
+
+#: The log codes of close-rules §7, all at level ``warning``.
+LOG_CODES = (
+    "insufficient_receipts",
+    "receipt_not_invoiced",
+    "marked_receipt_after_close_date",
+    "negative_on_hand",
+)
+
+
+# --------------------------------------------------------------------------------------------
+# State carried from one close to the next
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OpenEntry:
+    """One row still open after a close: its input row and its open state (signed)."""
+
+    row: Mapping[str, Any]
+    open_qty: Decimal
+    open_value: Decimal
+    carried_value: Decimal
+
+    @property
+    def status(self) -> str:
+        """``financial`` or ``physical``, as the row was when the close saw it."""
+        return str(self.row["status"])
+
+
+@dataclass(frozen=True)
+class ReferenceState:
+    """What a reference close hands to the next one (``opening=``).
+
+    ``open`` maps ``txn_id`` to the row's open state; ``closed`` holds every ``txn_id``
+    closed by that close or an earlier one; ``closing_date`` is that close's date.
+    """
+
+    closing_date: dt.date
+    open: Mapping[str, OpenEntry] = field(default_factory=dict)
+    closed: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class ReferenceResult:
+    """The tables of a reference close (contract column names, Decimal dtypes)."""
+
+    settlements: pl.DataFrame
+    adjustments: pl.DataFrame
+    balances: pl.DataFrame
+    log: pl.DataFrame
+    open_items: pl.DataFrame
+    closed_txn_ids: pl.DataFrame
+    state: ReferenceState
+
+
+# --------------------------------------------------------------------------------------------
+# Exact arithmetic helpers
+# --------------------------------------------------------------------------------------------
+
+
+def _round_half_away(x: Fraction, places: int) -> Decimal:
+    """Round an exact rational half away from zero to ``places`` decimals."""
+    scale = 10**places
+    magnitude = math.floor(abs(x) * scale + Fraction(1, 2))
+    signed = -magnitude if x < 0 else magnitude
+    return Decimal(signed).scaleb(-places).quantize(Decimal(1).scaleb(-places))
+
+
+def _round_cents(x: Fraction) -> Decimal:
+    return _round_half_away(x, 2)
+
+
+def _frac(d: Decimal) -> Fraction:
+    return Fraction(d)
+
+
+def _money(d: Decimal) -> Decimal:
+    """A Decimal that is already a whole number of cents, at scale 2 (checked)."""
+    q = d.quantize(_CENT)
+    if q != d:
+        msg = f"amount {d} has more than 2 decimals"
+        raise ValueError(msg)
+    return q
+
+
+def _qty(d: Decimal) -> Decimal:
+    q = d.quantize(_MICRO)
+    if q != d:
+        msg = f"quantity {d} has more than 6 decimals"
+        raise ValueError(msg)
+    return q
+
+
+# --------------------------------------------------------------------------------------------
+# Working rows
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Row:
+    """One transaction in the working set, with its open state (all signed like ``qty``)."""
+
+    txn_id: str
+    item_id: str
+    group: tuple[Any, ...]  # (item_id, *dims)
+    date: dt.date
+    seq: int
+    status: str
+    qty: Decimal
+    amount: Decimal
+    marked_to: str | None
+    raw: dict[str, Any]
+    Q: Decimal  # open quantity at the start of the run
+    V: Decimal  # open value at the start of the run
+    carried: Decimal  # carried value at the start of the run
+    participates: bool = False
+
+    @property
+    def key(self) -> tuple[dt.date, int, str]:
+        """Key order (close-rules §0): date, seq, txn_id."""
+        return (self.date, self.seq, self.txn_id)
+
+    @property
+    def is_receipt(self) -> bool:
+        return self.Q > 0
+
+    @property
+    def is_issue(self) -> bool:
+        return self.Q < 0
+
+    @property
+    def financial(self) -> bool:
+        return self.status == _FINANCIAL
+
+
+@dataclass
+class _Piece:
+    issue: str
+    receipt: str
+    qty: Decimal
+    amount: Decimal
+    principle: str
+    real: bool
+
+
+class _Walk:
+    """The matching state of one group: remaining quantities and the priced pieces."""
+
+    def __init__(self, remaining: dict[str, Decimal]) -> None:
+        #: Quantity still free for this close's matching (magnitudes), per participating row.
+        self.remaining = remaining
+        #: Per receipt: cumulative drawn quantity and cumulative rounded amount (§3).
+        self.drawn: dict[str, Decimal] = {}
+        self.drawn_amount: dict[str, Decimal] = {}
+        self.pieces: list[_Piece] = []
+
+    def take(self, issue: _Row, receipt: _Row, q: Decimal, principle: str) -> None:
+        """Record a piece of ``q`` units and price it along the receipt (§3)."""
+        rq, rw = abs(receipt.Q), abs(receipt.V)
+        c = self.drawn.get(receipt.txn_id, _ZERO) + q
+        cumulative = _round_cents(_frac(rw) * _frac(c) / _frac(rq))
+        amount = cumulative - self.drawn_amount.get(receipt.txn_id, _ZERO)
+        self.drawn[receipt.txn_id] = c
+        self.drawn_amount[receipt.txn_id] = cumulative
+        self.remaining[issue.txn_id] -= q
+        self.remaining[receipt.txn_id] -= q
+        real = issue.financial and receipt.financial
+        self.pieces.append(_Piece(issue.txn_id, receipt.txn_id, q, amount, principle, real))
+
+
+def _normalise_rows(df: pl.DataFrame, dims: Sequence[str]) -> list[dict[str, Any]]:
+    """Input frame -> list of dicts with defaults for the optional columns."""
+    missing = [c for c in ("txn_id", "item_id", "date", "qty", "amount", *dims) if c not in df]
+    if missing:
+        msg = f"reference_close: missing columns {missing}"
+        raise ValueError(msg)
+    rows = df.to_dicts()
+    out = []
+    for position, r in enumerate(rows):
+        row = dict(r)
+        status = row.get("status")
+        row["status"] = _FINANCIAL if status is None else str(status)
+        if row["status"] not in (_FINANCIAL, _PHYSICAL):
+            msg = f"row {row['txn_id']}: unknown status {status!r}"
+            raise ValueError(msg)
+        if "seq" not in df.columns:
+            row["seq"] = position
+        elif row["seq"] is None:
+            msg = f"row {row['txn_id']}: null seq"
+            raise ValueError(msg)
+        row.setdefault("marked_to", None)
+        if row["qty"] is None or row["amount"] is None:
+            msg = f"row {row['txn_id']}: qty and amount are required"
+            raise ValueError(msg)
+        row["qty"] = _qty(Decimal(row["qty"]))
+        row["amount"] = _money(Decimal(row["amount"]))
+        if row["qty"] == 0:
+            msg = f"row {row['txn_id']}: qty is 0"
+            raise ValueError(msg)
+        if row["amount"] != 0 and (row["amount"] > 0) != (row["qty"] > 0):
+            msg = f"row {row['txn_id']}: amount must have the sign of qty or be zero"
+            raise ValueError(msg)
+        out.append(row)
+    ids = [r["txn_id"] for r in out]
+    if len(set(ids)) != len(ids):
+        msg = "reference_close: repeated txn_id"
+        raise ValueError(msg)
+    return out
+
+
+def _item_settings(
+    items: pl.DataFrame | None, method: str, include_physical_value: bool
+) -> dict[str, tuple[str, bool]]:
+    """Per-item (method, include_physical_value) overrides from the item table."""
+    table: dict[str, tuple[str, bool]] = {}
+    if items is None:
+        return table
+    for r in items.to_dicts():
+        m = r.get("method")
+        inc = r.get("include_physical_value")
+        table[str(r["item_id"])] = (
+            method if m is None else str(m),
+            include_physical_value if inc is None else bool(inc),
+        )
+    return table
+
+
+# --------------------------------------------------------------------------------------------
+# The close
+# --------------------------------------------------------------------------------------------
+
+
+def reference_close(
+    df: pl.DataFrame | pl.LazyFrame,
+    closing_date: dt.date,
+    *,
+    method: str = "fifo",
+    dimensions: Sequence[str] = (),
+    include_physical_value: bool = False,
+    items: pl.DataFrame | None = None,
+    opening: ReferenceState | None = None,
+) -> ReferenceResult:
+    """Close ``df`` at ``closing_date`` by ``docs/close-rules.md``, one row at a time.
+
+    Parameters
+    ----------
+    df
+        Contract transactions (``txn_id``, ``item_id``, ``date``, ``qty``, ``amount``, and
+        optionally ``status``, ``seq``, the dimension columns, ``marked_to``). With
+        ``opening``, the full history (rows the opening closed are skipped).
+    closing_date
+        The closing date D.
+    method
+        ``fifo``, ``lifo`` or ``lifo_date`` for items the ``items`` table does not list.
+    dimensions
+        Financial dimension columns: settlement happens within (item, dimensions).
+    include_physical_value
+        Default for items the ``items`` table does not list.
+    items
+        Optional item table with ``item_id``, ``method``, ``include_physical_value``.
+    opening
+        The ``state`` of an earlier reference close.
+    """
+    if isinstance(df, pl.LazyFrame):
+        df = df.collect()
+    if isinstance(closing_date, dt.datetime):
+        closing_date = closing_date.date()
+    if isinstance(closing_date, str):
+        closing_date = dt.date.fromisoformat(closing_date)
+    dims = tuple(dimensions)
+    D = closing_date
+    settings = _item_settings(items, method, include_physical_value)
+
+    def item_method(item: str) -> tuple[str, bool]:
+        m, inc = settings.get(item, (method, include_physical_value))
+        if m not in REFERENCE_METHODS:
+            msg = f"reference_close implements {REFERENCE_METHODS}, not {m!r} (item {item})"
+            raise ValueError(msg)
+        return m, inc
+
+    raw_rows = _normalise_rows(df, dims)
+    closed_before: frozenset[str] = opening.closed if opening is not None else frozenset()
+    open_before: Mapping[str, OpenEntry] = opening.open if opening is not None else {}
+
+    # Rows of the opening that the df no longer holds continue from the stored row.
+    present = {r["txn_id"] for r in raw_rows}
+    for txn_id, carried_over in sorted(open_before.items()):
+        if txn_id not in present:
+            raw_rows.append(dict(carried_over.row))
+
+    all_by_id: dict[str, dict[str, Any]] = {r["txn_id"]: r for r in raw_rows}
+
+    # §0 Working set: skip rows closed in the opening; rows open in it continue.
+    working: list[_Row] = []
+    for r in raw_rows:
+        txn_id = str(r["txn_id"])
+        if txn_id in closed_before:
+            continue
+        group = (str(r["item_id"]), *(r[d] for d in dims))
+        entry = open_before.get(txn_id)
+        fresh = entry is None or (r["status"] == _FINANCIAL and entry.status == _PHYSICAL)
+        if entry is None and opening is not None and r["date"] <= opening.closing_date:
+            msg = (
+                f"row {txn_id} is dated {r['date']}, on or before the opening's closing "
+                f"date {opening.closing_date}, and the opening does not know it"
+            )
+            raise ValueError(msg)
+        if fresh:
+            Q, V, carried = r["qty"], r["amount"], r["amount"]
+        else:
+            assert entry is not None
+            Q, V, carried = entry.open_qty, entry.open_value, entry.carried_value
+        working.append(
+            _Row(
+                txn_id=txn_id,
+                item_id=str(r["item_id"]),
+                group=group,
+                date=r["date"],
+                seq=int(r["seq"]),
+                status=r["status"],
+                qty=r["qty"],
+                amount=r["amount"],
+                marked_to=r.get("marked_to"),
+                raw=r,
+                Q=Q,
+                V=V,
+                carried=carried,
+            )
+        )
+
+    # Only rows dated on or before D take part; later rows are neither touched nor reported.
+    in_scope = sorted((w for w in working if w.date <= D), key=lambda w: (_gkey(w.group), w.key))
+    by_id = {w.txn_id: w for w in in_scope}
+    for w in in_scope:
+        _, inc = item_method(w.item_id)
+        w.participates = w.Q != 0 and (w.financial or inc)
+
+    # Validate markings (same group, names a receipt).
+    for w in in_scope:
+        if w.marked_to is None or not w.is_issue:
+            continue
+        marked = all_by_id.get(w.marked_to)
+        if marked is None:
+            if w.marked_to in closed_before:
+                continue  # a receipt an earlier close closed and the df no longer holds
+            msg = f"issue {w.txn_id} is marked to unknown receipt {w.marked_to}"
+            raise ValueError(msg)
+        marked_group = (str(marked["item_id"]), *(marked[d] for d in dims))
+        if marked_group != w.group or marked["qty"] <= 0:
+            msg = f"issue {w.txn_id} is marked to {w.marked_to}, not a receipt of its group"
+            raise ValueError(msg)
+
+    groups: dict[tuple[Any, ...], list[_Row]] = {}
+    for w in in_scope:
+        groups.setdefault(w.group, []).append(w)
+
+    settlements: list[dict[str, Any]] = []
+    adjustments: list[dict[str, Any]] = []
+    log: list[dict[str, Any]] = []
+    balances: list[dict[str, Any]] = []
+    open_items: list[dict[str, Any]] = []
+    closed_now: list[str] = []
+    new_open: dict[str, OpenEntry] = {}
+
+    def dim_cols(group: tuple[Any, ...]) -> dict[str, Any]:
+        return {"item_id": group[0], **dict(zip(dims, group[1:], strict=True))}
+
+    for group in sorted(groups, key=_gkey):
+        rows = groups[group]  # already in key order
+        group_method, _ = item_method(group[0])
+
+        walk = _Walk({w.txn_id: abs(w.Q) for w in rows if w.participates})
+        remaining, pieces, take = walk.remaining, walk.pieces, walk.take
+        excluded: set[str] = set()
+        group_log: list[dict[str, Any]] = []
+
+        # §1 Marking, first, in key order of the issues.
+        for issue in rows:
+            if not (issue.participates and issue.is_issue and issue.marked_to is not None):
+                continue
+            target_raw = all_by_id.get(issue.marked_to)
+            target = by_id.get(issue.marked_to)
+            if issue.financial:
+                if issue.marked_to in closed_before:
+                    ok = True  # financial, dated on/before an earlier close date <= D
+                else:
+                    ok = (
+                        target_raw is not None
+                        and target_raw["status"] == _FINANCIAL
+                        and target_raw["date"] <= D
+                    )
+            else:
+                ok = target is not None and target.participates
+            if not ok:
+                excluded.add(issue.txn_id)
+                group_log.append(
+                    _log_row(
+                        "marked_receipt_after_close_date",
+                        dim_cols(group),
+                        issue.txn_id,
+                        abs(issue.Q),
+                    )
+                )
+                continue
+            if target is None or not target.participates:
+                continue  # a closed receipt: nothing left to serve, all goes to the method
+            q = min(remaining[issue.txn_id], remaining[target.txn_id])
+            if q > 0:
+                take(issue, target, q, "marking")
+
+        # §2 The method, on what is left.
+        receipts = [w for w in rows if w.participates and w.is_receipt]
+        issues = [w for w in rows if w.participates and w.is_issue and w.txn_id not in excluded]
+        if group_method in ("fifo", "lifo"):
+            ordered = receipts if group_method == "fifo" else list(reversed(receipts))
+            for issue in issues:
+                for receipt in ordered:
+                    if remaining[issue.txn_id] == 0:
+                        break
+                    q = min(remaining[issue.txn_id], remaining[receipt.txn_id])
+                    if q > 0:
+                        take(issue, receipt, q, group_method)
+        else:  # lifo_date
+            # Dates oldest first, key descending within a date (two stable sorts).
+            visit = sorted(sorted(issues, key=lambda w: w.key, reverse=True), key=lambda w: w.date)
+            for issue in visit:
+                while remaining[issue.txn_id] > 0:
+                    eligible = [
+                        r for r in receipts if r.date <= issue.date and remaining[r.txn_id] > 0
+                    ]
+                    if not eligible:
+                        break
+                    receipt = max(eligible, key=lambda r: r.key)
+                    take(
+                        issue,
+                        receipt,
+                        min(remaining[issue.txn_id], remaining[receipt.txn_id]),
+                        "lifo_date",
+                    )
+            for issue in visit:  # leftovers: later receipts, nearest first
+                while remaining[issue.txn_id] > 0:
+                    later = [r for r in receipts if r.date > issue.date and remaining[r.txn_id] > 0]
+                    if not later:
+                        break
+                    receipt = min(later, key=lambda r: r.key)
+                    take(
+                        issue,
+                        receipt,
+                        min(remaining[issue.txn_id], remaining[receipt.txn_id]),
+                        "lifo_date",
+                    )
+
+        # §4 New values.
+        after_Q: dict[str, Decimal] = {}
+        after_V: dict[str, Decimal] = {}
+        after_carried: dict[str, Decimal] = {}
+        adj_only_from_financial_issue: set[str] = set()
+        for w in rows:
+            own = [p for p in pieces if (p.issue if w.is_issue else p.receipt) == w.txn_id]
+            real_q = sum((p.qty for p in own if p.real), _ZERO)
+            real_a = sum((p.amount for p in own if p.real), _ZERO)
+            q, v = abs(w.Q), abs(w.V)
+            if w.is_issue and own:
+                s = sum((p.qty for p in own), _ZERO)
+                P = sum((p.amount for p in own), _ZERO)
+                new = P + (v - _round_cents(_frac(v) * _frac(s) / _frac(q)))
+                delta = new - v  # more cost carried when positive
+                after_Q[w.txn_id] = -(q - real_q)
+                after_V[w.txn_id] = -(new - real_a)
+                after_carried[w.txn_id] = w.carried - delta
+                if delta != 0:
+                    adj_only = sorted({p.receipt for p in own if not p.real})
+                    adjustments.append(
+                        {
+                            "txn_id": w.txn_id,
+                            **dim_cols(group),
+                            "posted_amount": w.carried,
+                            "settled_amount": w.carried - delta,
+                            "adjustment": -delta,
+                            "cost_delta": delta,
+                            "adjusted_against": adj_only or None,
+                        }
+                    )
+                if w.financial:
+                    adj_only_from_financial_issue.update(p.receipt for p in own if not p.real)
+            elif w.is_receipt and own:
+                after_Q[w.txn_id] = q - real_q
+                after_V[w.txn_id] = v - real_a
+                after_carried[w.txn_id] = w.carried
+            else:
+                after_Q[w.txn_id], after_V[w.txn_id] = w.Q, w.V
+                after_carried[w.txn_id] = w.carried
+
+        settlements.extend(
+            {
+                "issue_txn_id": p.issue,
+                "receipt_txn_id": p.receipt,
+                **dim_cols(group),
+                "qty": p.qty,
+                "amount": p.amount,
+                "principle": p.principle,
+            }
+            for p in pieces
+            if p.real
+        )
+
+        # §5 Open and closed.
+        for w in rows:
+            if w.financial and after_Q[w.txn_id] == 0:
+                closed_now.append(w.txn_id)
+                continue
+            open_items.append(
+                {
+                    "txn_id": w.txn_id,
+                    **dim_cols(group),
+                    "status": w.status,
+                    "date": w.date,
+                    "open_qty": after_Q[w.txn_id],
+                    "open_value": after_V[w.txn_id],
+                    "carried_value": after_carried[w.txn_id],
+                }
+            )
+            new_open[w.txn_id] = OpenEntry(
+                row=dict(w.raw),
+                open_qty=after_Q[w.txn_id],
+                open_value=after_V[w.txn_id],
+                carried_value=after_carried[w.txn_id],
+            )
+
+        # §6 Balances.
+        fin = [w for w in rows if w.financial]
+        phys = [w for w in rows if not w.financial]
+        bal_qty = sum((after_Q[w.txn_id] for w in fin), _ZERO)
+        bal_value = sum((after_V[w.txn_id] for w in fin), _ZERO)
+        balances.append(
+            {
+                **dim_cols(group),
+                "qty": bal_qty,
+                "value": bal_value,
+                "open_receipts": sum(1 for w in fin if after_Q[w.txn_id] > 0),
+                "unit_cost": (
+                    _round_half_away(_frac(bal_value) / _frac(bal_qty), 6) if bal_qty > 0 else None
+                ),
+                "physical_qty": sum((after_Q[w.txn_id] for w in phys), _ZERO),
+                "physical_value": sum((after_V[w.txn_id] for w in phys), _ZERO),
+            }
+        )
+
+        # §7 Log.
+        insufficient = [
+            w
+            for w in rows
+            if w.financial
+            and w.participates
+            and w.is_issue
+            and w.txn_id not in excluded
+            and after_Q[w.txn_id] != 0
+        ]
+        group_log.extend(
+            _log_row("insufficient_receipts", dim_cols(group), w.txn_id, -after_Q[w.txn_id])
+            for w in insufficient
+        )
+        for w in rows:
+            if w.financial or not w.is_receipt or after_Q[w.txn_id] <= 0:
+                continue
+            if insufficient or w.txn_id in adj_only_from_financial_issue:
+                group_log.append(
+                    _log_row("receipt_not_invoiced", dim_cols(group), w.txn_id, after_Q[w.txn_id])
+                )
+        if bal_qty < 0:
+            group_log.append(_log_row("negative_on_hand", dim_cols(group), None, bal_qty))
+        log.extend(group_log)
+
+    closed_all = frozenset(closed_before | set(closed_now))
+    state = ReferenceState(closing_date=D, open=new_open, closed=closed_all)
+    return ReferenceResult(
+        settlements=_frame(
+            settlements,
+            {
+                "issue_txn_id": pl.String(),
+                "receipt_txn_id": pl.String(),
+                **_group_schema(dims),
+                "qty": QTY,
+                "amount": MONEY,
+                "principle": pl.String(),
+            },
+        ),
+        adjustments=_frame(
+            adjustments,
+            {
+                "txn_id": pl.String(),
+                **_group_schema(dims),
+                "posted_amount": MONEY,
+                "settled_amount": MONEY,
+                "adjustment": MONEY,
+                "cost_delta": MONEY,
+                "adjusted_against": pl.List(pl.String()),
+            },
+        ),
+        balances=_frame(
+            balances,
+            {
+                **_group_schema(dims),
+                "qty": QTY,
+                "value": MONEY,
+                "open_receipts": pl.Int64(),
+                "unit_cost": _UNIT_COST,
+                "physical_qty": QTY,
+                "physical_value": MONEY,
+            },
+        ),
+        log=_frame(
+            log,
+            {
+                "level": pl.String(),
+                "code": pl.String(),
+                **_group_schema(dims),
+                "txn_id": pl.String(),
+                "qty": QTY,
+            },
+        ),
+        open_items=_frame(
+            open_items,
+            {
+                "txn_id": pl.String(),
+                **_group_schema(dims),
+                "status": pl.String(),
+                "date": pl.Date(),
+                "open_qty": QTY,
+                "open_value": MONEY,
+                "carried_value": MONEY,
+            },
+        ),
+        closed_txn_ids=_frame([{"txn_id": t} for t in sorted(closed_all)], {"txn_id": pl.String()}),
+        state=state,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Small helpers
+# --------------------------------------------------------------------------------------------
+
+
+def _gkey(group: tuple[Any, ...]) -> tuple[tuple[bool, str], ...]:
+    """A sort key for groups that puts null dimension values first."""
+    return tuple((v is not None, "" if v is None else str(v)) for v in group)
+
+
+def _log_row(
+    code: str, group_cols: dict[str, Any], txn_id: str | None, qty: Decimal
+) -> dict[str, Any]:
+    return {"level": "warning", "code": code, **group_cols, "txn_id": txn_id, "qty": qty}
+
+
+def _group_schema(dims: Sequence[str]) -> dict[str, pl.DataType]:
+    return {"item_id": pl.String(), **{d: pl.String() for d in dims}}
+
+
+def _frame(rows: list[dict[str, Any]], schema: dict[str, pl.DataType]) -> pl.DataFrame:
+    if not rows:
+        return pl.DataFrame(schema=schema)
+    return pl.DataFrame([{c: r.get(c) for c in schema} for r in rows], schema=schema)
