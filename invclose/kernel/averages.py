@@ -32,8 +32,17 @@ def _average_walk(
     w_open: np.ndarray,
     used: np.ndarray,
 ) -> tuple[
-    np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, int,
-    np.ndarray, np.ndarray, np.ndarray, np.ndarray, int,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    int,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    int,
 ]:
     n = rem.shape[0]
     cap_r = 2 * n + 1

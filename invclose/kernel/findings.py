@@ -106,7 +106,9 @@ def close_findings(
     return log
 
 
-def marking_ignored(rows: pl.DataFrame, dims: list[str], perpetual: tuple[str, ...]) -> pl.DataFrame:
+def marking_ignored(
+    rows: pl.DataFrame, dims: list[str], perpetual: tuple[str, ...]
+) -> pl.DataFrame:
     """Info rows for markings on standard and moving-average items, which have no cost effect."""
     marked = rows.filter(
         pl.col("in_scope") & pl.col("marked_to").is_not_null() & pl.col("method").is_in(perpetual)

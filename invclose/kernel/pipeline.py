@@ -37,7 +37,9 @@ class KernelOutput:
     balances: pl.DataFrame
 
 
-def _remaining(working: pl.DataFrame, marking_used: pl.DataFrame, excluded: pl.DataFrame) -> pl.DataFrame:
+def _remaining(
+    working: pl.DataFrame, marking_used: pl.DataFrame, excluded: pl.DataFrame
+) -> pl.DataFrame:
     """Participating rows with quantity left after marking."""
     return (
         working.filter(pl.col("participates"))
