@@ -1,0 +1,243 @@
+"""Reading transactions (invclose.io.read_transactions) and the float conversion (decimalize)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import polars as pl
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from polars.testing import assert_frame_equal
+
+from invclose.errors import InputValidationError
+from invclose.io import decimalize, read_transactions
+from invclose.schemas import input_schema
+from invclose.validate import normalize_transactions
+
+D = Decimal
+
+CSV = """txn_id,item_id,site,date,qty,amount,status,seq,marked_to,extra
+R1,A,S1,2025-01-02,10,100.00,,1,,x
+I1,A,S1,2025-01-05,-4.5,-45.10,financial,2,R1,y
+P1,A,S1,2025-01-06,0.000001,0.01,physical,3,,z
+"""
+
+
+def expected_frame() -> pl.DataFrame:
+    """The canonical frame of ``CSV``, written by hand."""
+    rows = {
+        "txn_id": ["R1", "I1", "P1"],
+        "item_id": ["A", "A", "A"],
+        "date": [dt.date(2025, 1, 2), dt.date(2025, 1, 5), dt.date(2025, 1, 6)],
+        "qty": [D("10"), D("-4.5"), D("0.000001")],
+        "amount": [D("100.00"), D("-45.10"), D("0.01")],
+        "status": ["financial", "financial", "physical"],
+        "seq": [1, 2, 3],
+        "site": ["S1", "S1", "S1"],
+        "marked_to": [None, "R1", None],
+    }
+    schema = input_schema(["site"])
+    frame = pl.DataFrame(rows, schema_overrides={c: schema[c] for c in rows})
+    return frame.select(
+        [
+            (pl.col(c) if c in frame.columns else pl.lit(None)).cast(t).alias(c)
+            for c, t in schema.items()
+        ]
+    )
+
+
+@pytest.fixture
+def csv_path(tmp_path: Path) -> Path:
+    path = tmp_path / "transactions.csv"
+    path.write_text(CSV)
+    return path
+
+
+def test_csv_is_read_exactly(csv_path: Path) -> None:
+    out = read_transactions(csv_path, dimensions=["site"])
+    assert_frame_equal(out, expected_frame())
+    assert_frame_equal(read_transactions(str(csv_path), dimensions=["site"]), expected_frame())
+
+
+def test_csv_never_rounds_through_floats(tmp_path: Path) -> None:
+    path = tmp_path / "t.csv"
+    path.write_text(
+        "txn_id,item_id,date,qty,amount\n"
+        "R1,A,2025-01-02,0.1,0.30\n"
+        "R2,A,2025-01-02,123456789012.123456,98765432109876.54\n"
+    )
+    out = read_transactions(path)
+    assert out["qty"].to_list() == [D("0.1"), D("123456789012.123456")]
+    assert out["amount"].to_list() == [D("0.30"), D("98765432109876.54")]
+
+
+def test_csv_with_too_many_decimals_is_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "t.csv"
+    path.write_text("txn_id,item_id,date,qty,amount\nR1,A,2025-01-02,1,1.005\n")
+    with pytest.raises(InputValidationError) as info:
+        read_transactions(path)
+    assert "row 0 (txn_id 'R1'), column 'amount' [too_many_decimals]" in str(info.value)
+
+
+def test_parquet_gives_the_same_frame(csv_path: Path, tmp_path: Path) -> None:
+    path = tmp_path / "transactions.parquet"
+    pl.read_csv(csv_path, infer_schema=False).write_parquet(path)
+    assert_frame_equal(read_transactions(path, dimensions=["site"]), expected_frame())
+    typed = tmp_path / "typed.parquet"
+    expected_frame().write_parquet(typed)
+    assert_frame_equal(read_transactions(typed, dimensions=["site"]), expected_frame())
+
+
+def test_glob_directory_and_list_of_files(csv_path: Path, tmp_path: Path) -> None:
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    whole = pl.read_csv(csv_path, infer_schema=False)
+    whole.head(1).write_parquet(parts / "2025-01-a.parquet")
+    whole.slice(1, 2).write_csv(parts / "2025-01-b.csv")
+    expected = expected_frame()
+    assert_frame_equal(read_transactions(str(parts / "2025-01-*"), dimensions=["site"]), expected)
+    assert_frame_equal(read_transactions(parts, dimensions=["site"]), expected)
+    files = [parts / "2025-01-a.parquet", parts / "2025-01-b.csv"]
+    assert_frame_equal(read_transactions(files, dimensions=["site"]), expected)
+
+
+def test_row_numbers_count_across_files(tmp_path: Path) -> None:
+    (tmp_path / "a.csv").write_text("txn_id,item_id,date,qty,amount\nR1,A,2025-01-02,1,1\n")
+    (tmp_path / "b.csv").write_text("txn_id,item_id,date,qty,amount\nR2,A,2025-01-02,0,1\n")
+    with pytest.raises(InputValidationError, match=r"row 1 \(txn_id 'R2'\), column 'qty'"):
+        read_transactions(str(tmp_path / "*.csv"))
+
+
+def test_in_memory_frames_are_accepted(csv_path: Path) -> None:
+    raw = pl.read_csv(csv_path, infer_schema=False)
+    expected = expected_frame()
+    for source in (raw, raw.lazy(), raw.to_pandas(), raw.to_arrow()):
+        assert_frame_equal(read_transactions(source, dimensions=["site"]), expected)
+    assert_frame_equal(normalize_transactions(csv_path, dimensions=["site"]), expected)
+
+
+def test_missing_files(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="no file matches"):
+        read_transactions(str(tmp_path / "*.parquet"))
+    with pytest.raises(FileNotFoundError, match="no such file"):
+        read_transactions(tmp_path / "absent.csv")
+
+
+def test_unknown_file_type(tmp_path: Path) -> None:
+    path = tmp_path / "t.xlsx"
+    path.write_text("not a spreadsheet")
+    with pytest.raises(InputValidationError, match=r"unknown file type.*\.parquet"):
+        read_transactions(path)
+
+
+# --------------------------------------------------------------------------- decimalize
+
+
+def test_decimalize_rounds_the_shortest_repr_half_away_from_zero() -> None:
+    df = pl.DataFrame(
+        {
+            "txn_id": ["a", "b", "c", "d", "e", "f"],
+            "qty": [1.0000005, -1.0000005, 5e-7, 4.9e-7, 2.0, 1e-300],
+            "amount": [2.675, -2.675, 0.125, 1.005, -0.005, 1e15],
+        }
+    )
+    before = df.clone()
+    out = decimalize(df)
+    assert_frame_equal(df, before)
+    assert out.schema == pl.Schema(
+        {"txn_id": pl.String(), "qty": pl.Decimal(38, 6), "amount": pl.Decimal(38, 2)}
+    )
+    # float 2.675 is 2.67499999999999982236431605997495353221893310546875; its shortest
+    # repr "2.675" is what is rounded, so it becomes 2.68 (and 1.005 becomes 1.01).
+    assert out["amount"].to_list() == [
+        D("2.68"),
+        D("-2.68"),
+        D("0.13"),
+        D("1.01"),
+        D("-0.01"),
+        D("1000000000000000.00"),
+    ]
+    assert out["qty"].to_list() == [
+        D("1.000001"),
+        D("-1.000001"),
+        D("0.000001"),
+        D("0.000000"),
+        D("2.000000"),
+        D("0.000000"),
+    ]
+
+
+def test_decimalize_leaves_exact_and_absent_columns_alone() -> None:
+    df = pl.DataFrame({"qty": ["1.5"], "amount": [D("2.50")], "other": [0.1]})
+    out = decimalize(df)
+    assert_frame_equal(out, df)
+
+
+def test_decimalize_cost_share_custom_scales_and_float32() -> None:
+    df = pl.DataFrame(
+        {
+            "cost_share": [0.3333335],
+            "price": pl.Series([0.1], dtype=pl.Float32),
+        }
+    )
+    out = decimalize(df, columns=("cost_share", "price"), scales={"price": 3})
+    assert out["cost_share"].to_list() == [D("0.333334")]
+    assert out["price"].to_list() == [D("0.100")]  # float32 0.1 is read as "0.1"
+
+
+def test_decimalize_needs_a_scale_for_other_columns() -> None:
+    with pytest.raises(InputValidationError, match="no scale for column 'price'"):
+        decimalize(pl.DataFrame({"price": [1.5]}), columns=("price",))
+
+
+def test_decimalize_rejects_nan_and_infinity() -> None:
+    df = pl.DataFrame({"txn_id": ["a", "b", "c"], "qty": [1.0, float("nan"), float("inf")]})
+    with pytest.raises(InputValidationError) as info:
+        decimalize(df)
+    message = str(info.value)
+    assert "row 1 (txn_id 'b'), column 'qty'" in message
+    assert "row 2 (txn_id 'c'), column 'qty'" in message
+
+
+def test_decimalize_pandas_then_validate() -> None:
+    frame = pd.DataFrame(
+        {
+            "txn_id": ["R1", "I1"],
+            "item_id": ["A", "A"],
+            "date": ["2025-01-02", "2025-01-03"],
+            "qty": [3.0, -1.0],
+            "amount": [10.005, np.nan],
+        }
+    )
+    before = frame.copy()
+    with pytest.raises(InputValidationError, match="decimalize"):
+        normalize_transactions(frame, require_amount=False)
+    out = normalize_transactions(decimalize(frame), require_amount=False)
+    pd.testing.assert_frame_equal(frame, before)
+    assert out["qty"].to_list() == [D("3"), D("-1")]
+    assert out["amount"].to_list() == [D("10.01"), None]
+
+
+def _oracle(value: float, places: int) -> Decimal:
+    with decimal.localcontext() as ctx:
+        ctx.prec = 80
+        return Decimal(repr(value)).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+
+
+@given(
+    st.lists(
+        st.floats(allow_nan=False, allow_infinity=False, min_value=-1e25, max_value=1e25),
+        min_size=1,
+        max_size=50,
+    )
+)
+def test_decimalize_equals_decimal_of_repr(values: list[float]) -> None:
+    out = decimalize(pl.DataFrame({"qty": values, "amount": values}))
+    assert out["qty"].to_list() == [_oracle(v, 6) for v in values]
+    assert out["amount"].to_list() == [_oracle(v, 2) for v in values]
