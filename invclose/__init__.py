@@ -10,6 +10,7 @@ The whole public API is on this screen.
 from __future__ import annotations
 
 from invclose.close import check, close, recalculate
+from invclose.costing import post_costs
 from invclose.config import CloseConfig, Method, VoucherDetail
 from invclose.errors import (
     ClosedPeriodError,
@@ -39,5 +40,6 @@ __all__ = [
     "decimalize",
     "read_result",
     "read_transactions",
+    "post_costs",
     "recalculate",
 ]

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from invclose.assemble import assemble_result, check_log, resolve_items
-from invclose.config import CloseConfig, parse_date
-from invclose.errors import ConfigError
+from invclose.config import PERIODIC_METHODS, CloseConfig, parse_date
+from invclose.errors import ConfigError, InputValidationError
 from invclose.hashing import content_id
 from invclose.kernel.pipeline import run_kernel
 from invclose.opening import OpeningState, load_opening, merge_opening
@@ -34,6 +34,28 @@ def _known(opening: OpeningState | None, dims: tuple[str, ...]) -> pl.DataFrame 
     if opening is None:
         return None
     return opening.open_items.select("txn_id", "item_id", *dims, "qty")
+
+
+def _reject_periodic_revaluations(frame: pl.DataFrame) -> None:
+    """A revaluation row only exists for standard and moving-average items (contract §1)."""
+    periodic = sorted(m.value for m in PERIODIC_METHODS)
+    bad = frame.filter((pl.col("kind") == "revaluation") & pl.col("method").is_in(periodic))
+    if bad.is_empty():
+        return
+    failures = bad.select(
+        pl.lit(None, pl.Int64).alias("row"),
+        "txn_id",
+        pl.lit("kind").alias("column"),
+        pl.lit("revaluation_periodic").alias("check"),
+        pl.col("method").alias("value"),
+        pl.lit("revalue only standard or moving_average items").alias("hint"),
+    )
+    listed = ", ".join(f"{t} (item {i}, {m})" for t, i, m in bad.select("txn_id", "item_id", "method").head(20).iter_rows())
+    msg = (
+        f"revaluation rows are only allowed for standard and moving_average items: {listed}. "
+        "A periodic item's value is corrected by the close itself."
+    )
+    raise InputValidationError(msg, failures)
 
 
 def _prepare_run(
@@ -57,6 +79,7 @@ def _prepare_run(
     tx = normalize_transactions(df, dimensions=dims, known=_known(state, dims))
     items = normalize_items(cfg.items)
     frame = resolve_items(merge_opening(tx, state, dims), items, cfg)
+    _reject_periodic_revaluations(frame)
     run_id = content_id(
         frame["row_hash"],
         cfg.fingerprint(),

@@ -873,7 +873,7 @@ def normalize_items(items: object | None) -> pl.DataFrame | None:
     Columns are those of :func:`invclose.schemas.item_schema`; only ``item_id`` is required.
     ``method`` is matched like :func:`invclose.config.parse_method` (case and surrounding
     blanks ignored) and null means "the close's ``method``"; ``include_physical_value`` is
-    false where absent or null (text ``true``/``false``/``yes``/``no``/``1``/``0`` is
+    null where absent or blank, meaning "the close's ``include_physical_value``" (text ``true``/``false``/``yes``/``no``/``1``/``0`` is
     accepted). Unknown columns are dropped. Several rows of one item are allowed only as dated
     standard costs: they must differ in ``valid_from`` and agree on everything but
     ``standard_cost``.
@@ -902,11 +902,11 @@ def normalize_items(items: object | None) -> pl.DataFrame | None:
         key_of=lambda e: e["item_id"],
         required=["item_id"],
         missing_hints={},
-        defaults={"include_physical_value": pl.lit(False)},
+        defaults={},
     )
+    # A null include_physical_value, like a null method, means "the close's keyword".
     frame = prepared.frame.with_columns(
         pl.col("method").str.strip_chars().str.to_lowercase(),
-        pl.col("include_physical_value").fill_null(False),
     )
     valid = ", ".join(_METHODS)
     hints = {

@@ -604,9 +604,10 @@ def test_items_canonical_with_defaults() -> None:
     assert out is not None
     assert out.schema == pl.Schema(item_schema())
     assert out.rows() == [
-        ("A", "fifo", False, None, None, None, None),
-        ("B", None, False, None, None, None, None),
-        ("C", "standard", False, None, D("12.50"), None, dt.date(2025, 1, 1)),
+        # Absent include_physical_value stays null: the close's keyword applies.
+        ("A", "fifo", None, None, None, None, None),
+        ("B", None, None, None, None, None, None),
+        ("C", "standard", None, None, D("12.50"), None, dt.date(2025, 1, 1)),
     ]
 
 
@@ -619,7 +620,7 @@ def test_items_include_physical_value_from_text() -> None:
     items = pl.DataFrame({"item_id": ["A", "B", "C"], "include_physical_value": ["true", "", "0"]})
     out = normalize_items(items)
     assert out is not None
-    assert out["include_physical_value"].to_list() == [True, False, False]
+    assert out["include_physical_value"].to_list() == [True, None, False]
 
 
 def test_items_unknown_method_names_the_items_and_the_valid_methods() -> None:
