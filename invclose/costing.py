@@ -123,7 +123,8 @@ def _revaluations(frame: pl.DataFrame, items: pl.DataFrame | None, dims: tuple[s
     if items is None:
         return frame.clear()
     changes = (
-        items.filter(pl.col("standard_cost").is_not_null() & pl.col("valid_from").is_not_null())
+        items.filter(pl.col("standard_cost").is_not_null())
+        .with_columns(pl.col("valid_from").fill_null(_EARLIEST))
         .sort("item_id", "valid_from")
         .with_columns(
             new_cents=to_cents(pl.col("standard_cost")),
