@@ -9,7 +9,7 @@ The whole public API is on this screen.
 
 from __future__ import annotations
 
-from invclose.close import check, close, recalculate
+from invclose.close import check, close, compare, recalculate
 from invclose.costing import post_costs
 from invclose.config import CloseConfig, Method, VoucherDetail
 from invclose.errors import (
@@ -37,6 +37,7 @@ __all__ = [
     "__version__",
     "check",
     "close",
+    "compare",
     "decimalize",
     "read_result",
     "read_transactions",
