@@ -33,4 +33,4 @@ def test_quick_start_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     assert "total cost delta +11.50" in out
     assert (tmp_path / "out" / "jan" / "manifest.json").exists()
     feb = namespace["feb"]
-    assert getattr(feb, "lock_date").isoformat() == "2025-02-28"
+    assert feb.lock_date.isoformat() == "2025-02-28"
