@@ -10,8 +10,8 @@ The whole public API is on this screen.
 from __future__ import annotations
 
 from invclose.close import check, close, compare, recalculate
-from invclose.costing import post_costs
 from invclose.config import CloseConfig, Method, VoucherDetail
+from invclose.costing import post_costs
 from invclose.errors import (
     ClosedPeriodError,
     ConfigError,
@@ -39,8 +39,8 @@ __all__ = [
     "close",
     "compare",
     "decimalize",
+    "post_costs",
     "read_result",
     "read_transactions",
-    "post_costs",
     "recalculate",
 ]

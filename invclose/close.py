@@ -50,7 +50,10 @@ def _reject_periodic_revaluations(frame: pl.DataFrame) -> None:
         pl.col("method").alias("value"),
         pl.lit("revalue only standard or moving_average items").alias("hint"),
     )
-    listed = ", ".join(f"{t} (item {i}, {m})" for t, i, m in bad.select("txn_id", "item_id", "method").head(20).iter_rows())
+    listed = ", ".join(
+        f"{t} (item {i}, {m})"
+        for t, i, m in bad.select("txn_id", "item_id", "method").head(20).iter_rows()
+    )
     msg = (
         f"revaluation rows are only allowed for standard and moving_average items: {listed}. "
         "A periodic item's value is corrected by the close itself."
@@ -328,13 +331,19 @@ def compare(
         & ~pl.col("txn_id").str.starts_with("~")
         & ~((pl.col("kind") == "transfer") & pl.col("order_id").is_not_null())
     )
-    cogs = issues.with_columns(split).group_by("item_id", "method").agg(
-        issued=(-pl.col("q0")).sum(), cost=(-pl.col("carried1")).sum()
+    cogs = (
+        issues.with_columns(split)
+        .group_by("item_id", "method")
+        .agg(issued=(-pl.col("q0")).sum(), cost=(-pl.col("carried1")).sum())
     )
-    ending = output.balances.with_columns(split).group_by("item_id", "method").agg(
-        qty=pl.col("qty").sum(), value=pl.col("value").sum()
+    ending = (
+        output.balances.with_columns(split)
+        .group_by("item_id", "method")
+        .agg(qty=pl.col("qty").sum(), value=pl.col("value").sum())
     )
-    items = pl.concat([cogs.select("item_id", "method"), ending.select("item_id", "method")]).unique()
+    items = pl.concat(
+        [cogs.select("item_id", "method"), ending.select("item_id", "method")]
+    ).unique()
     table = (
         items.join(cogs, on=["item_id", "method"], how="left")
         .join(ending, on=["item_id", "method"], how="left")

@@ -69,9 +69,11 @@ def _unit_costs(frame: pl.DataFrame, items: pl.DataFrame | None) -> pl.DataFrame
         .sort("__row")
         .drop("__row", "valid_from")
     )
-    return with_std.join(defaults, on="item_id", how="left").with_columns(
-        fallback_cents=pl.coalesce("std_cents", "default_cents", pl.lit(0, pl.Int64))
-    ).drop("default_cents")
+    return (
+        with_std.join(defaults, on="item_id", how="left")
+        .with_columns(fallback_cents=pl.coalesce("std_cents", "default_cents", pl.lit(0, pl.Int64)))
+        .drop("default_cents")
+    )
 
 
 def _missing_standard(frame: pl.DataFrame) -> None:
@@ -96,17 +98,27 @@ def _missing_standard(frame: pl.DataFrame) -> None:
     raise InputValidationError(msg, failures)
 
 
-def _opening_state(opening: Any, dims: tuple[str, ...], keys: list[str]) -> tuple[pl.DataFrame, pl.DataFrame]:
+def _opening_state(
+    opening: Any, dims: tuple[str, ...], keys: list[str]
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Per-group opening quantities and values, and open physical rows (for invoices)."""
     state = load_opening(opening, dims)
     empty_groups = pl.DataFrame(
-        schema={**{k: pl.String for k in keys}, "fq": pl.Int64, "fv": pl.Int64, "pq": pl.Int64, "pv": pl.Int64}
+        schema={
+            **{k: pl.String for k in keys},
+            "fq": pl.Int64,
+            "fv": pl.Int64,
+            "pq": pl.Int64,
+            "pv": pl.Int64,
+        }
     )
     empty_phys = pl.DataFrame(schema={"txn_id": pl.String, "invoice_of": pl.Int64})
     if state is None:
         return empty_groups, empty_phys
     items = state.open_items.with_columns(
-        q=to_micro(pl.col("open_qty")), v=to_cents(pl.col("open_value")), fin=pl.col("status") == "financial"
+        q=to_micro(pl.col("open_qty")),
+        v=to_cents(pl.col("open_value")),
+        fin=pl.col("status") == "financial",
     )
     groups = items.group_by(keys).agg(
         fq=pl.col("q").filter(pl.col("fin")).sum(),
@@ -114,11 +126,15 @@ def _opening_state(opening: Any, dims: tuple[str, ...], keys: list[str]) -> tupl
         pq=pl.col("q").filter(~pl.col("fin")).sum(),
         pv=pl.col("v").filter(~pl.col("fin")).sum(),
     )
-    physical = items.filter(~pl.col("fin")).select("txn_id", invoice_of=to_cents(pl.col("carried_value")))
+    physical = items.filter(~pl.col("fin")).select(
+        "txn_id", invoice_of=to_cents(pl.col("carried_value"))
+    )
     return groups, physical
 
 
-def _revaluations(frame: pl.DataFrame, items: pl.DataFrame | None, dims: tuple[str, ...]) -> pl.DataFrame:
+def _revaluations(
+    frame: pl.DataFrame, items: pl.DataFrame | None, dims: tuple[str, ...]
+) -> pl.DataFrame:
     """A ``revaluation`` row per standard group and new standard cost, for its on-hand."""
     if items is None:
         return frame.clear()
@@ -143,12 +159,19 @@ def _revaluations(frame: pl.DataFrame, items: pl.DataFrame | None, dims: tuple[s
         .filter(pl.col("q") != 0)
     )
     dims_text = (
-        pl.concat_str([pl.col(d).fill_null("") for d in dims], separator="|") if dims else pl.lit("")
+        pl.concat_str([pl.col(d).fill_null("") for d in dims], separator="|")
+        if dims
+        else pl.lit("")
     )
     rows = onhand.select(
         *keys,
         txn_id=pl.concat_str(
-            [pl.lit("REVAL"), pl.col("valid_from").dt.to_string("%Y-%m-%d"), pl.col("item_id"), dims_text],
+            [
+                pl.lit("REVAL"),
+                pl.col("valid_from").dt.to_string("%Y-%m-%d"),
+                pl.col("item_id"),
+                dims_text,
+            ],
             separator=":",
         ),
         date=pl.col("valid_from"),
@@ -160,12 +183,17 @@ def _revaluations(frame: pl.DataFrame, items: pl.DataFrame | None, dims: tuple[s
         seq=pl.lit(-(2**63), pl.Int64),
         kind=pl.lit("revaluation"),
         variance=from_cents(
-            -mul_div_round(pl.col("new_cents") - pl.col("old_cents"), pl.col("q"), pl.lit(1_000_000))
+            -mul_div_round(
+                pl.col("new_cents") - pl.col("old_cents"), pl.col("q"), pl.lit(1_000_000)
+            )
         ),
     )
     schema = {**input_schema(dims), "variance": MONEY}
     return rows.select(
-        [(pl.col(c) if c in rows.columns else pl.lit(None)).cast(t).alias(c) for c, t in schema.items()]
+        [
+            (pl.col(c) if c in rows.columns else pl.lit(None)).cast(t).alias(c)
+            for c, t in schema.items()
+        ]
     )
 
 

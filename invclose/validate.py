@@ -873,9 +873,9 @@ def normalize_items(items: object | None) -> pl.DataFrame | None:
     Columns are those of :func:`invclose.schemas.item_schema`; only ``item_id`` is required.
     ``method`` is matched like :func:`invclose.config.parse_method` (case and surrounding
     blanks ignored) and null means "the close's ``method``"; ``include_physical_value`` is
-    null where absent or blank, meaning "the close's ``include_physical_value``" (text ``true``/``false``/``yes``/``no``/``1``/``0`` is
-    accepted). Unknown columns are dropped. Several rows of one item are allowed only as dated
-    standard costs: they must differ in ``valid_from`` and agree on everything but
+    null where absent or blank, meaning "the close's ``include_physical_value``" (text
+    ``true``/``false``/``yes``/``no``/``1``/``0`` is accepted). Unknown columns are dropped.
+    Several rows of one item are allowed only as dated standard costs: they must differ in ``valid_from`` and agree on everything but
     ``standard_cost``.
 
     Raises

@@ -88,7 +88,9 @@ def posting_walk(
                     if tq < 0:
                         to_zero = min(q, -tq)
                         at_avg = (
-                            _average(-tv, -tq, to_zero) if tv < 0 else _at_cost(unit_cost[k], to_zero)
+                            _average(-tv, -tq, to_zero)
+                            if tv < 0
+                            else _at_cost(unit_cost[k], to_zero)
                         )
                         above = _average(amount[k], q, q - to_zero)
                         out_amount[k] = at_avg + above

@@ -29,8 +29,13 @@ def _frame(case: dict[str, Any], probes: list[dict[str, str]] | None = None) -> 
         amount = None if cost is None else (qty * dec(cost)).quantize(Decimal("0.01"))
         rows.append(
             {
-                "txn_id": t["id"], "item_id": "ITEM", "date": DAY, "qty": qty, "amount": amount,
-                "status": t["status"], "seq": t["seq"],
+                "txn_id": t["id"],
+                "item_id": "ITEM",
+                "date": DAY,
+                "qty": qty,
+                "amount": amount,
+                "status": t["status"],
+                "seq": t["seq"],
                 "warehouse": t.get("dims", {}).get("warehouse"),
                 "batch": t.get("dims", {}).get("batch"),
             }
@@ -38,17 +43,29 @@ def _frame(case: dict[str, Any], probes: list[dict[str, str]] | None = None) -> 
     for k, probe in enumerate(probes or [{}]):
         rows.append(
             {
-                "txn_id": f"PROBE{k}", "item_id": "ITEM", "date": DAY, "qty": Decimal(-1),
-                "amount": None, "status": "financial", "seq": 1000 + k,
-                "warehouse": probe.get("warehouse"), "batch": probe.get("batch"),
+                "txn_id": f"PROBE{k}",
+                "item_id": "ITEM",
+                "date": DAY,
+                "qty": Decimal(-1),
+                "amount": None,
+                "status": "financial",
+                "seq": 1000 + k,
+                "warehouse": probe.get("warehouse"),
+                "batch": probe.get("batch"),
             }
         )
     return pl.DataFrame(
         rows,
         schema={
-            "txn_id": pl.String, "item_id": pl.String, "date": pl.Date,
-            "qty": pl.Decimal(38, 6), "amount": pl.Decimal(38, 2), "status": pl.String,
-            "seq": pl.Int64, "warehouse": pl.String, "batch": pl.String,
+            "txn_id": pl.String,
+            "item_id": pl.String,
+            "date": pl.Date,
+            "qty": pl.Decimal(38, 6),
+            "amount": pl.Decimal(38, 2),
+            "status": pl.String,
+            "seq": pl.Int64,
+            "warehouse": pl.String,
+            "batch": pl.String,
         },
     )
 
@@ -74,9 +91,13 @@ def test_only_physical_stock_falls_back_to_the_default_cost(include: bool) -> No
     items = pl.DataFrame({"item_id": ["ITEM"], "default_cost": ["10.00"]})
     frame = _frame(case, probes=[])  # SO1 itself has no posted cost
     costed = invclose.post_costs(
-        frame.filter(~pl.col("txn_id").str.starts_with("PROBE")), items=items, include_physical_value=include
+        frame.filter(~pl.col("txn_id").str.starts_with("PROBE")),
+        items=items,
+        include_physical_value=include,
     )
-    key = "issue_posted_unit_cost_if_include_physical_value" if include else "issue_posted_unit_cost"
+    key = (
+        "issue_posted_unit_cost_if_include_physical_value" if include else "issue_posted_unit_cost"
+    )
     assert _cost(costed, "SO1") == dec(case["expected"][key]["SO1"])
 
 

@@ -63,7 +63,10 @@ def test_standard_cost_posts_every_row_and_splits_the_variance() -> None:
     # On-hand before 15 January: 10 - 4 = 6 units, revalued by +1.00 each = 6.00.
     reval = costed.filter(pl.col("kind") == "revaluation").row(0, named=True)
     assert (reval["txn_id"], reval["date"], reval["qty"], reval["amount"]) == (
-        "REVAL:2025-01-15:A:", dt.date(2025, 1, 15), D(0), D("6.00")
+        "REVAL:2025-01-15:A:",
+        dt.date(2025, 1, 15),
+        D(0),
+        D("6.00"),
     )
 
 
@@ -81,7 +84,13 @@ def test_moving_average_issue_at_current_average_and_crossing_zero() -> None:
         tx(
             ("R1", "A", 1, 2, "20.00"),  # on hand 2 @ 10.00
             ("S1", "A", 2, -4, "0"),  # issue 4 at the average 10.00 -> -40.00; on hand -2, -20.00
-            ("R2", "A", 3, 5, "60.00"),  # crosses zero: 2 at the average (20.00) + 3 at 12.00 (36.00)
+            (
+                "R2",
+                "A",
+                3,
+                5,
+                "60.00",
+            ),  # crosses zero: 2 at the average (20.00) + 3 at 12.00 (36.00)
             ("S2", "A", 4, -1, "0"),  # on hand 3 @ 36.00 -> 12.00 each
         ),
         "S1",
@@ -118,7 +127,11 @@ def test_moving_average_revaluation_changes_the_average() -> None:
 
 def test_close_of_standard_and_moving_average_items_settles_nothing() -> None:
     items = pl.DataFrame(
-        {"item_id": ["S", "M"], "method": ["standard", "moving_average"], "standard_cost": ["5.00", None]}
+        {
+            "item_id": ["S", "M"],
+            "method": ["standard", "moving_average"],
+            "standard_cost": ["5.00", None],
+        }
     )
     frame = tx(
         ("SR", "S", 1, 4, "20.00"),
@@ -132,13 +145,17 @@ def test_close_of_standard_and_moving_average_items_settles_nothing() -> None:
     assert result.adjustments.is_empty()
     # Financial rows are closed; each group carries one on-hand row; physical rows stay open.
     assert {"SR", "SI", "MR", "MI"} <= set(result.closed_items["txn_id"])
-    onhand = result.open_items.filter(pl.col("is_virtual")).select("txn_id", "open_qty", "open_value")
+    onhand = result.open_items.filter(pl.col("is_virtual")).select(
+        "txn_id", "open_qty", "open_value"
+    )
     assert sorted(onhand.rows()) == [
         ("~onhand:2025-01-31:M:", D(2), D("20.00")),
         ("~onhand:2025-01-31:S:", D(3), D("15.00")),
     ]
     assert "MP" in set(result.open_items["txn_id"])
-    assert result.log.select("level", "code", "txn_id").rows() == [("info", "marking_ignored", "SI")]
+    assert result.log.select("level", "code", "txn_id").rows() == [
+        ("info", "marking_ignored", "SI")
+    ]
     balances = dict(result.balances.select("item_id", "value").rows())
     assert balances == {"M": D("20.00"), "S": D("15.00")}
 
@@ -148,9 +165,16 @@ def test_next_close_rolls_the_onhand_row_forward() -> None:
     jan_rows = tx(("MR", "M", 1, 3, "30.00"), ("MI", "M", 2, -1, "-10.00"))
     jan = invclose.close(jan_rows, day(31), items=items, accounts=ACCOUNTS)
     feb_rows = pl.concat(
-        [jan_rows, tx(("MF", "M", dt.date(2025, 2, 2), -1, "-10.00")).with_columns(seq=pl.lit(9, pl.Int64))]
+        [
+            jan_rows,
+            tx(("MF", "M", dt.date(2025, 2, 2), -1, "-10.00")).with_columns(
+                seq=pl.lit(9, pl.Int64)
+            ),
+        ]
     )
-    feb = invclose.close(feb_rows, dt.date(2025, 2, 28), items=items, accounts=ACCOUNTS, opening=jan)
+    feb = invclose.close(
+        feb_rows, dt.date(2025, 2, 28), items=items, accounts=ACCOUNTS, opening=jan
+    )
     assert "~onhand:2025-01-31:M:" in set(feb.closed_items["txn_id"])
     assert feb.open_items.select("txn_id", "open_qty", "open_value").rows() == [
         ("~onhand:2025-02-28:M:", D(1), D("10.00"))

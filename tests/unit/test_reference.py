@@ -47,8 +47,7 @@ def R(txn_id: str, d: int, qty: Any, amount: Any, **kw: Any) -> dict[str, Any]:
 
 
 def I(txn_id: str, d: int, qty: Any, amount: Any, **kw: Any) -> dict[str, Any]:  # noqa: E743
-    return {"txn_id": txn_id, "date": day(d), "qty": -D(str(qty)), "amount": -D(str(amount)),
-            **kw}
+    return {"txn_id": txn_id, "date": day(d), "qty": -D(str(qty)), "amount": -D(str(amount)), **kw}
 
 
 def pieces(res: ReferenceResult) -> list[tuple[str, str, Decimal, Decimal, str]]:
@@ -111,7 +110,10 @@ def test_fifo_takes_the_first_receipt() -> None:
     assert closed(res) == {"R1", "I1"}
     b = balance(res)
     assert (b["qty"], b["value"], b["open_receipts"], b["unit_cost"]) == (
-        D(1), D("22.00"), 1, D("22.000000"),
+        D(1),
+        D("22.00"),
+        1,
+        D("22.000000"),
     )
     assert (b["physical_qty"], b["physical_value"]) == (D(0), D(0))
     assert log(res) == []
@@ -174,7 +176,10 @@ def test_insufficient_receipts_keeps_the_remainder_pro_rata() -> None:
     ]
     b = balance(res)
     assert (b["qty"], b["value"], b["open_receipts"], b["unit_cost"]) == (
-        D(-2), D("-24.00"), 0, None,
+        D(-2),
+        D("-24.00"),
+        0,
+        None,
     )
 
 
@@ -313,8 +318,11 @@ def test_lifo_date_drawing_order_spans_both_phases() -> None:
 
 @pytest.mark.parametrize("method", ["fifo", "lifo", "lifo_date"])
 def test_marking_overrides_the_method(method: str) -> None:
-    rows = [R("R1", 30, 1, "10.00"), R("R2", 30, 1, "22.00"), I("I1", 30, 1, "16.00",
-                                                              marked_to="R2")]
+    rows = [
+        R("R1", 30, 1, "10.00"),
+        R("R2", 30, 1, "22.00"),
+        I("I1", 30, 1, "16.00", marked_to="R2"),
+    ]
     res = reference_close(frame(rows), CLOSE, method=method)
     # Marked to R2: 22.00 whatever the method; cost_delta 22.00 - 16.00 = +6.00
     assert pieces(res) == [("I1", "R2", D(1), D("22.00"), "marking")]
@@ -322,8 +330,11 @@ def test_marking_overrides_the_method(method: str) -> None:
 
 
 def test_marking_excess_goes_to_the_method() -> None:
-    rows = [R("R1", 29, 1, "10.00"), R("R2", 30, 1, "22.00"), I("I1", 30, 2, "30.00",
-                                                              marked_to="R2")]
+    rows = [
+        R("R1", 29, 1, "10.00"),
+        R("R2", 30, 1, "22.00"),
+        I("I1", 30, 2, "30.00", marked_to="R2"),
+    ]
     res = reference_close(frame(rows), CLOSE, method="fifo")
     # 1 unit from R2 by marking (22.00), the other unit by fifo from R1 (10.00): new = 32.00
     assert pieces(res) == [
@@ -498,14 +509,16 @@ def test_groups_by_dimensions_with_null_as_a_value() -> None:
 
 
 def test_item_table_overrides_the_keywords() -> None:
-    rows = TWO_RECEIPTS + [
+    rows = [
+        *TWO_RECEIPTS,
         R("B1", 30, 1, "10.00", item_id="B"),
         R("B2", 30, 1, "22.00", item_id="B"),
         I("BI", 30, 1, "16.00", item_id="B"),
     ]
-    items = pl.DataFrame({"item_id": ["B"], "method": ["lifo"], "include_physical_value": [None]},
-                         schema={"item_id": pl.String, "method": pl.String,
-                                 "include_physical_value": pl.Boolean})
+    items = pl.DataFrame(
+        {"item_id": ["B"], "method": ["lifo"], "include_physical_value": [None]},
+        schema={"item_id": pl.String, "method": pl.String, "include_physical_value": pl.Boolean},
+    )
     res = reference_close(frame(rows), CLOSE, method="fifo", items=items)
     assert pieces(res) == [
         ("BI", "B2", D(1), D("22.00"), "lifo"),
@@ -522,8 +535,13 @@ def test_default_status_and_seq() -> None:
             "qty": [D(1), D(1), D(-1)],
             "amount": [D("10.00"), D("20.00"), D("-10.00")],
         },
-        schema={"txn_id": pl.String, "item_id": pl.String, "date": pl.Date,
-                "qty": pl.Decimal(38, 6), "amount": pl.Decimal(38, 2)},
+        schema={
+            "txn_id": pl.String,
+            "item_id": pl.String,
+            "date": pl.Date,
+            "qty": pl.Decimal(38, 6),
+            "amount": pl.Decimal(38, 2),
+        },
     )
     # seq = row order, so "b" (row 0) is the first receipt although "a" < "b".
     res = reference_close(df, CLOSE, method="fifo")
@@ -531,7 +549,7 @@ def test_default_status_and_seq() -> None:
 
 
 def test_input_row_order_does_not_matter() -> None:
-    df = frame(LATE_RECEIPT + [R("R9", 30, "0.5", "7.77"), I("I9", 29, "2.25", "3.00")])
+    df = frame([*LATE_RECEIPT, R("R9", 30, "0.5", "7.77"), I("I9", 29, "2.25", "3.00")])
     a = reference_close(df, CLOSE, method="lifo_date")
     b = reference_close(df.reverse(), CLOSE, method="lifo_date")
     for name in ("settlements", "adjustments", "balances", "log", "open_items"):
@@ -597,8 +615,9 @@ def test_open_issue_continues_from_its_carried_value() -> None:
     only_new = df.filter(pl.col("date") > CLOSE)
     again = reference_close(only_new, day(32), method="fifo", opening=first.state)
     assert_frames_equal_exact(again.adjustments, second.adjustments, ["txn_id"])
-    assert_frames_equal_exact(again.settlements, second.settlements,
-                              ["issue_txn_id", "receipt_txn_id"])
+    assert_frames_equal_exact(
+        again.settlements, second.settlements, ["issue_txn_id", "receipt_txn_id"]
+    )
 
 
 def test_invoice_replaces_a_physical_row() -> None:
@@ -608,7 +627,10 @@ def test_invoice_replaces_a_physical_row() -> None:
     assert open_items(first)["I1"] == (D(-1), D("-25.00"), D("-25.00"))
     invoiced = [R("P", 32, 1, "27.00"), I("I1", 31, 1, "20.00")]
     second = reference_close(
-        frame(invoiced), day(32), method="fifo", include_physical_value=True,
+        frame(invoiced),
+        day(32),
+        method="fifo",
+        include_physical_value=True,
         opening=first.state,
     )
     # P starts fresh from its invoice (27.00); I1 from its carried 25.00: +2.00.
@@ -620,7 +642,8 @@ def test_opening_rejects_unknown_rows_in_the_closed_period() -> None:
     first = reference_close(frame([R("R1", 30, 1, "1.00")]), CLOSE)
     with pytest.raises(ValueError, match="does not know it"):
         reference_close(
-            frame([R("R1", 30, 1, "1.00"), R("R0", 29, 1, "1.00")]), day(33),
+            frame([R("R1", 30, 1, "1.00"), R("R0", 29, 1, "1.00")]),
+            day(33),
             opening=first.state,
         )
 
@@ -630,7 +653,8 @@ def test_opening_rejects_unknown_rows_in_the_closed_period() -> None:
 # --------------------------------------------------------------------------------------------
 
 _ORDINAL_CASES = [
-    c for c in json.loads(EXAMPLES.read_text())["cases"]
+    c
+    for c in json.loads(EXAMPLES.read_text())["cases"]
     if c["method"] in ("FIFO", "LIFO", "LIFO_DATE")
 ]
 
@@ -665,8 +689,13 @@ def test_worked_examples(case: dict[str, Any]) -> None:
         include_physical_value=case["options"]["include_physical_value"],
     )
     expected_pieces = sorted(
-        (s["issue"], s["receipt"], D(str(s["qty"])), D(str(s["amount"])).quantize(D("0.01")),
-         s["principle"].lower().replace(" ", "_"))
+        (
+            s["issue"],
+            s["receipt"],
+            D(str(s["qty"])),
+            D(str(s["amount"])).quantize(D("0.01")),
+            s["principle"].lower().replace(" ", "_"),
+        )
         for s in exp["settlements"]
     )
     assert pieces(res) == expected_pieces
