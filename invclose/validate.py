@@ -875,8 +875,8 @@ def normalize_items(items: object | None) -> pl.DataFrame | None:
     blanks ignored) and null means "the close's ``method``"; ``include_physical_value`` is
     null where absent or blank, meaning "the close's ``include_physical_value``" (text
     ``true``/``false``/``yes``/``no``/``1``/``0`` is accepted). Unknown columns are dropped.
-    Several rows of one item are allowed only as dated standard costs: they must differ in ``valid_from`` and agree on everything but
-    ``standard_cost``.
+    Several rows of one item are allowed only as dated standard costs: they must differ in
+    ``valid_from`` and agree on everything but ``standard_cost``.
 
     Raises
     ------
