@@ -1,9 +1,11 @@
-"""run_kernel: prepare -> marking -> methods -> price -> adjust -> findings -> balances.
+"""run_kernel: prepare -> links -> marking -> methods -> cost by levels -> findings -> balances.
 
 A pure function from one frame holding any number of groups to the run's tables in kernel
 units (int64 micro-units and cents). It knows nothing about files, engines or Decimal output;
-``invclose.close`` converts. Because every group is independent, the same function can run on
-any partition of whole groups.
+``invclose.close`` converts. Quantities are settled once, for every group at once; values are
+then costed level by level through the cost graph (one level when nothing links groups), with
+each cycle solved as one linear system. Because groups only meet through order links, the
+function can run on any partition made of whole connected components.
 """
 
 from __future__ import annotations
@@ -16,10 +18,15 @@ import polars as pl
 from invclose.config import Method
 from invclose.kernel.averages import average_pieces
 from invclose.kernel.balances import group_balances
+from invclose.kernel.cycles import solve_cycle
+from invclose.kernel import flow_findings
 from invclose.kernel.findings import close_findings, marking_ignored
+from invclose.kernel.flows import OrderLinks, order_links
+from invclose.kernel.levels import group_levels
 from invclose.kernel.marking import settle_marked
 from invclose.kernel.prepare import build_working
 from invclose.kernel.pricing import apply_pieces, attach_sides, price_pieces
+from invclose.kernel.propagate import derived_adjustments, feed_shares
 from invclose.kernel.virtual import closing_rows, onhand_rows
 from invclose.methods import method_pieces
 
@@ -35,35 +42,231 @@ class KernelOutput:
     pieces: pl.DataFrame  # every piece, real and adjustment-only, priced
     log: pl.DataFrame
     balances: pl.DataFrame
+    flows: pl.DataFrame  # lineage edges issue -> derived receipt (transfer, production)
 
 
-def _remaining(
-    working: pl.DataFrame, marking_used: pl.DataFrame, excluded: pl.DataFrame
-) -> pl.DataFrame:
+@dataclass(frozen=True)
+class _Plan:
+    """Everything decided before values: quantities, links and the costing order."""
+
+    working: pl.DataFrame
+    links: OrderLinks
+    unpriced: pl.DataFrame  # marking, transfer and method pieces (quantities only)
+    averaging: pl.DataFrame  # rows for the weighted-average walk
+    levels: pl.DataFrame  # gid, component, level, cyclic
+    excluded: pl.DataFrame
+
+
+def _remaining(working: pl.DataFrame, used: pl.DataFrame, excluded: pl.DataFrame) -> pl.DataFrame:
     """Participating rows with quantity left after marking."""
     return (
         working.filter(pl.col("participates"))
         .filter(~pl.col("pos").is_in(excluded["pos"].implode()))
-        .join(marking_used, on="pos", how="left")
+        .join(used, on="pos", how="left")
         .with_columns(used=pl.col("used").fill_null(0))
         .with_columns(rem=pl.col("q_abs") - pl.col("used"))
         .filter(pl.col("rem") > 0)
     )
 
 
-def _averages(
-    remaining: pl.DataFrame, working: pl.DataFrame, dims: list[str], closing_date: dt.date
-) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Priced pieces and closing-pair rows of the weighted-average groups."""
-    rows = remaining.filter(pl.col("method").is_in(AVERAGING)).with_columns(
+def _plan(frame: pl.DataFrame, dims: list[str], closing_date: dt.date) -> _Plan:
+    working = build_working(frame, dims, closing_date)
+    links = order_links(working)
+    working = working.with_columns(
+        is_derived=pl.col("pos").is_in(links.derived["pos"].implode()),
+        derived_adj=pl.lit(0, pl.Int64),
+    )
+    marking = settle_marked(working)
+    remaining = _remaining(working, marking.used, marking.excluded).filter(
+        ~pl.col("pos").is_in(links.dropped["pos"].implode())
+    )
+    ordinal = method_pieces(remaining.select("gid", "pos", "day", "rem", "is_receipt", "method"))
+    averaging = remaining.filter(pl.col("method").is_in(AVERAGING)).with_columns(
         walk_day=pl.when(pl.col("method") == Method.WEIGHTED_AVERAGE.value)
         .then(pl.lit(closing_date).cast(pl.Int32))
         .otherwise(pl.col("day"))
     )
-    pieces, virtual = average_pieces(rows, next_pos=working.height)
-    methods = working.group_by("gid").agg(pl.col("method").first().alias("principle"))
+    gid_of = working.select("pos", "gid")
+    edges = pl.concat(
+        [
+            links.feeds.select(issue_pos="issue_pos", receipt_pos="receipt_pos"),
+            links.components.join(links.production, on="order").select(
+                "issue_pos", "receipt_pos"
+            ),
+        ]
+    )
+    edges = (
+        edges.join(gid_of.rename({"pos": "issue_pos", "gid": "src"}), on="issue_pos")
+        .join(gid_of.rename({"pos": "receipt_pos", "gid": "dst"}), on="receipt_pos")
+        .select("src", "dst")
+        .unique()
+    )
+    n_groups = int(working["gid"].max() or 0) + 1 if working.height else 0
+    levels = group_levels(n_groups, edges)
+    unpriced = pl.concat([marking.pieces, links.prepaired, ordinal])
+    return _Plan(working, links, unpriced, averaging, levels, marking.excluded)
+
+
+def _cost_groups(
+    plan: _Plan,
+    gids: pl.Series,
+    adjust: pl.DataFrame,
+    next_pos: int,
+    dims: list[str],
+    closing_date: dt.date,
+    settle: bool,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Value the rows of ``gids`` with derived receipts moved by ``adjust`` (pos, derived_adj)."""
+    in_groups = pl.col("gid").is_in(gids.implode())
+    moved = (
+        plan.working.filter(in_groups)
+        .drop("derived_adj")
+        .join(adjust, on="pos", how="left")
+        .with_columns(pl.col("derived_adj").fill_null(0))
+        .with_columns(
+            w_abs=pl.when(pl.col("is_receipt"))
+            .then(pl.col("w_abs") + pl.col("derived_adj"))
+            .otherwise(pl.col("w_abs"))
+        )
+    )
+    walk_rows = (
+        plan.averaging.filter(in_groups)
+        .drop("w_abs")
+        .join(moved.select("pos", "w_abs"), on="pos", how="left")
+    )
+    pieces, virtual = average_pieces(walk_rows, next_pos=next_pos)
+    methods = moved.group_by("gid").agg(pl.col("method").first().alias("principle"))
     pieces = pieces.join(methods, on="gid", how="left").with_columns(phase=pl.lit(1, pl.Int64))
-    return pieces.drop("gid"), closing_rows(virtual, working, dims)
+    closing = closing_rows(virtual, moved, dims)
+    everything = pl.concat([moved, closing])
+    own = pl.col("receipt_pos").is_in(moved["pos"].implode())
+    priced = pl.concat(
+        [
+            price_pieces(plan.unpriced.filter(own), everything),
+            attach_sides(pieces.drop("gid"), everything),
+        ],
+        how="diagonal_relaxed",
+    )
+    return apply_pieces(everything, priced, settle=settle), priced
+
+
+def _issue_facts(rows: pl.DataFrame) -> pl.DataFrame:
+    return rows.filter(~pl.col("is_receipt")).select(
+        "pos", "cost_delta", "q_abs", value=(-pl.col("carried1")).clip(lower_bound=0)
+    )
+
+
+def _cycle_feeds(plan: _Plan, rows: pl.DataFrame) -> pl.DataFrame:
+    """Float shares receipt <- issue inside one cycle (for the linear system)."""
+    facts = rows.select("pos", "q_abs")
+    transfer = plan.links.feeds.join(
+        facts.rename({"pos": "issue_pos"}), on="issue_pos"
+    ).select(
+        "issue_pos",
+        "receipt_pos",
+        share=pl.col("qty").cast(pl.Float64) / pl.col("q_abs").cast(pl.Float64),
+    )
+    production = (
+        plan.links.components.join(plan.links.production, on="order")
+        .with_columns(whole=pl.col("weight").sum().over("order", "issue_pos"))
+        .select(
+            "issue_pos",
+            "receipt_pos",
+            share=pl.col("weight").cast(pl.Float64) / pl.col("whole").cast(pl.Float64),
+        )
+    )
+    closing = rows.filter(pl.col("is_virtual_new") & ~pl.col("is_receipt")).select(
+        issue_pos="pos", receipt_pos=pl.col("pos") + 1, share=pl.lit(1.0)
+    )
+    inside = rows["pos"].implode()
+    return pl.concat([transfer, production, closing]).filter(
+        pl.col("issue_pos").is_in(inside) & pl.col("receipt_pos").is_in(inside)
+    )
+
+
+def _cost_by_levels(
+    plan: _Plan, dims: list[str], closing_date: dt.date, settle: bool
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """Rows, priced pieces, lineage shares and cycle log rows, costed level by level."""
+    all_rows, all_pieces, all_shares, cycle_log = [], [], [], []
+    adjust = pl.DataFrame(schema={"pos": pl.Int64, "derived_adj": pl.Int64})
+    next_pos = plan.working.height
+    for level in sorted(plan.levels["level"].unique().to_list()):
+        at = plan.levels.filter(pl.col("level") == level)
+        rows, pieces = _cost_groups(
+            plan, at["gid"], adjust, next_pos, dims, closing_date, settle
+        )
+        for component in at.filter(pl.col("cyclic"))["component"].unique().sort().to_list():
+            gids = at.filter(pl.col("component") == component)["gid"]
+            rows, pieces, adjust, log = _solve_component(
+                plan, gids, rows, pieces, adjust, next_pos, dims, closing_date, settle
+            )
+            cycle_log.append(log)
+        next_pos = int(rows["pos"].max() or next_pos) + 1 if rows.height else next_pos
+        shares = feed_shares(_issue_facts(rows), plan.links)
+        downstream = derived_adjustments(shares).filter(
+            ~pl.col("pos").is_in(rows["pos"].implode())
+        )
+        adjust = (
+            pl.concat([adjust, downstream])
+            .group_by("pos")
+            .agg(pl.col("derived_adj").sum())
+        )
+        all_rows.append(rows)
+        all_pieces.append(pieces)
+        all_shares.append(shares)
+    log = pl.concat(cycle_log, how="vertical_relaxed") if cycle_log else pl.DataFrame()
+    return (
+        pl.concat(all_rows, how="vertical_relaxed"),
+        pl.concat(all_pieces, how="diagonal_relaxed"),
+        pl.concat(all_shares, how="vertical_relaxed"),
+        log,
+    )
+
+
+def _solve_component(
+    plan: _Plan,
+    gids: pl.Series,
+    rows: pl.DataFrame,
+    pieces: pl.DataFrame,
+    adjust: pl.DataFrame,
+    next_pos: int,
+    dims: list[str],
+    closing_date: dt.date,
+    settle: bool,
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """Solve one cycle and cost its groups again with the solution."""
+    inside = pl.col("gid").is_in(gids.implode())
+    base_rows = rows.filter(inside)
+    base_pieces = pieces.filter(pl.col("receipt_pos").is_in(base_rows["pos"].implode()))
+    solution = solve_cycle(base_rows, base_pieces, _cycle_feeds(plan, base_rows))
+    item = base_rows["item_id"][0] if base_rows.height else None
+    if solution.adjustments is None:
+        log = flow_findings.not_converged(base_rows, gids.len(), solution.residual, dims)
+        return rows, pieces, adjust, log
+    inner = (
+        pl.concat([adjust, solution.adjustments]).group_by("pos").agg(pl.col("derived_adj").sum())
+    )
+    again_rows, again_pieces = _cost_groups(
+        plan, gids, inner, next_pos + 2 * rows.height, dims, closing_date, settle
+    )
+    # Re-check in integer cents: each derived receipt against its rounded inputs.
+    shares = derived_adjustments(feed_shares(_issue_facts(again_rows), plan.links))
+    expected = shares.filter(pl.col("pos").is_in(again_rows["pos"].implode()))
+    given = solution.adjustments.rename({"derived_adj": "given"})
+    residual_cents = int(
+        expected.join(given, on="pos", how="full", coalesce=True)
+        .select((pl.col("derived_adj").fill_null(0) - pl.col("given").fill_null(0)).abs().sum())
+        .item()
+        or 0
+    )
+    log = flow_findings.cycle_residual(base_rows, gids.len(), residual_cents, item, dims)
+    rows = pl.concat([rows.filter(~inside), again_rows], how="vertical_relaxed")
+    pieces = pl.concat(
+        [pieces.filter(~pl.col("receipt_pos").is_in(base_rows["pos"].implode())), again_pieces],
+        how="diagonal_relaxed",
+    )
+    return rows, pieces, inner, log
 
 
 def run_kernel(
@@ -85,31 +288,20 @@ def run_kernel(
         ``False`` for a recalculation: values move, open quantities do not, and perpetual
         items are left alone.
     """
-    working = build_working(frame, dims, closing_date)
-    marking = settle_marked(working)
-    remaining = _remaining(working, marking.used, marking.excluded)
-    ordinal = method_pieces(remaining.select("gid", "pos", "day", "rem", "is_receipt", "method"))
-    average, closing = _averages(remaining, working, dims, closing_date)
-    working = pl.concat([working, closing])
-    priced = pl.concat(
-        [
-            price_pieces(pl.concat([marking.pieces, ordinal]), working),
-            attach_sides(average, working),
-        ],
-        how="diagonal_relaxed",
-    )
-    rows = apply_pieces(working, priced, settle=settle)
+    plan = _plan(frame, dims, closing_date)
+    rows, priced, shares, cycle_log = _cost_by_levels(plan, dims, closing_date, settle)
     if settle:
         rows = _close_perpetual(rows, dims, closing_date)
     balances = group_balances(rows, dims)
-    log = pl.concat(
-        [
-            close_findings(rows, priced, marking.excluded, balances, dims),
-            marking_ignored(rows, dims, PERPETUAL),
-        ],
-        how="vertical_relaxed",
-    )
-    return KernelOutput(rows=rows, pieces=priced, log=log, balances=balances)
+    logs = [
+        close_findings(rows, priced, plan.excluded, balances, dims),
+        marking_ignored(rows, dims, PERPETUAL),
+        flow_findings.not_costed(rows, plan.links.not_costed, dims),
+    ]
+    if cycle_log.height:
+        logs.append(cycle_log)
+    log = pl.concat(logs, how="vertical_relaxed")
+    return KernelOutput(rows=rows, pieces=priced, log=log, balances=balances, flows=shares)
 
 
 def _close_perpetual(rows: pl.DataFrame, dims: list[str], closing_date: dt.date) -> pl.DataFrame:
@@ -121,7 +313,7 @@ def _close_perpetual(rows: pl.DataFrame, dims: list[str], closing_date: dt.date)
         v1=pl.when(perpetual).then(0).otherwise(pl.col("v1")),
     )
     extra = onhand.with_columns(
-        pos=pl.int_range(pl.len()).cast(pl.Int64) + rows.height,
+        pos=pl.int_range(pl.len()).cast(pl.Int64) + int(rows["pos"].max() or 0) + 1,
         q1=pl.col("q0"),
         v1=pl.col("v0"),
         carried1=pl.col("carried0"),

@@ -92,8 +92,13 @@ def apply_pieces(working: pl.DataFrame, priced: pl.DataFrame, *, settle: bool) -
         + pl.col("w_abs")
         - mul_div_round(pl.col("w_abs"), pl.col("s"), pl.col("q_abs").clip(lower_bound=1))
     )
+    # A derived receipt moves by its share of its feeding issues' changes (its w_abs already
+    # includes it, so its pieces were cut from the new value).
+    derived = pl.col("derived_adj") if "derived_adj" in working.columns else pl.lit(0, pl.Int64)
     cost_delta = (
-        pl.when(~pl.col("is_receipt") & (pl.col("s") > 0))
+        pl.when(pl.col("is_receipt"))
+        .then(derived)
+        .when(pl.col("s") > 0)
         .then(new_issue_value - pl.col("w_abs"))
         .otherwise(0)
     )

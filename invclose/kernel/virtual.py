@@ -76,6 +76,8 @@ def _as_working(rows: pl.DataFrame, working: pl.DataFrame) -> pl.DataFrame:
         "from_opening": pl.lit(False),
         "frozen": pl.lit(False),
         "is_virtual_new": pl.lit(True),
+        "is_derived": pl.lit(False),
+        "derived_adj": pl.lit(0, pl.Int64),
     }
     rows = rows.with_columns([v.alias(k) for k, v in defaults.items() if k not in rows.columns])
     return rows.select(

@@ -1,0 +1,78 @@
+"""Log rows of cost flow: uncosted production, cycle residuals, cycles without a solution."""
+
+from __future__ import annotations
+
+import polars as pl
+
+
+def _row(
+    frame: pl.DataFrame, level: str, code: str, qty: pl.Expr, amount: pl.Expr, message: pl.Expr,
+    dims: list[str],
+) -> pl.DataFrame:
+    return frame.select(
+        pl.lit(level).alias("level"),
+        pl.lit(code).alias("code"),
+        "item_id",
+        *dims,
+        "txn_id",
+        qty.cast(pl.Int64).alias("qty"),
+        amount.cast(pl.Int64).alias("amount"),
+        "order_id",
+        message.alias("message"),
+    )
+
+
+def not_costed(rows: pl.DataFrame, outputs: pl.DataFrame, dims: list[str]) -> pl.DataFrame:
+    """``production_not_costed``: outputs whose components are not financially posted by D."""
+    hit = rows.filter(pl.col("pos").is_in(outputs["pos"].implode()))
+    return _row(
+        hit,
+        "warning",
+        "production_not_costed",
+        pl.col("q_abs"),
+        pl.lit(None),
+        pl.format(
+            "output {} of production order {}: components are not financially posted by the "
+            "closing date (sub-production not costed); the output keeps its carried value",
+            pl.col("txn_id"),
+            pl.col("order_id"),
+        ),
+        dims,
+    )
+
+
+def cycle_residual(
+    rows: pl.DataFrame, size: int, cents: int, item: str | None, dims: list[str]
+) -> pl.DataFrame:
+    """``cycle_residual`` (info): cents a solved cycle leaves on its orders' offset accounts."""
+    first = rows.sort("pos").head(1)
+    return _row(
+        first,
+        "info",
+        "cycle_residual",
+        pl.lit(size),
+        pl.lit(cents),
+        pl.lit(
+            f"cost cycle of {size} group(s) through item {item} solved exactly; "
+            f"{cents / 100:.2f} left by rounding stays on the orders' offset accounts"
+        ),
+        dims,
+    ).with_columns(txn_id=pl.lit(None, pl.String))
+
+
+def not_converged(rows: pl.DataFrame, size: int, residual: float, dims: list[str]) -> pl.DataFrame:
+    """``not_converged``: a cycle without a unique solution; its receipts keep their values."""
+    first = rows.sort("pos").head(1)
+    detail = "singular: value only circulates" if residual == float("inf") else "tolerance missed"
+    return _row(
+        first,
+        "warning",
+        "not_converged",
+        pl.lit(size),
+        pl.lit(None),
+        pl.lit(
+            f"cost cycle of {size} group(s) has no unique solution ({detail}); its derived "
+            "receipts keep their carried values"
+        ),
+        dims,
+    ).with_columns(txn_id=pl.lit(None, pl.String))

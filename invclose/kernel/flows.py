@@ -1,0 +1,174 @@
+"""Order links: which issues feed which derived receipts (close-semantics §9).
+
+Rows sharing an ``order_id`` (never purchases or sales) form an order: a transfer order when
+their ``kind`` is ``transfer``, else a production order. A receipt is **derived** when its
+order has at least one issue. In a transfer order, issued quantity feeds received quantity in
+key order, unit by unit (the same cumulative-axes merge the methods use, keyed by order); in a
+production order every component issue feeds every output, shared by ``cost_share`` (else the
+outputs' posted amounts, else their quantities).
+
+Two kinds of transfer pairs are settled before any method, with principle ``transfer``:
+
+* a **non-financial move**: an issue feeding a receipt of its own group. Both drop out of
+  costing, and the receipt is not derived;
+* a **transit** pair: in a group where the order's first row is a receipt, the order's later
+  issues settle against its receipts in key order, and the method never pairs them with other
+  rows of the group.
+
+Only financial rows dated on or before the closing date take part in the links.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+from invclose.kernel.matching import merge_axes
+
+TRANSFER = "transfer"
+PRODUCTION = "production"
+
+
+@dataclass(frozen=True)
+class OrderLinks:
+    """The order structure of one run."""
+
+    feeds: pl.DataFrame  # issue_pos, receipt_pos, qty (transfer feeding), order_kind
+    production: pl.DataFrame  # order, receipt_pos, weight (outputs of costed production orders)
+    components: pl.DataFrame  # order, issue_pos (components of costed production orders)
+    prepaired: pl.DataFrame  # pieces settled before the method (principle transfer)
+    dropped: pl.DataFrame  # pos of rows that leave the method (transit and move pairs)
+    derived: pl.DataFrame  # pos of derived receipts
+    not_costed: pl.DataFrame  # pos and order_id of outputs whose components are not financial
+
+
+def _empty_links() -> OrderLinks:
+    i64 = pl.Int64
+    return OrderLinks(
+        feeds=pl.DataFrame(schema={"issue_pos": i64, "receipt_pos": i64, "qty": i64}),
+        production=pl.DataFrame(schema={"order": i64, "receipt_pos": i64, "weight": i64}),
+        components=pl.DataFrame(schema={"order": i64, "issue_pos": i64}),
+        prepaired=pl.DataFrame(
+            schema={
+                "issue_pos": i64,
+                "receipt_pos": i64,
+                "qty": i64,
+                "phase": i64,
+                "rank": i64,
+                "principle": pl.String,
+            }
+        ),
+        dropped=pl.DataFrame(schema={"pos": i64}),
+        derived=pl.DataFrame(schema={"pos": i64}),
+        not_costed=pl.DataFrame(schema={"pos": i64, "order_id": pl.String}),
+    )
+
+
+def order_links(working: pl.DataFrame) -> OrderLinks:
+    """Find feeding, transit and move pairs, and production shares."""
+    linked = working.filter(
+        pl.col("order_id").is_not_null()
+        & ~pl.col("kind").fill_null("").is_in(["purchase", "sale"])
+        & pl.col("in_scope")
+        & pl.col("method").is_in(
+            ["fifo", "lifo", "lifo_date", "weighted_average", "weighted_average_date"]
+        )
+    )
+    if linked.is_empty():
+        return _empty_links()
+    orders = linked.select("order_id").unique().sort("order_id").with_row_index("order")
+    linked = linked.join(orders, on="order_id").with_columns(pl.col("order").cast(pl.Int64))
+    kinds = linked.group_by("order").agg(
+        is_transfer=(pl.col("kind") == TRANSFER).all()
+    )
+    linked = linked.join(kinds, on="order")
+    fin = linked.filter(pl.col("fin"))
+    has_issue = fin.filter(~pl.col("is_receipt")).select("order").unique()
+
+    # Transfer orders: unit-by-unit feeding in key order.
+    transfer = fin.filter(pl.col("is_transfer") & (pl.col("q_abs") > 0))
+    t_receipts = transfer.filter(pl.col("is_receipt")).select(
+        gid=pl.col("order"), pos="pos", rem="q_abs", draw="pos"
+    )
+    t_issues = transfer.filter(~pl.col("is_receipt")).select(gid=pl.col("order"), pos="pos", rem="q_abs")
+    feeds = (
+        merge_axes(t_receipts, t_issues).select("issue_pos", "receipt_pos", "qty")
+        if not t_receipts.is_empty() and not t_issues.is_empty()
+        else _empty_links().feeds
+    )
+    gid_of = working.select("pos", "gid")
+    feeds = feeds.join(gid_of.rename({"pos": "issue_pos", "gid": "i_gid"}), on="issue_pos").join(
+        gid_of.rename({"pos": "receipt_pos", "gid": "r_gid"}), on="receipt_pos"
+    )
+    moves = feeds.filter(pl.col("i_gid") == pl.col("r_gid"))
+    feeds = feeds.filter(pl.col("i_gid") != pl.col("r_gid")).select("issue_pos", "receipt_pos", "qty")
+
+    # Transit: in a group where the order's first row is a receipt, later issues settle
+    # against its receipts in key order.
+    per_group = transfer.with_columns(
+        first_is_receipt=pl.col("is_receipt").sort_by("pos").first().over("order", "gid"),
+        key=pl.struct("order", "gid"),
+    ).filter(pl.col("first_is_receipt"))
+    group_code = per_group.select("order", "gid").unique().sort("order", "gid").with_row_index("code")
+    per_group = per_group.join(group_code, on=["order", "gid"]).with_columns(pl.col("code").cast(pl.Int64))
+    tr_r = per_group.filter(pl.col("is_receipt")).select(gid="code", pos="pos", rem="q_abs", draw="pos")
+    tr_i = per_group.filter(~pl.col("is_receipt")).select(gid="code", pos="pos", rem="q_abs")
+    transit = (
+        merge_axes(tr_r, tr_i).select("issue_pos", "receipt_pos", "qty", "rank")
+        if not tr_r.is_empty() and not tr_i.is_empty()
+        else pl.DataFrame(schema={"issue_pos": pl.Int64, "receipt_pos": pl.Int64, "qty": pl.Int64, "rank": pl.Int64})
+    )
+    prepaired = pl.concat(
+        [
+            moves.select("issue_pos", "receipt_pos", "qty", rank=pl.col("issue_pos")),
+            transit.select("issue_pos", "receipt_pos", "qty", rank=pl.col("issue_pos")),
+        ]
+    ).with_columns(phase=pl.lit(0, pl.Int64), principle=pl.lit(TRANSFER))
+    dropped = pl.concat(
+        [
+            moves.select(pos="issue_pos"),
+            moves.select(pos="receipt_pos"),
+            per_group.filter(pl.col("code").is_in(tr_i["gid"].implode())).select("pos"),
+        ]
+    ).unique()
+
+    # Production orders: every component feeds every output, shared by weight.
+    production_rows = linked.filter(~pl.col("is_transfer"))
+    components = production_rows.filter(~pl.col("is_receipt")).select("order", issue_pos="pos", fin="fin")
+    uncosted_orders = components.filter(~pl.col("fin")).select("order").unique()
+    outputs = production_rows.filter(
+        pl.col("is_receipt") & pl.col("fin") & pl.col("order").is_in(has_issue["order"].implode())
+    )
+    not_costed = outputs.filter(pl.col("order").is_in(uncosted_orders["order"].implode())).select(
+        "pos", "order_id"
+    )
+    outputs = outputs.filter(~pl.col("order").is_in(uncosted_orders["order"].implode()))
+    any_share = pl.col("cost_share").is_not_null().any().over("order")
+    any_amount = (pl.col("v0") != 0).any().over("order")
+    weights = outputs.with_columns(
+        weight=pl.when(any_share)
+        .then((pl.col("cost_share").fill_null(0) * 1_000_000).cast(pl.Int64))
+        .when(any_amount)
+        .then(pl.col("w_abs"))
+        .otherwise(pl.col("q_abs"))
+    ).select("order", receipt_pos="pos", weight="weight")
+    costed_components = components.filter(
+        ~pl.col("order").is_in(uncosted_orders["order"].implode())
+        & pl.col("order").is_in(weights["order"].implode())
+    ).select("order", "issue_pos")
+    derived = pl.concat(
+        [
+            feeds.select(pos="receipt_pos"),
+            weights.select(pos="receipt_pos"),
+        ]
+    ).unique()
+    return OrderLinks(
+        feeds=feeds,
+        production=weights,
+        components=costed_components,
+        prepaired=prepaired.select("issue_pos", "receipt_pos", "qty", "phase", "rank", "principle"),
+        dropped=dropped,
+        derived=derived,
+        not_costed=not_costed,
+    )

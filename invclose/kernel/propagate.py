@@ -1,0 +1,91 @@
+"""How issue-cost changes reach derived receipts (close-semantics §9.1, §9.3).
+
+A derived receipt's adjustment is its share of the adjustments of the issues feeding it: along
+each transfer issue by quantity, and across a production order's outputs by weight, both with
+cumulative rounding (an issue's or an order's change is cut into shares that sum to it
+exactly). Only cost changes flow: added cost stays as posted.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from invclose.kernel.flows import OrderLinks
+from invclose.kernel.money import mul_div_round
+
+
+def _cut(by: str, total: str, part: str, whole: str) -> pl.Expr:
+    """Cumulative rounding of ``total`` into shares ``part / whole`` in row order per ``by``."""
+    cum = mul_div_round(pl.col(total), pl.col(part).cum_sum().over(by), pl.col(whole))
+    return cum - cum.shift(1).over(by).fill_null(0)
+
+
+def feed_shares(issues: pl.DataFrame, links: OrderLinks) -> pl.DataFrame:
+    """Share of each feeding issue's change and final value per derived receipt.
+
+    ``issues`` has ``pos``, ``cost_delta`` (cents, + = more cost), ``q_abs`` and ``value``
+    (the issue's final cost, positive cents). Returns edges ``issue_pos``, ``receipt_pos``,
+    ``qty`` (micro-units of the issue), ``delta``, ``amount`` and ``kind``.
+    """
+    facts = issues.select(
+        issue_pos="pos", delta_total="cost_delta", issue_q="q_abs", value_total="value"
+    )
+    transfer = (
+        links.feeds.join(facts, on="issue_pos", how="inner")
+        .sort("issue_pos", "receipt_pos")
+        .with_columns(
+            delta=_cut("issue_pos", "delta_total", "qty", "issue_q"),
+            amount=_cut("issue_pos", "value_total", "qty", "issue_q"),
+            kind=pl.lit("transfer"),
+        )
+        .select("issue_pos", "receipt_pos", "qty", "delta", "amount", "kind")
+    )
+    comp = links.components.join(facts, on="issue_pos", how="inner")
+    orders = comp.group_by("order").agg(
+        order_delta=pl.col("delta_total").sum(), order_value=pl.col("value_total").sum()
+    )
+    outputs = (
+        links.production.join(orders, on="order", how="inner")
+        .sort("order", "receipt_pos")
+        .with_columns(whole=pl.col("weight").sum().over("order"))
+        .with_columns(
+            delta=_cut("order", "order_delta", "weight", "whole"),
+            share_value=_cut("order", "order_value", "weight", "whole"),
+        )
+    )
+    # Lineage edges component -> output: each component's value cut across the outputs.
+    edges = (
+        comp.join(outputs.select("order", "receipt_pos", "weight", "whole"), on="order")
+        .sort("issue_pos", "receipt_pos")
+        .with_columns(
+            amount=_cut("issue_pos", "value_total", "weight", "whole"),
+            qty=_cut("issue_pos", "issue_q", "weight", "whole"),
+        )
+    )
+    production_deltas = outputs.select(
+        issue_pos=pl.lit(None, pl.Int64),
+        receipt_pos="receipt_pos",
+        qty=pl.lit(None, pl.Int64),
+        delta="delta",
+        amount=pl.lit(None, pl.Int64),
+        kind=pl.lit("production_total"),
+    )
+    production_edges = edges.select(
+        "issue_pos",
+        "receipt_pos",
+        "qty",
+        delta=pl.lit(0, pl.Int64),
+        amount="amount",
+        kind=pl.lit("production"),
+    )
+    return pl.concat([transfer, production_deltas, production_edges], how="vertical_relaxed")
+
+
+def derived_adjustments(shares: pl.DataFrame) -> pl.DataFrame:
+    """Total adjustment per derived receipt (``pos``, ``derived_adj``)."""
+    return (
+        shares.filter(pl.col("kind") != "production")
+        .group_by("receipt_pos")
+        .agg(derived_adj=pl.col("delta").sum())
+        .rename({"receipt_pos": "pos"})
+    )

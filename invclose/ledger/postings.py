@@ -1,0 +1,236 @@
+"""Posting: validate a batch against the ledger and build its posting vouchers.
+
+A batch is validated as a whole (``invclose.validate.normalize_transactions``), then against
+what the ledger holds: a ``txn_id`` already posted may come again only as the invoice of a
+physical row (``status = financial``, same item, dimensions and sign); a row dated on or
+before the latest closing date is refused (:class:`invclose.ClosedPeriodError` naming the rows
+and the date). Any failure rejects the whole batch.
+
+Posting vouchers (one voucher per transaction, dated the row's date): the inventory account
+takes the posted amount (debit when positive) and the offset account the opposite. An invoice
+update reverses the physical row's carried value (its amount plus the adjustments of that
+version) from the physical row's accounts and posts the invoiced amount to the invoice's
+accounts, netted per account, so with unchanged accounts it posts the difference. Accounts come
+from the row, else from the configuration's accounts mapping
+(:func:`invclose.kernel.accounts.fill_accounts`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+
+from invclose.errors import ClosedPeriodError, InputValidationError, MissingAccountError
+from invclose.kernel.accounts import fill_accounts
+from invclose.kernel.money import from_cents, to_cents
+from invclose.schemas import FINANCIAL, PHYSICAL, input_schema
+
+__all__ = ["check_against_ledger", "missing_amounts", "posting_vouchers", "refuse_backdated"]
+
+_MAX_SHOWN = 20
+
+
+def _listed(ids: list[str]) -> str:
+    more = f" ... and {len(ids) - _MAX_SHOWN} more" if len(ids) > _MAX_SHOWN else ""
+    return ", ".join(ids[:_MAX_SHOWN]) + more
+
+
+def _failures(frame: pl.DataFrame, column: str, check: str, value: pl.Expr, hint: str) -> pl.DataFrame:
+    return frame.select(
+        pl.lit(None, pl.Int64).alias("row"),
+        "txn_id",
+        pl.lit(column).alias("column"),
+        pl.lit(check).alias("check"),
+        value.cast(pl.String).alias("value"),
+        pl.lit(hint).alias("hint"),
+    )
+
+
+def missing_amounts(batch: pl.DataFrame) -> None:
+    """Refuse rows without ``amount`` while posting-time costing is not available.
+
+    This is the hook for ``invclose.post_costs``: :meth:`Ledger.post` calls it only when
+    that function does not exist.
+    """
+    missing = batch.filter(pl.col("amount").is_null())
+    if missing.is_empty():
+        return
+    hint = (
+        "give the posted cost in amount: posting-time costing (invclose.post_costs) is not "
+        "available in this version"
+    )
+    failures = _failures(missing, "amount", "amount_missing", pl.col("amount"), hint)
+    msg = (
+        f"cannot post {missing.height} row(s) without an amount: "
+        f"{_listed(missing['txn_id'].to_list())}. {hint[0].upper()}{hint[1:]}."
+    )
+    raise InputValidationError(msg, failures)
+
+
+def refuse_backdated(batch: pl.DataFrame, lock: dt.date | None) -> None:
+    """Raise ``ClosedPeriodError`` if any row is dated on or before the closing date ``lock``."""
+    if lock is None:
+        return
+    late = batch.filter(pl.col("date") <= lock)
+    if late.is_empty():
+        return
+    hint = f"post them with a date after {lock.isoformat()}, or reverse the close first"
+    failures = _failures(late, "date", "posting_into_closed_period", pl.col("date"), hint)
+    rows = [f"{t} ({d.isoformat()})" for t, d in late.select("txn_id", "date").iter_rows()]
+    msg = (
+        f"{late.height} row(s) dated on or before the closing date {lock.isoformat()} were "
+        f"refused, the whole batch is rejected and nothing was posted: {_listed(rows)}. "
+        f"{hint[0].upper()}{hint[1:]}."
+    )
+    raise ClosedPeriodError(msg, failures)
+
+
+def check_against_ledger(
+    batch: pl.DataFrame, stored: pl.DataFrame, dims: tuple[str, ...]
+) -> pl.DataFrame:
+    """Refuse ids already posted unless the row invoices a stored physical row.
+
+    ``stored`` holds the current versions of the batch's ids that the ledger already has.
+    Returns the invoice rows of the batch joined with the physical row they replace
+    (``phys_*`` columns).
+    """
+    keys = ["item_id", *dims]
+    old = stored.select(
+        "txn_id",
+        *[pl.col(k).alias(f"phys_{k}") for k in keys],
+        pl.col("status").alias("phys_status"),
+        pl.col("qty").alias("phys_qty"),
+        pl.col("row_hash").alias("phys_hash"),
+        pl.col("amount").alias("phys_amount"),
+        pl.col("posted_inventory_account").alias("phys_inventory_account"),
+        pl.col("posted_offset_account").alias("phys_offset_account"),
+    )
+    again = batch.join(old, on="txn_id", how="inner")
+    same_group = pl.all_horizontal([pl.col(k).eq_missing(pl.col(f"phys_{k}")) for k in keys])
+    invoice = (
+        (pl.col("phys_status") == PHYSICAL)
+        & (pl.col("status") == FINANCIAL)
+        & same_group
+        & (pl.col("qty").sign() == pl.col("phys_qty").sign())
+    )
+    bad = again.filter(~invoice)
+    if not bad.is_empty():
+        hint = (
+            "a txn_id is posted once; it may come again only as the invoice of a physical "
+            "row (status financial, same item, dimensions and sign of qty)"
+        )
+        failures = _failures(bad, "txn_id", "txn_id_posted", pl.col("txn_id"), hint)
+        msg = (
+            f"{bad.height} row(s) repeat a txn_id the ledger already holds and are not the "
+            f"invoice of a physical row: {_listed(bad['txn_id'].to_list())}. The whole batch "
+            f"is rejected. Hint: {hint}."
+        )
+        raise InputValidationError(msg, failures)
+    return again
+
+
+def _legs(
+    batch: pl.DataFrame, invoices: pl.DataFrame, carried: pl.DataFrame, dims: list[str]
+) -> pl.DataFrame:
+    """Signed amounts per row and account, in cents, before netting."""
+    base = ["txn_id", "item_id", *dims, "item_group", "date", "seq"]
+    amount = to_cents(pl.col("amount"))
+    legs = [
+        batch.select(*base, account=pl.col("posted_inventory_account"), net=amount, leg=0),
+        batch.select(*base, account=pl.col("posted_offset_account"), net=-amount, leg=1),
+    ]
+    if not invoices.is_empty():
+        inv = (
+            invoices.select(
+                "txn_id", "phys_hash", "phys_amount", "phys_inventory_account", "phys_offset_account"
+            )
+            .join(carried, on="phys_hash", how="left")
+            .with_columns(
+                phys_carried=to_cents(pl.col("phys_amount")) + pl.col("adjusted").fill_null(0)
+            )
+            .join(batch.select(base), on="txn_id", how="inner")
+        )
+        legs += [
+            inv.select(*base, account=pl.col("phys_inventory_account"), net=-pl.col("phys_carried"), leg=2),
+            inv.select(*base, account=pl.col("phys_offset_account"), net=pl.col("phys_carried"), leg=3),
+        ]
+    typed = [
+        leg.with_columns(pl.col("net").cast(pl.Int64), pl.col("leg").cast(pl.Int64)) for leg in legs
+    ]
+    return pl.concat(typed)
+
+
+def posting_vouchers(
+    batch: pl.DataFrame,
+    invoices: pl.DataFrame,
+    carried: pl.DataFrame,
+    accounts: pl.DataFrame | None,
+    dims: tuple[str, ...],
+    post_id: str,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The batch with its posted accounts, and its voucher lines (contract ``vouchers``).
+
+    ``batch`` has the input columns plus ``item_group``; ``invoices`` is the output of
+    :func:`check_against_ledger`; ``carried`` has ``phys_hash`` and ``adjusted`` (cents of
+    adjustments of that physical version).
+    """
+    dim_list = list(dims)
+    filled = fill_accounts(batch, accounts).with_columns(
+        posted_inventory_account=pl.col("inventory_account"),
+        posted_offset_account=pl.col("offset_account"),
+    )
+    original = batch.select("txn_id", "inventory_account", "offset_account")
+    posted = filled.drop("inventory_account", "offset_account").join(
+        original, on="txn_id", how="left"
+    )
+    legs = _legs(posted, invoices, carried, dim_list)
+    needs = legs.filter((pl.col("net") != 0) & pl.col("account").is_null())
+    if not needs.is_empty():
+        ids = needs["txn_id"].unique(maintain_order=True).to_list()
+        rows = posted.filter(pl.col("txn_id").is_in(ids))
+        keys = "; ".join(
+            f"kind={k!r} item_group={g!r}"
+            for k, g in rows.select("kind", "item_group").unique().sort(
+                ["kind", "item_group"], nulls_last=True
+            ).iter_rows()
+        )
+        msg = (
+            f"{len(ids)} row(s) must post a voucher but have no inventory_account or "
+            f"offset_account and the accounts mapping has no row for them: {_listed(ids)}. "
+            f"Missing mapping keys: {keys}. Fill the columns on the rows or add a mapping row."
+        )
+        failures = rows.select("txn_id", "kind", "item_group", "inventory_account", "offset_account")
+        raise MissingAccountError(msg, failures)
+    keys = ["txn_id", "item_id", *dim_list, "item_group", "date", "seq", "account"]
+    order = (
+        posted.select("date", "seq", "txn_id")
+        .sort("date", "seq", "txn_id")
+        .with_row_index("voucher_no", offset=1)
+        .select("txn_id", pl.col("voucher_no").cast(pl.Int64))
+    )
+    lines = (
+        legs.group_by(keys)
+        .agg(pl.col("net").sum(), pl.col("leg").min())
+        .filter(pl.col("net") != 0)
+        .join(order, on="txn_id", how="left")
+        .sort(["voucher_no", "leg", "account"])
+        .with_columns(line_no=pl.int_range(1, pl.len() + 1).over("voucher_no").cast(pl.Int64))
+    )
+    vouchers = lines.select(
+        close_id=pl.lit(post_id),
+        voucher_id=pl.format("{}-T{}", pl.lit(post_id), pl.col("voucher_no")),
+        line_no=pl.col("line_no"),
+        posting_date=pl.col("date"),
+        account=pl.col("account"),
+        debit=from_cents(pl.col("net").clip(lower_bound=0)),
+        credit=from_cents((-pl.col("net")).clip(lower_bound=0)),
+        item_id=pl.col("item_id"),
+        item_group=pl.col("item_group"),
+        **{d: pl.col(d) for d in dim_list},
+        txn_id=pl.col("txn_id"),
+    )
+    stored = posted.select(
+        *input_schema(dims), "item_group", "posted_inventory_account", "posted_offset_account"
+    )
+    return stored, vouchers

@@ -1,0 +1,491 @@
+"""The ledger file: schema (DDL), connection and lock, transactions, and table IO.
+
+One embedded DuckDB file holds everything. Its tables (every row carries ``run_id``):
+
+================  ===================================================================
+``ledger_meta``   key/value: format version, dimensions, genesis hash of the chain
+``ledger_config`` one row per configuration in force from a run on (``run_id`` 0: creation)
+``runs``          one row per operation: kind, date, ``close_id``, status, comment, the
+                  state pointers, the lock, and the hash chain
+``transactions``  every posted row version (an invoice is a second version of its
+                  physical row), with its ``row_hash`` and the accounts it was posted to
+result tables     ``settlements``, ``adjustments`` (plus ``version_hash``: the row version
+                  adjusted), ``vouchers`` (every general-ledger line: postings, closes,
+                  recalculations, manual adjustments, reversals), ``log``, ``balances``,
+                  ``open_items``, ``closed_items``, ``cost_flow``
+``certificate``   the checks of :meth:`Ledger.verify` stored by every close
+================  ===================================================================
+
+and the views ``current_transactions``, ``gl_by_account`` and ``reconciliation``.
+
+Money is ``DECIMAL(38,2)`` and quantities ``DECIMAL(38,6)`` end to end: frames go in and out
+through Arrow, never through floats. Every verb runs inside :meth:`Store.transaction`, one
+DuckDB transaction, so a failure (or a kill) at any moment leaves the file as it was.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from invclose.config import CloseConfig
+from invclose.ledger.errors import LedgerBusyError, LedgerError
+from invclose.schemas import RESULT_TABLES, input_schema, table_schema
+
+__all__ = [
+    "FAULT_ENV",
+    "FORMAT_VERSION",
+    "HASHED_TABLES",
+    "Store",
+    "fault_point",
+    "ledger_schema",
+]
+
+#: Version of the file layout, stored in ``ledger_meta``.
+FORMAT_VERSION = "1"
+
+#: Environment variable naming fault points (comma separated) at which the process kills
+#: itself with SIGKILL: the crash-safety tests use it to stop a write at a named step.
+FAULT_ENV = "INVCLOSE_LEDGER_FAULT"
+
+#: Tables whose rows of a run enter that run's output hash.
+HASHED_TABLES = ("transactions", *RESULT_TABLES)
+
+_OPEN_PATHS: set[str] = set()
+_OPEN_GUARD = threading.Lock()
+
+
+def fault_point(step: str) -> None:
+    """Kill the process at ``step`` when ``INVCLOSE_LEDGER_FAULT`` names it (test hook).
+
+    Steps are ``<verb>:<where>``, e.g. ``close:before_commit``; ``*:before_commit`` matches
+    every verb. Without the variable this is a no-op.
+    """
+    wanted = os.environ.get(FAULT_ENV)
+    if not wanted:
+        return
+    where = step.partition(":")[2]
+    names = {w.strip() for w in wanted.split(",")}
+    if step in names or f"*:{where}" in names:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def quote(name: str) -> str:
+    """A DuckDB identifier in double quotes."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def duck_type(dtype: pl.DataType) -> str:
+    """The DuckDB column type for a Polars dtype of the schemas."""
+    if isinstance(dtype, pl.Decimal):
+        return f"DECIMAL({dtype.precision}, {dtype.scale})"
+    if isinstance(dtype, pl.List):
+        inner = dtype.inner if isinstance(dtype.inner, pl.DataType) else dtype.inner()
+        return f"{duck_type(inner)}[]"
+    simple = {
+        pl.String: "VARCHAR",
+        pl.Date: "DATE",
+        pl.Int64: "BIGINT",
+        pl.Boolean: "BOOLEAN",
+        pl.Datetime: "TIMESTAMP",
+    }
+    for polars_type, name in simple.items():
+        if dtype == polars_type:
+            return name
+    msg = f"internal: no DuckDB type for {dtype}"
+    raise AssertionError(msg)
+
+
+def runs_schema() -> dict[str, pl.DataType]:
+    """Columns of ``runs``: one row per operation."""
+    return {
+        "run_id": pl.Int64(),
+        "kind": pl.String(),
+        "date": pl.Date(),
+        "close_id": pl.String(),
+        "status": pl.String(),
+        "comment": pl.String(),
+        "reverses": pl.Int64(),
+        "opening_run": pl.Int64(),
+        "state_run": pl.Int64(),
+        "lock_date": pl.Date(),
+        "state_date": pl.Date(),
+        "state_lock": pl.Date(),
+        "state_kind": pl.String(),
+        "config_run": pl.Int64(),
+        "input_hash": pl.String(),
+        "output_hash": pl.String(),
+        "prev_hash": pl.String(),
+        "hash": pl.String(),
+        "created_seq": pl.Int64(),
+        "created_at": pl.Datetime("us"),
+    }
+
+
+def transactions_schema(dims: tuple[str, ...]) -> dict[str, pl.DataType]:
+    """Columns of ``transactions``: the input columns plus what posting added."""
+    return {
+        "run_id": pl.Int64(),
+        **input_schema(dims),
+        "row_hash": pl.String(),
+        "item_group": pl.String(),
+        "posted_inventory_account": pl.String(),
+        "posted_offset_account": pl.String(),
+    }
+
+
+def certificate_schema() -> dict[str, pl.DataType]:
+    """Columns of ``certificate`` (and of :meth:`Ledger.verify` without ``run_id``)."""
+    return {"run_id": pl.Int64(), "check": pl.String(), "ok": pl.Boolean(), "detail": pl.String()}
+
+
+def ledger_schema(dims: tuple[str, ...]) -> dict[str, dict[str, pl.DataType]]:
+    """Every data table of the file with its columns, in creation order."""
+    tables: dict[str, dict[str, pl.DataType]] = {
+        "runs": runs_schema(),
+        "transactions": transactions_schema(dims),
+    }
+    for name in RESULT_TABLES:
+        columns: dict[str, pl.DataType] = {"run_id": pl.Int64(), **table_schema(name, dims)}
+        if name == "adjustments":
+            columns["version_hash"] = pl.String()
+        tables[name] = columns
+    tables["certificate"] = certificate_schema()
+    return tables
+
+
+CURRENT_TRANSACTIONS_SQL = """
+SELECT *
+FROM transactions
+QUALIFY row_number() OVER (PARTITION BY txn_id ORDER BY run_id DESC) = 1
+"""
+
+GL_BY_ACCOUNT_SQL = """
+SELECT
+    account,
+    CAST(SUM(debit) AS DECIMAL(38, 2)) AS debit,
+    CAST(SUM(credit) AS DECIMAL(38, 2)) AS credit,
+    CAST(SUM(debit) - SUM(credit) AS DECIMAL(38, 2)) AS balance
+FROM vouchers
+GROUP BY account
+ORDER BY account
+"""
+
+#: ``reconciliation``: per inventory account, the sub-ledger value (current row versions at
+#: their posted amount, plus every adjustment of that version: closes, recalculations, manual
+#: adjustments and their reversals) against the general-ledger balance of the account.
+#: ``difference`` must be 0.00 on every row. Adjustments of virtual rows (no transaction)
+#: count as they were posted.
+RECONCILIATION_SQL = """
+WITH posted AS (
+    SELECT posted_inventory_account AS account, SUM(amount) AS amount
+    FROM current_transactions
+    WHERE posted_inventory_account IS NOT NULL
+    GROUP BY ALL
+),
+adjusted AS (
+    SELECT a.inventory_account AS account, SUM(a.adjustment) AS amount
+    FROM adjustments AS a
+    LEFT JOIN current_transactions AS c ON c.txn_id = a.txn_id
+    WHERE a.inventory_account IS NOT NULL
+      AND (c.txn_id IS NULL OR a.version_hash = c.row_hash)
+    GROUP BY ALL
+),
+gl AS (
+    SELECT account, SUM(debit) - SUM(credit) AS balance
+    FROM vouchers
+    GROUP BY ALL
+),
+accounts AS (
+    SELECT account FROM posted
+    UNION
+    SELECT account FROM adjusted
+)
+SELECT
+    accounts.account,
+    CAST(COALESCE(p.amount, 0) AS DECIMAL(38, 2)) AS posted_value,
+    CAST(COALESCE(a.amount, 0) AS DECIMAL(38, 2)) AS adjustments,
+    CAST(COALESCE(p.amount, 0) + COALESCE(a.amount, 0) AS DECIMAL(38, 2)) AS subledger_value,
+    CAST(COALESCE(g.balance, 0) AS DECIMAL(38, 2)) AS gl_balance,
+    CAST(COALESCE(p.amount, 0) + COALESCE(a.amount, 0) - COALESCE(g.balance, 0)
+         AS DECIMAL(38, 2)) AS difference
+FROM accounts
+LEFT JOIN posted AS p ON p.account = accounts.account
+LEFT JOIN adjusted AS a ON a.account = accounts.account
+LEFT JOIN gl AS g ON g.account = accounts.account
+ORDER BY accounts.account
+"""
+
+VIEWS = {
+    "current_transactions": CURRENT_TRANSACTIONS_SQL,
+    "gl_by_account": GL_BY_ACCOUNT_SQL,
+    "reconciliation": RECONCILIATION_SQL,
+}
+
+
+def _frame_bytes(frame: pl.DataFrame | None) -> bytes | None:
+    if frame is None:
+        return None
+    buffer = io.BytesIO()
+    frame.write_ipc(buffer)
+    return buffer.getvalue()
+
+
+def _frame_from(data: bytes | None) -> pl.DataFrame | None:
+    return None if data is None else pl.read_ipc(io.BytesIO(data))
+
+
+def config_settings(cfg: CloseConfig) -> str:
+    """The scalar settings of ``cfg`` as JSON (tables are stored apart)."""
+    return json.dumps(
+        {
+            "method": str(cfg.method),
+            "dimensions": list(cfg.dims),
+            "include_physical_value": cfg.include_physical_value,
+            "voucher_detail": str(cfg.voucher_detail),
+            "max_deviation": cfg.max_deviation,
+        },
+        sort_keys=True,
+    )
+
+
+class Store:
+    """An open ledger file: one DuckDB connection plus the helpers the verbs use.
+
+    Opening registers the file as held by this process; a second writer (in this process or
+    another) gets :class:`LedgerBusyError`. :meth:`release` closes the connection.
+    """
+
+    def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
+        self.path = Path(path).expanduser().resolve()
+        self.read_only = read_only
+        key = str(self.path)
+        with _OPEN_GUARD:
+            if key in _OPEN_PATHS:
+                msg = (
+                    f"the ledger file {self.path} is already open in this process; only one "
+                    "writer at a time: disconnect the other Ledger first"
+                )
+                raise LedgerBusyError(msg)
+            try:
+                self.con = duckdb.connect(key, read_only=read_only)
+            except duckdb.IOException as exc:
+                text = str(exc)
+                if "lock" in text.lower():
+                    msg = (
+                        f"the ledger file {self.path} is in use by another process; only one "
+                        "writer at a time: wait until it has finished and disconnected, then "
+                        f"retry. (DuckDB: {text})"
+                    )
+                    raise LedgerBusyError(msg) from None
+                msg = f"cannot open the ledger file {self.path}: {text}"
+                raise LedgerError(msg) from None
+            except duckdb.Error as exc:
+                msg = f"cannot open the ledger file {self.path}: {exc}"
+                raise LedgerError(msg) from None
+            _OPEN_PATHS.add(key)
+        self._in_transaction = False
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def release(self) -> None:
+        """Close the connection and let other writers in (idempotent)."""
+        key = str(self.path)
+        with _OPEN_GUARD:
+            if key in _OPEN_PATHS and getattr(self, "con", None) is not None:
+                try:
+                    self.con.close()
+                finally:
+                    _OPEN_PATHS.discard(key)
+                    self.con = None  # type: ignore[assignment]
+
+    @property
+    def is_open(self) -> bool:
+        """Whether the connection is still open."""
+        return getattr(self, "con", None) is not None
+
+    @contextmanager
+    def transaction(self, verb: str, *, write: bool = True) -> Iterator[None]:
+        """One DuckDB transaction: COMMIT at the end, ROLLBACK on any exception.
+
+        Read-only uses (``write=False``) also run in a transaction, for a consistent
+        snapshot, and always roll back.
+        """
+        if not self.is_open:
+            msg = "this Ledger has been disconnected; open the file again"
+            raise LedgerError(msg)
+        if write and self.read_only:
+            msg = f"{verb}: the ledger was opened read-only"
+            raise LedgerError(msg)
+        self.con.begin()
+        self._in_transaction = True
+        try:
+            if write:
+                fault_point(f"{verb}:begin")
+            yield
+            if write:
+                fault_point(f"{verb}:before_commit")
+                self.con.commit()
+            else:
+                self.con.rollback()
+        except BaseException:
+            try:
+                self.con.rollback()
+            except duckdb.Error:  # pragma: no cover - the transaction already ended
+                pass
+            raise
+        finally:
+            self._in_transaction = False
+        if write:
+            fault_point(f"{verb}:after_commit")
+
+    # ------------------------------------------------------------------ schema
+
+    def is_initialised(self) -> bool:
+        """Whether the file already holds a ledger."""
+        found = self.query(
+            "SELECT count(*) AS n FROM information_schema.tables WHERE table_name = 'ledger_meta'"
+        )
+        return bool(found["n"][0])
+
+    def create(self, cfg: CloseConfig, genesis: str) -> None:
+        """Create every table and view, and store the configuration (one transaction)."""
+        dims = cfg.dims
+        with self.transaction("create"):
+            self.execute("CREATE TABLE ledger_meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
+            self.execute(
+                "CREATE TABLE ledger_config (run_id BIGINT PRIMARY KEY, settings VARCHAR, "
+                "items BLOB, accounts BLOB, fingerprint VARCHAR)"
+            )
+            for name, columns in ledger_schema(dims).items():
+                cols = ", ".join(f"{quote(c)} {duck_type(t)}" for c, t in columns.items())
+                self.execute(f"CREATE TABLE {quote(name)} ({cols})")
+            for view, sql in VIEWS.items():
+                self.execute(f"CREATE VIEW {quote(view)} AS {sql}")
+            meta = {
+                "format_version": FORMAT_VERSION,
+                "dimensions": json.dumps(list(dims)),
+                "genesis": genesis,
+            }
+            for key, value in meta.items():
+                self.execute("INSERT INTO ledger_meta VALUES (?, ?)", [key, value])
+            self.save_config(0, cfg)
+
+    def meta(self) -> dict[str, str]:
+        """The ``ledger_meta`` key/value pairs."""
+        frame = self.query("SELECT key, value FROM ledger_meta")
+        return dict(zip(frame["key"].to_list(), frame["value"].to_list(), strict=True))
+
+    def save_config(self, run_id: int, cfg: CloseConfig) -> None:
+        """Store ``cfg`` as the configuration in force from ``run_id`` on."""
+        self.execute(
+            "INSERT INTO ledger_config VALUES (?, ?, ?, ?, ?)",
+            [
+                run_id,
+                config_settings(cfg),
+                _frame_bytes(cfg.items),
+                _frame_bytes(cfg.accounts),
+                cfg.fingerprint(),
+            ],
+        )
+
+    def load_config(self, run_id: int | None = None) -> tuple[int, CloseConfig, str]:
+        """The configuration in force (at ``run_id``, else now): its run, itself, fingerprint."""
+        limit = (1 << 62) if run_id is None else int(run_id)
+        rows = self.con.execute(
+            "SELECT run_id, settings, items, accounts, fingerprint FROM ledger_config "
+            "WHERE run_id <= ? ORDER BY run_id DESC LIMIT 1",
+            [limit],
+        ).fetchall()
+        if not rows:
+            msg = f"the ledger file {self.path} has no configuration; it is damaged"
+            raise LedgerError(msg)
+        config_run, settings, items, accounts, fingerprint = rows[0]
+        values: dict[str, Any] = json.loads(settings)
+        cfg = CloseConfig(
+            method=values["method"],
+            dimensions=tuple(values["dimensions"]),
+            items=_frame_from(items),
+            include_physical_value=values["include_physical_value"],
+            accounts=_frame_from(accounts),
+            voucher_detail=values["voucher_detail"],
+            max_deviation=values["max_deviation"],
+        )
+        return int(config_run), cfg, str(fingerprint)
+
+    # ------------------------------------------------------------------ IO
+
+    def execute(self, sql: str, params: list[Any] | None = None) -> None:
+        """Run a statement (its result, if any, is fetched and dropped)."""
+        self.con.execute(sql, params or [])
+        if self.con.description is not None:
+            self.con.fetchall()
+
+    def query(self, sql: str, params: list[Any] | None = None) -> pl.DataFrame:
+        """Run a query and return its rows as a Polars frame (exact Decimal, no floats)."""
+        relation = self.con.sql(sql, params=params) if params else self.con.sql(sql)
+        if relation is None:
+            return pl.DataFrame()
+        out: pl.DataFrame | pl.LazyFrame = relation.pl()
+        return out if isinstance(out, pl.DataFrame) else out.collect()
+
+    def scalar(self, sql: str, params: list[Any] | None = None) -> Any:
+        """The single value of a one-row, one-column query."""
+        rows = self.con.execute(sql, params or []).fetchall()
+        return rows[0][0] if rows else None
+
+    def insert(self, table: str, frame: pl.DataFrame, dims: tuple[str, ...]) -> None:
+        """Append ``frame`` (with ``run_id``) to ``table``, cast to the table's columns."""
+        if frame.is_empty():
+            return
+        schema = ledger_schema(dims)[table]
+        extra = [c for c in frame.columns if c not in schema]
+        if extra:
+            msg = f"internal: table {table!r} got unexpected columns {extra}"
+            raise AssertionError(msg)
+        typed = frame.select(
+            [
+                (pl.col(c) if c in frame.columns else pl.lit(None)).cast(t).alias(c)
+                for c, t in schema.items()
+            ]
+        )
+        name = f"__invclose_ledger_{table}"
+        self.con.register(name, typed.to_arrow())
+        try:
+            self.execute(f"INSERT INTO {quote(table)} BY NAME SELECT * FROM {quote(name)}")
+        finally:
+            self.con.unregister(name)
+
+    def rows(self, table: str, run_id: int, dims: tuple[str, ...]) -> pl.DataFrame:
+        """The rows of ``table`` stored by ``run_id``, in a stable order, typed as declared."""
+        schema = ledger_schema(dims)[table]
+        frame = self.query(
+            f"SELECT * FROM {quote(table)} WHERE run_id = ? ORDER BY ALL", [int(run_id)]
+        )
+        return frame.select([pl.col(c).cast(t) for c, t in schema.items()])
+
+    def table_names(self) -> list[str]:
+        """Every base table of the file, sorted."""
+        frame = self.query(
+            "SELECT table_name FROM information_schema.tables "
+            "WHERE table_type = 'BASE TABLE' ORDER BY table_name"
+        )
+        return [str(n) for n in frame["table_name"].to_list()]
+
+    def dump(self) -> dict[str, pl.DataFrame]:
+        """Every base table, all rows sorted: to compare the file before and after."""
+        return {
+            name: self.query(f"SELECT * FROM {quote(name)} ORDER BY ALL")
+            for name in self.table_names()
+        }
+
