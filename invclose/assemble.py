@@ -147,14 +147,7 @@ def assemble_result(
             principle=pl.col("principle"),
         )
     )
-    cost_flow = pieces.sort(["issue_pos", "receipt_pos", "phase", "rank"]).select(
-        with_id,
-        from_txn_id=pl.col("receipt_txn_id"),
-        to_txn_id=pl.col("issue_txn_id"),
-        qty=from_micro(pl.col("qty")),
-        amount=from_cents(pl.col("amount")),
-        kind=pl.lit("settlement"),
-    )
+    cost_flow = _cost_flow(output, rows, pieces, with_id)
     log = output.log.with_columns(
         with_id, qty=from_micro(pl.col("qty")), amount=from_cents(pl.col("amount"))
     )
@@ -211,6 +204,48 @@ def assemble_result(
         config_fingerprint=cfg.fingerprint(),
         lock_date=lock,
         **{name: conform(table, name, dims) for name, table in tables.items()},
+    )
+
+
+def _cost_flow(
+    output: KernelOutput, rows: pl.DataFrame, pieces: pl.DataFrame, with_id: pl.Expr
+) -> pl.DataFrame:
+    """Lineage edges: receipt -> issue per piece, issue -> derived receipt, closing pairs."""
+    ids = rows.select("pos", "txn_id")
+    settlement = pieces.sort(["issue_pos", "receipt_pos", "phase", "rank"]).select(
+        from_txn_id=pl.col("receipt_txn_id"),
+        to_txn_id=pl.col("issue_txn_id"),
+        qty=pl.col("qty"),
+        amount=pl.col("amount"),
+        kind=pl.lit("settlement"),
+    )
+    feeds = (
+        output.flows.filter(pl.col("kind").is_in(["transfer", "production"]))
+        .join(ids.rename({"pos": "issue_pos", "txn_id": "from_txn_id"}), on="issue_pos")
+        .join(ids.rename({"pos": "receipt_pos", "txn_id": "to_txn_id"}), on="receipt_pos")
+        .sort(["issue_pos", "receipt_pos"])
+        .select("from_txn_id", "to_txn_id", "qty", "amount", "kind")
+    )
+    closing_issues = rows.filter(pl.col("is_virtual_new") & ~pl.col("is_receipt"))
+    closing = closing_issues.join(
+        ids.rename({"pos": "receipt_pos", "txn_id": "to_txn_id"}),
+        left_on=pl.col("pos") + 1,
+        right_on="receipt_pos",
+    ).select(
+        from_txn_id=pl.col("txn_id"),
+        to_txn_id=pl.col("to_txn_id"),
+        qty=pl.col("q_abs"),
+        amount=pl.col("w_abs"),
+        kind=pl.lit("transfer"),
+    )
+    edges = pl.concat([settlement, feeds, closing], how="vertical_relaxed")
+    return edges.select(
+        with_id,
+        "from_txn_id",
+        "to_txn_id",
+        qty=from_micro(pl.col("qty")),
+        amount=from_cents(pl.col("amount")),
+        kind="kind",
     )
 
 

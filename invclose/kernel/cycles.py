@@ -33,9 +33,7 @@ class CycleSolution:
     residual: float  # max |(I - F M) d - F y0| of the float solve, in cents
 
 
-def solve_cycle(
-    rows: pl.DataFrame, pieces: pl.DataFrame, feeds: pl.DataFrame
-) -> CycleSolution:
+def solve_cycle(rows: pl.DataFrame, pieces: pl.DataFrame, feeds: pl.DataFrame) -> CycleSolution:
     """Solve one cycle.
 
     Parameters
@@ -78,5 +76,9 @@ def solve_cycle(
     if not np.all(np.isfinite(d)) or residual > 1e-6 * scale:
         return CycleSolution(adjustments=None, residual=residual)
     rounded = np.sign(d) * np.floor(np.abs(d) + 0.5)
+    derived = rows.filter(pl.col("is_receipt") & pl.col("is_derived"))["pos"].implode()
     out = receipts.select("pos").with_columns(derived_adj=pl.Series(rounded.astype(np.int64)))
-    return CycleSolution(adjustments=out.filter(pl.col("derived_adj") != 0), residual=residual)
+    return CycleSolution(
+        adjustments=out.filter(pl.col("pos").is_in(derived) & (pl.col("derived_adj") != 0)),
+        residual=residual,
+    )

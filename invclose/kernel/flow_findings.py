@@ -6,7 +6,12 @@ import polars as pl
 
 
 def _row(
-    frame: pl.DataFrame, level: str, code: str, qty: pl.Expr, amount: pl.Expr, message: pl.Expr,
+    frame: pl.DataFrame,
+    level: str,
+    code: str,
+    qty: pl.Expr,
+    amount: pl.Expr,
+    message: pl.Expr,
     dims: list[str],
 ) -> pl.DataFrame:
     return frame.select(

@@ -79,19 +79,19 @@ def order_links(working: pl.DataFrame) -> OrderLinks:
         return _empty_links()
     orders = linked.select("order_id").unique().sort("order_id").with_row_index("order")
     linked = linked.join(orders, on="order_id").with_columns(pl.col("order").cast(pl.Int64))
-    kinds = linked.group_by("order").agg(
-        is_transfer=(pl.col("kind") == TRANSFER).all()
-    )
+    kinds = linked.group_by("order").agg(is_transfer=(pl.col("kind") == TRANSFER).all())
     linked = linked.join(kinds, on="order")
     fin = linked.filter(pl.col("fin"))
-    has_issue = fin.filter(~pl.col("is_receipt")).select("order").unique()
+    has_issue = linked.filter(~pl.col("is_receipt")).select("order").unique()
 
     # Transfer orders: unit-by-unit feeding in key order.
     transfer = fin.filter(pl.col("is_transfer") & (pl.col("q_abs") > 0))
     t_receipts = transfer.filter(pl.col("is_receipt")).select(
-        gid=pl.col("order"), pos="pos", rem="q_abs", draw="pos"
+        gid=pl.col("order"), pos="pos", rem="q_abs", draw="key_rank"
     )
-    t_issues = transfer.filter(~pl.col("is_receipt")).select(gid=pl.col("order"), pos="pos", rem="q_abs")
+    t_issues = transfer.filter(~pl.col("is_receipt")).select(
+        gid=pl.col("order"), pos="pos", rem="q_abs", draw="key_rank"
+    )
     feeds = (
         merge_axes(t_receipts, t_issues).select("issue_pos", "receipt_pos", "qty")
         if not t_receipts.is_empty() and not t_issues.is_empty()
@@ -102,22 +102,42 @@ def order_links(working: pl.DataFrame) -> OrderLinks:
         gid_of.rename({"pos": "receipt_pos", "gid": "r_gid"}), on="receipt_pos"
     )
     moves = feeds.filter(pl.col("i_gid") == pl.col("r_gid"))
-    feeds = feeds.filter(pl.col("i_gid") != pl.col("r_gid")).select("issue_pos", "receipt_pos", "qty")
+    feeds = feeds.filter(pl.col("i_gid") != pl.col("r_gid")).select(
+        "issue_pos", "receipt_pos", "qty"
+    )
 
     # Transit: in a group where the order's first row is a receipt, later issues settle
     # against its receipts in key order.
-    per_group = transfer.with_columns(
-        first_is_receipt=pl.col("is_receipt").sort_by("pos").first().over("order", "gid"),
-        key=pl.struct("order", "gid"),
-    ).filter(pl.col("first_is_receipt"))
-    group_code = per_group.select("order", "gid").unique().sort("order", "gid").with_row_index("code")
-    per_group = per_group.join(group_code, on=["order", "gid"]).with_columns(pl.col("code").cast(pl.Int64))
-    tr_r = per_group.filter(pl.col("is_receipt")).select(gid="code", pos="pos", rem="q_abs", draw="pos")
+    in_moves = pl.col("pos").is_in(pl.concat([moves["issue_pos"], moves["receipt_pos"]]).implode())
+    per_group = (
+        transfer.filter(~in_moves)
+        .with_columns(
+            first_is_receipt=pl.col("is_receipt").sort_by("pos").first().over("order", "gid"),
+            key=pl.struct("order", "gid"),
+        )
+        .filter(pl.col("first_is_receipt"))
+    )
+    group_code = (
+        per_group.select("order", "gid").unique().sort("order", "gid").with_row_index("code")
+    )
+    per_group = per_group.join(group_code, on=["order", "gid"]).with_columns(
+        pl.col("code").cast(pl.Int64)
+    )
+    tr_r = per_group.filter(pl.col("is_receipt")).select(
+        gid="code", pos="pos", rem="q_abs", draw="pos"
+    )
     tr_i = per_group.filter(~pl.col("is_receipt")).select(gid="code", pos="pos", rem="q_abs")
     transit = (
         merge_axes(tr_r, tr_i).select("issue_pos", "receipt_pos", "qty", "rank")
         if not tr_r.is_empty() and not tr_i.is_empty()
-        else pl.DataFrame(schema={"issue_pos": pl.Int64, "receipt_pos": pl.Int64, "qty": pl.Int64, "rank": pl.Int64})
+        else pl.DataFrame(
+            schema={
+                "issue_pos": pl.Int64,
+                "receipt_pos": pl.Int64,
+                "qty": pl.Int64,
+                "rank": pl.Int64,
+            }
+        )
     )
     prepaired = pl.concat(
         [
@@ -135,7 +155,9 @@ def order_links(working: pl.DataFrame) -> OrderLinks:
 
     # Production orders: every component feeds every output, shared by weight.
     production_rows = linked.filter(~pl.col("is_transfer"))
-    components = production_rows.filter(~pl.col("is_receipt")).select("order", issue_pos="pos", fin="fin")
+    components = production_rows.filter(~pl.col("is_receipt")).select(
+        "order", issue_pos="pos", fin="fin"
+    )
     uncosted_orders = components.filter(~pl.col("fin")).select("order").unique()
     outputs = production_rows.filter(
         pl.col("is_receipt") & pl.col("fin") & pl.col("order").is_in(has_issue["order"].implode())

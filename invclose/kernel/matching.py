@@ -22,7 +22,8 @@ def merge_axes(receipts: pl.DataFrame, issues: pl.DataFrame) -> pl.DataFrame:
         Columns ``gid``, ``pos``, ``rem`` (micro-units > 0), ``draw`` (the method's drawing
         order within the group: smaller draws first).
     issues
-        Columns ``gid``, ``pos``, ``rem`` (micro-units > 0); drawn in ``pos`` order.
+        Columns ``gid``, ``pos``, ``rem`` (micro-units > 0); drawn in ``pos`` order, or in
+        ``draw`` order when the frame has that column.
 
     Returns
     -------
@@ -41,7 +42,8 @@ def merge_axes(receipts: pl.DataFrame, issues: pl.DataFrame) -> pl.DataFrame:
     r = receipts.sort(["gid", "draw"]).with_columns(
         end=pl.col("rem").cum_sum().over("gid"),
     )
-    i = issues.sort(["gid", "pos"]).with_columns(end=pl.col("rem").cum_sum().over("gid"))
+    issue_order = "draw" if "draw" in issues.columns else "pos"
+    i = issues.sort(["gid", issue_order]).with_columns(end=pl.col("rem").cum_sum().over("gid"))
     events = pl.concat(
         [
             r.select(

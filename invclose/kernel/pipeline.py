@@ -90,9 +90,7 @@ def _plan(frame: pl.DataFrame, dims: list[str], closing_date: dt.date) -> _Plan:
     edges = pl.concat(
         [
             links.feeds.select(issue_pos="issue_pos", receipt_pos="receipt_pos"),
-            links.components.join(links.production, on="order").select(
-                "issue_pos", "receipt_pos"
-            ),
+            links.components.join(links.production, on="order").select("issue_pos", "receipt_pos"),
         ]
     )
     edges = (
@@ -159,9 +157,7 @@ def _issue_facts(rows: pl.DataFrame) -> pl.DataFrame:
 def _cycle_feeds(plan: _Plan, rows: pl.DataFrame) -> pl.DataFrame:
     """Float shares receipt <- issue inside one cycle (for the linear system)."""
     facts = rows.select("pos", "q_abs")
-    transfer = plan.links.feeds.join(
-        facts.rename({"pos": "issue_pos"}), on="issue_pos"
-    ).select(
+    transfer = plan.links.feeds.join(facts.rename({"pos": "issue_pos"}), on="issue_pos").select(
         "issue_pos",
         "receipt_pos",
         share=pl.col("qty").cast(pl.Float64) / pl.col("q_abs").cast(pl.Float64),
@@ -193,9 +189,7 @@ def _cost_by_levels(
     next_pos = plan.working.height
     for level in sorted(plan.levels["level"].unique().to_list()):
         at = plan.levels.filter(pl.col("level") == level)
-        rows, pieces = _cost_groups(
-            plan, at["gid"], adjust, next_pos, dims, closing_date, settle
-        )
+        rows, pieces = _cost_groups(plan, at["gid"], adjust, next_pos, dims, closing_date, settle)
         for component in at.filter(pl.col("cyclic"))["component"].unique().sort().to_list():
             gids = at.filter(pl.col("component") == component)["gid"]
             rows, pieces, adjust, log = _solve_component(
@@ -204,14 +198,8 @@ def _cost_by_levels(
             cycle_log.append(log)
         next_pos = int(rows["pos"].max() or next_pos) + 1 if rows.height else next_pos
         shares = feed_shares(_issue_facts(rows), plan.links)
-        downstream = derived_adjustments(shares).filter(
-            ~pl.col("pos").is_in(rows["pos"].implode())
-        )
-        adjust = (
-            pl.concat([adjust, downstream])
-            .group_by("pos")
-            .agg(pl.col("derived_adj").sum())
-        )
+        downstream = derived_adjustments(shares).filter(~pl.col("pos").is_in(rows["pos"].implode()))
+        adjust = pl.concat([adjust, downstream]).group_by("pos").agg(pl.col("derived_adj").sum())
         all_rows.append(rows)
         all_pieces.append(pieces)
         all_shares.append(shares)
@@ -252,8 +240,9 @@ def _solve_component(
     )
     # Re-check in integer cents: each derived receipt against its rounded inputs.
     shares = derived_adjustments(feed_shares(_issue_facts(again_rows), plan.links))
-    expected = shares.filter(pl.col("pos").is_in(again_rows["pos"].implode()))
-    given = solution.adjustments.rename({"derived_adj": "given"})
+    derived_inside = again_rows.filter(pl.col("is_derived"))["pos"].implode()
+    expected = shares.filter(pl.col("pos").is_in(derived_inside))
+    given = inner.filter(pl.col("pos").is_in(derived_inside)).rename({"derived_adj": "given"})
     residual_cents = int(
         expected.join(given, on="pos", how="full", coalesce=True)
         .select((pl.col("derived_adj").fill_null(0) - pl.col("given").fill_null(0)).abs().sum())

@@ -1,0 +1,251 @@
+"""Cost flow through transfers and production (close-semantics §9), hand-calculated."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import polars as pl
+import pytest
+
+import invclose
+from tests.helpers import ACCOUNTS, D, day
+
+SCHEMA = {
+    "txn_id": pl.String,
+    "item_id": pl.String,
+    "site": pl.String,
+    "warehouse": pl.String,
+    "date": pl.Date,
+    "qty": pl.Decimal(38, 6),
+    "amount": pl.Decimal(38, 2),
+    "seq": pl.Int64,
+    "kind": pl.String,
+    "order_id": pl.String,
+    "cost_share": pl.Decimal(38, 6),
+}
+
+
+def rows(*records: tuple[Any, ...]) -> pl.DataFrame:
+    """(txn_id, item, site, day, qty, amount, kind, order[, warehouse[, cost_share]])."""
+    out = []
+    for seq, rec in enumerate(records):
+        txn, item, site, d, qty, amount, kind, order, *rest = rec
+        out.append(
+            {
+                "txn_id": txn,
+                "item_id": item,
+                "site": site,
+                "date": day(d),
+                "qty": Decimal(str(qty)),
+                "amount": Decimal(amount),
+                "seq": seq,
+                "kind": kind,
+                "order_id": order,
+                "warehouse": rest[0] if rest else "W1",
+                "cost_share": Decimal(rest[1]) if len(rest) > 1 and rest[1] else None,
+            }
+        )
+    return pl.DataFrame(out, schema=SCHEMA)
+
+
+def close(frame: pl.DataFrame, method: str = "fifo", **kw: Any) -> invclose.CloseResult:
+    return invclose.close(
+        frame, day(31), method=method, dimensions=["site"], accounts=ACCOUNTS, **kw
+    )
+
+
+def deltas(result: invclose.CloseResult) -> dict[str, Decimal]:
+    return dict(result.adjustments.select("txn_id", "cost_delta").rows())
+
+
+TRANSIT = rows(
+    ("P1", "X", "S1", 1, 10, "100.00", "purchase", None),
+    ("P2", "X", "S1", 2, 10, "120.00", "purchase", None),
+    ("P4", "X", "TR", 1, 1, "99.00", "purchase", None),
+    ("P3", "X", "S2", 2, 5, "100.00", "purchase", None),
+    ("SHIP", "X", "S1", 3, -5, "-55.00", "transfer", "T1"),
+    ("TREC", "X", "TR", 3, 5, "55.00", "transfer", "T1"),
+    ("TISS", "X", "TR", 4, -5, "-55.00", "transfer", "T1"),
+    ("DREC", "X", "S2", 4, 5, "55.00", "transfer", "T1"),
+    ("MOVE-OUT", "X", "S1", 3, -2, "-22.00", "transfer", "M1", "WA"),
+    ("MOVE-IN", "X", "S1", 3, 2, "22.00", "transfer", "M1", "WB"),
+    ("X1", "X", "S2", 5, -5, "-77.50", "sale", None),
+)
+
+
+def test_transit_transfer_passes_the_shipments_cost_on() -> None:
+    # Site is financial, warehouse is not. FIFO at S1: the shipment (posted 55.00) takes 5 of
+    # P1 at 10.00 = 50.00: 5.00 less cost. The transit receipt and the destination receipt
+    # are derived: both move by the same -5.00, and the transit issue follows its receipt.
+    result = close(TRANSIT)
+    assert deltas(result) == {
+        "SHIP": D("-5.00"),
+        "TREC": D("-5.00"),
+        "TISS": D("-5.00"),
+        "DREC": D("-5.00"),
+        # The S2 sale is FIFO: P3 (day 2) comes before the transfer receipt (day 4).
+        "X1": D("22.50"),
+    }
+    pieces = {
+        (r["issue_txn_id"], r["receipt_txn_id"]): (r["amount"], r["principle"])
+        for r in result.settlements.iter_rows(named=True)
+    }
+    # The transit pair is settled to itself, never against TR's other receipt P4.
+    assert pieces[("TISS", "TREC")] == (D("50.00"), "transfer")
+    assert not any(issue == "TISS" and rec == "P4" for issue, rec in pieces)
+    # The warehouse move inside S1 is settled to itself and never adjusted.
+    assert pieces[("MOVE-OUT", "MOVE-IN")] == (D("22.00"), "transfer")
+    assert "MOVE-IN" not in deltas(result)
+    assert "MOVE-OUT" not in deltas(result)
+
+
+def test_lineage_query_walks_back_to_the_purchase() -> None:
+    result = close(TRANSIT)
+    query = """
+        with recursive lineage(txn_id, depth) as (
+            select 'DREC', 0
+            union all
+            select f.from_txn_id, l.depth + 1
+            from cost_flow f join lineage l on f.to_txn_id = l.txn_id
+        )
+        select txn_id, min(depth) as depth from lineage group by txn_id order by depth
+    """
+    assert result.sql(query).rows() == [
+        ("DREC", 0),
+        ("TISS", 1),
+        ("TREC", 2),
+        ("SHIP", 3),
+        ("P1", 4),
+    ]
+
+
+BOM = rows(
+    ("PA1", "A", "S1", 1, 10, "50.00", "purchase", None),
+    ("PA2", "A", "S1", 2, 10, "70.00", "purchase", None),
+    ("W1-C", "A", "S1", 3, -10, "-60.00", "consumption", "W1"),
+    ("W1-O", "B", "S1", 3, 10, "70.00", "production", "W1"),  # 60.00 components + 10.00 route
+    ("W2-C", "B", "S1", 4, -10, "-70.00", "consumption", "W2"),
+    ("W2-O", "C", "S1", 4, 5, "75.00", "production", "W2"),  # + 5.00 route
+    ("W3-C", "C", "S1", 5, -5, "-75.00", "consumption", "W3"),
+    ("W3-O", "D", "S1", 5, 5, "75.00", "production", "W3"),
+    ("SD", "D", "S1", 6, -5, "-75.00", "sale", None),
+)
+
+
+def test_three_level_bom_passes_the_component_change_up_every_level() -> None:
+    # FIFO gives W1's component PA1 at 50.00 instead of 60.00: -10.00. B (70.00 posted) becomes
+    # 60.00 + its 10.00 route = 60.00... i.e. it moves by -10.00, and so does every level above:
+    # C 65.00, D 65.00, and the sale of D costs 65.00.
+    result = close(BOM)
+    assert deltas(result) == {
+        "W1-C": D("-10.00"),
+        "W1-O": D("-10.00"),
+        "W2-C": D("-10.00"),
+        "W2-O": D("-10.00"),
+        "W3-C": D("-10.00"),
+        "W3-O": D("-10.00"),
+        "SD": D("-10.00"),
+    }
+    value = dict(result.adjustments.select("txn_id", "settled_amount").rows())
+    assert value["W3-O"] == D("65.00")
+    assert value["SD"] == D("-65.00")
+
+
+@pytest.mark.parametrize(
+    ("shares", "expected"),
+    [
+        # No cost_share: split by posted amounts 45.00 : 15.00, i.e. -7.50 and -2.50.
+        ((None, None), {"CO-P": D("-7.50"), "CO-Q": D("-2.50")}),
+        # cost_share 1 : 1.
+        (("1", "1"), {"CO-P": D("-5.00"), "CO-Q": D("-5.00")}),
+    ],
+)
+def test_co_products_share_the_component_change(
+    shares: tuple[str | None, str | None], expected: dict[str, Decimal]
+) -> None:
+    frame = rows(
+        ("PA1", "A", "S1", 1, 10, "50.00", "purchase", None),
+        ("PA2", "A", "S1", 2, 10, "70.00", "purchase", None),
+        ("CO-C", "A", "S1", 3, -10, "-60.00", "consumption", "W4"),
+        ("CO-P", "P", "S1", 3, 6, "45.00", "production", "W4", "W1", shares[0]),
+        ("CO-Q", "Q", "S1", 3, 4, "15.00", "production", "W4", "W1", shares[1]),
+    )
+    result = close(frame)
+    got = deltas(result)
+    assert got.pop("CO-C") == D("-10.00")
+    assert got == expected
+
+
+def test_production_with_an_uninvoiced_component_is_not_costed() -> None:
+    frame = rows(
+        ("PA1", "A", "S1", 1, 10, "50.00", "purchase", None),
+        ("W1-C", "A", "S1", 3, -10, "-60.00", "consumption", "W1"),
+        ("W1-O", "B", "S1", 3, 10, "70.00", "production", "W1"),
+    ).with_columns(
+        status=pl.when(pl.col("txn_id") == "W1-C")
+        .then(pl.lit("physical"))
+        .otherwise(pl.lit("financial"))
+    )
+    result = close(frame)
+    assert "W1-O" not in deltas(result)
+    log = result.log.filter(pl.col("code") == "production_not_costed")
+    assert log.select("txn_id", "order_id").rows() == [("W1-O", "W1")]
+
+
+def test_two_site_transfer_loop_is_solved_exactly() -> None:
+    # Weighted average at both sites. S1: purchase 10 @ 10.00 and T2's receipt (10); issues
+    # T1's shipment (10) and a sale (10). S2: purchase 10 @ 20.00 and T1's receipt; issues T2's
+    # shipment and a sale. With v1, v2 the two transfers' values:
+    #   v1 = (100 + v2) / 2,  v2 = (200 + v1) / 2   ->   v1 = 133.33..., v2 = 166.66...
+    frame = rows(
+        ("P1", "X", "S1", 1, 10, "100.00", "purchase", None),
+        ("P2", "X", "S2", 1, 10, "200.00", "purchase", None),
+        ("T1-S", "X", "S1", 2, -10, "-100.00", "transfer", "T1"),
+        ("T1-R", "X", "S2", 2, 10, "100.00", "transfer", "T1"),
+        ("T2-S", "X", "S2", 3, -10, "-150.00", "transfer", "T2"),
+        ("T2-R", "X", "S1", 3, 10, "150.00", "transfer", "T2"),
+        ("S1-SALE", "X", "S1", 4, -10, "-125.00", "sale", None),
+        ("S2-SALE", "X", "S2", 4, -10, "-175.00", "sale", None),
+    )
+    result = close(frame, "weighted_average")
+    value = {t: abs(v) for t, v in result.adjustments.select("txn_id", "settled_amount").rows()}
+    assert abs(value["T1-R"] - D("133.33")) <= D("0.01")
+    assert abs(value["T2-R"] - D("166.67")) <= D("0.01")
+    # Every sale is at its site's average: S1 (100.00 + v2) / 2, S2 (200.00 + v1) / 2.
+    assert abs(value["S1-SALE"] - (D("100.00") + value["T2-R"]) / 2) <= D("0.01")
+    assert abs(value["S2-SALE"] - (D("200.00") + value["T1-R"]) / 2) <= D("0.01")
+    # Nothing is lost: the sales carry the 300.00 bought, less what the rounding left.
+    assert abs(value["S1-SALE"] + value["S2-SALE"] - D("300.00")) <= D("0.02")
+    codes = set(result.log["code"])
+    assert "cycle_residual" in codes
+    assert "not_converged" not in codes
+
+
+def test_item_consuming_itself_is_solved_exactly() -> None:
+    # Weighted average of X: purchase 10 @ 10.00; production W5 consumes 10 X and makes 10 X
+    # with 10.00 of route cost. The output v satisfies v = (100 + v) / 2 + 10, so v = 120.00;
+    # the component costs 110.00 (+10.00), the sale 110.00 (posted 105.00: +5.00).
+    frame = rows(
+        ("P1", "X", "S1", 1, 10, "100.00", "purchase", None),
+        ("W5-C", "X", "S1", 2, -10, "-100.00", "consumption", "W5"),
+        ("W5-O", "X", "S1", 2, 10, "110.00", "production", "W5"),
+        ("SALE", "X", "S1", 3, -10, "-105.00", "sale", None),
+    )
+    result = close(frame, "weighted_average")
+    assert deltas(result) == {"W5-C": D("10.00"), "W5-O": D("10.00"), "SALE": D("5.00")}
+    residual = result.log.filter(pl.col("code") == "cycle_residual")
+    assert residual["amount"].to_list() == [D("0.00")]
+
+
+def test_value_that_only_circulates_is_not_converged() -> None:
+    # Two sites that only ship to each other: nothing enters or leaves the loop.
+    frame = rows(
+        ("T1-S", "X", "S1", 2, -10, "-100.00", "transfer", "T1"),
+        ("T1-R", "X", "S2", 2, 10, "100.00", "transfer", "T1"),
+        ("T2-S", "X", "S2", 3, -10, "-100.00", "transfer", "T2"),
+        ("T2-R", "X", "S1", 3, 10, "100.00", "transfer", "T2"),
+    )
+    result = close(frame)
+    assert "not_converged" in set(result.log["code"])
+    assert not result.adjustments["txn_id"].is_in(["T1-R", "T2-R"]).any()
