@@ -16,10 +16,10 @@ from dataclasses import dataclass
 import polars as pl
 
 from invclose.config import Method
+from invclose.kernel import flow_findings
 from invclose.kernel.averages import average_pieces
 from invclose.kernel.balances import group_balances
 from invclose.kernel.cycles import solve_cycle
-from invclose.kernel import flow_findings
 from invclose.kernel.findings import close_findings, marking_ignored
 from invclose.kernel.flows import OrderLinks, order_links
 from invclose.kernel.levels import group_levels
