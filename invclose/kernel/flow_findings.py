@@ -46,20 +46,32 @@ def not_costed(rows: pl.DataFrame, outputs: pl.DataFrame, dims: list[str]) -> pl
     )
 
 
-def cycle_residual(
-    rows: pl.DataFrame, size: int, cents: int, item: str | None, dims: list[str]
+def cycle_residuals(
+    rows: pl.DataFrame, cyclic: pl.DataFrame, gap: pl.DataFrame, dims: list[str]
 ) -> pl.DataFrame:
-    """``cycle_residual`` (info): cents a solved cycle leaves on its orders' offset accounts."""
-    first = rows.sort("pos").head(1)
+    """``cycle_residual`` (info), one per solved cycle: the cents its rounding leaves on the
+    orders' offset accounts, with the cycle's size in groups (``qty``)."""
+    sizes = cyclic.group_by("component").agg(size=pl.len())
+    first = (
+        rows.sort("pos")
+        .group_by("component", maintain_order=True)
+        .first()
+        .join(sizes, on="component")
+        .join(gap, on="component", how="left")
+        .with_columns(pl.col("cents").fill_null(0))
+    )
     return _row(
         first,
         "info",
         "cycle_residual",
-        pl.lit(size),
-        pl.lit(cents),
-        pl.lit(
-            f"cost cycle of {size} group(s) through item {item} solved exactly; "
-            f"{cents / 100:.2f} left by rounding stays on the orders' offset accounts"
+        pl.col("size"),
+        pl.col("cents"),
+        pl.format(
+            "cost cycle of {} group(s) through item {} solved exactly as a linear system; "
+            "{} cent(s) left by rounding stay on the orders' offset accounts",
+            pl.col("size"),
+            pl.col("item_id"),
+            pl.col("cents"),
         ),
         dims,
     ).with_columns(txn_id=pl.lit(None, pl.String))

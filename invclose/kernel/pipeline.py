@@ -190,12 +190,29 @@ def _cost_by_levels(
     for level in sorted(plan.levels["level"].unique().to_list()):
         at = plan.levels.filter(pl.col("level") == level)
         rows, pieces = _cost_groups(plan, at["gid"], adjust, next_pos, dims, closing_date, settle)
-        for component in at.filter(pl.col("cyclic"))["component"].unique().sort().to_list():
-            gids = at.filter(pl.col("component") == component)["gid"]
-            rows, pieces, adjust, log = _solve_component(
-                plan, gids, rows, pieces, adjust, next_pos, dims, closing_date, settle
+        cyclic = at.filter(pl.col("cyclic")).select("gid", "component")
+        if cyclic.height:
+            # All cycles of a level in one block-diagonal system; one by one only if that fails.
+            solved = _solve_cycles(
+                plan, cyclic, rows, pieces, adjust, next_pos, dims, closing_date, settle
             )
-            cycle_log.append(log)
+            if solved is None:
+                for component in cyclic["component"].unique().sort().to_list():
+                    one = cyclic.filter(pl.col("component") == component)
+                    solved = _solve_cycles(
+                        plan, one, rows, pieces, adjust, next_pos, dims, closing_date, settle
+                    )
+                    if solved is None:
+                        base = rows.filter(pl.col("gid").is_in(one["gid"].implode()))
+                        cycle_log.append(
+                            flow_findings.not_converged(base, one.height, float("inf"), dims)
+                        )
+                        continue
+                    rows, pieces, adjust, log = solved
+                    cycle_log.append(log)
+            else:
+                rows, pieces, adjust, log = solved
+                cycle_log.append(log)
         next_pos = int(rows["pos"].max() or next_pos) + 1 if rows.height else next_pos
         shares = feed_shares(_issue_facts(rows), plan.links)
         downstream = derived_adjustments(shares).filter(~pl.col("pos").is_in(rows["pos"].implode()))
@@ -212,9 +229,9 @@ def _cost_by_levels(
     )
 
 
-def _solve_component(
+def _solve_cycles(
     plan: _Plan,
-    gids: pl.Series,
+    cyclic: pl.DataFrame,
     rows: pl.DataFrame,
     pieces: pl.DataFrame,
     adjust: pl.DataFrame,
@@ -222,16 +239,18 @@ def _solve_component(
     dims: list[str],
     closing_date: dt.date,
     settle: bool,
-) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame]:
-    """Solve one cycle and cost its groups again with the solution."""
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame] | None:
+    """Solve the cycles of ``cyclic`` (gid, component) and cost their groups again.
+
+    Returns ``None`` when the system has no unique solution.
+    """
+    gids = cyclic["gid"]
     inside = pl.col("gid").is_in(gids.implode())
     base_rows = rows.filter(inside)
     base_pieces = pieces.filter(pl.col("receipt_pos").is_in(base_rows["pos"].implode()))
     solution = solve_cycle(base_rows, base_pieces, _cycle_feeds(plan, base_rows))
-    item = base_rows["item_id"][0] if base_rows.height else None
     if solution.adjustments is None:
-        log = flow_findings.not_converged(base_rows, gids.len(), solution.residual, dims)
-        return rows, pieces, adjust, log
+        return None
     inner = (
         pl.concat([adjust, solution.adjustments]).group_by("pos").agg(pl.col("derived_adj").sum())
     )
@@ -240,16 +259,15 @@ def _solve_component(
     )
     # Re-check in integer cents: each derived receipt against its rounded inputs.
     shares = derived_adjustments(feed_shares(_issue_facts(again_rows), plan.links))
-    derived_inside = again_rows.filter(pl.col("is_derived"))["pos"].implode()
-    expected = shares.filter(pl.col("pos").is_in(derived_inside))
-    given = inner.filter(pl.col("pos").is_in(derived_inside)).rename({"derived_adj": "given"})
-    residual_cents = int(
-        expected.join(given, on="pos", how="full", coalesce=True)
-        .select((pl.col("derived_adj").fill_null(0) - pl.col("given").fill_null(0)).abs().sum())
-        .item()
-        or 0
+    derived_inside = again_rows.filter(pl.col("is_derived")).select("pos", "gid")
+    gap = (
+        derived_inside.join(shares, on="pos", how="left")
+        .join(inner.rename({"derived_adj": "given"}), on="pos", how="left")
+        .join(cyclic, on="gid")
+        .group_by("component")
+        .agg(cents=(pl.col("derived_adj").fill_null(0) - pl.col("given").fill_null(0)).abs().sum())
     )
-    log = flow_findings.cycle_residual(base_rows, gids.len(), residual_cents, item, dims)
+    log = flow_findings.cycle_residuals(again_rows.join(cyclic, on="gid"), cyclic, gap, dims)
     rows = pl.concat([rows.filter(~inside), again_rows], how="vertical_relaxed")
     pieces = pl.concat(
         [pieces.filter(~pl.col("receipt_pos").is_in(base_rows["pos"].implode())), again_pieces],
