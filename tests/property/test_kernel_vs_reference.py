@@ -173,8 +173,7 @@ def test_input_row_order_changes_nothing(method: str, data: st.DataObject) -> No
     for name in a:
         assert a[name].schema == b[name].schema, name
         assert a[name].equals(b[name], null_equal=True), (
-            f"table {name!r} changed when the input rows were shuffled:\n"
-            f"{a[name]}\n{b[name]}"
+            f"table {name!r} changed when the input rows were shuffled:\n{a[name]}\n{b[name]}"
         )
 
     ref_options = {**options, "dimensions": dims}
@@ -250,9 +249,7 @@ def check_conservation(
         g[prefix + "value"] += r["amount"]
         if txn_id in adjustments:
             g[prefix + "value"] += adjustments[txn_id]["adjustment"]
-    balances = {
-        (b["item_id"], *(b[d] for d in dims)): b for b in result.balances.to_dicts()
-    }
+    balances = {(b["item_id"], *(b[d] for d in dims)): b for b in result.balances.to_dicts()}
     assert set(balances) == set(expect), f"{who}: balance groups"
     for key, e in expect.items():
         got = {c: balances[key][c] for c in e}
