@@ -213,7 +213,8 @@ def _cost_by_levels(
             else:
                 rows, pieces, adjust, log = solved
                 cycle_log.append(log)
-        next_pos = int(rows["pos"].max() or next_pos) + 1 if rows.height else next_pos
+        # Virtual rows of later levels must not reuse a position: keep a running maximum.
+        next_pos = max(next_pos, int(rows["pos"].max() or 0) + 1) if rows.height else next_pos
         shares = feed_shares(_issue_facts(rows), plan.links)
         downstream = derived_adjustments(shares).filter(~pl.col("pos").is_in(rows["pos"].implode()))
         adjust = pl.concat([adjust, downstream]).group_by("pos").agg(pl.col("derived_adj").sum())
