@@ -25,9 +25,15 @@ from tests.helpers import ACCOUNTS
 CENT = Decimal("0.01")
 D0 = dt.date(2025, 1, 1)
 SCHEMA = {
-    "txn_id": pl.String, "item_id": pl.String, "site": pl.String, "date": pl.Date,
-    "qty": pl.Decimal(38, 6), "amount": pl.Decimal(38, 2), "seq": pl.Int64,
-    "kind": pl.String, "order_id": pl.String,
+    "txn_id": pl.String,
+    "item_id": pl.String,
+    "site": pl.String,
+    "date": pl.Date,
+    "qty": pl.Decimal(38, 6),
+    "amount": pl.Decimal(38, 2),
+    "seq": pl.Int64,
+    "kind": pl.String,
+    "order_id": pl.String,
 }
 
 
@@ -40,18 +46,34 @@ def networks(draw: st.DrawFn, cyclic: bool) -> pl.DataFrame:
     n_sites = draw(st.integers(2, 4))
     rows: list[dict[str, Any]] = []
 
-    def add(txn: str, site: int, day: int, qty: int, amount: Decimal, kind: str, order: str | None) -> None:
+    def add(
+        txn: str, site: int, day: int, qty: int, amount: Decimal, kind: str, order: str | None
+    ) -> None:
         rows.append(
             {
-                "txn_id": txn, "item_id": "X", "site": f"S{site}", "date": D0 + dt.timedelta(days=day),
-                "qty": Decimal(qty), "amount": amount, "seq": len(rows), "kind": kind, "order_id": order,
+                "txn_id": txn,
+                "item_id": "X",
+                "site": f"S{site}",
+                "date": D0 + dt.timedelta(days=day),
+                "qty": Decimal(qty),
+                "amount": amount,
+                "seq": len(rows),
+                "kind": kind,
+                "order_id": order,
             }
         )
 
     for k in range(draw(st.integers(1, 6))):
         qty = draw(st.integers(1, 5))
-        add(f"P{k}", draw(st.integers(0, n_sites - 1)), draw(st.integers(0, 9)), qty,
-            qty * Decimal(draw(st.integers(100, 2000))) / 100, "purchase", None)
+        add(
+            f"P{k}",
+            draw(st.integers(0, n_sites - 1)),
+            draw(st.integers(0, 9)),
+            qty,
+            qty * Decimal(draw(st.integers(100, 2000))) / 100,
+            "purchase",
+            None,
+        )
     for k in range(draw(st.integers(1, 6))):
         src = draw(st.integers(0, n_sites - 1))
         dst = draw(st.integers(0, n_sites - 1))
@@ -67,8 +89,15 @@ def networks(draw: st.DrawFn, cyclic: bool) -> pl.DataFrame:
         add(f"T{k}-R", dst, day, qty, posted + added, "transfer", f"T{k}")
     for k in range(draw(st.integers(0, 4))):
         qty = draw(st.integers(1, 3))
-        add(f"X{k}", draw(st.integers(0, n_sites - 1)), draw(st.integers(0, 9)), -qty,
-            -qty * Decimal(draw(st.integers(100, 2000))) / 100, "sale", None)
+        add(
+            f"X{k}",
+            draw(st.integers(0, n_sites - 1)),
+            draw(st.integers(0, 9)),
+            -qty,
+            -qty * Decimal(draw(st.integers(100, 2000))) / 100,
+            "sale",
+            None,
+        )
     return pl.DataFrame(rows, schema=SCHEMA)
 
 
@@ -146,8 +175,11 @@ def test_cyclic_networks_satisfy_every_equation_to_the_cent(frame: pl.DataFrame)
     out = sum((-rows[t]["amount"] + change.get(t, Decimal(0)) for t in sold), Decimal(0))
     bought = sum((r["amount"] for r in rows.values() if r["kind"] == "purchase"), Decimal(0))
     added = sum(
-        (r["amount"] + rows[t.replace("-R", "-S")]["amount"] for t, r in rows.items()
-         if r["kind"] == "transfer" and r["qty"] > 0),
+        (
+            r["amount"] + rows[t.replace("-R", "-S")]["amount"]
+            for t, r in rows.items()
+            if r["kind"] == "transfer" and r["qty"] > 0
+        ),
         Decimal(0),
     )
     balance = result.balances["value"].sum() or Decimal(0)
