@@ -47,7 +47,12 @@ def solve_cycle(rows: pl.DataFrame, pieces: pl.DataFrame, feeds: pl.DataFrame) -
         Receipt <- issue shares inside the cycle: ``issue_pos``, ``receipt_pos``, ``share``
         (a float fraction of the issue's change).
     """
-    receipts = rows.filter(pl.col("is_receipt")).select("pos", "q_abs").with_row_index("r")
+    # Receipts ordered by cycle: each cycle is one diagonal block, so the LU keeps its fill-in
+    # inside the blocks with the natural order (no global reordering needed).
+    order = ["component", "pos"] if "component" in rows.columns else ["pos"]
+    receipts = (
+        rows.filter(pl.col("is_receipt")).sort(order).select("pos", "q_abs").with_row_index("r")
+    )
     issues = rows.filter(~pl.col("is_receipt")).select("pos", "cost_delta").with_row_index("i")
     n_r, n_i = receipts.height, issues.height
     m = (
@@ -68,7 +73,9 @@ def solve_cycle(rows: pl.DataFrame, pieces: pl.DataFrame, feeds: pl.DataFrame) -
     system = (identity(n_r, format="csc") - (mat_f @ mat_m)).tocsc()
     rhs = mat_f @ y0
     try:
-        d = splu(system).solve(rhs)
+        d = splu(system, permc_spec="NATURAL" if "component" in rows.columns else "COLAMD").solve(
+            rhs
+        )
     except RuntimeError:  # exactly singular: value only circulates
         return CycleSolution(adjustments=None, residual=float("inf"))
     residual = float(np.max(np.abs(system @ d - rhs))) if n_r else 0.0

@@ -249,7 +249,9 @@ def _solve_cycles(
     inside = pl.col("gid").is_in(gids.implode())
     base_rows = rows.filter(inside)
     base_pieces = pieces.filter(pl.col("receipt_pos").is_in(base_rows["pos"].implode()))
-    solution = solve_cycle(base_rows, base_pieces, _cycle_feeds(plan, base_rows))
+    solution = solve_cycle(
+        base_rows.join(cyclic, on="gid"), base_pieces, _cycle_feeds(plan, base_rows)
+    )
     if solution.adjustments is None:
         return None
     inner = (
