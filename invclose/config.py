@@ -6,6 +6,7 @@ equal configurations and inputs produce bit-identical outputs.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -142,17 +143,8 @@ class CloseConfig:
 
     def with_overrides(self, **kwargs: Any) -> CloseConfig:
         """Return a copy with the given settings replaced (``None`` values are ignored)."""
-        current = {
-            "method": self.method,
-            "dimensions": self.dimensions,
-            "items": self.items,
-            "include_physical_value": self.include_physical_value,
-            "accounts": self.accounts,
-            "voucher_detail": self.voucher_detail,
-            "max_deviation": self.max_deviation,
-        }
-        current.update({k: v for k, v in kwargs.items() if v is not None})
-        return CloseConfig(**current)
+        changes = {k: v for k, v in kwargs.items() if v is not None}
+        return dataclasses.replace(self, **changes)
 
     def fingerprint(self) -> str:
         """A canonical text of every setting, for content hashes such as ``close_id``."""

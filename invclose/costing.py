@@ -295,9 +295,8 @@ def post_costs(
         *(groups[c].to_numpy().astype(np.int64) for c in ("fq", "fv", "pq", "pv")),
     )
     costed = (
-        ordered.with_columns(
-            amount=from_cents(pl.Series(amount)), variance=from_cents(pl.Series(variance))
-        )
+        ordered.with_columns(amount=pl.Series(amount), variance=pl.Series(variance))
+        .with_columns(amount=from_cents(pl.col("amount")), variance=from_cents(pl.col("variance")))
         .sort("__row")
         .select(*input_schema(dims), "variance")
     )

@@ -57,6 +57,12 @@ class _Plan:
     excluded: pl.DataFrame
 
 
+def _max_of(frame: pl.DataFrame, column: str) -> int:
+    """Largest value of an integer column (0 for an empty frame)."""
+    value = frame.select(pl.col(column).max()).item()
+    return int(value) if value is not None else 0
+
+
 def _remaining(working: pl.DataFrame, used: pl.DataFrame, excluded: pl.DataFrame) -> pl.DataFrame:
     """Participating rows with quantity left after marking."""
     return (
@@ -99,7 +105,7 @@ def _plan(frame: pl.DataFrame, dims: list[str], closing_date: dt.date) -> _Plan:
         .select("src", "dst")
         .unique()
     )
-    n_groups = int(working["gid"].max() or 0) + 1 if working.height else 0
+    n_groups = _max_of(working, "gid") + 1 if working.height else 0
     levels = group_levels(n_groups, edges)
     unpriced = pl.concat([marking.pieces, links.prepaired, ordinal])
     return _Plan(working, links, unpriced, averaging, levels, marking.excluded)
@@ -214,7 +220,7 @@ def _cost_by_levels(
                 rows, pieces, adjust, log = solved
                 cycle_log.append(log)
         # Virtual rows of later levels must not reuse a position: keep a running maximum.
-        next_pos = max(next_pos, int(rows["pos"].max() or 0) + 1) if rows.height else next_pos
+        next_pos = max(next_pos, _max_of(rows, "pos") + 1) if rows.height else next_pos
         shares = feed_shares(_issue_facts(rows), plan.links)
         downstream = derived_adjustments(shares).filter(~pl.col("pos").is_in(rows["pos"].implode()))
         adjust = pl.concat([adjust, downstream]).group_by("pos").agg(pl.col("derived_adj").sum())
@@ -323,7 +329,7 @@ def _close_perpetual(rows: pl.DataFrame, dims: list[str], closing_date: dt.date)
         v1=pl.when(perpetual).then(0).otherwise(pl.col("v1")),
     )
     extra = onhand.with_columns(
-        pos=pl.int_range(pl.len()).cast(pl.Int64) + int(rows["pos"].max() or 0) + 1,
+        pos=pl.int_range(pl.len()).cast(pl.Int64) + _max_of(rows, "pos") + 1,
         q1=pl.col("q0"),
         v1=pl.col("v0"),
         carried1=pl.col("carried0"),

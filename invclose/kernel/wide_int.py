@@ -66,5 +66,5 @@ def mul_div_round_scalar(a: int, b: int, d: int) -> int:
     if new_low < low:
         high = high + _ONE
     quot = _div_u128(high, new_low, ud << _ONE)
-    result = np.int64(quot)
+    result = int(np.int64(quot))
     return -result if negative and result != 0 else result
