@@ -77,6 +77,10 @@ def order_links(working: pl.DataFrame) -> OrderLinks:
     )
     if linked.is_empty():
         return _empty_links()
+    # Order legs follow the key order across groups (date, seq, txn_id), not ``pos``.
+    linked = linked.sort("date", "seq", "txn_id").with_columns(
+        key_rank=pl.int_range(pl.len()).cast(pl.Int64)
+    )
     orders = linked.select("order_id").unique().sort("order_id").with_row_index("order")
     linked = linked.join(orders, on="order_id").with_columns(pl.col("order").cast(pl.Int64))
     kinds = linked.group_by("order").agg(is_transfer=(pl.col("kind") == TRANSFER).all())

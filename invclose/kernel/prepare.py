@@ -50,8 +50,6 @@ def build_working(frame: pl.DataFrame, dims: Sequence[str], closing_date: dt.dat
             w_abs=pl.col("v0").abs(),
             is_virtual_new=pl.lit(False),
         )
-        # Rank in the key order across groups (date, seq, txn_id): order legs follow it.
-        .with_columns(key_rank=pl.struct("date", "seq", "txn_id").rank("ordinal").cast(pl.Int64))
     )
     eligible_status = pl.col("fin") | (pl.col("incl_phys") & pl.col("method").is_in(_ORDINAL))
     return working.with_columns(
