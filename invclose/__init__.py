@@ -20,6 +20,7 @@ from invclose.errors import (
     MissingAccountError,
 )
 from invclose.io import decimalize, read_transactions
+from invclose.ledger import Ledger, LedgerBusyError, LedgerError
 from invclose.result import CloseResult, read_result
 
 __version__ = "0.1.0"
@@ -31,6 +32,9 @@ __all__ = [
     "ConfigError",
     "InputValidationError",
     "InvcloseError",
+    "Ledger",
+    "LedgerBusyError",
+    "LedgerError",
     "Method",
     "MissingAccountError",
     "VoucherDetail",

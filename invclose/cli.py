@@ -24,6 +24,10 @@ app = typer.Typer(
     no_args_is_help=True,
     help="invclose: the periodic inventory close of an ERP, over dataframes.",
 )
+from invclose.ledger.cli import ledger_app  # noqa: E402 - the sub-app needs `app` defined first
+
+app.add_typer(ledger_app, name="ledger")
+
 console = Console()
 err_console = Console(stderr=True)
 

@@ -16,7 +16,7 @@ import importlib.metadata
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import polars as pl
@@ -27,10 +27,13 @@ from invclose.schemas import RESULT_TABLES
 from invclose.store.duckdb import UNSETTLED_CODES, register_result
 from invclose.store.parquet import read_result_dir, schema_problems, write_result_dir
 
+if TYPE_CHECKING:
+    from invclose.plots import ResultPlots
+
 __all__ = ["RUN_KINDS", "CloseResult", "read_result"]
 
 #: Kinds of run a result can come from.
-RUN_KINDS = ("close", "recalculation")
+RUN_KINDS = ("close", "recalculation", "adjustment")
 
 _MAX_ACCOUNT_LINES = 20
 _MAX_FINDING_LINES = 12
@@ -207,6 +210,18 @@ class CloseResult:
             return out if isinstance(out, pl.DataFrame) else out.collect()
         finally:
             con.close()
+
+    @property
+    def plot(self) -> ResultPlots:
+        """Altair charts of this result (``pip install 'invclose[notebook]'``).
+
+        >>> result.plot.adjustments_by_item()          # doctest: +SKIP
+        >>> result.plot.value_flow("BOLT")             # doctest: +SKIP
+        >>> result.plot.onhand_over_time(tx, "BOLT")   # doctest: +SKIP
+        """
+        from invclose.plots import ResultPlots
+
+        return ResultPlots(self)
 
     # ------------------------------------------------------------------ for people
 

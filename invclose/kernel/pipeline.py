@@ -193,7 +193,8 @@ def _cost_by_levels(
     all_rows, all_pieces, all_shares, cycle_log = [], [], [], []
     adjust = pl.DataFrame(schema={"pos": pl.Int64, "derived_adj": pl.Int64})
     next_pos = plan.working.height
-    for level in sorted(plan.levels["level"].unique().to_list()):
+    # An empty run still goes through one (empty) level, so every table keeps its schema.
+    for level in sorted(plan.levels["level"].unique().to_list()) or [0]:
         at = plan.levels.filter(pl.col("level") == level)
         rows, pieces = _cost_groups(plan, at["gid"], adjust, next_pos, dims, closing_date, settle)
         cyclic = at.filter(pl.col("cyclic")).select("gid", "component")

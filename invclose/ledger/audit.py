@@ -34,7 +34,7 @@ from typing import Any
 
 import polars as pl
 
-from invclose.hashing import row_hashes
+from invclose.hashing import canonical_text
 from invclose.ledger.store import HASHED_TABLES, Store, quote, runs_schema
 from invclose.schemas import MONEY, QTY, input_schema
 
@@ -69,6 +69,8 @@ RUN_HASH_FIELDS = (
 
 _EMPTY = hashlib.sha256(b"").hexdigest()
 _MAX_LISTED = 10
+#: Up to this many rows are hashed in Python rather than by a DuckDB query.
+_SMALL = 5_000
 
 
 def sha256_text(text: str) -> str:
@@ -81,15 +83,37 @@ def genesis_hash(fingerprint: str) -> str:
     return sha256_text("invclose-ledger\x1e" + fingerprint)
 
 
+def row_hashes(store: Store, frame: pl.DataFrame, columns: list[str]) -> pl.Series:
+    """``invclose.hashing.row_hashes`` computed on the ledger's own connection.
+
+    The same canonical text and SHA-256, hence the same values, without opening a DuckDB
+    database per call (that costs tens of milliseconds each time).
+    """
+    if frame.is_empty():
+        return pl.Series("row_hash", [], dtype=pl.String)
+    texts = canonical_text(frame, columns)
+    if frame.height <= _SMALL:  # a query costs more than hashing a few rows in Python
+        digests = [hashlib.sha256(t.encode("utf-8")).hexdigest() for t in texts.to_list()]
+        return pl.Series("row_hash", digests, dtype=pl.String)
+    text = pl.DataFrame({"t": texts})
+    name = "__invclose_ledger_hash_input"
+    store.con.register(name, text.to_arrow())
+    try:
+        out = store.query(f"SELECT sha256(t) AS row_hash FROM {quote(name)}")
+    finally:
+        store.con.unregister(name)
+    return out.to_series().cast(pl.String).alias("row_hash")
+
+
 def _join_sorted(hashes: pl.Series) -> str:
     return sha256_text("\n".join(sorted(hashes.to_list())))
 
 
-def digest(frame: pl.DataFrame, columns: list[str] | None = None) -> str:
+def digest(store: Store, frame: pl.DataFrame, columns: list[str] | None = None) -> str:
     """SHA-256 of the sorted row hashes of ``frame`` over ``columns`` (default: all)."""
     if frame.is_empty():
         return _EMPTY
-    return _join_sorted(row_hashes(frame, columns or frame.columns))
+    return _join_sorted(row_hashes(store, frame, columns or frame.columns))
 
 
 def output_hashes(store: Store, run_id: int | None = None) -> dict[int, str]:
@@ -104,7 +128,7 @@ def output_hashes(store: Store, run_id: int | None = None) -> dict[int, str]:
         )
         digests: dict[int, str] = {}
         if not frame.is_empty():
-            hashed = frame.select("run_id").with_columns(h=row_hashes(frame, frame.columns))
+            hashed = frame.select("run_id").with_columns(h=row_hashes(store, frame, frame.columns))
             for (rid,), group in hashed.group_by("run_id"):
                 digests[int(str(rid))] = _join_sorted(group["h"])
         per_table[table] = digests
@@ -113,11 +137,25 @@ def output_hashes(store: Store, run_id: int | None = None) -> dict[int, str]:
     else:
         runs = [int(r) for r in store.query("SELECT run_id FROM runs")["run_id"].to_list()]
     return {
-        rid: sha256_text(
-            "\n".join(f"{t}={per_table[t].get(rid, _EMPTY)}" for t in HASHED_TABLES)
-        )
+        rid: sha256_text("\n".join(f"{t}={per_table[t].get(rid, _EMPTY)}" for t in HASHED_TABLES))
         for rid in runs
     }
+
+
+def written_output_hash(store: Store, run_id: int) -> str:
+    """The output hash of ``run_id`` from the frames it inserted in this transaction.
+
+    Equal to :func:`output_hashes` over the stored rows (the frames were inserted exactly as
+    typed), without reading them back; ``verify`` recomputes it from the file.
+    """
+    hashes: dict[str, list[pl.Series]] = {t: [] for t in HASHED_TABLES}
+    for table, frame in store.written:
+        if table in hashes:
+            rows = frame.filter(pl.col("run_id") == run_id)
+            if rows.height:
+                hashes[table].append(row_hashes(store, rows, rows.columns))
+    parts = [f"{t}={_join_sorted(pl.concat(h)) if h else _EMPTY}" for t, h in hashes.items()]
+    return sha256_text("\n".join(parts))
 
 
 def run_hash(run: dict[str, Any]) -> str:
@@ -127,7 +165,8 @@ def run_hash(run: dict[str, Any]) -> str:
         [{f: run.get(f) for f in RUN_HASH_FIELDS}],
         schema={f: schema[f] for f in RUN_HASH_FIELDS},
     )
-    return str(row_hashes(frame, list(RUN_HASH_FIELDS)).item())
+    text = str(canonical_text(frame, list(RUN_HASH_FIELDS)).item())
+    return sha256_text(text)
 
 
 def _row(check: str, problems: list[str], ok_detail: str) -> dict[str, Any]:
@@ -138,6 +177,22 @@ def _row(check: str, problems: list[str], ok_detail: str) -> dict[str, Any]:
     return {"check": check, "ok": False, "detail": shown + more}
 
 
+def _check_configs(store: Store, genesis: str) -> list[str]:
+    """Every stored configuration rebuilds to its fingerprint, which its run recorded."""
+    problems: list[str] = []
+    config_runs = store.query("SELECT run_id, fingerprint FROM ledger_config ORDER BY run_id")
+    recorded = store.query("SELECT run_id, input_hash FROM runs WHERE kind = 'config'")
+    inputs = dict(recorded.iter_rows())
+    for run_id, fingerprint in config_runs.iter_rows():
+        if store.load_config(int(run_id))[1].fingerprint() != fingerprint:
+            problems.append(f"configuration of run {run_id} does not match its fingerprint")
+        if run_id == 0 and genesis_hash(str(fingerprint)) != genesis:
+            problems.append("the genesis hash does not match the first configuration")
+        if run_id != 0 and inputs.get(run_id) != sha256_text("config\x1e" + str(fingerprint)):
+            problems.append(f"configuration of run {run_id} does not match its run's input hash")
+    return problems
+
+
 def _check_chain(store: Store, genesis: str) -> dict[str, Any]:
     runs = store.query("SELECT * FROM runs ORDER BY run_id")
     outputs = output_hashes(store)
@@ -146,7 +201,7 @@ def _check_chain(store: Store, genesis: str) -> dict[str, Any]:
         int(str(rid)): _join_sorted(group["row_hash"])
         for (rid,), group in posted.group_by("run_id")
     }
-    problems: list[str] = []
+    problems = _check_configs(store, genesis)
     prev = genesis
     reversed_by = {
         int(r): True for r in runs.filter(pl.col("kind") == "reversal")["reverses"].to_list()
@@ -213,7 +268,7 @@ def _state_rows(
     """The state's open rows (with row hashes), known real rows, and version adjustments."""
     columns = list(input_schema(dims))
     opened = store.rows("open_items", state_run, dims)
-    opened = opened.with_columns(row_hash=row_hashes(opened, columns))
+    opened = opened.with_columns(row_hash=row_hashes(store, opened, columns))
     closed = store.rows("closed_items", state_run, dims)
     known = pl.concat(
         [opened.select("txn_id", "row_hash"), closed.select("txn_id", "row_hash")]

@@ -20,7 +20,7 @@ closing receipt, which has neither, from the latest real financial receipt of it
 from __future__ import annotations
 
 import datetime as dt
-from decimal Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import polars as pl
@@ -28,7 +28,7 @@ import polars as pl
 from invclose.assemble import resolve_items
 from invclose.config import PERIODIC_METHODS, CloseConfig, VoucherDetail
 from invclose.errors import InputValidationError, MissingAccountError
-from invclose.hashing import content_id, row_hashes
+from invclose.hashing import canonical_text, content_id
 from invclose.io import to_polars
 from invclose.kernel.accounts import fill_accounts
 from invclose.kernel.money import from_cents, from_micro, mul_div_round, to_cents, to_micro
@@ -118,15 +118,13 @@ def on_hand_changes(
     q = to_micro(pl.col("open_qty"))
     total = pl.lit(int(rows.select(q.sum()).item()), pl.Int64)
     cum = mul_div_round(pl.lit(target, pl.Int64), q.cum_sum(), total)
-    return rows.select(
-        "txn_id", new_open_value=from_cents(cum - cum.shift(1, fill_value=0))
-    )
+    return rows.select("txn_id", new_open_value=from_cents(cum - cum.shift(1, fill_value=0)))
 
 
 def transaction_changes(
     state: CloseResult, cfg: CloseConfig, lock: dt.date, changes: Any
 ) -> pl.DataFrame:
-    """``txn_id``, ``new_open_value`` from a table of ``txn_id`` and ``new_value``/``adjustment``."""
+    """``txn_id``, ``new_open_value`` from a table of ``txn_id``, ``new_value``/``adjustment``."""
     frame = to_polars(changes, "changes")
     if "txn_id" not in frame.columns or not ({"new_value", "adjustment"} & set(frame.columns)):
         msg = "changes need a txn_id column and a new_value or adjustment column"
@@ -196,7 +194,8 @@ def _accounts(
             f"from the accounts mapping: {listed}. Add a mapping row for their kind and group."
         )
         raise MissingAccountError(
-            msg, missing.select("txn_id", "kind", "item_group", "inventory_account", "offset_account")
+            msg,
+            missing.select("txn_id", "kind", "item_group", "inventory_account", "offset_account"),
         )
     return filled.drop("fb_inventory", "fb_offset")
 
@@ -218,12 +217,12 @@ def apply_changes(
     """
     dims = list(cfg.dims)
     keys = ["item_id", *dims]
-    hashes = row_hashes(changes, ["txn_id", "new_open_value"])
+    hashes = canonical_text(changes, ["txn_id", "new_open_value"])
     close_id = content_id(hashes, state.close_id, date.isoformat(), "adjustment", prefix="M")
     with_id = pl.lit(close_id).alias("close_id")
-    opened = state.open_items.join(changes, on="txn_id", how="left").with_columns(
-        delta=to_cents(pl.col("new_open_value")) - to_cents(pl.col("open_value"))
-    )
+    opened = state.open_items.join(
+        changes, on="txn_id", how="left", maintain_order="left"
+    ).with_columns(delta=to_cents(pl.col("new_open_value")) - to_cents(pl.col("open_value")))
     moved = _with_methods(
         opened.filter(pl.col("delta").is_not_null() & (pl.col("delta") != 0)).drop("close_id"),
         cfg,
@@ -266,12 +265,13 @@ def apply_changes(
     value = to_cents(pl.col("value")) + pl.col("delta").fill_null(0)
     qty = to_micro(pl.col("qty"))
     balances = (
-        state.balances.join(per_group, on=keys, how="left", nulls_equal=True)
+        state.balances.join(per_group, on=keys, how="left", nulls_equal=True, maintain_order="left")
         .with_columns(with_id, value=from_cents(value), _v=value)
         .with_columns(
-            unit_cost=pl.when(qty > 0).then(
-                from_micro(mul_div_round(pl.col("_v"), pl.lit(10**10), qty))
-            )
+            unit_cost=pl.when(pl.col("delta").is_null())
+            .then(pl.col("unit_cost"))
+            .when(qty > 0)
+            .then(from_micro(mul_div_round(pl.col("_v"), pl.lit(10**10), qty)))
         )
         .drop("delta", "_v")
     )
@@ -288,7 +288,7 @@ def apply_changes(
     return CloseResult(
         close_id=close_id,
         closing_date=state.closing_date,
-        run_kind="recalculation",
+        run_kind="adjustment",
         dimensions=tuple(dims),
         config_fingerprint=cfg.fingerprint(),
         lock_date=state.lock_date,

@@ -24,7 +24,7 @@ import polars as pl
 from invclose.errors import ClosedPeriodError, InputValidationError, MissingAccountError
 from invclose.kernel.accounts import fill_accounts
 from invclose.kernel.money import from_cents, to_cents
-from invclose.schemas import FINANCIAL, PHYSICAL, input_schema
+from invclose.schemas import FINANCIAL, MONEY, PHYSICAL, input_schema
 
 __all__ = ["check_against_ledger", "missing_amounts", "posting_vouchers", "refuse_backdated"]
 
@@ -36,7 +36,9 @@ def _listed(ids: list[str]) -> str:
     return ", ".join(ids[:_MAX_SHOWN]) + more
 
 
-def _failures(frame: pl.DataFrame, column: str, check: str, value: pl.Expr, hint: str) -> pl.DataFrame:
+def _failures(
+    frame: pl.DataFrame, column: str, check: str, value: pl.Expr, hint: str
+) -> pl.DataFrame:
     return frame.select(
         pl.lit(None, pl.Int64).alias("row"),
         "txn_id",
@@ -130,30 +132,57 @@ def check_against_ledger(
     return again
 
 
+def _variance_accounts(rows: pl.DataFrame, mapping: pl.DataFrame | None) -> pl.Series:
+    """Each row's ``variance_account`` from the mapping (same specificity rules)."""
+    if mapping is None or "variance_account" not in mapping.columns:
+        return pl.Series("variance_account", [None] * rows.height, dtype=pl.String)
+    as_accounts = mapping.select(
+        "kind",
+        "item_group",
+        inventory_account=pl.col("variance_account"),
+        offset_account=pl.col("variance_account"),
+    )
+    blank = rows.select(
+        "kind",
+        "item_group",
+        inventory_account=pl.lit(None, pl.String),
+        offset_account=pl.lit(None, pl.String),
+    )
+    return fill_accounts(blank, as_accounts)["inventory_account"].alias("variance_account")
+
+
 def _legs(
     batch: pl.DataFrame, invoices: pl.DataFrame, carried: pl.DataFrame, dims: list[str]
 ) -> pl.DataFrame:
     """Signed amounts per row and account, in cents, before netting."""
     base = ["txn_id", "item_id", *dims, "item_group", "date", "seq"]
     amount = to_cents(pl.col("amount"))
+    variance = to_cents(pl.col("variance")).fill_null(0)
     legs = [
         batch.select(*base, account=pl.col("posted_inventory_account"), net=amount, leg=0),
-        batch.select(*base, account=pl.col("posted_offset_account"), net=-amount, leg=1),
+        batch.select(*base, account=pl.col("posted_offset_account"), net=-amount - variance, leg=1),
+        batch.filter(variance != 0).select(
+            *base, account=pl.col("variance_account"), net=variance, leg=4
+        ),
     ]
     if not invoices.is_empty():
         inv = (
             invoices.select(
-                "txn_id", "phys_hash", "phys_amount", "phys_inventory_account", "phys_offset_account"
+                "txn_id",
+                "phys_hash",
+                "phys_amount",
+                "phys_inventory_account",
+                "phys_offset_account",
             )
             .join(carried, on="phys_hash", how="left")
-            .with_columns(
-                phys_carried=to_cents(pl.col("phys_amount")) + pl.col("adjusted").fill_null(0)
-            )
+            .with_columns(carried=to_cents(pl.col("phys_amount")) + pl.col("adjusted").fill_null(0))
             .join(batch.select(base), on="txn_id", how="inner")
         )
         legs += [
-            inv.select(*base, account=pl.col("phys_inventory_account"), net=-pl.col("phys_carried"), leg=2),
-            inv.select(*base, account=pl.col("phys_offset_account"), net=pl.col("phys_carried"), leg=3),
+            inv.select(
+                *base, account=pl.col("phys_inventory_account"), net=-pl.col("carried"), leg=2
+            ),
+            inv.select(*base, account=pl.col("phys_offset_account"), net=pl.col("carried"), leg=3),
         ]
     typed = [
         leg.with_columns(pl.col("net").cast(pl.Int64), pl.col("leg").cast(pl.Int64)) for leg in legs
@@ -176,6 +205,9 @@ def posting_vouchers(
     adjustments of that physical version).
     """
     dim_list = list(dims)
+    if "variance" not in batch.columns:
+        batch = batch.with_columns(variance=pl.lit(None, MONEY))
+    batch = batch.with_columns(variance_account=_variance_accounts(batch, accounts))
     filled = fill_accounts(batch, accounts).with_columns(
         posted_inventory_account=pl.col("inventory_account"),
         posted_offset_account=pl.col("offset_account"),
@@ -189,19 +221,17 @@ def posting_vouchers(
     if not needs.is_empty():
         ids = needs["txn_id"].unique(maintain_order=True).to_list()
         rows = posted.filter(pl.col("txn_id").is_in(ids))
-        keys = "; ".join(
-            f"kind={k!r} item_group={g!r}"
-            for k, g in rows.select("kind", "item_group").unique().sort(
-                ["kind", "item_group"], nulls_last=True
-            ).iter_rows()
-        )
+        pairs = rows.select("kind", "item_group").unique().sort(["kind", "item_group"])
+        missing = "; ".join(f"kind={k!r} item_group={g!r}" for k, g in pairs.iter_rows())
         msg = (
             f"{len(ids)} row(s) must post a voucher but have no inventory_account or "
-            f"offset_account and the accounts mapping has no row for them: {_listed(ids)}. "
-            f"Missing mapping keys: {keys}. Fill the columns on the rows or add a mapping row."
+            f"offset_account (or variance_account) and the accounts mapping has no row for "
+            f"them: {_listed(ids)}. Missing mapping keys: {missing}. Fill the columns on the "
+            "rows or add a mapping row."
         )
-        failures = rows.select("txn_id", "kind", "item_group", "inventory_account", "offset_account")
-        raise MissingAccountError(msg, failures)
+        raise MissingAccountError(
+            msg, rows.select("txn_id", "kind", "item_group", "inventory_account", "offset_account")
+        )
     keys = ["txn_id", "item_id", *dim_list, "item_group", "date", "seq", "account"]
     order = (
         posted.select("date", "seq", "txn_id")

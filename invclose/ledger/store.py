@@ -25,6 +25,7 @@ DuckDB transaction, so a failure (or a kill) at any moment leaves the file as it
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -68,8 +69,12 @@ _OPEN_GUARD = threading.Lock()
 def fault_point(step: str) -> None:
     """Kill the process at ``step`` when ``INVCLOSE_LEDGER_FAULT`` names it (test hook).
 
-    Steps are ``<verb>:<where>``, e.g. ``close:before_commit``; ``*:before_commit`` matches
-    every verb. Without the variable this is a no-op.
+    Steps are ``<verb>:<where>``: the verb whose transaction is running (``post``, ``close``,
+    ``recalculate``, ``reverse``, ``adjust``, ``reconfigure``) and the point inside it:
+    ``begin``, ``stored_<table>``, ``<run kind>_recorded`` (e.g. ``close:reversal_recorded``
+    for the cancellation of a recalculation inside a close), ``reversal_marked``,
+    ``cancelled``, ``certified``, ``before_commit``, ``after_commit``. ``*:before_commit``
+    matches every verb. Without the variable this is a no-op.
     """
     wanted = os.environ.get(FAULT_ENV)
     if not wanted:
@@ -294,7 +299,9 @@ class Store:
                 msg = f"cannot open the ledger file {self.path}: {exc}"
                 raise LedgerError(msg) from None
             _OPEN_PATHS.add(key)
-        self._in_transaction = False
+        self.verb: str | None = None
+        #: Every frame inserted in the current transaction, as stored (for output hashes).
+        self.written: list[tuple[str, pl.DataFrame]] = []
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -308,6 +315,10 @@ class Store:
                 finally:
                     _OPEN_PATHS.discard(key)
                     self.con = None  # type: ignore[assignment]
+
+    def fault(self, step: str) -> None:
+        """Fault point ``<verb>:<step>`` inside the current transaction (see ``fault_point``)."""
+        fault_point(f"{self.verb or 'none'}:{step}")
 
     @property
     def is_open(self) -> bool:
@@ -328,7 +339,8 @@ class Store:
             msg = f"{verb}: the ledger was opened read-only"
             raise LedgerError(msg)
         self.con.begin()
-        self._in_transaction = True
+        self.verb = verb
+        self.written = []
         try:
             if write:
                 fault_point(f"{verb}:begin")
@@ -339,13 +351,12 @@ class Store:
             else:
                 self.con.rollback()
         except BaseException:
-            try:
+            with contextlib.suppress(duckdb.Error):  # the transaction may already be over
                 self.con.rollback()
-            except duckdb.Error:  # pragma: no cover - the transaction already ended
-                pass
             raise
         finally:
-            self._in_transaction = False
+            self.verb = None
+            self.written = []
         if write:
             fault_point(f"{verb}:after_commit")
 
@@ -459,6 +470,7 @@ class Store:
                 for c, t in schema.items()
             ]
         )
+        self.written.append((table, typed))
         name = f"__invclose_ledger_{table}"
         self.con.register(name, typed.to_arrow())
         try:
@@ -466,11 +478,17 @@ class Store:
         finally:
             self.con.unregister(name)
 
-    def rows(self, table: str, run_id: int, dims: tuple[str, ...]) -> pl.DataFrame:
-        """The rows of ``table`` stored by ``run_id``, in a stable order, typed as declared."""
+    def rows(
+        self, table: str, run_id: int, dims: tuple[str, ...], *, sort: bool = False
+    ) -> pl.DataFrame:
+        """The rows of ``table`` stored by ``run_id``, typed as declared.
+
+        In insertion order (``rowid``), or sorted on every column with ``sort=True``.
+        """
         schema = ledger_schema(dims)[table]
+        order = "ALL" if sort else "rowid"
         frame = self.query(
-            f"SELECT * FROM {quote(table)} WHERE run_id = ? ORDER BY ALL", [int(run_id)]
+            f"SELECT * FROM {quote(table)} WHERE run_id = ? ORDER BY {order}", [int(run_id)]
         )
         return frame.select([pl.col(c).cast(t) for c, t in schema.items()])
 
@@ -488,4 +506,3 @@ class Store:
             name: self.query(f"SELECT * FROM {quote(name)} ORDER BY ALL")
             for name in self.table_names()
         }
-

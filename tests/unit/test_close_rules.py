@@ -224,3 +224,10 @@ def test_physical_rows_take_no_part_without_the_option(method: str) -> None:
     assert result.balances.select("qty", "physical_qty", "physical_value").rows() == [
         (D(0), D(0), D("40.00"))
     ]
+
+
+def test_an_empty_frame_closes_to_empty_tables() -> None:
+    frame = tx(("R", "A", 1, 1, "1.00")).clear()
+    result = close(frame)
+    assert all(table.is_empty() for table in result.tables().values())
+    assert result.lock_date == day(31)

@@ -1,0 +1,540 @@
+"""``Ledger``: the period ledger on one embedded DuckDB file (contract §5).
+
+The ledger wraps the stateless API (``invclose.close``, ``recalculate``, ``check``); it never
+computes a close itself. What it adds is state and safety (:mod:`invclose.ledger.core`):
+every operation is a run with its own ``run_id``; closes, recalculations and manual
+adjustments form one stack that reversals pop; every verb is one DuckDB transaction; the
+file has one writer at a time.
+
+* ``post`` validates a batch against the ledger and writes its posting vouchers
+  (:mod:`invclose.ledger.postings`).
+* ``close(D)`` first cancels the recalculations in force dated after D (newest first, each a
+  reversal of its own), then closes from the state in force, stores every result table under
+  a new ``run_id`` with its ``certificate``, and locks the period.
+* ``recalculate``, ``adjust_on_hand`` and ``adjust_transactions`` adjust without settling
+  (:mod:`invclose.ledger.manual`); ``reverse`` and ``reverse_recalculations`` pop the stack.
+* ``history``, ``result``, ``vouchers``, ``transactions``, ``gl``, ``reconciliation`` and
+  ``verify`` (:mod:`invclose.ledger.audit`) read.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import polars as pl
+
+from invclose.assemble import resolve_items
+from invclose.close import check as stateless_check
+from invclose.close import close as stateless_close
+from invclose.close import recalculate as stateless_recalculate
+from invclose.config import CloseConfig, parse_date
+from invclose.errors import ConfigError, InputValidationError
+from invclose.hashing import content_id
+from invclose.io import to_polars
+from invclose.kernel.money import to_cents
+from invclose.ledger import audit, manual, postings
+from invclose.ledger.errors import (
+    LedgerDateError,
+    NothingToReverseError,
+    RefusedAdjustmentError,
+)
+from invclose.ledger.reads import LedgerReads
+from invclose.ledger.store import quote
+from invclose.result import CloseResult
+from invclose.schemas import MONEY, input_schema
+from invclose.validate import normalize_accounts, normalize_items, normalize_transactions
+
+__all__ = ["Ledger"]
+
+
+class Ledger(LedgerReads):
+    """The period ledger: post, check, close, recalculate, adjust and reverse on one file.
+
+    Parameters
+    ----------
+    path
+        The DuckDB file; created (with ``config``) on first use.
+    config
+        The settings of every close. A new file without it gets the defaults; an existing
+        file keeps the configuration it was created with, and a different ``config`` is
+        refused (change it explicitly with :meth:`reconfigure`).
+    read_only
+        Open an existing file for reading only (several readers may share it).
+
+    Examples
+    --------
+    >>> books = invclose.Ledger("books.duckdb", config=cfg)   # doctest: +SKIP
+    >>> books.post(january); books.close("2025-01-31")        # doctest: +SKIP
+    >>> books.verify()                                         # doctest: +SKIP
+    """
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    # ------------------------------------------------------------------ verbs
+
+    def post(self, df: Any) -> int:
+        """Validate and append transactions and write their posting vouchers.
+
+        Parameters
+        ----------
+        df
+            Transactions in any form ``invclose.close`` accepts (contract §1). A row whose
+            ``txn_id`` is a posted physical row, with ``status`` financial, is its invoice.
+
+        Returns
+        -------
+        int
+            The ``run_id`` of the posting.
+
+        Raises
+        ------
+        ClosedPeriodError
+            A row is dated on or before the latest closing date (rows and date named).
+        InputValidationError
+            Invalid rows, a repeated ``txn_id``, or a missing amount without costing.
+        MissingAccountError
+            A row must post but has no accounts, even from the mapping.
+
+        Notes
+        -----
+        Any failure refuses the whole batch and writes nothing. Without a ``seq`` column, the
+        rows follow every earlier posting in order.
+        """
+        dims = self.dimensions
+        with self._operation("post"):
+            raw = to_polars(df, "transactions")
+            named = [c for c in ("txn_id", "marked_to") if c in raw.columns]
+            ids = pl.concat([raw[c].cast(pl.String, strict=False) for c in named]).drop_nulls()
+            stored = self._current().filter(pl.col("txn_id").is_in(ids.unique().implode()))
+            batch = normalize_transactions(
+                raw,
+                dimensions=dims,
+                require_amount=False,
+                known=stored.select("txn_id", "item_id", *dims, "qty") if stored.height else None,
+            )
+            if batch.is_empty():
+                msg = "nothing to post: the batch has no rows"
+                raise InputValidationError(msg)
+            if "seq" not in raw.columns:
+                start = self._store.scalar("SELECT coalesce(max(seq), -1) + 1 FROM transactions")
+                batch = batch.with_columns(pl.col("seq") + int(start))
+            postings.refuse_backdated(batch, self._lock())
+            invoices = postings.check_against_ledger(batch, stored, dims)
+            if batch["amount"].null_count():
+                batch = self._cost_batch(batch)
+                postings.missing_amounts(batch)
+            columns = list(input_schema(dims))
+            batch = batch.with_columns(row_hash=audit.row_hashes(self._store, batch, columns))
+            grouped = resolve_items(batch, normalize_items(self._cfg.items), self._cfg)
+            carried = self._store.query(
+                "SELECT version_hash AS phys_hash, SUM(adjustment) AS adjusted FROM adjustments "
+                "WHERE version_hash IS NOT NULL GROUP BY ALL"
+            ).with_columns(adjusted=to_cents(pl.col("adjusted")))
+            run_id = self._next_run_id()
+            post_id = content_id(batch["row_hash"], "post", prefix="P")
+            rows, lines = postings.posting_vouchers(
+                grouped.select(
+                    *columns, "item_group", *(["variance"] if "variance" in grouped.columns else [])
+                ),
+                invoices,
+                carried,
+                normalize_accounts(self._cfg.accounts),
+                dims,
+                post_id,
+            )
+            rows = rows.join(batch.select("txn_id", "row_hash"), on="txn_id", maintain_order="left")
+            self._store.insert("transactions", rows.with_columns(run_id=pl.lit(run_id)), dims)
+            self._store.fault("stored_transactions")
+            self._store.insert("vouchers", lines.with_columns(run_id=pl.lit(run_id)), dims)
+            self._append_run(
+                run_id,
+                "post",
+                audit.sha256_text("\n".join(sorted(batch["row_hash"].to_list()))),
+                date=batch["date"].max(),
+                close_id=post_id,
+            )
+        return run_id
+
+    def _cost_batch(self, batch: pl.DataFrame) -> pl.DataFrame:
+        """Hook for posting-time costing: fill null amounts with ``invclose.post_costs``.
+
+        The rows the state in force does not know, then the batch, are replayed from that
+        state. Rows given an amount keep it; rows without one take the costed amount and its
+        ``variance`` (posted to the mapping's ``variance_account``). Revaluation rows that
+        ``post_costs`` may add are not posted. Until ``invclose.post_costs`` exists, rows
+        without an amount are refused.
+        """
+        import invclose
+
+        post_costs = getattr(invclose, "post_costs", None)
+        if post_costs is None:
+            postings.missing_amounts(batch)
+            return batch
+        state = self._state()
+        known: set[str] = set()
+        if state is not None:
+            known = set(state.open_items["txn_id"]) | set(state.closed_items["txn_id"])
+        history = self._current().filter(~pl.col("txn_id").is_in(sorted(known)))
+        replay = pl.concat([history.select(batch.columns), batch])
+        cfg = self._cfg
+        costed = to_polars(
+            post_costs(
+                replay,
+                items=cfg.items,
+                dimensions=list(cfg.dims),
+                method=str(cfg.method),
+                include_physical_value=cfg.include_physical_value,
+                opening=state,
+            )
+        )
+        if "variance" not in costed.columns:
+            costed = costed.with_columns(variance=pl.lit(None, MONEY))
+        filled = costed.select("txn_id", pl.col("amount").alias("costed"), "variance")
+        out = batch.join(filled, on="txn_id", how="left", maintain_order="left")
+        was_null = pl.col("amount").is_null()
+        return out.with_columns(
+            amount=pl.coalesce("amount", "costed"),
+            variance=pl.when(was_null).then(pl.col("variance")),
+        ).drop("costed")
+
+    def check(self, date: Any) -> pl.DataFrame:
+        """What a close at ``date`` would log: ``invclose.check`` over what is open (read-only).
+
+        Parameters
+        ----------
+        date
+            The closing date to check; after the latest closing date. Recalculations in force
+            dated after it are left out, as the close would cancel them.
+
+        Returns
+        -------
+        polars.DataFrame
+            The columns of ``log`` (close-semantics §13).
+        """
+        closing = parse_date(date)
+        with self._operation("check", write=False):
+            self._require_after_lock(closing, "check")
+            cancel = self._recalculations_to_cancel(closing, inclusive=False)
+            state_run = self._state_run()
+            if cancel:
+                opening_run = cancel[-1]["opening_run"]
+                state_run = None if opening_run is None else int(opening_run)
+            opening = None if state_run is None else self._load_result(state_run)
+            df = self._current().select(*input_schema(self.dimensions))
+            return stateless_check(df, closing, opening=opening, config=self._cfg)
+
+    def _require_after_lock(self, date: dt.date, verb: str) -> None:
+        lock = self._lock()
+        if lock is not None and date <= lock:
+            msg = (
+                f"{verb}: the date {date.isoformat()} must be after the latest closing date "
+                f"{lock.isoformat()}; reverse that close first to work on its period"
+            )
+            raise LedgerDateError(msg)
+
+    def close(self, date: Any, *, comment: str | None = None) -> CloseResult:
+        """Close the period at ``date``: settle, adjust, post vouchers and lock it.
+
+        Parameters
+        ----------
+        date
+            The closing date; after the latest one.
+        comment
+            Recorded in the history.
+
+        Returns
+        -------
+        CloseResult
+            The close's result, also stored (``result(close_id)``).
+
+        Raises
+        ------
+        LedgerDateError
+            ``date`` is on or before the latest closing date.
+        LedgerStateError
+            A recalculation to cancel sits below a manual adjustment.
+
+        Notes
+        -----
+        First cancels the recalculations in force dated after ``date`` (newest first, each a
+        reversal of its own), then runs ``invclose.close`` over the stored transactions from
+        the state in force, stores its tables under a new ``run_id`` with its certificate.
+        """
+        closing = parse_date(date)
+        with self._operation("close"):
+            self._require_after_lock(closing, "close")
+            for run in self._recalculations_to_cancel(closing, inclusive=False):
+                note = (
+                    f"cancelled by the close at {closing.isoformat()}: recalculation dated "
+                    f"{run['date']} is after it"
+                )
+                self._reverse_run(run, note)
+            self._store.fault("cancelled")
+            return self._run_stateful("close", closing, comment=comment, items=None)
+
+    def _run_stateful(
+        self, kind: str, date: dt.date, *, comment: str | None, items: list[str] | None
+    ) -> CloseResult:
+        state_run = self._state_run()
+        opening = None if state_run is None else self._load_result(state_run)
+        current = self._current()
+        df = current.select(*input_schema(self.dimensions))
+        if kind == "close":
+            result = stateless_close(df, date, opening=opening, config=self._cfg)
+        else:
+            result = stateless_recalculate(
+                df, date, item_ids=items, opening=opening, config=self._cfg
+            )
+        run_id = self._next_run_id()
+        self._store_result(run_id, result, current)
+        parts = [kind, date.isoformat(), result.close_id, str(state_run), self._cfg.fingerprint()]
+        parts.append("\n".join(sorted(current["row_hash"].to_list())))
+        self._append_run(
+            run_id,
+            kind,
+            audit.sha256_text("\x1e".join(parts)),
+            date=date,
+            close_id=result.close_id,
+            comment=comment,
+            opening_run=state_run,
+            state_run=run_id,
+            lock_date=date if kind == "close" else self._lock(),
+            state_date=result.closing_date,
+            state_lock=result.lock_date,
+            state_kind=result.run_kind,
+        )
+        if kind == "close":
+            self._certify(run_id)
+            self._store.fault("certified")
+        return result
+
+    def recalculate(
+        self, date: Any, items: list[str] | None = None, *, comment: str | None = None
+    ) -> CloseResult:
+        """Adjust (without settling or locking) up to ``date``, for ``items`` or every item.
+
+        Parameters
+        ----------
+        date
+            The recalculation date; after the latest closing date.
+        items
+            Item ids to limit it to (``invclose.recalculate``'s ``item_ids``).
+        comment
+            Recorded in the history.
+
+        Returns
+        -------
+        CloseResult
+            The recalculation's result (no settlements), the new state in force.
+
+        Notes
+        -----
+        Its adjustments and vouchers are dated ``date``, which must be after the latest
+        closing date and on or after any recalculation in force.
+        """
+        day = parse_date(date, "recalculation date")
+        with self._operation("recalculate"):
+            self._require_after_lock(day, "recalculate")
+            state_run = self._state_run()
+            if state_run is not None:
+                state_date = self._runs()[state_run]["state_date"]
+                if day < state_date:
+                    msg = (
+                        f"recalculate: a run dated {state_date} is in force; recalculate on or "
+                        "after it, or cancel later recalculations with reverse_recalculations()"
+                    )
+                    raise LedgerDateError(msg)
+            ids = None if items is None else [str(i) for i in items]
+            return self._run_stateful("recalculation", day, comment=comment, items=ids)
+
+    def reverse(self, *, comment: str | None = None) -> list[int]:
+        """Reverse the latest close or manual adjustment (and recalculations posted after it).
+
+        Each reversal posts mirror adjustments and vouchers on the date of what it reverses,
+        marks the run ``reversed``, returns the state in force to the run's opening and lifts
+        the lock back to the previous closing date.
+
+        Parameters
+        ----------
+        comment
+            Recorded on every reversal of the call.
+
+        Returns
+        -------
+        list of int
+            The ``run_id`` of each reversal, in the order they were made.
+
+        Raises
+        ------
+        NothingToReverseError
+            No close or manual adjustment is in force.
+        """
+        with self._operation("reverse"):
+            stack = self._stack()
+            targets: list[dict[str, Any]] = []
+            for run in stack:
+                targets.append(run)
+                if run["kind"] in ("close", "adjustment"):
+                    break
+            else:
+                extra = ""
+                if stack:
+                    ids = ", ".join(str(r["run_id"]) for r in stack)
+                    extra = (
+                        f"; only recalculations are in force (runs {ids}): cancel them with "
+                        "reverse_recalculations(from_date)"
+                    )
+                msg = f"nothing to reverse: no close or manual adjustment is in force{extra}"
+                raise NothingToReverseError(msg)
+            return [self._reverse_run(t, comment) for t in targets]
+
+    def reverse_recalculations(self, from_date: Any, *, comment: str | None = None) -> list[int]:
+        """Cancel every recalculation in force dated on or after ``from_date``, newest first.
+
+        Returns the ``run_id`` of each reversal (none if there is nothing to cancel); raises
+        :class:`LedgerStateError` if such a recalculation sits below a close or a manual
+        adjustment.
+        """
+        day = parse_date(from_date, "date")
+        with self._operation("reverse"):
+            targets = self._recalculations_to_cancel(day, inclusive=True)
+            return [self._reverse_run(t, comment) for t in targets]
+
+    def adjust_on_hand(
+        self,
+        item_id: str,
+        dims: dict[str, Any] | None = None,
+        *,
+        new_value: Any = None,
+        adjustment: Any = None,
+        comment: str,
+    ) -> CloseResult:
+        """Set a group's on-hand value (``new_value``) or change it (``adjustment``).
+
+        Parameters
+        ----------
+        item_id, dims
+            The group: the item and a value for each financial dimension.
+        new_value, adjustment
+            Exactly one: the new on-hand value, or the change (exact amounts, never floats).
+        comment
+            Why; required and recorded.
+
+        Returns
+        -------
+        CloseResult
+            The new state in force (``adjustments`` and ``vouchers`` are the adjustment's).
+
+        Raises
+        ------
+        RefusedAdjustmentError
+            No close, not a periodic method, no positive open quantity, negative value.
+
+        Notes
+        -----
+        Every open financial receipt of the group dated on or before the latest closing date
+        moves to one unit cost (cumulative rounding in key order); dated that closing date.
+        """
+        with self._operation("adjust"):
+            state_run, state, lock = self._manual_base(comment)
+            changes = manual.on_hand_changes(
+                state, self._cfg, lock, item_id, dims, new_value, adjustment
+            )
+            return self._store_manual(changes, state_run, state, lock, comment)
+
+    def adjust_transactions(self, changes: Any, *, comment: str) -> CloseResult:
+        """Set (``new_value``) or change (``adjustment``) the open value of chosen receipts.
+
+        Parameters
+        ----------
+        changes
+            A table of ``txn_id`` with ``new_value`` or ``adjustment`` (one per row): open
+            financial receipts dated on or before the latest closing date.
+        comment
+            Why; required and recorded.
+
+        Returns
+        -------
+        CloseResult
+            The new state in force; dated, posted and reversed like ``adjust_on_hand``.
+        """
+        with self._operation("adjust"):
+            state_run, state, lock = self._manual_base(comment)
+            table = manual.transaction_changes(state, self._cfg, lock, changes)
+            return self._store_manual(table, state_run, state, lock, comment)
+
+    def _manual_base(self, comment: str) -> tuple[int, CloseResult, dt.date]:
+        if not isinstance(comment, str) or not comment.strip():
+            msg = "a manual adjustment needs a comment saying why"
+            raise RefusedAdjustmentError(msg)
+        lock = self._lock()
+        state_run = self._state_run()
+        if lock is None or state_run is None:
+            msg = "manual adjustments need a close: close a period first"
+            raise RefusedAdjustmentError(msg)
+        return state_run, self._load_result(state_run), lock
+
+    def _store_manual(
+        self,
+        changes: pl.DataFrame,
+        state_run: int,
+        state: CloseResult,
+        lock: dt.date,
+        comment: str,
+    ) -> CloseResult:
+        keys = ["item_id", *self.dimensions]
+        fallback = self._store.query(
+            "SELECT "
+            + ", ".join(quote(k) for k in keys)
+            + ", posted_inventory_account AS inventory_account, "
+            "posted_offset_account AS offset_account FROM current_transactions "
+            "WHERE status = 'financial' AND qty > 0 AND posted_inventory_account IS NOT NULL "
+            "AND posted_offset_account IS NOT NULL QUALIFY row_number() OVER (PARTITION BY "
+            + ", ".join(quote(k) for k in keys)
+            + " ORDER BY date DESC, seq DESC, txn_id DESC) = 1"
+        )
+        result = manual.apply_changes(
+            state, changes, self._cfg, normalize_accounts(self._cfg.accounts), fallback, lock
+        )
+        run_id = self._next_run_id()
+        self._store_result(run_id, result, self._current())
+        self._append_run(
+            run_id,
+            "adjustment",
+            audit.sha256_text(
+                "adjustment\x1e" + str(state_run) + "\x1e" + audit.digest(self._store, changes)
+            ),
+            date=lock,
+            close_id=result.close_id,
+            comment=comment,
+            opening_run=state_run,
+            state_run=run_id,
+            state_date=result.closing_date,
+            state_lock=result.lock_date,
+            state_kind=result.run_kind,
+        )
+        return result
+
+    def reconfigure(self, config: CloseConfig, *, comment: str) -> int:
+        """Change the configuration from now on, as a recorded run; dimensions cannot change.
+
+        Returns the ``run_id``. Runs already stored keep the configuration they used.
+        """
+        if config.dims != self.dimensions:
+            msg = f"the file's financial dimensions {list(self.dimensions)} cannot change"
+            raise ConfigError(msg)
+        normalize_items(config.items)
+        normalize_accounts(config.accounts)
+        with self._operation("reconfigure"):
+            run_id = self._next_run_id()
+            self._store.save_config(run_id, config)
+            self._append_run(
+                run_id,
+                "config",
+                audit.sha256_text("config\x1e" + config.fingerprint()),
+                comment=comment,
+            )
+        self._cfg = self._store.load_config()[1]
+        return run_id

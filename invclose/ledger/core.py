@@ -1,0 +1,342 @@
+"""The machinery under :class:`~invclose.ledger.books.Ledger`: runs, state, reversal.
+
+``LedgerCore`` owns the open file (:class:`~invclose.ledger.store.Store`), the configuration,
+the operation guard (one operation at a time, each one DuckDB transaction) and the helpers the
+verbs share:
+
+* **Runs.** Every operation gets the next integer ``run_id``, carried by every row it stores;
+  :meth:`LedgerCore._append_run` records it last, chained to the previous run's hash.
+* **One stack.** Closes, recalculations and manual adjustments each start from the state in
+  force (the result of the run below them, its ``opening_run``) and store their result as the
+  new state. The state in force is the ``state_run`` of the latest run. A reversal
+  (:meth:`LedgerCore._reverse_run`) pops the top of the stack: mirror adjustments (same row
+  versions, opposite amounts) and mirror vouchers (same accounts and date, debit and credit
+  swapped), the run marked ``reversed``, the state pointer back to its opening and the lock
+  back to the previous active close. A recalculation that sits below a manual adjustment
+  cannot be popped alone: the operation is refused and says which run to reverse first.
+* **Lapsed adjustments.** An adjustment of a physical row that has since been invoiced lapsed
+  with the invoice (its posting already took the carried value back); its mirror row is
+  stored for the physical version but posts no voucher.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from invclose.config import CloseConfig, VoucherDetail
+from invclose.errors import ConfigError
+from invclose.hashing import content_id
+from invclose.kernel.money import from_cents, to_cents
+from invclose.kernel.vouchers import voucher_lines
+from invclose.ledger import audit
+from invclose.ledger.errors import LedgerError, LedgerStateError
+from invclose.ledger.store import FORMAT_VERSION, Store
+from invclose.result import CloseResult
+from invclose.schemas import RESULT_TABLES, conform, input_schema
+from invclose.validate import normalize_accounts, normalize_items
+
+__all__ = ["LedgerCore"]
+
+
+class LedgerCore:
+    """The open ledger file with the helpers every verb shares (see the module docstring).
+
+    Parameters
+    ----------
+    path
+        The DuckDB file; created (with ``config``) on first use.
+    config
+        The settings of every close. A new file without it gets the defaults; an existing
+        file keeps the configuration it was created with, and a different ``config`` is
+        refused (change it explicitly with :meth:`reconfigure`).
+    read_only
+        Open an existing file for reading only (several readers may share it).
+    """
+
+    def __init__(
+        self, path: str | Path, config: CloseConfig | None = None, *, read_only: bool = False
+    ) -> None:
+        self._busy = threading.Lock()
+        self._store = Store(path, read_only=read_only)
+        try:
+            self._open(config)
+        except BaseException:
+            self._store.release()
+            raise
+
+    def _open(self, config: CloseConfig | None) -> None:
+        store = self._store
+        if not store.is_initialised():
+            if store.read_only:
+                msg = f"{store.path} holds no ledger; open it writable once to create it"
+                raise LedgerError(msg)
+            cfg = config if config is not None else CloseConfig()
+            normalize_items(cfg.items)
+            normalize_accounts(cfg.accounts)
+            store.create(cfg, audit.genesis_hash(cfg.fingerprint()))
+        meta = store.meta()
+        if meta.get("format_version") != FORMAT_VERSION:
+            msg = f"{store.path}: unsupported ledger format {meta.get('format_version')!r}"
+            raise LedgerError(msg)
+        self._genesis = meta["genesis"]
+        _, cfg, fingerprint = store.load_config()
+        if config is not None and config.fingerprint() != fingerprint:
+            msg = (
+                f"{store.path} was created with a different configuration; open it without "
+                "config= to use the stored one, or change it explicitly (a recorded operation) "
+                "with Ledger.reconfigure(config, comment=...)"
+            )
+            raise ConfigError(msg)
+        self._cfg = cfg
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def disconnect(self) -> None:
+        """Close the file so that another writer can open it (idempotent)."""
+        self._store.release()
+
+    def __enter__(self) -> LedgerCore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.disconnect()
+
+    def __del__(self) -> None:
+        store = getattr(self, "_store", None)
+        if store is not None:
+            store.release()
+
+    def __repr__(self) -> str:
+        state = "open" if self._store.is_open else "disconnected"
+        return f"Ledger({str(self._store.path)!r}, {state})"
+
+    @property
+    def path(self) -> Path:
+        """The ledger file."""
+        return self._store.path
+
+    @property
+    def config(self) -> CloseConfig:
+        """The configuration in force."""
+        return self._cfg
+
+    @property
+    def dimensions(self) -> tuple[str, ...]:
+        """The financial dimension columns of the file."""
+        return self._cfg.dims
+
+    @contextmanager
+    def _operation(self, verb: str, *, write: bool = True) -> Iterator[None]:
+        if not self._busy.acquire(blocking=False):
+            msg = f"{verb}: another operation is running on this ledger; they run one at a time"
+            raise LedgerError(msg)
+        try:
+            with self._store.transaction(verb, write=write):
+                yield
+        finally:
+            self._busy.release()
+
+    # ------------------------------------------------------------------ runs and state
+
+    def _runs(self) -> dict[int, dict[str, Any]]:
+        frame = self._store.query("SELECT * FROM runs ORDER BY run_id")
+        return {int(r["run_id"]): r for r in frame.iter_rows(named=True)}
+
+    def _head(self) -> dict[str, Any] | None:
+        frame = self._store.query("SELECT * FROM runs ORDER BY run_id DESC LIMIT 1")
+        return frame.row(0, named=True) if frame.height else None
+
+    def _state_run(self) -> int | None:
+        head = self._head()
+        return None if head is None or head["state_run"] is None else int(head["state_run"])
+
+    def _lock(self) -> dt.date | None:
+        value = self._store.scalar(
+            "SELECT max(date) FROM runs WHERE kind = 'close' AND status = 'active'"
+        )
+        return value if isinstance(value, dt.date) else None
+
+    def _stack(self) -> list[dict[str, Any]]:
+        """The runs in force, top first: the state run, its opening, and so on down."""
+        runs = self._runs()
+        out: list[dict[str, Any]] = []
+        current = self._state_run()
+        while current is not None:
+            run = runs[current]
+            out.append(run)
+            current = None if run["opening_run"] is None else int(run["opening_run"])
+        return out
+
+    def _load_result(self, run_id: int) -> CloseResult:
+        run = self._runs().get(int(run_id))
+        if run is None or run["state_kind"] is None:
+            msg = (
+                f"run {run_id} stored no result (only closes, recalculations and manual "
+                "adjustments do)"
+            )
+            raise LedgerError(msg)
+        dims = self.dimensions
+        tables = {}
+        for name in RESULT_TABLES:
+            frame = self._store.rows(name, run_id, dims).drop("run_id")
+            if name == "adjustments":
+                frame = frame.drop("version_hash")
+            tables[name] = conform(frame, name, dims)
+        _, _, fingerprint = self._store.load_config(int(run["config_run"]))
+        return CloseResult(
+            close_id=str(run["close_id"]),
+            closing_date=run["state_date"],
+            run_kind=str(run["state_kind"]),
+            dimensions=dims,
+            config_fingerprint=fingerprint,
+            lock_date=run["state_lock"],
+            **tables,
+        )
+
+    def _state(self) -> CloseResult | None:
+        state_run = self._state_run()
+        return None if state_run is None else self._load_result(state_run)
+
+    def _current(self) -> pl.DataFrame:
+        """Current row versions: ``run_id``, the input columns, ``row_hash``, posted accounts."""
+        return self._store.query(
+            "SELECT * FROM current_transactions ORDER BY date, seq, txn_id"
+        ).select(
+            "run_id",
+            *input_schema(self.dimensions),
+            "row_hash",
+            "item_group",
+            "posted_inventory_account",
+            "posted_offset_account",
+        )
+
+    def _next_run_id(self) -> int:
+        return int(self._store.scalar("SELECT coalesce(max(run_id), 0) + 1 FROM runs"))
+
+    def _append_run(self, run_id: int, kind: str, input_hash: str, **fields: Any) -> None:
+        head = self._head()
+        if "lock_date" not in fields:
+            fields["lock_date"] = self._lock()
+        row: dict[str, Any] = {
+            "run_id": run_id,
+            "kind": kind,
+            "status": "active",
+            "state_run": None if head is None else head["state_run"],
+            "config_run": self._store.scalar("SELECT max(run_id) FROM ledger_config"),
+            **fields,
+            "input_hash": input_hash,
+            "output_hash": audit.written_output_hash(self._store, run_id),
+            "prev_hash": self._genesis if head is None else head["hash"],
+            "created_seq": run_id,
+            "created_at": dt.datetime.now(dt.UTC).replace(tzinfo=None),
+        }
+        row["hash"] = audit.run_hash(row)
+        self._store.insert("runs", pl.DataFrame([row]), self.dimensions)
+        self._store.fault(f"{kind}_recorded")
+
+    def _store_result(self, run_id: int, result: CloseResult, versions: pl.DataFrame) -> None:
+        """Store every table of ``result`` under ``run_id`` (adjustments with their version)."""
+        hashes = versions.select("txn_id", pl.col("row_hash").alias("version_hash"))
+        for name, frame in result.tables().items():
+            rows = frame.with_columns(run_id=pl.lit(run_id, pl.Int64))
+            if name == "adjustments":
+                rows = rows.join(hashes, on="txn_id", how="left", maintain_order="left")
+            self._store.insert(name, rows, self.dimensions)
+            self._store.fault(f"stored_{name}")
+
+    def _certify(self, run_id: int) -> None:
+        checks = audit.verify_checks(
+            self._store, self._state_run(), self.dimensions, self._genesis
+        ).with_columns(run_id=pl.lit(run_id, pl.Int64))
+        self._store.insert("certificate", checks, self.dimensions)
+
+    # ------------------------------------------------------------------ reversal
+
+    def _reverse_run(self, target: dict[str, Any], comment: str | None) -> int:
+        """Pop ``target`` (the top of the stack): mirror entries, status, state and lock."""
+        dims = self.dimensions
+        run_id = self._next_run_id()
+        adj = self._store.rows("adjustments", int(target["run_id"]), dims)
+        current = self._current().select("txn_id", pl.col("row_hash").alias("current_hash"))
+        adj = adj.join(current, on="txn_id", how="left", maintain_order="left")
+        lapsed = pl.col("version_hash").is_not_null() & (
+            pl.col("current_hash").is_null() | (pl.col("version_hash") != pl.col("current_hash"))
+        )
+        rev_id = content_id(
+            pl.Series([], dtype=pl.String),
+            "reversal",
+            str(target["close_id"]),
+            str(target["date"]),
+            prefix="X",
+        )
+        mirror = adj.with_columns(
+            close_id=pl.lit(rev_id),
+            posted_amount=pl.col("settled_amount"),
+            settled_amount=pl.col("posted_amount"),
+            adjustment=-pl.col("adjustment"),
+            cost_delta=-pl.col("cost_delta"),
+            run_id=pl.lit(run_id, pl.Int64),
+            lapsed=lapsed,
+        )
+        posting = mirror.filter(~pl.col("lapsed")).with_columns(
+            adjustment=to_cents(pl.col("adjustment"))
+        )
+        detail = VoucherDetail(str(self._cfg.voucher_detail))
+        lines = voucher_lines(posting, detail, list(dims), rev_id).with_columns(
+            close_id=pl.lit(rev_id),
+            posting_date=pl.lit(target["date"], pl.Date),
+            debit=from_cents(pl.col("debit")),
+            credit=from_cents(pl.col("credit")),
+            run_id=pl.lit(run_id, pl.Int64),
+        )
+        self._store.insert("adjustments", mirror.drop("current_hash", "lapsed"), dims)
+        self._store.insert("vouchers", lines, dims)
+        self._store.execute(
+            "UPDATE runs SET status = 'reversed' WHERE run_id = ?", [int(target["run_id"])]
+        )
+        self._store.fault("reversal_marked")
+        opening = target["opening_run"]
+        self._append_run(
+            run_id,
+            "reversal",
+            audit.sha256_text(f"reversal\x1e{target['run_id']}\x1e{target['hash']}"),
+            date=target["date"],
+            close_id=rev_id,
+            comment=comment,
+            reverses=int(target["run_id"]),
+            state_run=None if opening is None else int(opening),
+            lock_date=self._lock(),
+        )
+        return run_id
+
+    def _recalculations_to_cancel(self, after: dt.date, *, inclusive: bool) -> list[dict[str, Any]]:
+        """Recalculations in force dated after (or from) ``after``, top first; refuse if blocked."""
+        stack = self._stack()
+
+        def hit(run: dict[str, Any]) -> bool:
+            late = run["date"] >= after if inclusive else run["date"] > after
+            return bool(run["kind"] == "recalculation" and late)
+
+        top: list[dict[str, Any]] = []
+        for run in stack:
+            if not hit(run):
+                break
+            top.append(run)
+        blocked = [r for r in stack[len(top) :] if hit(r)]
+        if blocked:
+            first = blocked[0]
+            above = [r for r in stack[: stack.index(first)] if not hit(r)]
+            msg = (
+                f"recalculation run {first['run_id']} dated {first['date']} must be cancelled "
+                f"first, but {above[-1]['kind']} run {above[-1]['run_id']} was made on top of it; "
+                "reverse that run first (reverse()), or choose a later date"
+            )
+            raise LedgerStateError(msg)
+        return top

@@ -1,0 +1,183 @@
+"""The reading side of the ledger: history, results, vouchers, GL, reconciliation, verify.
+
+Every read runs in a DuckDB transaction that is rolled back, so it sees one consistent
+snapshot and can never change the file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import polars as pl
+
+from invclose.ledger import audit
+from invclose.ledger.core import LedgerCore
+from invclose.ledger.errors import LedgerError
+from invclose.result import CloseResult
+
+__all__ = ["LedgerReads"]
+
+_COUNTS = "SELECT run_id, count(*) AS n FROM {} GROUP BY run_id"
+
+HISTORY_SQL = f"""
+SELECT r.run_id, r.kind, r.date, r.close_id, r.status, r.comment, r.reverses, r.lock_date,
+       coalesce(t.n, 0) AS transactions, coalesce(s.n, 0) AS settlements,
+       coalesce(a.n, 0) AS adjustments, coalesce(v.n, 0) AS voucher_lines,
+       CAST(coalesce(v.debit, 0) AS DECIMAL(38, 2)) AS debit_total,
+       CAST(coalesce(a.cost_delta, 0) AS DECIMAL(38, 2)) AS cost_delta_total,
+       coalesce(l.n, 0) + coalesce(c.n, 0) AS warnings,
+       r.created_at
+FROM runs AS r
+LEFT JOIN ({_COUNTS.format("transactions")}) AS t USING (run_id)
+LEFT JOIN ({_COUNTS.format("settlements")}) AS s USING (run_id)
+LEFT JOIN (SELECT run_id, count(*) AS n, sum(cost_delta) AS cost_delta
+           FROM adjustments GROUP BY run_id) AS a USING (run_id)
+LEFT JOIN (SELECT run_id, count(*) AS n, sum(debit) AS debit
+           FROM vouchers GROUP BY run_id) AS v USING (run_id)
+LEFT JOIN (SELECT run_id, count(*) AS n FROM log
+           WHERE level IN ('warning', 'error') GROUP BY run_id) AS l USING (run_id)
+LEFT JOIN (SELECT run_id, count(*) AS n FROM certificate
+           WHERE NOT ok GROUP BY run_id) AS c USING (run_id)
+ORDER BY r.run_id
+"""
+
+
+class LedgerReads(LedgerCore):
+    """Read-only views of the ledger file (mixed into :class:`~invclose.ledger.Ledger`)."""
+
+    def _read(self, sql: str, params: list[Any] | None = None) -> pl.DataFrame:
+        with self._operation("read", write=False):
+            return self._store.query(sql, params)
+
+    @property
+    def lock_date(self) -> dt.date | None:
+        """The latest closing date in force: rows dated on or before it are refused."""
+        with self._operation("read", write=False):
+            return self._lock()
+
+    def state(self) -> CloseResult | None:
+        """The result in force, which the next close continues from (``None`` before any)."""
+        with self._operation("read", write=False):
+            return self._state()
+
+    def result(self, id: int | str) -> CloseResult:
+        """The stored result of a close, recalculation or manual adjustment.
+
+        Parameters
+        ----------
+        id
+            A ``run_id`` (int), or a ``close_id`` (str): its active run, else its latest.
+
+        Returns
+        -------
+        CloseResult
+            Equal (:meth:`CloseResult.equals`) to what the operation returned.
+
+        Raises
+        ------
+        LedgerError
+            If no such run stored a result (postings and reversals store none).
+        """
+        with self._operation("read", write=False):
+            if isinstance(id, int):
+                return self._load_result(id)
+            runs = [r for r in self._runs().values() if r["close_id"] == id and r["state_kind"]]
+            if not runs:
+                msg = f"no close, recalculation or manual adjustment has close_id {id!r}"
+                raise LedgerError(msg)
+            active = [r for r in runs if r["status"] == "active"]
+            return self._load_result(int((active or runs)[-1]["run_id"]))
+
+    def transactions(self, *, all_versions: bool = False) -> pl.DataFrame:
+        """The posted rows, in key order (date, seq, txn_id).
+
+        Parameters
+        ----------
+        all_versions
+            Also return the physical rows that an invoice has replaced.
+
+        Returns
+        -------
+        polars.DataFrame
+            ``run_id`` of the posting, the input columns, ``row_hash``, ``item_group`` and
+            the accounts the row was posted to (``posted_inventory_account``,
+            ``posted_offset_account``).
+        """
+        source = "transactions" if all_versions else "current_transactions"
+        return self._read(f"SELECT * FROM {source} ORDER BY date, seq, txn_id, run_id")
+
+    def vouchers(self, run_id: int | None = None) -> pl.DataFrame:
+        """The voucher lines of one run (or of every run), in the order they were posted.
+
+        The contract's ``vouchers`` columns plus ``run_id``; ``close_id`` names the posting
+        (``P...``), close (``C...``), recalculation (``R...``), manual adjustment (``M...``)
+        or reversal (``X...``).
+        """
+        if run_id is None:
+            return self._read("SELECT * FROM vouchers ORDER BY run_id, rowid")
+        return self._read("SELECT * FROM vouchers WHERE run_id = ? ORDER BY rowid", [run_id])
+
+    def gl(self, *, by_account: bool = False) -> pl.DataFrame:
+        """The general ledger of the file.
+
+        Parameters
+        ----------
+        by_account
+            Return ``account``, ``debit``, ``credit``, ``balance`` (debit - credit) per
+            account instead of every line.
+        """
+        if by_account:
+            return self._read("SELECT * FROM gl_by_account")
+        return self.vouchers()
+
+    def reconciliation(self) -> pl.DataFrame:
+        """The ``reconciliation`` view: per inventory account, sub-ledger vs GL.
+
+        Columns ``account``, ``posted_value`` (current row versions at their posted amount),
+        ``adjustments`` (every adjustment of those versions in force, reversals included),
+        ``subledger_value``, ``gl_balance`` and ``difference``, which must be 0.00.
+        """
+        return self._read("SELECT * FROM reconciliation")
+
+    def certificate(self, run_id: int | None = None) -> pl.DataFrame:
+        """The checks each close stored when it ran (``run_id``, ``check``, ``ok``, ``detail``)."""
+        if run_id is None:
+            return self._read("SELECT * FROM certificate ORDER BY run_id, rowid")
+        return self._read("SELECT * FROM certificate WHERE run_id = ? ORDER BY rowid", [run_id])
+
+    def history(self) -> pl.DataFrame:
+        """One row per operation.
+
+        Returns
+        -------
+        polars.DataFrame
+            ``run_id``, ``kind`` (``post``, ``close``, ``recalculation``, ``adjustment``,
+            ``reversal``, ``config``), ``date``, ``close_id``, ``status`` (``active`` or
+            ``reversed``), ``comment``, ``reverses`` (the run a reversal reverses),
+            ``lock_date`` after it, row counts (``transactions``, ``settlements``,
+            ``adjustments``, ``voucher_lines``), totals (``debit_total``,
+            ``cost_delta_total``), ``warnings`` (log warnings and errors plus failed
+            certificate checks) and ``created_at``.
+        """
+        return self._read(HISTORY_SQL)
+
+    def verify(self) -> pl.DataFrame:
+        """Check the file: one row per check (``check``, ``ok``, ``detail``).
+
+        The hash chain, sub-ledger = GL per account, quantity and value conserved per
+        group, carried values, every voucher balanced; see :mod:`invclose.ledger.audit`.
+        """
+        with self._operation("verify", write=False):
+            return audit.verify_checks(
+                self._store, self._state_run(), self.dimensions, self._genesis
+            )
+
+    def sql(self, query: str) -> pl.DataFrame:
+        """Run a SQL query over the file's tables and views; any change is rolled back."""
+        return self._read(query)
+
+    def dump(self) -> dict[str, pl.DataFrame]:
+        """Every table of the file with its rows sorted: to compare the file over time."""
+        with self._operation("read", write=False):
+            return self._store.dump()

@@ -1,0 +1,225 @@
+"""Every refusal says why and leaves the file exactly as it was (a full dump before/after)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+
+import invclose
+from invclose.ledger import (
+    Ledger,
+    LedgerBusyError,
+    LedgerDateError,
+    LedgerError,
+    LedgerStateError,
+    NothingToReverseError,
+)
+from tests.ledger.helpers import CONFIG, assert_consistent, day, dump, rows, same_dump
+
+JANUARY = rows(
+    ("R1", "A", day(1, 3), 10, "100.00", "purchase"),
+    ("S1", "A", day(1, 15), -4, "-44.00", "sale"),
+)
+
+
+@pytest.fixture
+def books(tmp_path: Path) -> Iterator[Ledger]:
+    ledger = Ledger(tmp_path / "books.duckdb", config=CONFIG)
+    try:
+        yield ledger
+    finally:
+        ledger.disconnect()
+
+
+@pytest.fixture
+def closed(books: Ledger) -> Ledger:
+    books.post(JANUARY)
+    books.close("2025-01-31")
+    return books
+
+
+def test_backdated_post_is_refused(closed: Ledger) -> None:
+    before = dump(closed)
+    batch = rows(
+        ("R2", "A", day(2, 2), 1, "10.00", "purchase"),
+        ("R3", "A", day(1, 31), 1, "10.00", "purchase"),  # the closing date itself is locked
+    )
+    with pytest.raises(invclose.ClosedPeriodError) as err:
+        closed.post(batch)
+    message = str(err.value)
+    assert "R3 (2025-01-31)" in message
+    assert "closing date 2025-01-31" in message
+    assert "nothing was posted" in message
+    assert "R2" not in err.value.failures["txn_id"].to_list()  # type: ignore[index]
+    assert same_dump(before, dump(closed))
+
+
+def test_reversing_with_nothing_closed_is_refused(books: Ledger) -> None:
+    before = dump(books)
+    with pytest.raises(NothingToReverseError, match="nothing to reverse: no close or manual"):
+        books.reverse()
+    assert same_dump(before, dump(books))
+    books.post(JANUARY)
+    books.recalculate("2025-01-20")
+    before = dump(books)
+    with pytest.raises(NothingToReverseError, match=r"reverse_recalculations\(from_date\)"):
+        books.reverse()
+    assert same_dump(before, dump(books))
+
+
+def test_closing_before_the_last_close_is_refused(closed: Ledger) -> None:
+    before = dump(closed)
+    for date in ("2025-01-31", "2025-01-15"):
+        with pytest.raises(LedgerDateError, match="after the latest closing date 2025-01-31"):
+            closed.close(date)
+    with pytest.raises(LedgerDateError, match="after the latest closing date"):
+        closed.recalculate("2025-01-20")
+    with pytest.raises(invclose.ConfigError):  # LedgerDateError is also a ConfigError
+        closed.check("2025-01-31")
+    assert same_dump(before, dump(closed))
+
+
+def test_a_second_writer_in_another_process_is_refused(closed: Ledger) -> None:
+    before = dump(closed)
+    script = textwrap.dedent(
+        f"""
+        from invclose.ledger import Ledger, LedgerBusyError
+        try:
+            Ledger({str(closed.path)!r})
+        except LedgerBusyError as exc:
+            print("refused:", exc)
+        else:
+            print("opened")
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120
+    ).stdout
+    assert out.startswith("refused:"), out
+    assert "is in use by another process; only one writer at a time" in out
+    assert same_dump(before, dump(closed))
+
+
+def test_a_second_writer_in_this_process_is_refused(closed: Ledger) -> None:
+    before = dump(closed)
+    with pytest.raises(LedgerBusyError, match="already open in this process"):
+        Ledger(closed.path)
+    assert same_dump(before, dump(closed))
+    closed.disconnect()
+    with Ledger(closed.path) as again:  # free once the first one has disconnected
+        assert again.lock_date == day(1, 31)
+
+
+def test_one_operation_at_a_time(closed: Ledger) -> None:
+    assert closed._busy.acquire(blocking=False)  # as if another thread were closing
+    try:
+        with pytest.raises(LedgerError, match="another operation is running"):
+            closed.close("2025-02-28")
+    finally:
+        closed._busy.release()
+
+
+def test_a_failure_inside_a_verb_rolls_everything_back(
+    closed: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    closed.post(rows(("S2", "A", day(2, 3), -1, "-11.00", "sale")))
+    closed.recalculate("2025-03-01")  # the close below first cancels it, then fails
+    before = dump(closed)
+
+    def boom(*args: object, **kwargs: object) -> None:
+        msg = "disk full"
+        raise OSError(msg)
+
+    monkeypatch.setattr(type(closed), "_certify", boom)
+    with pytest.raises(OSError, match="disk full"):
+        closed.close("2025-02-28")
+    assert same_dump(before, dump(closed))
+    monkeypatch.undo()
+    closed.close("2025-02-28")
+    assert_consistent(closed)
+
+
+def test_repeated_txn_id_and_missing_amount_are_refused(closed: Ledger) -> None:
+    before = dump(closed)
+    with pytest.raises(invclose.InputValidationError, match="repeat a txn_id"):
+        closed.post(rows(("R1", "A", day(2, 2), 1, "10.00", "purchase")))
+    if getattr(invclose, "post_costs", None) is None:
+        with pytest.raises(invclose.InputValidationError, match=r"invclose\.post_costs"):
+            closed.post(rows(("S9", "A", day(2, 2), -1, None, "sale")))
+    assert same_dump(before, dump(closed))
+
+
+def test_a_row_without_accounts_is_refused(closed: Ledger) -> None:
+    before = dump(closed)
+    with pytest.raises(invclose.MissingAccountError, match="T1"):
+        closed.post(rows(("T1", "A", day(2, 2), 1, "10.00", "transfer")))
+    assert same_dump(before, dump(closed))
+
+
+def test_recalculating_before_a_recalculation_in_force_is_refused(closed: Ledger) -> None:
+    closed.recalculate("2025-02-15")
+    before = dump(closed)
+    with pytest.raises(LedgerDateError, match="reverse_recalculations"):
+        closed.recalculate("2025-02-10")
+    assert same_dump(before, dump(closed))
+    assert len(closed.reverse_recalculations("2025-02-01")) == 1
+    assert closed.recalculate("2025-02-10").closing_date == day(2, 10)
+
+
+def test_a_recalculation_under_a_manual_adjustment_blocks_an_earlier_close(
+    closed: Ledger,
+) -> None:
+    closed.recalculate("2025-02-15")
+    closed.adjust_on_hand("A", {"site": "S1"}, adjustment="6.00", comment="count")
+    before = dump(closed)
+    with pytest.raises(LedgerStateError, match=r"adjustment run \d+ was made on top of it"):
+        closed.close("2025-02-10")
+    with pytest.raises(LedgerStateError, match="reverse that run first"):
+        closed.reverse_recalculations("2025-02-01")
+    assert same_dump(before, dump(closed))
+    closed.close("2025-02-28")  # on or after the recalculation: nothing to cancel
+    assert_consistent(closed)
+
+
+def test_a_different_configuration_is_refused(closed: Ledger) -> None:
+    path = closed.path
+    closed.disconnect()
+    other = invclose.CloseConfig(method="lifo", dimensions=["site"], accounts=CONFIG.accounts)
+    with pytest.raises(invclose.ConfigError, match="reconfigure"):
+        Ledger(path, config=other)
+    with Ledger(path) as books:  # without config= the stored one is used
+        assert books.config.fingerprint() == CONFIG.fingerprint()
+        run = books.reconfigure(other, comment="switch to lifo")
+        assert books.history().filter(pl.col("run_id") == run)["kind"].item() == "config"
+        assert_consistent(books)
+    with Ledger(path, config=other) as books:
+        assert str(books.config.method) == "lifo"
+
+
+def test_tampering_is_detected(closed: Ledger) -> None:
+    path = closed.path
+    closed.disconnect()
+    con = duckdb.connect(str(path))
+    con.execute("UPDATE transactions SET amount = amount + 1 WHERE txn_id = 'R1'")
+    con.close()
+    with Ledger(path, read_only=True) as books:
+        checks = dict(books.verify().select("check", "ok").iter_rows())
+        assert checks["hash_chain"] is False
+        assert checks["subledger_equals_gl"] is False
+        with pytest.raises(LedgerError, match="read-only"):
+            books.close("2025-02-28")
+    con = duckdb.connect(str(path))
+    con.execute("UPDATE transactions SET amount = amount - 1 WHERE txn_id = 'R1'")
+    con.execute("UPDATE ledger_config SET accounts = NULL")  # the mapping, silently dropped
+    con.close()
+    with Ledger(path, read_only=True) as books:
+        chain = books.verify().filter(pl.col("check") == "hash_chain").row(0, named=True)
+        assert chain["ok"] is False
+        assert "configuration of run 0 does not match its fingerprint" in chain["detail"]
