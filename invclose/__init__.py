@@ -4,7 +4,7 @@ The whole public API is on this screen.
 
 >>> import invclose
 >>> sorted(invclose.__all__)[:3]
-['CloseConfig', 'CloseResult', 'InputValidationError']
+['CloseConfig', 'CloseResult', 'ClosedPeriodError']
 """
 
 from __future__ import annotations

@@ -915,7 +915,7 @@ def normalize_items(items: object | None) -> pl.DataFrame | None:
     >>> import polars as pl
     >>> from invclose.validate import normalize_items
     >>> normalize_items(pl.DataFrame({"item_id": ["A", "B"], "method": ["FIFO", None]})).rows()
-    [('A', 'fifo', False, None, None, None, None), ('B', None, False, None, None, None, None)]
+    [('A', 'fifo', None, None, None, None, None), ('B', None, None, None, None, None, None)]
     """
     if items is None:
         return None
