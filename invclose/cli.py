@@ -175,6 +175,33 @@ def check_cmd(
         raise typer.Exit(WARNINGS)
 
 
+@app.command("compare")
+def compare_cmd(
+    transactions: Annotated[Path, typer.Argument(help="transactions (Parquet or CSV)")],
+    date: Annotated[str, typer.Option(help="closing date, e.g. 2025-01-31")],
+    methods: Annotated[
+        str | None, typer.Option(help="comma-separated methods (default: the five periodic)")
+    ] = None,
+    dimensions: DimsOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Cost of goods and ending inventory per item under several methods (a what-if)."""
+    dims = [d.strip() for d in dimensions.split(",") if d.strip()] if dimensions else []
+    frame = invclose.read_transactions(transactions, dimensions=dims)
+    wanted = [m.strip() for m in methods.split(",") if m.strip()] if methods else None
+    with console.status("[bold]closing under each method...[/]", spinner="dots"):
+        table = invclose.compare(frame, date, methods=wanted, dimensions=dims)
+    if as_json:
+        sys.stdout.write(table.write_json() + "\n")
+        return
+    view = Table(title=f"methods compared at {date}")
+    for col in table.columns:
+        view.add_column(col, justify="right" if col not in ("item_id", "method") else "left")
+    for row in table.iter_rows():
+        view.add_row(*[str(v) for v in row])
+    console.print(view)
+
+
 def table_columns(table: Table) -> list[str]:
     """Header names of a rich table, in order."""
     return [str(c.header) for c in table.columns]

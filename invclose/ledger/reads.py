@@ -50,6 +50,34 @@ class LedgerReads(LedgerCore):
         with self._operation("read", write=False):
             return self._store.query(sql, params)
 
+    def _repr_html_(self) -> str:
+        """A compact HTML summary for Jupyter: file, lock date and the latest operations."""
+        import html
+
+        runs = self.history()
+        lock = self.lock_date
+        head = (
+            f"<b>invclose ledger</b> {html.escape(str(self.path))}<br>"
+            f"locked through: {lock.isoformat() if lock else 'nothing closed'}; "
+            f"operations: {runs.height}"
+        )
+        columns = [
+            "run_id",
+            "kind",
+            "date",
+            "status",
+            "adjustments",
+            "cost_delta_total",
+            "warnings",
+        ]
+        shown = runs.tail(10).select([c for c in columns if c in runs.columns])
+        header = "".join(f"<th>{html.escape(c)}</th>" for c in shown.columns)
+        body = "".join(
+            "<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>"
+            for row in shown.iter_rows()
+        )
+        return f"<div>{head}<table><tr>{header}</tr>{body}</table></div>"
+
     @property
     def lock_date(self) -> dt.date | None:
         """The latest closing date in force: rows dated on or before it are refused."""

@@ -49,3 +49,25 @@ def test_ledger_verbs(tmp_path: Path) -> None:
     code, out = run("reverse", "--db", db)
     assert code == 2
     assert "nothing to reverse" in out
+
+
+def test_ledger_shows_an_html_summary(tmp_path: Path) -> None:
+    import polars as pl
+
+    import invclose
+
+    sample = Path(__file__).resolve().parents[2] / "sample_data"
+    config = invclose.CloseConfig(
+        dimensions=["site"],
+        items=pl.read_csv(sample / "items.csv"),
+        accounts=pl.read_csv(sample / "accounts.csv", infer_schema=False),
+    )
+    books = invclose.Ledger(tmp_path / "b.duckdb", config=config)
+    books.post(invclose.read_transactions(sample / "transactions.parquet", dimensions=["site"]))
+    books.close("2025-01-31")
+    html = books._repr_html_()
+    books.disconnect()
+    assert "locked through: 2025-01-31" in html
+    assert "<td>close</td>" in html
+    # The January close's total cost delta (sample_data/README.md): 11.50.
+    assert "<td>11.50</td>" in html

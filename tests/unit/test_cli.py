@@ -148,3 +148,30 @@ def test_sql_with_a_bad_query_exits_2(tmp_path: Path) -> None:
     proc = run("sql", str(out), "select nonsense from nowhere")
     assert proc.returncode == 2
     assert "query failed" in proc.stderr
+
+
+def test_compare_prints_cost_of_goods_per_method() -> None:
+    proc = run(
+        "compare",
+        str(SAMPLE / "transactions.csv"),
+        "--date",
+        "2025-01-31",
+        "--dimensions",
+        "site",
+        "--methods",
+        "fifo,lifo",
+        "--json",
+    )
+    assert proc.returncode == 0, proc.stderr
+    rows = {(r["item_id"], r["method"]): r["cost_of_goods"] for r in json.loads(proc.stdout)}
+    # PAINT, by hand (tests/unit/test_compare.py): fifo 108.50, lifo 119.00.
+    assert rows[("PAINT", "fifo")] == "108.50"
+    assert rows[("PAINT", "lifo")] == "119.00"
+
+
+def test_compare_with_an_unknown_method_exits_2() -> None:
+    proc = run(
+        "compare", str(SAMPLE / "transactions.csv"), "--date", "2025-01-31", "--methods", "hifo"
+    )
+    assert proc.returncode == 2
+    assert "unknown valuation method" in proc.stderr
