@@ -451,7 +451,7 @@ def summarize(data: dict[str, Any]) -> dict[str, Any]:
         n, shape, method = rec["rows"], rec["shape"], rec["method"]
         floor = find("floor", rows=n, shape=shape)
         hand = find("hand", rows=n, shape=shape)
-        thr = find("threads", rows=n, shape=shape, method=method)
+        thr = find("threads", rows=n, shape=shape, method=method, run=rec.get("run"))
         close_s = rec["close_s"]
         floor_s = floor.get("floor_s") if floor else None
         hand_s = hand.get("hand_s") if hand else None
@@ -531,6 +531,13 @@ def summarize(data: dict[str, Any]) -> dict[str, Any]:
                     "verdict": "met" if row["identical"] else "NOT MET",
                 }
             )
+    rows_out.sort(
+        key=lambda r: (
+            r["rows"],
+            SHAPES.index(r["shape"]) if r["shape"] in SHAPES else 99,
+            METHODS.index(r["method"]),
+        )
+    )
     growth: list[dict[str, Any]] = []
     for row in rows_out:
         if row["rows"] != 1_000_000:
@@ -784,7 +791,15 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     if args.from_json:
         runs = [json.loads(Path(f).read_text(encoding="utf-8")) for f in args.from_json.split(",")]
-        records = [rec for run in runs for rec in run["records"]]
+        names = [Path(f).stem for f in args.from_json.split(",")]
+        records, seen = [], set()
+        for name, run in zip(names, runs, strict=True):
+            for rec in run["records"]:
+                key = (rec["kind"], rec.get("rows"), rec.get("shape"), rec.get("method"))
+                if rec["kind"] == "close" and key in seen:
+                    continue  # a close measured by an earlier file wins
+                seen.add(key)
+                records.append(rec | {"run": name})
         # Where runs repeat a floor or hand-written measurement, the best one counts (as
         # best-of-N does within a run); other measurements: the first file wins.
         records.sort(key=lambda r: r.get("floor_s") or r.get("hand_s") or 0.0)

@@ -49,8 +49,12 @@ def _flag(ratio: float | None, threshold: float) -> str:
 def compare(a: dict[str, Any], b: dict[str, Any], threshold: float) -> str:
     out: list[str] = []
     ma, mb = a["meta"], b["meta"]
-    out.append(f"A: {ma.get('host')} {a['config'].get('started')} commit {ma.get('git_commit')}")
-    out.append(f"B: {mb.get('host')} {b['config'].get('started')} commit {mb.get('git_commit')}")
+    for name, run, meta in (("A", a, ma), ("B", b, mb)):
+        lib = meta.get("library", {})
+        out.append(
+            f"{name}: {meta.get('host')} {run['config'].get('started')}  invclose "
+            f"{lib.get('source', 'working tree')} {lib.get('commit') or meta.get('git_commit')}"
+        )
     out.extend(
         f"  differs: {key}: {ma.get(key)} -> {mb.get(key)}"
         for key in ("cpu_model", "cpu_count", "memory_total_bytes", "python")
