@@ -166,6 +166,24 @@ def row_hashes(
     return out
 
 
+def _sorted_hashes(hashes: pl.Series) -> pl.Series:
+    """``hashes`` in byte order; hex digests are sorted on an integer key first.
+
+    For lowercase hex strings of one length, byte order is the order of their first 15 digits
+    as an integer, with the full string breaking ties: the same order, without comparing a
+    million long strings.
+    """
+    frame = pl.DataFrame({"h": hashes})
+    is_hex = frame.select(
+        (pl.col("h").str.len_bytes().n_unique() == 1)
+        & pl.col("h").str.contains(r"^[0-9a-f]{15,}$").all()
+    ).item()
+    if not is_hex:
+        return hashes.sort()
+    key = pl.col("h").str.slice(0, 15).str.to_integer(base=16)
+    return frame.sort(key, pl.col("h"))["h"]
+
+
 def content_id(hashes: pl.Series, *parts: str, prefix: str = "C") -> str:
     """An order-independent id of a set of row hashes plus some extra text parts.
 
@@ -183,7 +201,7 @@ def content_id(hashes: pl.Series, *parts: str, prefix: str = "C") -> str:
         raise InvcloseError(msg)
     digest = hashlib.sha256()
     if hashes.len():
-        joined = str(hashes.cast(pl.String).sort().str.join("\n").item())
+        joined = str(_sorted_hashes(hashes.cast(pl.String)).str.join("\n").item())
         digest.update(joined.encode("utf-8"))
         digest.update(b"\n")
     for part in parts:
