@@ -168,7 +168,11 @@ def assemble_result(
     if not settle:
         scoped = scoped.filter(~pl.col("is_virtual_new"))
     scoped = _hash_virtual_rows(scoped, columns)
-    closed_now = (pl.col("fin") & (pl.col("q1") == 0)) if settle else pl.lit(False)
+    # A row is closed when nothing is left of it; an on-hand row of quantity 0 that still
+    # carries value (a revaluation's remainder) stays open.
+    closed_now = (
+        (pl.col("fin") & (pl.col("q1") == 0) & (pl.col("v1") == 0)) if settle else pl.lit(False)
+    )
     open_items = scoped.filter(~closed_now).select(
         with_id,
         *columns,

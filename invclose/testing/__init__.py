@@ -1,7 +1,8 @@
 """Public test helpers, in the spirit of ``polars.testing``.
 
-* :func:`reference_close`: a slow, obviously correct close (fifo, lifo, lifo_date) written
-  row by row from ``docs/close-rules.md``; the oracle of the property tests.
+* :func:`reference_close`: a slow, obviously correct close (every method: fifo, lifo,
+  lifo_date, the weighted averages, standard and moving average) written row by row from
+  ``docs/close-rules.md``; the oracle of the property tests.
 * :func:`assert_frames_equal_exact`: order-insensitive, exact table comparison.
 * ``invclose.testing.strategies``: hypothesis strategies for contract transaction frames
   (needs ``hypothesis``; its names are also reachable here, imported on first use).

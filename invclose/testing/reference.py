@@ -1,4 +1,8 @@
-"""A slow, obviously correct reference close for ``fifo``, ``lifo`` and ``lifo_date``.
+"""A slow, obviously correct reference close for every valuation method.
+
+``fifo``, ``lifo`` and ``lifo_date`` (close-rules §0-§7), the averaging walk of
+``weighted_average`` and ``weighted_average_date`` (§8), and ``standard`` and
+``moving_average`` in a close (§9).
 
 This is the *oracle* of the property tests: a row-by-row restatement of
 ``docs/close-rules.md`` in plain Python (lists of dicts, :class:`decimal.Decimal` for money
@@ -28,7 +32,8 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Mapping, Sequence
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
@@ -39,15 +44,27 @@ import polars as pl
 from invclose.schemas import MONEY, QTY
 
 __all__ = [
+    "AVERAGE_METHODS",
+    "ORDINAL_METHODS",
+    "PERPETUAL_METHODS",
     "REFERENCE_METHODS",
+    "VIRTUAL_SEQ",
     "OpenEntry",
     "ReferenceResult",
     "ReferenceState",
     "reference_close",
 ]
 
+#: The methods matched receipt by receipt (close-rules §2).
+ORDINAL_METHODS = ("fifo", "lifo", "lifo_date")
+#: The methods settled by the averaging walk (close-rules §8).
+AVERAGE_METHODS = ("weighted_average", "weighted_average_date")
+#: The perpetual methods: a close only carries their on-hand (close-rules §9).
+PERPETUAL_METHODS = ("standard", "moving_average")
 #: The methods the reference implements.
-REFERENCE_METHODS = ("fifo", "lifo", "lifo_date")
+REFERENCE_METHODS = (*ORDINAL_METHODS, *AVERAGE_METHODS, *PERPETUAL_METHODS)
+#: ``seq`` of the virtual rows (closing pair, on-hand row): after every real row of the date.
+VIRTUAL_SEQ = 2**63 - 1
 
 _FINANCIAL = "financial"
 _PHYSICAL = "physical"
@@ -55,13 +72,16 @@ _ZERO = Decimal(0)
 _CENT = Decimal("0.01")
 _MICRO = Decimal("0.000001")
 _UNIT_COST = pl.Decimal(38, 6)
+_VIRTUAL_PREFIX = "~"
 
-#: The log codes of close-rules §7, all at level ``warning``.
+#: The log codes of close-rules §7, all at level ``warning``, and §9's ``marking_ignored``
+#: (level ``info``).
 LOG_CODES = (
     "insufficient_receipts",
     "receipt_not_invoiced",
     "marked_receipt_after_close_date",
     "negative_on_hand",
+    "marking_ignored",
 )
 
 
@@ -172,6 +192,7 @@ class _Row:
     V: Decimal  # open value at the start of the run
     carried: Decimal  # carried value at the start of the run
     participates: bool = False
+    virtual: bool = False  # a closing pair row (§8) or an on-hand row (§9)
 
     @property
     def key(self) -> tuple[dt.date, int, str]:
@@ -224,6 +245,81 @@ class _Walk:
         self.remaining[receipt.txn_id] -= q
         real = issue.financial and receipt.financial
         self.pieces.append(_Piece(issue.txn_id, receipt.txn_id, q, amount, principle, real))
+
+
+def _set_amount(w: _Row, amount: Decimal) -> None:
+    """Give a new virtual row its amount (= its open value = its carried value)."""
+    w.amount = w.V = w.carried = w.raw["amount"] = amount
+
+
+def _average_walk(
+    rows: Sequence[_Row],
+    walk: _Walk,
+    excluded: set[str],
+    method: str,
+    closing_date: dt.date,
+    make_virtual: Callable[[str, tuple[Any, ...], dt.date, Decimal], _Row],
+) -> list[_Row]:
+    """§8: the averaging walk of one group, after marking. Returns the closing pairs made.
+
+    ``weighted_average`` treats every row as dated on the closing date (one day);
+    ``weighted_average_date`` keeps the rows' dates. The pool holds the open sources, the
+    pending queue the issues still waiting for cost.
+    """
+    remaining = walk.remaining
+
+    def day_of(w: _Row) -> dt.date:
+        return closing_date if method == "weighted_average" else w.date
+
+    receipts = [w for w in rows if w.participates and w.is_receipt and remaining[w.txn_id] > 0]
+    issues = [
+        w
+        for w in rows
+        if w.participates and w.is_issue and w.txn_id not in excluded and remaining[w.txn_id] > 0
+    ]
+    group = rows[0].group
+    pool: list[_Row] = []
+    pending: deque[_Row] = deque()
+    made: list[_Row] = []
+
+    for day in sorted({day_of(w) for w in receipts + issues}):
+        # Key order is the rows' own (date, seq, txn_id), also for weighted_average, whose
+        # "one day" only groups the rows: seq breaks ties within a date, never across dates.
+        pool.extend(sorted((r for r in receipts if day_of(r) == day), key=lambda w: w.key))
+        pending.extend(sorted((i for i in issues if day_of(i) == day), key=lambda w: w.key))
+        if not pending or not pool:
+            continue  # nothing to settle today
+
+        if len(pool) >= 2:
+            # The closing issue takes every source in full; the closing receipt holds it all.
+            total_qty = sum((remaining[s.txn_id] for s in pool), _ZERO)
+            closing_issue = make_virtual(
+                _virtual_id("wac", day, group, "issue"), group, day, -total_qty
+            )
+            remaining[closing_issue.txn_id] = total_qty
+            first_piece = len(walk.pieces)
+            for source in pool:
+                walk.take(closing_issue, source, remaining[source.txn_id], method)
+            total_value = sum((p.amount for p in walk.pieces[first_piece:]), _ZERO)
+            _set_amount(closing_issue, -total_value)
+            closing_receipt = make_virtual(
+                _virtual_id("wac", day, group, "receipt"), group, day, total_qty
+            )
+            _set_amount(closing_receipt, total_value)
+            remaining[closing_receipt.txn_id] = total_qty
+            made += [closing_issue, closing_receipt]
+            pool = [closing_receipt]
+
+        # Pending issues, in queue order, draw on the single source.
+        source = pool[0]
+        while pending and remaining[source.txn_id] > 0:
+            issue = pending[0]
+            walk.take(issue, source, min(remaining[issue.txn_id], remaining[source.txn_id]), method)
+            if remaining[issue.txn_id] == 0:
+                pending.popleft()
+        if remaining[source.txn_id] == 0:
+            pool = []
+    return made
 
 
 def _normalise_rows(df: pl.DataFrame, dims: Sequence[str]) -> list[dict[str, Any]]:
@@ -309,15 +405,23 @@ def reference_close(
     closing_date
         The closing date D.
     method
-        ``fifo``, ``lifo`` or ``lifo_date`` for items the ``items`` table does not list.
+        One of :data:`REFERENCE_METHODS` (``fifo``, ``lifo``, ``lifo_date``,
+        ``weighted_average``, ``weighted_average_date``, ``standard``, ``moving_average``)
+        for items the ``items`` table does not list.
     dimensions
         Financial dimension columns: settlement happens within (item, dimensions).
     include_physical_value
         Default for items the ``items`` table does not list.
     items
-        Optional item table with ``item_id``, ``method``, ``include_physical_value``.
+        Optional item table with ``item_id``, ``method``, ``include_physical_value`` (other
+        columns, e.g. ``standard_cost``, are ignored: a close does not need them).
     opening
         The ``state`` of an earlier reference close.
+
+    Virtual rows (close-rules §8, §9) appear like input rows: the closing pair's pieces in
+    ``settlements``, the closing issue in ``closed_txn_ids``, the closing receipt's remainder
+    and the on-hand rows in ``open_items`` (``is_virtual`` true) and in ``state``, with their
+    input fields, so that a later close takes them as sources.
     """
     if isinstance(df, pl.LazyFrame):
         df = df.collect()
@@ -383,6 +487,8 @@ def reference_close(
                 Q=Q,
                 V=V,
                 carried=carried,
+                # A virtual row of an earlier close (input ids never start with "~").
+                virtual=txn_id.startswith(_VIRTUAL_PREFIX),
             )
         )
 
@@ -390,8 +496,11 @@ def reference_close(
     in_scope = sorted((w for w in working if w.date <= D), key=lambda w: (_gkey(w.group), w.key))
     by_id = {w.txn_id: w for w in in_scope}
     for w in in_scope:
-        _, inc = item_method(w.item_id)
-        w.participates = w.Q != 0 and (w.financial or inc)
+        m, inc = item_method(w.item_id)
+        # §0: physical rows only under include physical value and an ordinal method (§8: never
+        # for the averages); §9: nothing participates for the perpetual methods.
+        physical_ok = inc and m in ORDINAL_METHODS
+        w.participates = w.Q != 0 and m not in PERPETUAL_METHODS and (w.financial or physical_ok)
 
     # Validate markings (same group, names a receipt).
     for w in in_scope:
@@ -423,9 +532,94 @@ def reference_close(
     def dim_cols(group: tuple[Any, ...]) -> dict[str, Any]:
         return {"item_id": group[0], **dict(zip(dims, group[1:], strict=True))}
 
+    def virtual_row(txn_id: str, group: tuple[Any, ...], date: dt.date, qty: Decimal) -> _Row:
+        """A virtual financial row (§8 closing pair, §9 on-hand); its amount is set later.
+
+        Its ``raw`` holds the input fields (the df's columns, unknown ones null), so that a
+        later close can take it back from the state like any carried row.
+        """
+        if txn_id in all_by_id or txn_id in closed_before:
+            msg = f"virtual id {txn_id} collides with a row of the input or the opening"
+            raise ValueError(msg)
+        raw: dict[str, Any] = dict.fromkeys(df.columns)
+        raw.update(dim_cols(group))
+        raw.update(
+            txn_id=txn_id, date=date, qty=qty, amount=_ZERO, status=_FINANCIAL, seq=VIRTUAL_SEQ
+        )
+        raw["marked_to"] = None
+        return _Row(
+            txn_id=txn_id,
+            item_id=group[0],
+            group=group,
+            date=date,
+            seq=VIRTUAL_SEQ,
+            status=_FINANCIAL,
+            qty=qty,
+            amount=_ZERO,
+            marked_to=None,
+            raw=raw,
+            Q=qty,
+            V=_ZERO,
+            carried=_ZERO,
+            participates=qty != 0,
+            virtual=True,
+        )
+
+    def emit_open(w: _Row, open_qty: Decimal, open_value: Decimal, carried: Decimal) -> None:
+        """§5: list ``w`` in ``open_items`` and hand its open state to the next close."""
+        open_items.append(
+            {
+                "txn_id": w.txn_id,
+                **dim_cols(w.group),
+                "status": w.status,
+                "date": w.date,
+                "open_qty": open_qty,
+                "open_value": open_value,
+                "carried_value": carried,
+                "is_virtual": w.virtual,
+            }
+        )
+        new_open[w.txn_id] = OpenEntry(
+            row=dict(w.raw), open_qty=open_qty, open_value=open_value, carried_value=carried
+        )
+
     for group in sorted(groups, key=_gkey):
         rows = groups[group]  # already in key order
         group_method, _ = item_method(group[0])
+
+        if group_method in PERPETUAL_METHODS:
+            # §9: no pieces, no adjustments. Financial rows are closed into one on-hand row.
+            # ``qty`` is the open quantity as a magnitude, like every issue's finding.
+            group_log = [
+                _log_row("marking_ignored", dim_cols(group), w.txn_id, abs(w.Q), level="info")
+                for w in rows
+                if w.marked_to is not None
+            ]
+            fin = [w for w in rows if w.financial]
+            phys = [w for w in rows if not w.financial]
+            on_hand_qty = sum((w.Q for w in fin), _ZERO)
+            on_hand_value = sum((w.V for w in fin), _ZERO)
+            closed_now.extend(w.txn_id for w in fin)
+            for w in phys:
+                emit_open(w, w.Q, w.V, w.carried)
+            if on_hand_qty != 0 or on_hand_value != 0:
+                on_hand = virtual_row(_virtual_id("onhand", D, group), group, D, on_hand_qty)
+                _set_amount(on_hand, on_hand_value)
+                emit_open(on_hand, on_hand_qty, on_hand_value, on_hand_value)
+            balances.append(
+                _balance_row(
+                    dim_cols(group),
+                    qty=on_hand_qty,
+                    value=on_hand_value,
+                    open_receipts=1 if on_hand_qty > 0 else 0,
+                    physical_qty=sum((w.Q for w in phys), _ZERO),
+                    physical_value=sum((w.V for w in phys), _ZERO),
+                )
+            )
+            if on_hand_qty < 0:
+                group_log.append(_log_row("negative_on_hand", dim_cols(group), None, on_hand_qty))
+            log.extend(group_log)
+            continue
 
         walk = _Walk({w.txn_id: abs(w.Q) for w in rows if w.participates})
         remaining, pieces, take = walk.remaining, walk.pieces, walk.take
@@ -478,6 +672,9 @@ def reference_close(
                     q = min(remaining[issue.txn_id], remaining[receipt.txn_id])
                     if q > 0:
                         take(issue, receipt, q, group_method)
+        elif group_method in AVERAGE_METHODS:
+            # §8: the averaging walk; its closing pairs join the group's rows for §4-§7.
+            rows = rows + _average_walk(rows, walk, excluded, group_method, D, virtual_row)
         else:  # lifo_date
             # Dates oldest first, key descending within a date (two stable sorts).
             visit = sorted(sorted(issues, key=lambda w: w.key, reverse=True), key=lambda w: w.date)
@@ -567,23 +764,7 @@ def reference_close(
             if w.financial and after_Q[w.txn_id] == 0:
                 closed_now.append(w.txn_id)
                 continue
-            open_items.append(
-                {
-                    "txn_id": w.txn_id,
-                    **dim_cols(group),
-                    "status": w.status,
-                    "date": w.date,
-                    "open_qty": after_Q[w.txn_id],
-                    "open_value": after_V[w.txn_id],
-                    "carried_value": after_carried[w.txn_id],
-                }
-            )
-            new_open[w.txn_id] = OpenEntry(
-                row=dict(w.raw),
-                open_qty=after_Q[w.txn_id],
-                open_value=after_V[w.txn_id],
-                carried_value=after_carried[w.txn_id],
-            )
+            emit_open(w, after_Q[w.txn_id], after_V[w.txn_id], after_carried[w.txn_id])
 
         # §6 Balances.
         fin = [w for w in rows if w.financial]
@@ -591,17 +772,14 @@ def reference_close(
         bal_qty = sum((after_Q[w.txn_id] for w in fin), _ZERO)
         bal_value = sum((after_V[w.txn_id] for w in fin), _ZERO)
         balances.append(
-            {
-                **dim_cols(group),
-                "qty": bal_qty,
-                "value": bal_value,
-                "open_receipts": sum(1 for w in fin if after_Q[w.txn_id] > 0),
-                "unit_cost": (
-                    _round_half_away(_frac(bal_value) / _frac(bal_qty), 6) if bal_qty > 0 else None
-                ),
-                "physical_qty": sum((after_Q[w.txn_id] for w in phys), _ZERO),
-                "physical_value": sum((after_V[w.txn_id] for w in phys), _ZERO),
-            }
+            _balance_row(
+                dim_cols(group),
+                qty=bal_qty,
+                value=bal_value,
+                open_receipts=sum(1 for w in fin if after_Q[w.txn_id] > 0),
+                physical_qty=sum((after_Q[w.txn_id] for w in phys), _ZERO),
+                physical_value=sum((after_V[w.txn_id] for w in phys), _ZERO),
+            )
         )
 
         # §7 Log.
@@ -687,6 +865,7 @@ def reference_close(
                 "open_qty": QTY,
                 "open_value": MONEY,
                 "carried_value": MONEY,
+                "is_virtual": pl.Boolean(),
             },
         ),
         closed_txn_ids=_frame([{"txn_id": t} for t in sorted(closed_all)], {"txn_id": pl.String()}),
@@ -705,9 +884,46 @@ def _gkey(group: tuple[Any, ...]) -> tuple[tuple[bool, str], ...]:
 
 
 def _log_row(
-    code: str, group_cols: dict[str, Any], txn_id: str | None, qty: Decimal
+    code: str,
+    group_cols: dict[str, Any],
+    txn_id: str | None,
+    qty: Decimal,
+    *,
+    level: str = "warning",
 ) -> dict[str, Any]:
-    return {"level": "warning", "code": code, **group_cols, "txn_id": txn_id, "qty": qty}
+    return {"level": level, "code": code, **group_cols, "txn_id": txn_id, "qty": qty}
+
+
+def _balance_row(
+    group_cols: dict[str, Any],
+    *,
+    qty: Decimal,
+    value: Decimal,
+    open_receipts: int,
+    physical_qty: Decimal,
+    physical_value: Decimal,
+) -> dict[str, Any]:
+    """§6: one ``balances`` row; ``unit_cost`` = value / qty to 6 places, null when qty <= 0."""
+    return {
+        **group_cols,
+        "qty": qty,
+        "value": value,
+        "open_receipts": open_receipts,
+        "unit_cost": _round_half_away(_frac(value) / _frac(qty), 6) if qty > 0 else None,
+        "physical_qty": physical_qty,
+        "physical_value": physical_value,
+    }
+
+
+def _virtual_id(kind: str, date: dt.date, group: tuple[Any, ...], suffix: str = "") -> str:
+    """``~wac:<date>:<item>:<dims>:issue|receipt`` (§8) or ``~onhand:<date>:<item>:<dims>`` (§9).
+
+    Dimension values are joined by ``|``, a null one written as the empty string.
+    """
+    item, *dim_values = group
+    joined = "|".join("" if v is None else str(v) for v in dim_values)
+    out = f"~{kind}:{date.isoformat()}:{item}:{joined}"
+    return f"{out}:{suffix}" if suffix else out
 
 
 def _group_schema(dims: Sequence[str]) -> dict[str, pl.DataType]:

@@ -12,7 +12,10 @@ side of the closing date.
 >>> strategy = close_inputs(dims=("site",), methods=("fifo",))
 
 ``close_inputs`` draws ``(df, closing_date, method, include_physical_value)``;
-``two_close_inputs`` draws the inputs of two consecutive closes over one history.
+``two_close_inputs`` draws the inputs of two consecutive closes over one history;
+``item_tables`` draws item tables mixing methods per item. Every method of the package can be
+drawn (``methods=ALL_METHODS``). No ``revaluation`` rows are drawn: the rows are purchases
+and sales, which is also valid input for ``standard`` and ``moving_average`` items.
 """
 
 from __future__ import annotations
@@ -28,8 +31,12 @@ from hypothesis import strategies as st
 from invclose.schemas import input_schema
 
 __all__ = [
+    "ALL_METHODS",
+    "AVERAGE_METHODS",
     "BASE_CLOSING_DATE",
     "DIMENSION_CHOICES",
+    "PERIODIC_ORDINAL_METHODS",
+    "PERPETUAL_METHODS",
     "CloseInputs",
     "TwoCloseInputs",
     "close_inputs",
@@ -46,6 +53,9 @@ DIMENSION_CHOICES: tuple[tuple[str, ...], ...] = ((), ("site",), ("site", "wareh
 ITEM_IDS = ("A", "B", "C")
 DIM_VALUES = ("S1", "S2")
 PERIODIC_ORDINAL_METHODS = ("fifo", "lifo", "lifo_date")
+AVERAGE_METHODS = ("weighted_average", "weighted_average_date")
+PERPETUAL_METHODS = ("standard", "moving_average")
+ALL_METHODS = (*PERIODIC_ORDINAL_METHODS, *AVERAGE_METHODS, *PERPETUAL_METHODS)
 
 # Quantity grids: (unit, largest multiple). Integers, halves, quarters, and fine fractions.
 _QTY_GRIDS = (
@@ -274,16 +284,34 @@ def item_tables(
     /,
     item_ids: Sequence[str] = ITEM_IDS,
     methods: Sequence[str] = PERIODIC_ORDINAL_METHODS,
+    *,
+    min_size: int = 0,
 ) -> pl.DataFrame:
-    """Item tables (``item_id``, ``method``, ``include_physical_value``) for some items."""
-    chosen = draw(st.lists(st.sampled_from(tuple(item_ids)), unique=True))
-    rows = [
-        {
-            "item_id": item,
-            "method": draw(st.sampled_from(tuple(methods))),
-            "include_physical_value": draw(st.booleans()),
-        }
-        for item in sorted(chosen)
-    ]
-    schema = {"item_id": pl.String(), "method": pl.String(), "include_physical_value": pl.Boolean()}
+    """Item tables (``item_id``, ``method``, ``include_physical_value``, ``standard_cost``).
+
+    At least ``min_size`` of ``item_ids`` are listed, each with a method of ``methods``.
+    ``standard`` items get a ``standard_cost`` (what ``post_costs`` needs; a close does not
+    read it); the column is null for the others.
+    """
+    chosen = draw(st.lists(st.sampled_from(tuple(item_ids)), unique=True, min_size=min_size))
+    rows = []
+    for item in sorted(chosen):
+        method = draw(st.sampled_from(tuple(methods)))
+        cost = None
+        if method == "standard":
+            cost = Decimal(draw(st.integers(0, 4_000))) * _CENT
+        rows.append(
+            {
+                "item_id": item,
+                "method": method,
+                "include_physical_value": draw(st.booleans()),
+                "standard_cost": cost,
+            }
+        )
+    schema = {
+        "item_id": pl.String(),
+        "method": pl.String(),
+        "include_physical_value": pl.Boolean(),
+        "standard_cost": pl.Decimal(38, 2),
+    }
     return pl.DataFrame(rows, schema=schema)

@@ -564,8 +564,8 @@ def test_rejects_bad_markings_and_ids() -> None:
         )
     with pytest.raises(ValueError, match="repeated txn_id"):
         reference_close(frame([R("R1", 29, 1, "1.00"), R("R1", 30, 1, "1.00")]), CLOSE)
-    with pytest.raises(ValueError, match="weighted_average"):
-        reference_close(frame([R("R1", 29, 1, "1.00")]), CLOSE, method="weighted_average")
+    with pytest.raises(ValueError, match="average_cost"):
+        reference_close(frame([R("R1", 29, 1, "1.00")]), CLOSE, method="average_cost")
 
 
 # --------------------------------------------------------------------------------------------
@@ -715,3 +715,436 @@ def test_worked_examples(case: dict[str, Any]) -> None:
         assert (b["qty"], b["value"]) == (D(str(ending["qty"])), D(str(ending["value"])))
         for txn, (q, v) in ending["open_receipts"].items():
             assert open_items(res)[txn][:2] == (D(str(q)), D(str(v)))
+
+
+# --------------------------------------------------------------------------------------------
+# weighted_average and weighted_average_date: the averaging walk (§8)
+# --------------------------------------------------------------------------------------------
+
+WA = "weighted_average"
+WAD = "weighted_average_date"
+#: The closing pair of item A (no dimensions) at the closing date.
+CI31, CR31 = "~wac:2025-01-31:A::issue", "~wac:2025-01-31:A::receipt"
+
+
+def virtual_rows(res: ReferenceResult) -> set[str]:
+    return set(res.open_items.filter(pl.col("is_virtual"))["txn_id"].to_list())
+
+
+SUMMARIZED = [
+    R("R1", 28, 1, "10.00"),
+    R("R2", 29, 1, "22.00"),
+    I("I1", 29, 1, "16.00"),
+    R("R3", 30, 1, "30.00"),
+    I("I9", 32, 1, "5.00"),  # after the closing date: untouched, unreported
+]
+
+
+def test_weighted_average_summarized_closing_pair() -> None:
+    res = reference_close(frame(SUMMARIZED), CLOSE, method=WA)
+    # One day (D): pool {R1, R2, R3} holds 3 sources, so a closing pair dated D. The closing
+    # issue takes each source in full (10.00, 22.00, 30.00): 3 units, 62.00. I1 takes one
+    # unit of the closing receipt: round(62.00 * 1/3) = round(20.666..) = 20.67.
+    assert pieces(res) == [
+        ("I1", CR31, D(1), D("20.67"), WA),
+        (CI31, "R1", D(1), D("10.00"), WA),
+        (CI31, "R2", D(1), D("22.00"), WA),
+        (CI31, "R3", D(1), D("30.00"), WA),
+    ]
+    # I1 posted -16.00, now 20.67: cost_delta +4.67, adjustment -4.67. The pair is never
+    # adjusted.
+    assert adjustments(res) == {"I1": (D("-16.00"), D("-20.67"), D("-4.67"), D("4.67"))}
+    # The closing receipt keeps 2 units, 62.00 - 20.67 = 41.33, carried at its full 62.00.
+    assert open_items(res) == {CR31: (D(2), D("41.33"), D("62.00"))}
+    assert virtual_rows(res) == {CR31}
+    assert res.open_items.row(0, named=True)["date"] == CLOSE
+    assert closed(res) == {"R1", "R2", "R3", "I1", CI31}
+    b = balance(res)
+    assert (b["qty"], b["value"], b["open_receipts"], b["unit_cost"]) == (
+        D(2),
+        D("41.33"),
+        1,
+        D("20.665000"),  # 41.33 / 2
+    )
+    assert log(res) == []
+    # The state carries the closing receipt with its input fields, a source for later closes.
+    entry = res.state.open[CR31]
+    assert (entry.row["qty"], entry.row["amount"], entry.row["seq"]) == (
+        D(3),
+        D("62.00"),
+        2**63 - 1,
+    )
+    assert (entry.row["date"], entry.row["status"], entry.row["item_id"]) == (
+        CLOSE,
+        "financial",
+        "A",
+    )
+
+
+def test_weighted_average_date_pending_issue_waits_for_a_receipt() -> None:
+    rows = [
+        I("I1", 27, 2, "30.00"),  # no source on day 27: pending
+        R("R1", 28, 1, "10.00"),
+        R("R2", 29, 1, "14.00"),
+        R("R3", 29, 1, "20.00"),
+        I("I2", 30, 1, "16.00"),
+        R("R4", 31, 1, "12.00"),
+    ]
+    res = reference_close(frame(rows), CLOSE, method=WAD)
+    ci29, cr29 = "~wac:2025-01-29:A::issue", "~wac:2025-01-29:A::receipt"
+    # Day 27: I1 pending, pool empty. Day 28: pool {R1}, one source: direct, I1 takes 1 unit
+    # = 10.00; R1 used up, I1 still pending with 1 unit. Day 29: pool {R2, R3}: a pair dated
+    # day 29 (2 units, 34.00); I1 takes 1 unit: round(34.00 * 1/2) = 17.00. Day 30: I2 takes
+    # the closing receipt's last unit: round(34.00 * 2/2) - 17.00 = 17.00. Day 31: R4 joins
+    # the pool, no issue: nothing.
+    assert pieces(res) == [
+        ("I1", "R1", D(1), D("10.00"), WAD),
+        ("I1", cr29, D(1), D("17.00"), WAD),
+        ("I2", cr29, D(1), D("17.00"), WAD),
+        (ci29, "R2", D(1), D("14.00"), WAD),
+        (ci29, "R3", D(1), D("20.00"), WAD),
+    ]
+    # I1: 10.00 + 17.00 = 27.00 against 30.00 posted: cost_delta -3.00. I2: 17.00 vs 16.00.
+    assert adjustments(res) == {
+        "I1": (D("-30.00"), D("-27.00"), D("3.00"), D("-3.00")),
+        "I2": (D("-16.00"), D("-17.00"), D("-1.00"), D("1.00")),
+    }
+    # The used-up closing receipt is closed like any receipt; only R4 stays open.
+    assert open_items(res) == {"R4": (D(1), D("12.00"), D("12.00"))}
+    assert closed(res) == {"I1", "I2", "R1", "R2", "R3", ci29, cr29}
+    b = balance(res)
+    assert (b["qty"], b["value"], b["open_receipts"]) == (D(1), D("12.00"), 1)
+
+    # The same rows under weighted_average are one day (D): pool {R1..R4} = 4 units, 56.00.
+    # Pending in key order (I1 of day 27 first): I1 takes 2 units, round(56 * 2/4) = 28.00;
+    # I2 takes 1, round(56 * 3/4) - 28.00 = 14.00; 1 unit, 14.00 stays open.
+    res = reference_close(frame(rows), CLOSE, method=WA)
+    assert [p for p in pieces(res) if not p[0].startswith("~")] == [
+        ("I1", CR31, D(2), D("28.00"), WA),
+        ("I2", CR31, D(1), D("14.00"), WA),
+    ]
+    assert open_items(res) == {CR31: (D(1), D("14.00"), D("56.00"))}
+
+
+def test_weighted_average_orders_issues_by_their_own_key() -> None:
+    # One day for weighted_average groups the rows, but key order stays (date, seq, txn_id):
+    # I1 (day 30, seq 2) is served before I2 (day 31, seq 1).
+    rows = [
+        I("I2", 31, 1, "0.00", seq=1),
+        I("I1", 30, 1, "0.00", seq=2),
+        R("R1", 31, 1, "7.00", seq=3),
+    ]
+    res = reference_close(frame(rows), CLOSE, method=WA)
+    assert pieces(res) == [("I1", "R1", D(1), D("7.00"), WA)]
+    assert log(res) == [
+        ("insufficient_receipts", "I2", D(1)),
+        ("negative_on_hand", None, D(-1)),
+    ]
+
+
+def test_weighted_average_direct_settlement_with_one_source() -> None:
+    rows = [
+        R("R1", 29, 3, "10.00"),
+        R("P1", 29, 10, "200.00", status="physical"),  # never part of an average
+        I("I1", 30, 1, "3.00"),
+        I("I2", 30, 1, "3.00"),
+    ]
+    for include in (False, True):
+        res = reference_close(frame(rows), CLOSE, method=WA, include_physical_value=include)
+        # One source: no closing pair, the issues draw on R1 in key order along its walk:
+        # round(10.00 * 1/3) = 3.33, then round(10.00 * 2/3) - 3.33 = 6.67 - 3.33 = 3.34.
+        assert pieces(res) == [
+            ("I1", "R1", D(1), D("3.33"), WA),
+            ("I2", "R1", D(1), D("3.34"), WA),
+        ]
+        assert adjustments(res) == {
+            "I1": (D("-3.00"), D("-3.33"), D("-0.33"), D("0.33")),
+            "I2": (D("-3.00"), D("-3.34"), D("-0.34"), D("0.34")),
+        }
+        # R1: 1 unit, 10.00 - 6.67 = 3.33; the physical receipt stays as posted.
+        assert open_items(res) == {
+            "R1": (D(1), D("3.33"), D("10.00")),
+            "P1": (D(10), D("200.00"), D("200.00")),
+        }
+        assert virtual_rows(res) == set()
+        b = balance(res)
+        assert (b["qty"], b["value"], b["physical_qty"], b["physical_value"]) == (
+            D(1),
+            D("3.33"),
+            D(10),
+            D("200.00"),
+        )
+
+
+def test_marking_comes_first_and_leaves_the_average() -> None:
+    rows = [
+        R("R1", 29, 2, "20.00"),
+        R("R2", 29, 1, "40.00"),
+        I("I1", 30, 3, "30.00", marked_to="R2"),
+    ]
+    res = reference_close(frame(rows), CLOSE, method=WA)
+    # Marking: I1 takes R2's one unit (40.00, principle marking); R2 is used up, so the pool
+    # is {R1}: direct, I1's other 2 units take R1 for 20.00. New value 60.00: +30.00.
+    assert pieces(res) == [
+        ("I1", "R1", D(2), D("20.00"), WA),
+        ("I1", "R2", D(1), D("40.00"), "marking"),
+    ]
+    assert adjustments(res) == {"I1": (D("-30.00"), D("-60.00"), D("-30.00"), D("30.00"))}
+    assert open_items(res) == {}
+
+
+def test_a_source_walk_continues_after_its_marking_pieces() -> None:
+    rows = [
+        R("R1", 29, 3, "10.00"),
+        R("R2", 29, 1, "5.00"),
+        I("I1", 30, 1, "3.00", marked_to="R1"),
+        I("I2", 30, 1, "4.00"),
+    ]
+    res = reference_close(frame(rows), CLOSE, method=WA)
+    # Marking: I1 <- R1, round(10.00 * 1/3) = 3.33. Pool {R1 (2 left), R2}: the closing
+    # issue takes R1's rest along its walk, round(10.00 * 3/3) - 3.33 = 6.67, and R2 5.00:
+    # 3 units, 11.67. I2 takes one: round(11.67 / 3) = round(3.89) = 3.89.
+    assert pieces(res) == [
+        ("I1", "R1", D(1), D("3.33"), "marking"),
+        ("I2", CR31, D(1), D("3.89"), WA),
+        (CI31, "R1", D(2), D("6.67"), WA),
+        (CI31, "R2", D(1), D("5.00"), WA),
+    ]
+    assert open_items(res) == {CR31: (D(2), D("7.78"), D("11.67"))}
+
+
+def test_averages_marked_receipt_after_the_closing_date_and_no_sources() -> None:
+    rows = [
+        R("R1", 29, 1, "10.00"),
+        I("I1", 30, 1, "12.00", marked_to="R9"),
+        R("R9", 32, 1, "15.00"),
+        I("B1", 30, 2, "8.00", item_id="B"),  # no source at all
+    ]
+    for method in (WA, WAD):
+        res = reference_close(frame(rows), CLOSE, method=method)
+        # I1 is excluded (no fallback to the average): it keeps its value, R1 stays open.
+        # B1 finds no source: unsettled at its posted value.
+        assert pieces(res) == []
+        assert adjustments(res) == {}
+        assert open_items(res) == {
+            "R1": (D(1), D("10.00"), D("10.00")),
+            "I1": (D(-1), D("-12.00"), D("-12.00")),
+            "B1": (D(-2), D("-8.00"), D("-8.00")),
+        }
+        assert log(res) == [
+            ("insufficient_receipts", "B1", D(2)),
+            ("marked_receipt_after_close_date", "I1", D(1)),
+            ("negative_on_hand", None, D(-2)),
+        ]
+
+
+def test_two_weighted_average_closes_reuse_the_closing_receipt() -> None:
+    rows = [*SUMMARIZED, R("R5", 32, 1, "50.00"), I("I5", 33, 1, "20.00")]
+    df = frame(rows)
+    first = reference_close(df, CLOSE, method=WA)
+    assert open_items(first) == {CR31: (D(2), D("41.33"), D("62.00"))}
+    second = reference_close(df, day(33), method=WA, opening=first.state)
+    ci, cr = "~wac:2025-02-02:A::issue", "~wac:2025-02-02:A::receipt"
+    # Sources: CR31 (2 units, 41.33 open) and R5 (50.00): a pair dated Feb 2, 3 units,
+    # 91.33. The closing issue takes CR31 along CR31's own walk from its open state:
+    # round(41.33 * 2/2) = 41.33. I9 (day 32, -5.00) and I5 (day 33, -20.00) in key order:
+    # I9 round(91.33 * 1/3) = 30.44; I5 round(91.33 * 2/3) - 30.44 = 60.89 - 30.44 = 30.45.
+    assert pieces(second) == [
+        ("I5", cr, D(1), D("30.45"), WA),
+        ("I9", cr, D(1), D("30.44"), WA),
+        (ci, "R5", D(1), D("50.00"), WA),
+        (ci, CR31, D(2), D("41.33"), WA),
+    ]
+    assert adjustments(second) == {
+        "I5": (D("-20.00"), D("-30.45"), D("-10.45"), D("10.45")),
+        "I9": (D("-5.00"), D("-30.44"), D("-25.44"), D("25.44")),
+    }
+    # 3 - 2 = 1 unit, 91.33 - 60.89 = 30.44 open.
+    assert open_items(second) == {cr: (D(1), D("30.44"), D("91.33"))}
+    assert {CR31, CI31, ci, "R5", "I5", "I9"} <= closed(second)
+    # The state alone is enough: the next df may hold only the rows after the first close.
+    again = reference_close(
+        df.filter(pl.col("date") > CLOSE), day(33), method=WA, opening=first.state
+    )
+    assert pieces(again) == pieces(second)
+
+
+# --------------------------------------------------------------------------------------------
+# standard and moving_average in a close (§9)
+# --------------------------------------------------------------------------------------------
+
+ONHAND31 = "~onhand:2025-01-31:A:"
+
+
+def test_standard_close_carries_one_on_hand_row() -> None:
+    rows = [
+        R("R1", 29, 2, "20.00"),
+        I("I1", 30, 1, "10.00", marked_to="R1"),
+        R("P1", 30, 1, "9.00", status="physical"),
+        I("I2", 32, 1, "10.00"),  # after D
+    ]
+    res = reference_close(frame(rows), CLOSE, method="standard")
+    # No pieces, no adjustments; the marking is ignored (info, qty = the issue's 1 unit).
+    assert pieces(res) == []
+    assert adjustments(res) == {}
+    assert log(res) == [("marking_ignored", "I1", D(1))]
+    assert res.log["level"].to_list() == ["info"]
+    # R1 and I1 are closed into the on-hand row: 2 - 1 = 1 unit, 20.00 - 10.00 = 10.00.
+    assert closed(res) == {"R1", "I1"}
+    assert open_items(res) == {
+        ONHAND31: (D(1), D("10.00"), D("10.00")),
+        "P1": (D(1), D("9.00"), D("9.00")),
+    }
+    assert virtual_rows(res) == {ONHAND31}
+    b = balance(res)
+    assert (b["qty"], b["value"], b["open_receipts"], b["unit_cost"]) == (
+        D(1),
+        D("10.00"),
+        1,
+        D("10.000000"),
+    )
+    assert (b["physical_qty"], b["physical_value"]) == (D(1), D("9.00"))
+
+    # Next close: the on-hand row is a financial row dated <= D like any other: closed into
+    # the new on-hand row with I2 and R3: 1 - 1 + 1 = 1 unit, 10.00 - 10.00 + 12.00 = 12.00.
+    df = frame([*rows, R("R3", 33, 1, "12.00")])
+    second = reference_close(df, day(33), method="standard", opening=res.state)
+    assert open_items(second) == {
+        "~onhand:2025-02-02:A:": (D(1), D("12.00"), D("12.00")),
+        "P1": (D(1), D("9.00"), D("9.00")),
+    }
+    assert {ONHAND31, "I2", "R3"} <= closed(second)
+
+
+def test_moving_average_negative_zero_and_empty_on_hand() -> None:
+    rows = [
+        # site S1: negative on-hand, carried as an issue
+        R("R1", 29, 1, "5.00", site="S1"),
+        I("I1", 30, 3, "15.00", site="S1"),
+        # site null: quantity 0 but value -0.01 (not both zero): still carried
+        R("R2", 30, 1, "0.00"),
+        I("I2", 30, 1, "0.01"),
+        # site S2: quantity and value both zero: no on-hand row
+        R("R3", 30, 1, "4.00", site="S2"),
+        I("I3", 31, 1, "4.00", site="S2"),
+    ]
+    res = reference_close(
+        frame(rows, ("site",)), CLOSE, method="moving_average", dimensions=["site"]
+    )
+    assert pieces(res) == []
+    assert adjustments(res) == {}
+    assert open_items(res) == {
+        "~onhand:2025-01-31:A:S1": (D(-2), D("-10.00"), D("-10.00")),
+        "~onhand:2025-01-31:A:": (D(0), D("-0.01"), D("-0.01")),
+    }
+    assert closed(res) == {"R1", "I1", "R2", "I2", "R3", "I3"}
+    bal = {r["site"]: r for r in res.balances.iter_rows(named=True)}
+    assert (bal["S1"]["qty"], bal["S1"]["value"], bal["S1"]["open_receipts"]) == (
+        D(-2),
+        D("-10.00"),
+        0,
+    )
+    assert bal["S1"]["unit_cost"] is None
+    assert (bal[None]["qty"], bal[None]["value"]) == (D(0), D("-0.01"))
+    assert (bal["S2"]["qty"], bal["S2"]["value"]) == (D(0), D(0))
+    assert log(res) == [("negative_on_hand", None, D(-2))]
+
+
+def test_item_table_mixing_all_methods() -> None:
+    rows = [
+        R("R1", 29, 1, "10.00"),
+        R("R2", 29, 1, "22.00"),
+        I("I1", 30, 1, "16.00"),
+        *(
+            r
+            for item in ("B", "C", "E")
+            for r in (
+                R(f"{item}1", 29, 1, "10.00", item_id=item),
+                R(f"{item}2", 29, 1, "22.00", item_id=item),
+                I(f"{item}I", 30, 1, "16.00", item_id=item),
+            )
+        ),
+    ]
+    items = pl.DataFrame(
+        {
+            "item_id": ["A", "B", "C", "E"],
+            "method": [WA, WAD, "lifo", "standard"],
+            "standard_cost": [None, None, None, D("16.00")],  # not read by the close
+        },
+        schema={"item_id": pl.String, "method": pl.String, "standard_cost": pl.Decimal(38, 2)},
+    )
+    res = reference_close(frame(rows), CLOSE, method="fifo", items=items)
+    # A, B: a pair of 2 units, 32.00; the issue takes 16.00 (as posted). C: lifo, 22.00.
+    # E: standard, no pieces, on-hand 1 unit 16.00.
+    assert [p for p in pieces(res) if not p[0].startswith("~")] == [
+        ("BI", "~wac:2025-01-30:B::receipt", D(1), D("16.00"), WAD),
+        ("CI", "C2", D(1), D("22.00"), "lifo"),
+        ("I1", CR31, D(1), D("16.00"), WA),
+    ]
+    assert set(adjustments(res)) == {"CI"}
+    assert virtual_rows(res) == {
+        CR31,
+        "~wac:2025-01-30:B::receipt",
+        "~onhand:2025-01-31:E:",
+    }
+    assert open_items(res)["~onhand:2025-01-31:E:"] == (D(1), D("16.00"), D("16.00"))
+
+
+# --------------------------------------------------------------------------------------------
+# The public worked examples (weighted_average, weighted_average_date)
+# --------------------------------------------------------------------------------------------
+
+_AVERAGE_CASES = [
+    c
+    for c in json.loads(EXAMPLES.read_text())["cases"]
+    if c["method"] in ("WEIGHTED_AVERAGE", "WEIGHTED_AVERAGE_DATE")
+]
+
+
+@pytest.mark.parametrize("case", _AVERAGE_CASES, ids=lambda c: c["name"])
+def test_average_worked_examples(case: dict[str, Any]) -> None:
+    exp = case["expected"]
+    method = case["method"].lower()
+    res = reference_close(
+        _case_frame(case),
+        dt.date.fromisoformat(case["close_date"]),
+        method=method,
+        include_physical_value=case["options"]["include_physical_value"],
+    )
+    # The documentation's closing pair 7a/7b, per date (weighted_average: the closing date).
+    pairs = exp.get("wa_closing_transactions") or {}
+    if "closing_issue" in pairs:
+        pairs = {case["close_date"]: pairs}
+    expected = [
+        (s["issue"], s["receipt"], s["qty"], s["amount"], s["principle"].lower())
+        for s in exp.get("settlements", [])
+    ]
+    for date, pair in pairs.items():
+        ids = {"7a": f"~wac:{date}:A::issue", "7b": f"~wac:{date}:A::receipt"}
+        expected += [
+            (
+                ids.get(s["issue"], s["issue"]),
+                ids.get(s["receipt"], s["receipt"]),
+                s["qty"],
+                s["amount"],
+                method,
+            )
+            for s in (
+                *pair["closing_issue"]["settles_receipts"],
+                *pair["closing_receipt"]["settles_issues"],
+            )
+        ]
+    assert pieces(res) == sorted(
+        (i, r, D(str(q)), D(str(a)).quantize(D("0.01")), p.replace(" ", "_"))
+        for i, r, q, a, p in expected
+    )
+    rule = exp.get("adjustments_rule_derived", exp.get("adjustments", []))
+    got = adjustments(res)
+    want = {a["txn"]: D(str(a["cost_delta"])).quantize(D("0.01")) for a in rule}
+    assert {t: v[3] for t, v in got.items()} == {t: v for t, v in want.items() if v != 0}
+    for txn in exp.get("unchanged", []):
+        assert txn not in got
+    ending = exp.get("ending_financial_derived")
+    if ending:
+        b = balance(res)
+        assert (b["qty"], b["value"]) == (D(str(ending["qty"])), D(str(ending["value"])))
