@@ -759,9 +759,9 @@ def reference_close(
             if p.real
         )
 
-        # §5 Open and closed.
+        # §5 Open and closed: closed when nothing is left, neither quantity nor value.
         for w in rows:
-            if w.financial and after_Q[w.txn_id] == 0:
+            if w.financial and after_Q[w.txn_id] == 0 and after_V[w.txn_id] == 0:
                 closed_now.append(w.txn_id)
                 continue
             emit_open(w, after_Q[w.txn_id], after_V[w.txn_id], after_carried[w.txn_id])
