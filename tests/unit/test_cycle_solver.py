@@ -1,0 +1,67 @@
+"""The block-diagonal solver behind cost cycles (kernel/cycles.py, §9.4).
+
+Expected values come from a plain dense solve of the whole matrix with numpy, or from a hand
+calculation: a 2-site ring where each site passes half of its value to the other.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.sparse import csc_matrix
+
+from invclose.kernel.cycles import DENSE_MAX, SingularSystemError, solve_block_diagonal
+
+
+def _block_system(sizes: list[int], seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """I - A for a random A with each block passing < 90 % of its value on, and its labels."""
+    rng = np.random.default_rng(seed)
+    n = sum(sizes)
+    dense = np.eye(n)
+    labels = np.repeat(np.arange(len(sizes)), sizes)
+    start = 0
+    for size in sizes:
+        block = rng.uniform(0.0, 1.0, (size, size)) * (rng.uniform(size=(size, size)) < 0.3)
+        block *= 0.9 / max(1.0, block.sum(axis=0).max())
+        dense[start : start + size, start : start + size] -= block
+        start += size
+    return dense, labels
+
+
+def test_a_two_site_ring_by_hand() -> None:
+    # x1 = 100 + x2 / 2, x2 = 40 + x1 / 2  =>  x1 = 160, x2 = 120
+    system = csc_matrix(np.array([[1.0, -0.5], [-0.5, 1.0]]))
+    x = solve_block_diagonal(system, np.array([100.0, 40.0]), np.array([7, 7]))
+    assert np.allclose(x, [160.0, 120.0], rtol=0, atol=1e-9)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_equals_a_dense_solve_for_small_and_large_blocks(seed: int) -> None:
+    rng = np.random.default_rng(100 + seed)
+    sizes = [1, 2, 3, 3, 3, 17, DENSE_MAX, DENSE_MAX + 1, 2 * DENSE_MAX + 5, 2, 1]
+    rng.shuffle(sizes)
+    dense, labels = _block_system(sizes, seed)
+    rhs = rng.uniform(-1000, 1000, dense.shape[0])
+    # Unknowns of one block need not be contiguous: permute them.
+    perm = rng.permutation(dense.shape[0])
+    permuted = dense[np.ix_(perm, perm)]
+    x = solve_block_diagonal(csc_matrix(permuted), rhs[perm], labels[perm])
+    expected = np.linalg.solve(dense, rhs)[perm]
+    assert np.allclose(x, expected, rtol=1e-10, atol=1e-8)
+
+
+@pytest.mark.parametrize("size", [3, DENSE_MAX + 3])
+def test_a_singular_block_is_reported(size: int) -> None:
+    dense, labels = _block_system([2, size], 5)
+    # Value that only circulates: the second block passes all of its value around a ring.
+    ring = np.eye(size) - np.roll(np.eye(size), 1, axis=0)
+    dense[2:, 2:] = ring
+    with pytest.raises(SingularSystemError):
+        solve_block_diagonal(csc_matrix(dense), np.ones(2 + size), labels)
+
+
+def test_an_entry_linking_two_blocks_is_refused() -> None:
+    dense, labels = _block_system([2, 2], 1)
+    dense[0, 3] = -0.1
+    with pytest.raises(ValueError, match="links two cycles"):
+        solve_block_diagonal(csc_matrix(dense), np.ones(4), labels)
