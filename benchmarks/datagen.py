@@ -33,6 +33,9 @@ Shapes
                 of the same item and quantity at another, ``kind = transfer``) and production
                 orders (two component issues, ``kind = consumption``, and one output receipt,
                 ``kind = production``, valued at the components + 5 %), with ``order_id``
+``families``    ``flows`` inside product families of 50 consecutive items: every production
+                order's components and output belong to one family, so the cost graph falls
+                apart into components of about 50 items (what a batched close partitions by)
 
 Command line::
 
@@ -52,7 +55,8 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
-SHAPES = ("uniform", "zipf", "giant", "ties", "ahead", "fractional", "dims", "flows")
+SHAPES = ("uniform", "zipf", "giant", "ties", "ahead", "fractional", "dims", "flows", "families")
+FAMILY_ITEMS = 50
 START = dt.date(2025, 1, 1)
 CLOSE_DATE = dt.date(2025, 1, 31)
 PERIOD_DAYS = 31  # January
@@ -148,6 +152,7 @@ def _flows(
     n_orders: int,
     n_items: int,
     base: np.ndarray,
+    family: int | None = None,
 ) -> dict[str, np.ndarray]:
     """Rows of transfer orders (issue + receipt) and production orders (2 issues + 1 output)."""
     # Transfers: row 2k is the shipment, 2k + 1 the receipt at another site.
@@ -169,6 +174,9 @@ def _flows(
     # Production: rows 3k, 3k + 1 are component issues, 3k + 2 the output, all at one site.
     comp_item = rng.integers(0, n_items, (n_orders, 2))
     out_item = rng.integers(0, n_items, n_orders)
+    if family is not None:
+        start = (out_item // family) * family
+        comp_item = np.minimum(start[:, None] + rng.integers(0, family, (n_orders, 2)), n_items - 1)
     p_site = rng.integers(0, N_SITES, n_orders)
     p_day = rng.integers(0, PERIOD_DAYS, n_orders)
     comp_qty = rng.integers(1, 21, (n_orders, 2)) * 1_000_000
@@ -217,7 +225,7 @@ def generate(rows: int, shape: str = "uniform", seed: int = DEFAULT_SEED) -> pl.
     n_items = max(10, rows // ROWS_PER_ITEM)
     base = np.exp(rng.normal(np.log(2000.0), 1.0, n_items)).clip(5, 10_000_000)
 
-    if shape == "flows":
+    if shape in ("flows", "families"):
         n_transfers = int(rows * FLOW_SHARE / 2 / 2)
         n_orders = int(rows * FLOW_SHARE / 2 / 3)
     else:
@@ -259,7 +267,8 @@ def generate(rows: int, shape: str = "uniform", seed: int = DEFAULT_SEED) -> pl.
     }
     physical = rng.random(n) < PHYSICAL_SHARE
     if n_transfers or n_orders:
-        flows = _flows(rng, n_transfers, n_orders, n_items, base)
+        family = FAMILY_ITEMS if shape == "families" else None
+        flows = _flows(rng, n_transfers, n_orders, n_items, base, family)
         cols = {k: np.concatenate([cols[k], flows[k]]) for k in cols}
         physical = np.concatenate([physical, np.zeros(rows - n, dtype=bool)])
     del item, site, receipt, day, qty, amount, noise
@@ -317,7 +326,7 @@ def generate(rows: int, shape: str = "uniform", seed: int = DEFAULT_SEED) -> pl.
         pl.col("seq"),
         pl.col("kind").replace_strict(dict(enumerate(kind_names)), return_dtype=pl.String),
     ]
-    if shape == "flows":
+    if shape in ("flows", "families"):
         prefix = pl.when(pl.col("kind") == _TRANSFER).then(pl.lit("TO")).otherwise(pl.lit("PO"))
         columns.append(
             pl.when(pl.col("order") >= 0)

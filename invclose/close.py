@@ -14,9 +14,10 @@ import polars as pl
 from invclose.assemble import assemble_result, check_log, resolve_items
 from invclose.config import PERIODIC_METHODS, CloseConfig, parse_date
 from invclose.errors import ConfigError, InputValidationError
-from invclose.hashing import content_id
+from invclose.hashing import grouped_content_id
 from invclose.kernel.pipeline import run_kernel
 from invclose.opening import OpeningState, load_opening, merge_opening
+from invclose.progress import ProgressCallback, report
 from invclose.validate import normalize_accounts, normalize_items, normalize_transactions
 
 if TYPE_CHECKING:
@@ -61,12 +62,7 @@ def _reject_periodic_revaluations(frame: pl.DataFrame) -> None:
     raise InputValidationError(msg, failures)
 
 
-def _prepare_run(
-    df: Any, date: Any, cfg: CloseConfig, opening: Any, kind: str
-) -> tuple[dt.date, OpeningState | None, pl.DataFrame, str]:
-    closing_date = parse_date(date)
-    dims = cfg.dims
-    state = load_opening(opening, dims)
+def _check_dates(closing_date: dt.date, state: OpeningState | None, kind: str) -> None:
     if state is not None and state.lock_date is not None and closing_date <= state.lock_date:
         msg = (
             f"the {kind} date {closing_date.isoformat()} must be after the opening's closing "
@@ -79,19 +75,90 @@ def _prepare_run(
             f"{state.closing_date.isoformat()}"
         )
         raise ConfigError(msg)
-    tx = normalize_transactions(df, dimensions=dims, known=_known(state, dims))
+
+
+def prepare_frame(df: Any, cfg: CloseConfig, state: OpeningState | None) -> pl.DataFrame:
+    """Validate ``df`` and merge it with the opening: the kernel's input frame."""
+    tx = normalize_transactions(df, dimensions=cfg.dims, known=_known(state, cfg.dims))
     items = normalize_items(cfg.items)
-    frame = resolve_items(merge_opening(tx, state, dims), items, cfg)
+    frame = resolve_items(merge_opening(tx, state, cfg.dims), items, cfg)
     _reject_periodic_revaluations(frame)
-    run_id = content_id(
-        frame["row_hash"],
+    return frame
+
+
+def run_parts(
+    cfg: CloseConfig, closing_date: dt.date, kind: str, state: OpeningState | None
+) -> tuple[tuple[str, ...], str]:
+    """The settings half of a run's id: its text parts and prefix."""
+    parts = (
         cfg.fingerprint(),
         closing_date.isoformat(),
         kind,
         state.close_id if state is not None else "",
-        prefix="C" if kind == "close" else "R",
     )
+    return parts, "C" if kind == "close" else "R"
+
+
+def _prepare_run(
+    df: Any, date: Any, cfg: CloseConfig, opening: Any, kind: str
+) -> tuple[dt.date, OpeningState | None, pl.DataFrame, str]:
+    closing_date = parse_date(date)
+    state = load_opening(opening, cfg.dims)
+    _check_dates(closing_date, state, kind)
+    frame = prepare_frame(df, cfg, state)
+    # The id sums row hashes per item (hashing.group_digests), so a batched close of whole
+    # items (invclose.batched) gets the same id.
+    parts, prefix = run_parts(cfg, closing_date, kind, state)
+    run_id = grouped_content_id(frame["item_id"], frame["row_hash"], *parts, prefix=prefix)
     return closing_date, state, frame, run_id
+
+
+def execute_run(
+    frame: pl.DataFrame,
+    cfg: CloseConfig,
+    closing_date: dt.date,
+    run_id: str,
+    state: OpeningState | None,
+    kind: str,
+    progress: ProgressCallback | None = None,
+    *,
+    rows_done: int = 0,
+    rows_total: int | None = None,
+    part: tuple[int, int] = (0, 1),
+) -> CloseResult:
+    """Kernel then result tables for a prepared ``frame`` (a close or a recalculation)."""
+    total = frame.height if rows_total is None else rows_total
+    settle = kind == "close"
+    output = run_kernel(frame, list(cfg.dims), closing_date, settle=settle)
+    report(progress, "settle and cost", rows_done + frame.height // 2, total, *part)
+    result = assemble_result(
+        output,
+        cfg,
+        closing_date,
+        run_id,
+        state,
+        run_kind="close" if settle else "recalculation",
+        accounts=normalize_accounts(cfg.accounts),
+    )
+    report(progress, "assemble", rows_done + frame.height, total, part[0] + 1, part[1])
+    return result
+
+
+def _run(
+    df: Any,
+    date: Any,
+    cfg: CloseConfig,
+    opening: Any,
+    kind: str,
+    progress: ProgressCallback | None,
+    item_ids: list[str] | None = None,
+) -> CloseResult:
+    closing_date, state, frame, run_id = _prepare_run(df, date, cfg, opening, kind)
+    report(progress, "validate", 0, frame.height)
+    if item_ids is not None:
+        wanted = pl.Series("ids", [str(i) for i in item_ids], dtype=pl.String)
+        frame = frame.with_columns(frozen=~pl.col("item_id").is_in(wanted.implode()))
+    return execute_run(frame, cfg, closing_date, run_id, state, kind, progress)
 
 
 def close(
@@ -106,6 +173,7 @@ def close(
     voucher_detail: str | None = None,
     opening: Any = None,
     config: CloseConfig | None = None,
+    progress: ProgressCallback | None = None,
 ) -> CloseResult:
     """Close the inventory at ``date``: settle issues against receipts and adjust their cost.
 
@@ -122,6 +190,9 @@ def close(
         An earlier ``CloseResult`` (or the directory it was written to) to continue from.
     config
         All settings at once.
+    progress
+        Called with a :class:`~invclose.progress.ProgressEvent` after each stage (off when
+        ``None``; ``invclose.progress.rich_progress()`` draws a bar).
 
     Returns
     -------
@@ -154,17 +225,7 @@ def close(
         accounts=accounts,
         voucher_detail=voucher_detail,
     )
-    closing_date, state, frame, run_id = _prepare_run(df, date, cfg, opening, "close")
-    output = run_kernel(frame, list(cfg.dims), closing_date, settle=True)
-    return assemble_result(
-        output,
-        cfg,
-        closing_date,
-        run_id,
-        state,
-        run_kind="close",
-        accounts=normalize_accounts(cfg.accounts),
-    )
+    return _run(df, date, cfg, opening, "close", progress)
 
 
 def recalculate(
@@ -180,6 +241,7 @@ def recalculate(
     voucher_detail: str | None = None,
     opening: Any = None,
     config: CloseConfig | None = None,
+    progress: ProgressCallback | None = None,
 ) -> CloseResult:
     """Adjust issue costs up to ``date`` without settling or locking anything (§10).
 
@@ -210,20 +272,7 @@ def recalculate(
         accounts=accounts,
         voucher_detail=voucher_detail,
     )
-    closing_date, state, frame, run_id = _prepare_run(df, date, cfg, opening, "recalculation")
-    if item_ids is not None:
-        wanted = pl.Series("ids", [str(i) for i in item_ids], dtype=pl.String)
-        frame = frame.with_columns(frozen=~pl.col("item_id").is_in(wanted.implode()))
-    output = run_kernel(frame, list(cfg.dims), closing_date, settle=False)
-    return assemble_result(
-        output,
-        cfg,
-        closing_date,
-        run_id,
-        state,
-        run_kind="recalculation",
-        accounts=normalize_accounts(cfg.accounts),
-    )
+    return _run(df, date, cfg, opening, "recalculation", progress, item_ids)
 
 
 def check(

@@ -208,3 +208,65 @@ def content_id(hashes: pl.Series, *parts: str, prefix: str = "C") -> str:
         raw = str(part).encode("utf-8")
         digest.update(b"\x1e" + str(len(raw)).encode("ascii") + b":" + raw)
     return prefix + digest.hexdigest()[:16]
+
+
+#: 32-bit words of each row hash summed per group by :func:`group_digests`.
+_WORDS = 4
+
+
+def group_digests(groups: pl.Series, hashes: pl.Series) -> pl.DataFrame:
+    """One digest per group of hex row hashes: ``group`` and ``digest`` (hex SHA-256).
+
+    A group's rows are summarised without sorting them: the row count and, for each of the
+    four 32-bit words in the first 32 hex digits of the row hashes, the sum over the group's
+    rows (an order-independent multiset hash). The digest is :func:`row_hashes` over
+    ``group, rows, w0, w1, w2, w3`` (integers in base-10 text). Digests of different groups
+    never depend on each other, so a run split into batches of whole groups yields the same
+    digests.
+
+    >>> import polars as pl
+    >>> h = ["ab" * 32, "cd" * 32, "ef" * 32]
+    >>> d = group_digests(pl.Series(["A", "B", "A"]), pl.Series(h))
+    >>> d["group"].to_list(), d["digest"].str.len_bytes().to_list()
+    (['A', 'B'], [64, 64])
+    """
+    frame = pl.DataFrame({"group": groups.cast(pl.String), "h": hashes.cast(pl.String)})
+    if frame.height == 0:
+        return pl.DataFrame(schema={"group": pl.String, "digest": pl.String})
+    words = [f"w{k}" for k in range(_WORDS)]
+    try:
+        # 32-bit words: their sums fit an Int64 for up to 2**31 rows per group.
+        split = frame.select(
+            "group",
+            *[
+                pl.col("h").str.slice(8 * k, 8).str.to_integer(base=16).alias(w)
+                for k, w in enumerate(words)
+            ],
+        )
+    except pl.exceptions.InvalidOperationError as exc:
+        msg = f"group_digests: row hashes must be hex digests ({exc})"
+        raise InvcloseError(msg) from exc
+    if split.null_count().sum_horizontal().item() or frame["h"].str.len_bytes().min() < 8 * _WORDS:
+        msg = "group_digests: groups and hashes must not be null, hashes at least 32 hex digits"
+        raise InvcloseError(msg)
+    sums = (
+        split.group_by("group")
+        .agg(pl.len().cast(pl.Int64).alias("rows"), *[pl.col(w).sum() for w in words])
+        .sort("group")
+    )
+    return sums.select("group", digest=row_hashes(sums, ["group", "rows", *words]))
+
+
+def grouped_content_id(groups: pl.Series, hashes: pl.Series, *parts: str, prefix: str = "C") -> str:
+    """:func:`content_id` over the :func:`group_digests` of ``hashes`` grouped by ``groups``.
+
+    The id of a run: rows are grouped by item, so a close processed in batches of whole items
+    gets the same id as one processed at once.
+
+    >>> import polars as pl
+    >>> h = [c * 64 for c in "abc"]
+    >>> a = grouped_content_id(pl.Series(["A", "B", "A"]), pl.Series(h), "x")
+    >>> a == grouped_content_id(pl.Series(["B", "A", "A"]), pl.Series([h[1], h[2], h[0]]), "x")
+    True
+    """
+    return content_id(group_digests(groups, hashes)["digest"], *parts, prefix=prefix)

@@ -206,6 +206,8 @@ def _cost_by_levels(
             if solved is None:
                 for component in cyclic["component"].unique().sort().to_list():
                     one = cyclic.filter(pl.col("component") == component)
+                    # Each solve adds virtual rows: the next one must not reuse their positions.
+                    next_pos = max(next_pos, _max_of(rows, "pos") + 1)
                     solved = _solve_cycles(
                         plan, one, rows, pieces, adjust, next_pos, dims, closing_date, settle
                     )

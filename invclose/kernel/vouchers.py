@@ -49,6 +49,13 @@ def voucher_lines(
         ]
     )
     lines = legs.group_by([*keys, "account"]).agg(pl.col("net").sum()).filter(pl.col("net") != 0)
+    return _numbered(lines, keys, voucher_key, voucher_prefix)
+
+
+def _numbered(
+    lines: pl.DataFrame, keys: list[str], voucher_key: str | None, prefix: str
+) -> pl.DataFrame:
+    """Voucher ids, line numbers and debit / credit for netted lines (``net`` in cents)."""
     if voucher_key is None:
         lines = lines.with_columns(voucher_no=pl.lit(1, pl.Int64))
     else:
@@ -57,11 +64,32 @@ def voucher_lines(
         )
     lines = lines.sort(["voucher_no", *keys, "account"], nulls_last=False).with_columns(
         line_no=pl.int_range(1, pl.len() + 1).over("voucher_no").cast(pl.Int64),
-        voucher_id=pl.format("{}-V{}", pl.lit(voucher_prefix), pl.col("voucher_no")),
+        voucher_id=pl.format("{}-V{}", pl.lit(prefix), pl.col("voucher_no")),
         debit=pl.col("net").clip(lower_bound=0),
         credit=(-pl.col("net")).clip(lower_bound=0),
     )
     return lines.drop("voucher_no", "net")
+
+
+def merge_voucher_lines(lines: pl.DataFrame, detail: VoucherDetail, prefix: str) -> pl.DataFrame:
+    """Lines of several batches at ``item_group`` or ``total`` detail, netted again.
+
+    ``lines`` holds ``item_group`` (at ``item_group`` detail), ``account`` and ``net`` (cents,
+    debit positive). The result is what :func:`voucher_lines` gives for all the batches'
+    adjustments at once: integer sums do not depend on how rows were grouped first.
+
+    >>> import polars as pl
+    >>> parts = pl.DataFrame({"account": ["1400", "5000", "1400", "5000"], "net": [5, -5, -5, 5]})
+    >>> merge_voucher_lines(parts, VoucherDetail.TOTAL, "C1").height
+    0
+    """
+    if detail not in (VoucherDetail.ITEM_GROUP, VoucherDetail.TOTAL):
+        msg = f"merge_voucher_lines nets item-group or total vouchers, not {detail}"
+        raise ValueError(msg)
+    keys = list(_LINE_KEYS[detail])
+    voucher_key = "item_group" if detail == VoucherDetail.ITEM_GROUP else None
+    netted = lines.group_by([*keys, "account"]).agg(pl.col("net").sum()).filter(pl.col("net") != 0)
+    return _numbered(netted, keys, voucher_key, prefix)
 
 
 def _transaction_lines(adjustments: pl.DataFrame, dims: list[str], prefix: str) -> pl.DataFrame:
@@ -96,11 +124,12 @@ def _transaction_lines(adjustments: pl.DataFrame, dims: list[str], prefix: str) 
             ),
         ]
     ).sort("voucher_no", "order")
+    # Rows are sorted by voucher: a line's number is its distance from its voucher's first row.
+    at = pl.int_range(pl.len(), dtype=pl.Int64)
+    legs = legs.with_columns(at=at)
     return legs.with_columns(
-        line_no=(pl.int_range(pl.len()) - pl.int_range(pl.len()).min().over("voucher_no") + 1).cast(
-            pl.Int64
-        ),
+        line_no=pl.col("at") - pl.col("at").min().over("voucher_no") + 1,
         voucher_id=pl.format("{}-V{}", pl.lit(prefix), pl.col("voucher_no")),
         debit=pl.col("net").clip(lower_bound=0),
         credit=(-pl.col("net")).clip(lower_bound=0),
-    ).drop("voucher_no", "net", "order")
+    ).drop("voucher_no", "net", "order", "at")

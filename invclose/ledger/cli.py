@@ -1,18 +1,24 @@
 """``invclose ledger <verb> --db books.duckdb``: the ledger verbs on the command line.
 
 A Typer sub-application; the main command line mounts it with
-``app.add_typer(ledger_app, name="ledger")``. Exit status: 0 on success, 1 when ``verify``
-finds a failed check (or, with ``--strict``, when a close or check logged warnings), 2 on a
-refused or invalid operation (a plain message, never a traceback).
+``app.add_typer(ledger_app, name="ledger")``. ``init`` creates the file; every other verb
+needs it to exist (a mistyped ``--db`` is refused, not silently made a new, empty ledger).
+``check``, ``history``, ``verify`` and ``sql`` open it read-only. Every verb takes ``--json``
+(a JSON document on stdout, for machines). Exit status: 0 on success, 1 when ``verify`` finds
+a failed check (or, with ``--strict``, when a close or check logged warnings), 2 on a refused
+or invalid operation (a plain message on stderr, never a traceback).
 """
 
 from __future__ import annotations
 
+import json
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
+import duckdb
 import polars as pl
 import typer
 from rich.console import Console
@@ -20,6 +26,9 @@ from rich.console import Console
 from invclose.config import CloseConfig
 from invclose.errors import InvcloseError
 from invclose.ledger.books import Ledger
+from invclose.ledger.errors import LedgerError
+from invclose.ledger.store import Store
+from invclose.result import CloseResult
 
 __all__ = ["ledger_app"]
 
@@ -34,19 +43,47 @@ err_console = Console(stderr=True)
 BAD_INPUT = 2
 FAILED = 1
 
-DbOpt = Annotated[Path, typer.Option("--db", help="the ledger file (created on first use)")]
+DbOpt = Annotated[
+    Path, typer.Option("--db", help="the ledger file (created by `init`, required by the rest)")
+]
 DateOpt = Annotated[str, typer.Option(help="date, e.g. 2025-01-31")]
 CommentOpt = Annotated[str | None, typer.Option(help="recorded in the history")]
 StrictOpt = Annotated[bool, typer.Option(help="exit 1 when the log has warnings")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON (for machines)")]
+
+
+def _fail(message: str) -> NoReturn:
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(BAD_INPUT)
+
+
+@contextmanager
+def _plain_errors() -> Iterator[None]:
+    """Turn invclose errors (ledger errors included) into exit status 2 with a plain message."""
+    try:
+        yield
+    except InvcloseError as exc:
+        _fail(str(exc))
+
+
+def _first_paragraph(exc: Exception) -> str:
+    return " ".join(str(exc).split("\n\n", 1)[0].split())
 
 
 def _read(path: Path) -> pl.DataFrame:
     if not path.exists():
         msg = f"file not found: {path}"
         raise InvcloseError(msg)
-    if path.suffix.lower() == ".parquet":
-        return pl.read_parquet(path)
-    return pl.read_csv(path, infer_schema=False)
+    if not path.is_file():
+        msg = f"{path} is not a file: give one CSV or Parquet file"
+        raise InvcloseError(msg)
+    try:
+        if path.suffix.lower() == ".parquet":
+            return pl.read_parquet(path)
+        return pl.read_csv(path, infer_schema=False)
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        msg = f"cannot read {path}: {_first_paragraph(exc)}"
+        raise InvcloseError(msg) from None
 
 
 def _show(frame: pl.DataFrame) -> None:
@@ -54,20 +91,74 @@ def _show(frame: pl.DataFrame) -> None:
         console.print(str(frame), highlight=False, soft_wrap=True)
 
 
-@contextmanager
-def _books(db: Path, config: CloseConfig | None = None) -> Iterator[Ledger]:
-    """Open the ledger; turn invclose errors into exit status 2 with a plain message."""
+def _say(text: str) -> None:
+    console.print(text, highlight=False, soft_wrap=True)
+
+
+def _write_json(document: Any) -> None:
+    text = document if isinstance(document, str) else json.dumps(document, indent=2)
+    sys.stdout.write(text.rstrip("\n") + "\n")
+
+
+def _require_ledger(db: Path) -> None:
+    """Refuse a ``--db`` that is not an existing ledger file (only ``init`` creates one)."""
+    hint = f"create it with `invclose ledger init --db {db}`"
+    if not db.exists():
+        msg = f"ledger file not found: {db}; {hint}"
+        raise LedgerError(msg)
+    if not db.is_file() or not _is_duckdb_file(db):
+        msg = f"{db} is not a ledger file (not a DuckDB database)"
+        raise LedgerError(msg)
+    if not _holds_ledger(db):
+        msg = f"{db} holds no ledger; {hint}"
+        raise LedgerError(msg)
+
+
+def _holds_ledger(db: Path) -> bool:
+    store = Store(db, read_only=True)
     try:
-        with Ledger(db, config=config) as books:
+        return store.is_initialised()
+    finally:
+        store.release()
+
+
+@contextmanager
+def _books(db: Path, *, read_only: bool = False) -> Iterator[Ledger]:
+    """Open an existing ledger; invclose errors become exit status 2 with a plain message."""
+    with _plain_errors():
+        _require_ledger(db)
+        with Ledger(db, read_only=read_only) as books:
             yield books
-    except InvcloseError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-        raise typer.Exit(BAD_INPUT) from None
 
 
-def _run(db: Path, action: Callable[[Ledger], Any]) -> Any:
-    with _books(db) as books:
+def _run(db: Path, action: Callable[[Ledger], Any], *, read_only: bool = False) -> Any:
+    with _books(db, read_only=read_only) as books:
         return action(books)
+
+
+def _facts(result: CloseResult) -> dict[str, Any]:
+    """The JSON summary of ``invclose close --json``, plus the run kind and the lock date."""
+    from invclose.cli import _facts as close_facts  # the main CLI mounts this module
+
+    lock = result.lock_date
+    return {
+        "kind": result.run_kind,
+        **close_facts(result),
+        "lock_date": None if lock is None else lock.isoformat(),
+    }
+
+
+def _warned(log: pl.DataFrame) -> bool:
+    return log.filter(pl.col("level") != "info").height > 0
+
+
+def _is_duckdb_file(path: Path) -> bool:
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(12)
+    except OSError:
+        return False
+    return head[8:12] == b"DUCK"  # the magic bytes of every DuckDB database file
 
 
 @ledger_app.command("init")
@@ -78,9 +169,10 @@ def init_cmd(
     items: Annotated[Path | None, typer.Option(help="item table (CSV/Parquet)")] = None,
     accounts: Annotated[Path | None, typer.Option(help="accounts mapping (CSV/Parquet)")] = None,
     voucher_detail: Annotated[str, typer.Option(help="transaction, item, ...")] = "transaction",
+    as_json: JsonOpt = False,
 ) -> None:
     """Create the ledger file with its configuration (stored in the file)."""
-    try:
+    with _plain_errors():
         cfg = CloseConfig(
             method=method,
             dimensions=[d.strip() for d in dimensions.split(",") if d.strip()],
@@ -88,39 +180,70 @@ def init_cmd(
             accounts=None if accounts is None else _read(accounts),
             voucher_detail=voucher_detail,
         )
-    except InvcloseError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
-        raise typer.Exit(BAD_INPUT) from None
-    with _books(db, cfg) as books:
-        console.print(f"ledger {books.path} ready (dimensions: {list(books.dimensions)})")
+        if db.exists():
+            if not db.is_file() or not _is_duckdb_file(db):
+                _fail(f"{db} exists and is not a DuckDB file; choose another --db")
+            if _holds_ledger(db):
+                with Ledger(db, read_only=True) as found:
+                    stored, stored_dims = found.config, list(found.dimensions)
+                if stored.fingerprint() != cfg.fingerprint():
+                    _fail(
+                        f"{db} already holds a ledger with another configuration (dimensions "
+                        f"{stored_dims}, method {stored.method}); init does not change it"
+                    )
+        with Ledger(db, config=cfg) as books:
+            path, dims = books.path, list(books.dimensions)
+    if as_json:
+        _write_json({"db": str(path), "dimensions": dims, "method": str(cfg.method)})
+    else:
+        _say(f"ledger {path} ready (dimensions: {dims})")
 
 
 @ledger_app.command("post")
 def post_cmd(
-    db: DbOpt, transactions: Annotated[Path, typer.Argument(help="rows to post (CSV/Parquet)")]
+    db: DbOpt,
+    transactions: Annotated[Path, typer.Argument(help="rows to post (CSV/Parquet)")],
+    as_json: JsonOpt = False,
 ) -> None:
     """Validate and post transactions with their posting vouchers."""
-    run = _run(db, lambda b: b.post(_read(transactions)))
-    console.print(f"posted as run {run}")
+    with _plain_errors():
+        frame = _read(transactions)
+    run = _run(db, lambda b: b.post(frame))
+    if as_json:
+        _write_json({"run_id": run, "rows": frame.height})
+    else:
+        _say(f"posted as run {run}")
 
 
 @ledger_app.command("check")
-def check_cmd(db: DbOpt, date: DateOpt, strict: StrictOpt = False) -> None:
+def check_cmd(
+    db: DbOpt, date: DateOpt, strict: StrictOpt = False, as_json: JsonOpt = False
+) -> None:
     """What a close at DATE would log (writes nothing)."""
-    log = _run(db, lambda b: b.check(date))
-    _show(log)
-    if strict and log.filter(pl.col("level") != "info").height:
+    log = _run(db, lambda b: b.check(date), read_only=True)
+    if as_json:
+        _write_json(log.drop("close_id").write_json())
+    else:
+        _show(log)
+    if strict and _warned(log):
         raise typer.Exit(FAILED)
 
 
 @ledger_app.command("close")
 def close_cmd(
-    db: DbOpt, date: DateOpt, comment: CommentOpt = None, strict: StrictOpt = False
+    db: DbOpt,
+    date: DateOpt,
+    comment: CommentOpt = None,
+    strict: StrictOpt = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Close the period at DATE and lock it."""
     result = _run(db, lambda b: b.close(date, comment=comment))
-    console.print(result.summary(), highlight=False)
-    if strict and result.log.filter(pl.col("level") != "info").height:
+    if as_json:
+        _write_json(_facts(result))
+    else:
+        _say(result.summary())
+    if strict and _warned(result.log):
         raise typer.Exit(FAILED)
 
 
@@ -130,25 +253,63 @@ def recalculate_cmd(
     date: DateOpt,
     items: Annotated[str | None, typer.Option(help="item ids, comma separated")] = None,
     comment: CommentOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Adjust without settling or locking, dated DATE."""
     ids = None if items is None else [i.strip() for i in items.split(",") if i.strip()]
-    result = _run(db, lambda b: b.recalculate(date, ids, comment=comment))
-    console.print(result.summary(), highlight=False)
+
+    def recalculate(books: Ledger) -> CloseResult:
+        if ids is not None:
+            known = books.sql("SELECT DISTINCT item_id FROM current_transactions")
+            unknown = sorted(set(ids) - set(known["item_id"].to_list()))
+            if not ids or unknown:
+                msg = (
+                    f"--items names no item the ledger holds: {', '.join(unknown)}"
+                    if unknown
+                    else "--items names no item"
+                )
+                raise InvcloseError(msg)
+        return books.recalculate(date, ids, comment=comment)
+
+    result = _run(db, recalculate)
+    if as_json:
+        _write_json(_facts(result))
+    else:
+        _say(result.summary())
 
 
 @ledger_app.command("reverse")
-def reverse_cmd(db: DbOpt, comment: CommentOpt = None) -> None:
+def reverse_cmd(db: DbOpt, comment: CommentOpt = None, as_json: JsonOpt = False) -> None:
     """Reverse the latest close or manual adjustment (and recalculations after it)."""
     runs = _run(db, lambda b: b.reverse(comment=comment))
-    console.print(f"reversal runs: {', '.join(map(str, runs))}")
+    if as_json:
+        _write_json({"reversal_runs": runs})
+    else:
+        _say(f"reversal runs: {', '.join(map(str, runs))}")
 
 
 @ledger_app.command("reverse-recalculations")
-def reverse_recalculations_cmd(db: DbOpt, from_date: DateOpt, comment: CommentOpt = None) -> None:
+def reverse_recalculations_cmd(
+    db: DbOpt, from_date: DateOpt, comment: CommentOpt = None, as_json: JsonOpt = False
+) -> None:
     """Cancel every recalculation in force dated on or after FROM_DATE."""
     runs = _run(db, lambda b: b.reverse_recalculations(from_date, comment=comment))
-    console.print(f"reversal runs: {', '.join(map(str, runs)) or 'none'}")
+    if as_json:
+        _write_json({"reversal_runs": runs})
+    else:
+        _say(f"reversal runs: {', '.join(map(str, runs)) or 'none'}")
+
+
+def _dimension_values(dims: str) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for part in (p.strip() for p in dims.split(",")):
+        if not part:
+            continue
+        name, sep, value = part.partition("=")
+        if not sep or not name.strip():
+            _fail(f"--dims takes name=value pairs separated by commas (e.g. site=S1); got {part!r}")
+        values[name.strip()] = value.strip()
+    return values
 
 
 @ledger_app.command("adjust-on-hand")
@@ -159,34 +320,62 @@ def adjust_on_hand_cmd(
     dims: Annotated[str, typer.Option(help="dimension values, e.g. site=S1")] = "",
     new_value: Annotated[str | None, typer.Option(help="the group's new on-hand value")] = None,
     adjustment: Annotated[str | None, typer.Option(help="or the change of value")] = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Set (or change) a group's on-hand value at the latest closing date."""
-    values = dict(p.split("=", 1) for p in dims.split(",") if "=" in p)
+    values = _dimension_values(dims)
     result = _run(
         db,
         lambda b: b.adjust_on_hand(
             item, values, new_value=new_value, adjustment=adjustment, comment=comment
         ),
     )
-    _show(result.adjustments.select("txn_id", "posted_amount", "settled_amount", "adjustment"))
+    table = result.adjustments.select("txn_id", "posted_amount", "settled_amount", "adjustment")
+    if as_json:
+        _write_json(table.write_json())
+    else:
+        _show(table)
 
 
 @ledger_app.command("history")
-def history_cmd(db: DbOpt) -> None:
+def history_cmd(db: DbOpt, as_json: JsonOpt = False) -> None:
     """Every operation: kind, date, ids, counts, totals, warnings, status."""
-    _show(_run(db, lambda b: b.history().drop("created_at")))
+    runs = _run(db, lambda b: b.history().drop("created_at"), read_only=True)
+    if as_json:
+        _write_json(runs.write_json())
+    else:
+        _show(runs)
 
 
 @ledger_app.command("verify")
-def verify_cmd(db: DbOpt) -> None:
+def verify_cmd(db: DbOpt, as_json: JsonOpt = False) -> None:
     """The hash chain and the invariants; exit 1 if a check fails."""
-    checks = _run(db, lambda b: b.verify())
-    _show(checks)
+    checks = _run(db, lambda b: b.verify(), read_only=True)
+    if as_json:
+        _write_json(checks.write_json())
+    else:
+        _show(checks)
     if not checks["ok"].all():
         raise typer.Exit(FAILED)
 
 
 @ledger_app.command("sql")
-def sql_cmd(db: DbOpt, query: Annotated[str, typer.Argument(help="read-only SQL")]) -> None:
+def sql_cmd(
+    db: DbOpt,
+    query: Annotated[str, typer.Argument(help="read-only SQL")],
+    as_json: JsonOpt = False,
+) -> None:
     """Run a read-only query over the file (tables, ``reconciliation``, ``gl_by_account``)."""
-    _show(_run(db, lambda b: b.sql(query)))
+
+    def read(books: Ledger) -> pl.DataFrame:
+        try:
+            return books.sql(query)
+        except duckdb.Error as exc:  # a bad query (or a write on the read-only file)
+            msg = f"query failed: {exc}"
+            raise InvcloseError(msg) from None
+
+    frame = _run(db, read, read_only=True)
+    if as_json:
+        _write_json(frame.write_json())
+    else:
+        _show(frame)

@@ -46,7 +46,7 @@ import os
 import shutil
 import sys
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -312,6 +312,29 @@ def write_result_dir(
     replaced in one step; anything else at ``path`` is refused with an
     :class:`~invclose.errors.InvcloseError`.
     """
+
+    def fill(tmp: Path) -> dict[str, int]:
+        rows = {}
+        for table, frame in tables.items():
+            frame.write_parquet(tmp / table_file(table), compression="zstd", statistics=True)
+            rows[table] = frame.height
+        return rows
+
+    return publish_result_dir(path, fill, metadata)
+
+
+def publish_result_dir(
+    path: str | Path,
+    fill: Callable[[Path], Mapping[str, int]],
+    metadata: Mapping[str, Any] | Callable[[], Mapping[str, Any]],
+) -> Path:
+    """Let ``fill`` write the table files into a fresh directory, then publish it atomically.
+
+    ``fill(tmp)`` writes ``<table>.parquet`` for every result table into ``tmp`` and returns
+    the row count of each; the manifest (with each file's SHA-256) is written here. ``metadata``
+    may be a function, called after ``fill`` (a batched close only knows its id at the end).
+    If ``fill`` raises, nothing at ``path`` changes.
+    """
     target = Path(path).expanduser()
     _check_target(target)
     parent = target.parent
@@ -319,18 +342,14 @@ def write_result_dir(
     tmp = parent / f".{target.name}.tmp-{uuid.uuid4().hex}"
     tmp.mkdir()
     try:
+        rows = fill(tmp)
         entries: dict[str, dict[str, Any]] = {}
-        for table, frame in tables.items():
+        for table, count in rows.items():
             file = tmp / table_file(table)
-            frame.write_parquet(file, compression="zstd", statistics=True)
             _fsync_file(file)
-            entries[table] = {
-                "file": file.name,
-                "rows": frame.height,
-                "sha256": file_sha256(file),
-            }
+            entries[table] = {"file": file.name, "rows": count, "sha256": file_sha256(file)}
         manifest: dict[str, Any] = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION}
-        manifest.update(metadata)
+        manifest.update(metadata() if callable(metadata) else metadata)
         manifest["tables"] = entries
         manifest_path = tmp / MANIFEST_NAME
         manifest_path.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")

@@ -1,15 +1,447 @@
-"""``invclose ledger <verb> --db``: the sub-application the main command line mounts."""
+"""``invclose ledger <verb> --db``: every verb on success and on bad input.
+
+Success: exit 0 and a number that only a working verb prints, computed by hand from JANUARY
+(text and ``--json``). Bad input: exit 2, a plain message on stderr naming the problem, nothing
+on stdout, no traceback, and the file as it was (``snapshot``).
+
+JANUARY at site S1, by hand (fifo): R1 buys 2 A for 20.00, S1 sells 1 A posted at 11.00. The
+close at 2025-01-31 settles S1 against R1 at 10.00 a unit: 1 settlement, S1's cost falls by
+1.00 (cost delta -1.00), A holds 1 unit worth 10.00. Inventory account 1400 holds
+20.00 - 11.00 = 9.00 after posting and 9.00 + 1.00 = 10.00 after the close.
+"""
 
 from __future__ import annotations
 
+import inspect
+import json
+import shlex
+import shutil
+import sys
+from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 
+import duckdb
+import polars as pl
+import pytest
+from click.testing import Result
 from typer.testing import CliRunner
 
+from invclose.cli import main
+from invclose.ledger import Ledger
 from invclose.ledger.cli import ledger_app
-from tests.ledger.helpers import ACCOUNTS, day, rows
+from tests.ledger.helpers import ACCOUNTS, CONFIG, day, gl_balance, rows
 
 runner = CliRunner()
+ROOT = Path(__file__).resolve().parents[2]
+
+JANUARY = rows(
+    ("R1", "A", day(1, 3), 2, "20.00", "purchase"),
+    ("S1", "A", day(1, 9), -1, "-11.00", "sale"),
+)
+
+#: How each starting state is built (Python API) from an empty ledger of ``CONFIG``.
+STATES: dict[str, Callable[[Ledger], object]] = {
+    "empty": lambda b: None,
+    "posted": lambda b: b.post(JANUARY),
+    "recalculated": lambda b: (b.post(JANUARY), b.recalculate("2025-01-20")),
+    "closed": lambda b: (b.post(JANUARY), b.close("2025-01-31", comment="January")),
+    "recalculated_then_closed": lambda b: (
+        b.post(JANUARY),
+        b.recalculate("2025-01-10"),
+        b.close("2025-01-31"),
+    ),
+}
+
+
+class Templates:
+    """The ledger file of each state, built on first use and kept for the module."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.paths: dict[str, Path] = {}
+        self.snapshots: dict[str, object] = {}
+
+    def path(self, state: str) -> Path:
+        if state not in self.paths:
+            path = self.root / f"{state}.duckdb"
+            with Ledger(path, config=CONFIG) as books:
+                STATES[state](books)
+            self.paths[state] = path
+        return self.paths[state]
+
+    def snapshot(self, state: str) -> object:
+        if state not in self.snapshots:
+            self.snapshots[state] = snapshot(self.path(state))
+        return self.snapshots[state]
+
+
+@pytest.fixture(scope="module")
+def templates(tmp_path_factory: pytest.TempPathFactory) -> Templates:
+    return Templates(tmp_path_factory.mktemp("templates"))
+
+
+@pytest.fixture
+def make_db(tmp_path: Path, templates: Templates) -> Callable[[str], Path]:
+    """``books.duckdb`` in ``tmp_path`` in a state of STATES, or ``missing`` / ``not_a_ledger``."""
+
+    def make(state: str) -> Path:
+        db = tmp_path / "books.duckdb"
+        if state == "not_a_ledger":
+            ACCOUNTS.write_csv(db)
+        elif state != "missing":
+            shutil.copyfile(templates.path(state), db)
+        return db
+
+    return make
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> dict[str, Path]:
+    """Input files for the verbs: good, backdated, invalid and unreadable."""
+    names = ("accounts.csv", "jan.parquet", "short.parquet", "late.parquet", "zero.csv")
+    names += ("nocols.csv", "garbage.parquet", "missing.csv")
+    paths = {name.split(".")[0]: tmp_path / name for name in names}
+    ACCOUNTS.write_csv(paths["accounts"])
+    JANUARY.write_parquet(paths["jan"])
+    rows(("S2", "A", day(1, 20), -3, "-30.00", "sale")).write_parquet(paths["short"])
+    rows(("R2", "A", day(1, 20), 1, "9.00", "purchase")).write_parquet(paths["late"])
+    paths["zero"].write_text(
+        "txn_id,item_id,site,date,qty,amount,kind\nZ1,A,S1,2025-02-03,0,1.00,purchase\n"
+    )
+    paths["nocols"].write_text("foo,bar\n1,2\n")
+    paths["garbage"].write_text("not parquet")
+    return paths
+
+
+def invoke(*args: object) -> Result:
+    """Run ``invclose ledger ARGS`` in process; no exception may escape (no traceback)."""
+    result = runner.invoke(ledger_app, [str(a) for a in args])
+    assert result.exception is None or isinstance(result.exception, SystemExit), (
+        result.exception,
+        result.output,
+    )
+    assert "Traceback" not in result.output
+    return result
+
+
+def ok(*args: object) -> Result:
+    result = invoke(*args)
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def snapshot(db: Path) -> object:
+    """What the file holds: row counts of every table and the runs (a ledger), else its bytes.
+
+    A refused verb writes nothing: no table gains or loses a row, and no run (the hash chain
+    over every run's inputs and outputs) appears or changes status.
+    """
+    if not db.exists() or db.read_bytes()[8:12] != b"DUCK":
+        return db.read_bytes() if db.exists() else None
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        tables = con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_type = 'BASE TABLE' "
+            "ORDER BY table_name"
+        ).fetchall()
+        counts = {t: con.execute(f'SELECT count(*) FROM "{t}"').fetchone() for (t,) in tables}
+        runs = con.execute("SELECT run_id, status, hash FROM runs ORDER BY run_id").fetchall()
+    finally:
+        con.close()
+    return counts, runs
+
+
+def gl_1400(db: Path) -> Decimal:
+    with Ledger(db, read_only=True) as books:
+        return gl_balance(books, "1400")
+
+
+# ---------------------------------------------------------------------------- success
+
+
+def test_init_creates_the_ledger_with_its_configuration(
+    tmp_path: Path, files: dict[str, Path]
+) -> None:
+    db = tmp_path / "books.duckdb"
+    args = ("init", "--db", db, "--dimensions", "site", "--accounts", files["accounts"])
+    assert "ready (dimensions: ['site'])" in ok(*args).stdout
+    with Ledger(db, read_only=True) as books:
+        assert books.dimensions == ("site",)
+        assert books.history().height == 0
+    # The same configuration again is a no-op; --json tells machines what the file holds.
+    facts = json.loads(ok(*args, "--json").stdout)
+    assert facts == {"db": str(db.resolve()), "dimensions": ["site"], "method": "fifo"}
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_post_posts_the_rows_with_their_vouchers(
+    make_db: Callable[[str], Path], files: dict[str, Path], as_json: bool
+) -> None:
+    db = make_db("empty")
+    result = ok("post", "--db", db, files["jan"], *(["--json"] if as_json else []))
+    if as_json:
+        assert json.loads(result.stdout) == {"run_id": 1, "rows": 2}
+    else:
+        assert result.stdout == "posted as run 1\n"
+    assert gl_1400(db) == Decimal("9.00")  # 20.00 bought - 11.00 sold
+
+
+def test_check_lists_what_a_close_would_not_settle(
+    make_db: Callable[[str], Path], files: dict[str, Path]
+) -> None:
+    db = make_db("posted")
+    ok("post", "--db", db, files["short"])
+    before = snapshot(db)
+    # R1's 2 units cover S1 (1) and 1 of S2's 3: 2 units of S2 are short, on-hand is -2.
+    found = json.loads(ok("check", "--db", db, "--date", "2025-01-31", "--json").stdout)
+    assert {(r["code"], r["txn_id"], r["qty"]) for r in found} == {
+        ("insufficient_receipts", "S2", "2.000000"),
+        ("negative_on_hand", None, "-2.000000"),
+    }
+    strict = invoke("check", "--db", db, "--date", "2025-01-31", "--strict")
+    assert strict.exit_code == 1  # the findings are warnings
+    assert "insufficient_receipts" in strict.stdout
+    assert snapshot(db) == before  # check writes nothing
+
+
+def test_close_settles_adjusts_and_locks(make_db: Callable[[str], Path]) -> None:
+    db = make_db("posted")  # the text summary: test_ledger_verbs
+    args = ("close", "--db", db, "--date", "2025-01-31", "--comment", "January", "--json")
+    facts = json.loads(ok(*args).stdout)
+    assert facts["kind"] == "close"
+    assert facts["closing_date"] == facts["lock_date"] == "2025-01-31"
+    assert (facts["settlements"], facts["adjustments"]) == (1, 1)
+    assert facts["total_cost_delta"] == "-1.00"
+    assert facts["log"] == []
+    assert gl_1400(db) == Decimal("10.00")
+    with Ledger(db, read_only=True) as books:
+        assert books.lock_date == day(1, 31)
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_recalculate_adjusts_without_locking(make_db: Callable[[str], Path], as_json: bool) -> None:
+    db = make_db("posted")
+    args = ("recalculate", "--db", db, "--date", "2025-01-20", "--items", "A")
+    result = ok(*args, *(["--json"] if as_json else []))
+    if as_json:
+        facts = json.loads(result.stdout)
+        assert facts["kind"] == "recalculation"
+        assert facts["lock_date"] is None
+        assert (facts["settlements"], facts["adjustments"]) == (0, 1)
+        assert facts["total_cost_delta"] == "-1.00"
+    else:
+        assert "recalculation at 2025-01-20" in result.stdout
+        assert "total cost delta -1.00" in result.stdout
+    assert gl_1400(db) == Decimal("10.00")
+    with Ledger(db, read_only=True) as books:
+        assert books.lock_date is None
+
+
+def test_reverse_undoes_the_latest_close(make_db: Callable[[str], Path]) -> None:
+    db = make_db("closed")  # runs: 1 post, 2 close; --json: test_ledger_verbs
+    assert ok("reverse", "--db", db, "--comment", "redo").stdout == "reversal runs: 3\n"
+    assert gl_1400(db) == Decimal("9.00")
+    with Ledger(db, read_only=True) as books:
+        assert books.lock_date is None
+        assert books.history()["status"].to_list() == ["active", "reversed", "active"]
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_reverse_recalculations_cancels_those_from_the_date(
+    make_db: Callable[[str], Path], as_json: bool
+) -> None:
+    db = make_db("recalculated")  # runs: 1 post, 2 recalculation at 2025-01-20
+    flag = ["--json"] if as_json else []
+    result = ok("reverse-recalculations", "--db", db, "--from-date", "2025-01-15", *flag)
+    if as_json:
+        assert json.loads(result.stdout) == {"reversal_runs": [3]}
+    else:
+        assert result.stdout == "reversal runs: 3\n"
+    assert gl_1400(db) == Decimal("9.00")
+    again = ok("reverse-recalculations", "--db", db, "--from-date", "2025-01-15", *flag)
+    if as_json:
+        assert json.loads(again.stdout) == {"reversal_runs": []}
+    else:
+        assert again.stdout == "reversal runs: none\n"
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_adjust_on_hand_moves_the_open_value(make_db: Callable[[str], Path], as_json: bool) -> None:
+    db = make_db("closed")  # R1's open unit carries 10.00
+    args = ("adjust-on-hand", "--db", db, "A", "--dims", "site=S1", "--new-value", "4.00")
+    result = ok(*args, "--comment", "count", *(["--json"] if as_json else []))
+    # R1: posted 20.00, 10.00 settled to S1 + the new 4.00 on hand = 14.00, adjustment -6.00.
+    if as_json:
+        assert json.loads(result.stdout) == [
+            {
+                "txn_id": "R1",
+                "posted_amount": "20.00",
+                "settled_amount": "14.00",
+                "adjustment": "-6.00",
+            }
+        ]
+    else:
+        assert "-6.00" in result.stdout
+        assert "14.00" in result.stdout
+    assert gl_1400(db) == Decimal("4.00")
+
+
+def test_history_lists_every_operation(make_db: Callable[[str], Path]) -> None:
+    db = make_db("closed")
+    assert "January" in ok("history", "--db", db).stdout
+    runs = json.loads(ok("history", "--db", db, "--json").stdout)
+    assert [(r["run_id"], r["kind"], r["status"]) for r in runs] == [
+        (1, "post", "active"),
+        (2, "close", "active"),
+    ]
+    post, close = runs
+    assert post["transactions"] == 2
+    assert (close["comment"], close["lock_date"]) == ("January", "2025-01-31")
+    assert (close["settlements"], close["cost_delta_total"]) == (1, "-1.00")
+
+
+def test_verify_checks_the_file(make_db: Callable[[str], Path]) -> None:
+    db = make_db("closed")
+    assert "hash_chain" in ok("verify", "--db", db).stdout
+    checks = json.loads(ok("verify", "--db", db, "--json").stdout)
+    assert {c["check"] for c in checks} == {
+        "hash_chain",
+        "subledger_equals_gl",
+        "vouchers_balanced",
+        "quantity_conserved",
+        "value_conserved",
+        "carried_values",
+    }
+    assert all(c["ok"] for c in checks)
+    # A voucher line changed behind the ledger's back: verify fails with exit 1.
+    con = duckdb.connect(str(db))
+    con.execute("UPDATE vouchers SET debit = debit + 1 WHERE debit > 0 AND account = '1400'")
+    con.close()
+    failed = invoke("verify", "--db", db, "--json")
+    assert failed.exit_code == 1
+    assert not all(c["ok"] for c in json.loads(failed.stdout))
+
+
+def test_sql_answers_a_query(make_db: Callable[[str], Path]) -> None:
+    db = make_db("closed")
+    query = "select balance from gl_by_account where account = '1400'"
+    assert "10.00" in ok("sql", "--db", db, query).stdout
+    assert json.loads(ok("sql", "--db", db, query, "--json").stdout) == [{"balance": "10.00"}]
+
+
+# ---------------------------------------------------------------------------- bad input
+
+MISSING_DB = "ledger file not found"
+#: (state of --db, arguments ({db} and the names of ``files`` are filled in), expected text)
+BAD = [
+    ("missing", "init --db {db} --method hifo", "unknown valuation method 'hifo'"),
+    ("missing", "init --db {db} --accounts {missing}", "file not found"),
+    ("closed", "init --db {db} --dimensions site --method lifo", "another configuration"),
+    ("not_a_ledger", "init --db {db}", "is not a DuckDB file"),
+    ("posted", "post --db {db} {missing}", "file not found"),
+    ("closed", "post --db {db} {late}", "closing date 2025-01-31 were refused"),
+    ("posted", "post --db {db} {zero}", "qty must not be 0"),
+    ("posted", "post --db {db} {nocols}", "add a 'txn_id' column"),
+    ("posted", "post --db {db} {garbage}", "cannot read"),
+    ("posted", "post --db {db} {jan}", "repeat a txn_id the ledger already holds"),
+    ("missing", "post --db {db} {jan}", MISSING_DB),
+    ("posted", "check --db {db} --date 31/01/2025", "a date such as '2025-01-31'; got '31/01"),
+    ("closed", "check --db {db} --date 2025-01-15", "after the latest closing date 2025-01-31"),
+    ("missing", "check --db {db} --date 2025-01-31", MISSING_DB),
+    ("closed", "close --db {db} --date 2025-01-15", "after the latest closing date 2025-01-31"),
+    ("posted", "close --db {db} --date 2025-02-30", "got '2025-02-30'"),
+    ("posted", "close --db {db}", "Missing option '--date'"),
+    ("posted", "recalculate --db {db} --date 2025-01-20 --items ZZZ", "holds: ZZZ"),
+    ("closed", "recalculate --db {db} --date 2025-01-20", "latest closing date 2025-01-31"),
+    ("recalculated", "recalculate --db {db} --date 2025-01-15", "2025-01-20 is in force"),
+    ("posted", "reverse --db {db}", "nothing to reverse"),
+    ("recalculated", "reverse --db {db}", "only recalculations are in force"),
+    ("recalculated", "reverse-recalculations --db {db} --from-date xx", "got 'xx'"),
+    (
+        "recalculated_then_closed",
+        "reverse-recalculations --db {db} --from-date 2025-01-01",
+        "must be cancelled first",
+    ),
+    ("posted", "adjust-on-hand --db {db} A --dims site=S1 --new-value 5 --comment c", "a close"),
+    ("closed", "adjust-on-hand --db {db} ZZZ --dims site=S1 --new-value 5 --comment c", "'ZZZ'"),
+    ("closed", "adjust-on-hand --db {db} A --dims site=S1 --new-value abc --comment c", "'abc'"),
+    ("closed", "adjust-on-hand --db {db} A --dims siteS1 --new-value 5 --comment c", "'siteS1'"),
+    (
+        "closed",
+        "adjust-on-hand --db {db} A --dims site=S1 --new-value 5 --comment=",
+        "needs a comment",
+    ),
+    ("missing", "history --db {db}", MISSING_DB),
+    ("not_a_ledger", "history --db {db}", "not a ledger file"),
+    ("missing", "verify --db {db}", MISSING_DB),
+    ("closed", "sql --db {db} 'select nonsense from nowhere'", "query failed"),
+    ("closed", "sql --db {db} 'delete from runs'", "read-only"),
+    ("missing", "sql --db {db} 'select 1'", MISSING_DB),
+]
+
+
+@pytest.mark.parametrize(
+    ("state", "command", "needle"),
+    BAD,
+    ids=[f"{c.split()[0]}-{s}-{i}" for i, (s, c, _) in enumerate(BAD)],
+)
+def test_bad_input_exits_2_with_a_plain_message_and_changes_nothing(
+    make_db: Callable[[str], Path],
+    templates: Templates,
+    files: dict[str, Path],
+    state: str,
+    command: str,
+    needle: str,
+) -> None:
+    db = make_db(state)
+    before = templates.snapshot(state) if state in STATES else snapshot(db)
+    args = [arg.format(db=db, **files) for arg in shlex.split(command)]
+    result = invoke(*args)
+    assert result.exit_code == 2, result.output
+    assert needle in result.stderr, result.stderr
+    assert result.stdout == ""
+    assert snapshot(db) == before
+
+
+def test_every_verb_has_bad_input_cases_and_json() -> None:
+    verbs = {command.name for command in ledger_app.registered_commands}
+    assert verbs == {command.split()[0] for _, command, _ in BAD}
+    for command in ledger_app.registered_commands:
+        assert command.callback is not None
+        assert "as_json" in inspect.signature(command.callback).parameters, command.name
+
+
+@pytest.mark.parametrize(
+    ("state", "args", "needle"),
+    [
+        ("missing", ["history", "--db", "{db}"], MISSING_DB),
+        ("closed", ["sql", "--db", "{db}", "select nonsense from nowhere"], "query failed"),
+        ("closed", ["close", "--db", "{db}", "--date", "2025-01-15"], "latest closing date"),
+    ],
+)
+def test_the_entry_point_exits_2_without_a_traceback(
+    make_db: Callable[[str], Path],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    state: str,
+    args: list[str],
+    needle: str,
+) -> None:
+    """``invclose ledger ...`` through ``invclose.cli.main``, the installed script's entry."""
+    db = make_db(state)
+    monkeypatch.setattr(sys, "argv", ["invclose", "ledger", *(a.format(db=db) for a in args)])
+    with pytest.raises(SystemExit) as stopped:
+        main()
+    assert stopped.value.code == 2
+    out, err = capsys.readouterr()
+    assert needle in err
+    assert out == ""
+    assert "Traceback" not in err
+    assert not (state == "missing" and db.exists())
+
+
+# ---------------------------------------------------------------------------- a whole period
 
 
 def test_ledger_verbs(tmp_path: Path) -> None:
@@ -17,10 +449,7 @@ def test_ledger_verbs(tmp_path: Path) -> None:
     accounts = tmp_path / "accounts.csv"
     ACCOUNTS.write_csv(accounts)
     january = tmp_path / "jan.parquet"
-    rows(
-        ("R1", "A", day(1, 3), 2, "20.00", "purchase"),
-        ("S1", "A", day(1, 9), -1, "-11.00", "sale"),
-    ).write_parquet(january)
+    JANUARY.write_parquet(january)
     late = tmp_path / "late.parquet"
     rows(("R2", "A", day(1, 20), 1, "9.00", "purchase")).write_parquet(late)
 
@@ -33,6 +462,7 @@ def test_ledger_verbs(tmp_path: Path) -> None:
     code, out = run("close", "--db", db, "--date", "2025-01-31", "--comment", "January")
     assert code == 0, out
     assert "close at 2025-01-31" in out
+    assert "total cost delta -1.00" in out
     code, out = run("post", "--db", db, str(late))
     assert code == 2
     assert "closing date 2025-01-31" in out
@@ -45,18 +475,17 @@ def test_ledger_verbs(tmp_path: Path) -> None:
     code, out = run("sql", "--db", db, "select sum(difference) as d from reconciliation")
     assert code == 0
     assert "0.00" in out
-    assert run("reverse", "--db", db, "--comment", "redo")[0] == 0
+    code, out = run("reverse", "--db", db, "--comment", "redo", "--json")
+    assert (code, json.loads(out)) == (0, {"reversal_runs": [3]})
     code, out = run("reverse", "--db", db)
     assert code == 2
     assert "nothing to reverse" in out
 
 
 def test_ledger_shows_an_html_summary(tmp_path: Path) -> None:
-    import polars as pl
-
     import invclose
 
-    sample = Path(__file__).resolve().parents[2] / "sample_data"
+    sample = ROOT / "sample_data"
     config = invclose.CloseConfig(
         dimensions=["site"],
         items=pl.read_csv(sample / "items.csv"),

@@ -68,6 +68,17 @@ def test_transaction_vouchers_are_balanced_pairs() -> None:
     ].to_list() == [1, 1]
 
 
+@pytest.mark.parametrize("detail", ["transaction", "item", "item_group", "total"])
+def test_line_numbers_restart_at_1_in_every_voucher(detail: str) -> None:
+    # Transaction detail: A's voucher has AS's two lines, B's voucher BS's two lines, so
+    # each voucher is numbered 1, 2 (the second voucher does not continue with 3, 4).
+    lines = _close(detail).vouchers
+    numbers = lines.group_by("voucher_id").agg(pl.col("line_no").sort())["line_no"].to_list()
+    assert all(n == list(range(1, len(n) + 1)) for n in numbers)
+    if detail == "transaction":
+        assert sorted(numbers) == [[1, 2], [1, 2]]
+
+
 @pytest.mark.parametrize("detail", ["item", "item_group", "total"])
 def test_coarser_detail_nets_to_the_same_account_totals(detail: str) -> None:
     fine = _close().vouchers

@@ -1,0 +1,548 @@
+"""A close larger than memory: whole items at a time, in batches of connected components.
+
+Items only meet through orders (a transfer links two financial dimensions of one item, a
+production order links its components' items to its outputs' items), so the items linked by
+shared ``order_id`` s form connected components that close independently. The batched close
+
+1. **plans**: reads only ``item_id`` and ``order_id`` (DuckDB over the Parquet files), finds the
+   components (``scipy`` connected components over items and orders) and packs them, in order
+   of their first item, into batches of about ``batch_rows`` input rows (a larger component is
+   a batch of its own);
+2. **partitions** the input once into one Parquet file per batch (a DuckDB ``COPY ...
+   PARTITION_BY``, out of core), and checks that no ``txn_id`` appears in two batches;
+3. **closes each batch** exactly as :func:`invclose.close` would (same validation, kernel and
+   tables), writing its tables to a work directory and keeping one digest per item for the
+   run's id (:func:`invclose.hashing.group_digests`);
+4. **finishes**: the run's ``close_id`` from the item digests (the same id as the in-memory
+   close), voucher numbers over all items, ``log`` and ``closed_items`` sorted as the in-memory
+   close sorts them, one Parquet file per table plus the manifest, published atomically.
+
+The result directory reads back with :func:`invclose.read_result` (when it fits in memory) and
+is queried without loading by ``invclose sql`` / DuckDB. It holds the same rows as the
+in-memory close of the same input; inside ``settlements``, ``adjustments``, ``vouchers``,
+``balances``, ``open_items`` and ``cost_flow`` rows come batch by batch (each batch in the
+in-memory order), so compare those tables after sorting.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import polars as pl
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+from invclose.close import (
+    _check_dates,
+    _config,
+    execute_run,
+    prepare_frame,
+    run_parts,
+)
+from invclose.config import CloseConfig, VoucherDetail, parse_date
+from invclose.errors import ConfigError, InputValidationError
+from invclose.hashing import content_id, group_digests
+from invclose.io import PARQUET_SUFFIXES, _expand, _is_paths, _suffix, to_polars
+from invclose.kernel.money import from_cents, to_cents
+from invclose.kernel.vouchers import merge_voucher_lines
+from invclose.opening import OpeningState, load_opening
+from invclose.progress import ProgressCallback, report
+from invclose.schemas import RESULT_TABLES, conform
+from invclose.store.parquet import publish_result_dir, table_file
+from invclose.validate import normalize_transactions
+
+__all__ = ["BatchedClose", "close_batched"]
+
+#: Stands for the run's id inside batch tables until every batch is known.
+_PENDING = "C~pending~"
+_ROW_TABLES = ("settlements", "adjustments", "balances", "open_items", "cost_flow")
+
+
+@dataclass(frozen=True)
+class BatchedClose:
+    """What a batched close wrote: the result directory and its identity."""
+
+    path: Path
+    close_id: str
+    closing_date: dt.date
+    rows: int
+    batches: int
+    table_rows: dict[str, int]
+
+    def __str__(self) -> str:
+        tables = ", ".join(f"{t} {n:,}" for t, n in self.table_rows.items())
+        return (
+            f"close {self.close_id} at {self.closing_date}: {self.rows:,} rows in "
+            f"{self.batches} batch(es) -> {self.path} ({tables})"
+        )
+
+
+# --------------------------------------------------------------------------- source
+
+
+class _Source:
+    """The input: Parquet files read by DuckDB, or an in-memory frame."""
+
+    def __init__(self, source: Any) -> None:
+        self.frame: pl.DataFrame | None = None
+        self.files: list[str] = []
+        if _is_paths(source):
+            paths = _expand(source)
+            bad = [str(p) for p in paths if _suffix(p) not in PARQUET_SUFFIXES]
+            if bad:
+                msg = (
+                    f"a batched close reads Parquet files only; not Parquet: {bad[:5]}. "
+                    "Convert them (e.g. invclose.read_transactions(...).write_parquet(...))"
+                )
+                raise InputValidationError(msg)
+            self.files = [str(p) for p in paths]
+        else:
+            self.frame = to_polars(source)
+
+    def schema(self) -> pl.Schema:
+        if self.frame is not None:
+            return self.frame.schema
+        return pl.scan_parquet(self.files, missing_columns="insert").collect_schema()
+
+    def relation(self, con: duckdb.DuckDBPyConnection) -> str:
+        """The name of a DuckDB view over the source."""
+        if self.frame is not None:
+            con.register("invclose_source", self.frame.to_arrow())
+        else:
+            listed = ", ".join("'" + f.replace("'", "''") + "'" for f in self.files)
+            con.execute(
+                f"CREATE VIEW invclose_source AS SELECT * FROM read_parquet([{listed}], "
+                "union_by_name = true)"
+            )
+        return "invclose_source"
+
+
+# --------------------------------------------------------------------------- plan
+
+
+def _components(
+    items: pl.DataFrame, links: pl.DataFrame, opening_items: pl.DataFrame
+) -> pl.DataFrame:
+    """``item_id``, ``rows``, ``component`` (numbered in order of each component's first item)."""
+    counts = (
+        pl.concat([items, opening_items.select("item_id", rows=pl.lit(0, pl.UInt32))])
+        .group_by("item_id")
+        .agg(pl.col("rows").sum())
+        .sort("item_id", nulls_last=False)
+        .with_row_index("i")
+    )
+    orders = links.select("order_id").unique().sort("order_id").with_row_index("o")
+    edges = links.join(counts.select("item_id", "i"), on="item_id").join(orders, on="order_id")
+    n_items, n = counts.height, counts.height + orders.height
+    graph = coo_matrix(
+        (
+            np.ones(edges.height, dtype=np.int8),
+            (edges["i"].to_numpy(), edges["o"].to_numpy() + n_items),
+        ),
+        shape=(n, n),
+    )
+    _, labels = connected_components(graph, directed=False)
+    item_labels = labels[:n_items]
+    # Number components by their first item (items are sorted): deterministic batches.
+    _, first = np.unique(item_labels, return_index=True)
+    rank = np.empty(first.size, np.int64)
+    rank[np.argsort(first, kind="stable")] = np.arange(first.size)
+    return counts.select("item_id", "rows").with_columns(
+        component=pl.Series(rank[np.unique(item_labels, return_inverse=True)[1]])
+    )
+
+
+def _batches(components: pl.DataFrame, batch_rows: int) -> pl.DataFrame:
+    """``item_id`` -> ``batch``: components packed in order, about ``batch_rows`` rows each."""
+    sizes = (
+        components.group_by("component").agg(pl.col("rows").sum().cast(pl.Int64)).sort("component")
+    )
+    totals = sizes["rows"].to_numpy()
+    batch = np.empty(totals.size, np.int64)
+    current, filled = 0, 0
+    for k, rows in enumerate(totals.tolist()):  # one step per component, not per row
+        if filled and filled + rows > batch_rows:
+            current, filled = current + 1, 0
+        batch[k] = current
+        filled += rows
+    mapping = sizes.select("component").with_columns(batch=pl.Series(batch))
+    return components.join(mapping, on="component").select("item_id", "batch", "rows")
+
+
+def _plan(
+    con: duckdb.DuckDBPyConnection,
+    view: str,
+    has_orders: bool,
+    state: OpeningState | None,
+    batch_rows: int,
+) -> pl.DataFrame:
+    items = con.sql(
+        f"SELECT CAST(item_id AS VARCHAR) AS item_id, count(*)::UINTEGER AS rows FROM {view} "
+        "GROUP BY 1"
+    ).pl()
+    empty = pl.DataFrame(schema={"item_id": pl.String, "order_id": pl.String})
+    links = (
+        con.sql(
+            f"SELECT DISTINCT CAST(item_id AS VARCHAR) AS item_id, "
+            f"CAST(order_id AS VARCHAR) AS order_id FROM {view} "
+            "WHERE order_id IS NOT NULL AND item_id IS NOT NULL"
+        ).pl()
+        if has_orders
+        else empty
+    )
+    opening_items = empty.select("item_id")
+    if state is not None:
+        opening_items = state.open_items.select("item_id").unique()
+        links = pl.concat(
+            [
+                links.cast(pl.String),
+                state.open_items.filter(pl.col("order_id").is_not_null())
+                .select("item_id", "order_id")
+                .unique(),
+            ]
+        )
+    items = items.with_columns(pl.col("item_id").cast(pl.String))
+    return _batches(_components(items, links.cast(pl.String), opening_items), batch_rows)
+
+
+# --------------------------------------------------------------------------- partition
+
+
+def _partition(con: duckdb.DuckDBPyConnection, view: str, plan: pl.DataFrame, work: Path) -> None:
+    """One Parquet file per batch under ``work/input/batch=<k>/`` (rows without an item go to 0)."""
+    con.register("invclose_plan", plan.select("item_id", "batch").to_arrow())
+    target = str(work / "input").replace("'", "''")
+    con.execute(
+        f"COPY (SELECT s.*, coalesce(p.batch, 0) AS invclose_batch FROM {view} s "
+        "LEFT JOIN invclose_plan p ON CAST(s.item_id AS VARCHAR) = p.item_id) "
+        f"TO '{target}' (FORMAT parquet, PARTITION_BY (invclose_batch), OVERWRITE_OR_IGNORE)"
+    )
+
+
+def _duplicates_across_batches(
+    con: duckdb.DuckDBPyConnection, view: str, plan: pl.DataFrame
+) -> None:
+    """A ``txn_id`` in two batches (two items) is a duplicate the batches cannot see alone."""
+    dupes = con.sql(
+        f"SELECT s.txn_id, count(DISTINCT s.item_id) AS items FROM {view} s "
+        "WHERE s.txn_id IS NOT NULL GROUP BY 1 HAVING count(DISTINCT s.item_id) > 1 "
+        "ORDER BY 1 LIMIT 1000"
+    ).pl()
+    if dupes.is_empty():
+        return
+    listed = ", ".join(dupes["txn_id"].head(20).to_list())
+    failures = dupes.select(
+        row=pl.lit(None, pl.Int64),
+        txn_id=pl.col("txn_id"),
+        column=pl.lit("txn_id"),
+        check=pl.lit("duplicate_txn_id"),
+        value=pl.format("{} items", pl.col("items")),
+        hint=pl.lit("give every transaction its own txn_id"),
+    )
+    msg = f"txn_id values used by more than one item: {listed}; give every transaction its own id"
+    raise InputValidationError(msg, failures)
+
+
+def _batch_input(work: Path, batch: int, schema: pl.Schema, source: _Source) -> pl.DataFrame:
+    if source.frame is not None:
+        return source.frame.filter(pl.col("invclose_batch") == batch).drop("invclose_batch")
+    folder = work / "input" / f"invclose_batch={batch}"
+    files = sorted(folder.glob("*.parquet")) if folder.is_dir() else []
+    if not files:
+        return pl.DataFrame(schema=schema)
+    return pl.read_parquet(files, hive_partitioning=False)
+
+
+def _opening_slice(state: OpeningState | None, items: pl.Series, txn_ids: pl.Series) -> Any:
+    if state is None:
+        return None
+    return OpeningState(
+        close_id=state.close_id,
+        closing_date=state.closing_date,
+        lock_date=state.lock_date,
+        open_items=state.open_items.filter(pl.col("item_id").is_in(items.implode())),
+        closed_items=state.closed_items.filter(pl.col("txn_id").is_in(txn_ids.implode())),
+    )
+
+
+# --------------------------------------------------------------------------- finish
+
+
+def _parts(work: Path, table: str) -> list[Path]:
+    return sorted((work / "parts" / table).glob("*.parquet"))
+
+
+def _write_rows(work: Path, table: str, run_id: str, file: Path, dims: list[str]) -> int:
+    parts = _parts(work, table)
+    if not parts:
+        conform(pl.DataFrame(), table, dims).write_parquet(file, compression="zstd")
+        return 0
+    frame = pl.scan_parquet(parts).with_columns(close_id=pl.lit(run_id))
+    frame.sink_parquet(file, compression="zstd", maintain_order=True)
+    return int(pl.scan_parquet(file).select(pl.len()).collect().item())
+
+
+def _write_vouchers(work: Path, run_id: str, file: Path, cfg: CloseConfig, dims: list[str]) -> int:
+    parts = _parts(work, "vouchers")
+    if not parts:
+        conform(pl.DataFrame(), "vouchers", dims).write_parquet(file, compression="zstd")
+        return 0
+    scan = pl.scan_parquet(parts)
+    if cfg.voucher_detail in (VoucherDetail.ITEM_GROUP, VoucherDetail.TOTAL):
+        # Item groups span batches: add the batches' lines up again (they are few).
+        lines = scan.collect()
+        merged = merge_voucher_lines(
+            lines.select(
+                *[c for c in ("item_group",) if cfg.voucher_detail == VoucherDetail.ITEM_GROUP],
+                "account",
+                net=to_cents(pl.col("debit")) - to_cents(pl.col("credit")),
+            ),
+            cfg.voucher_detail,
+            run_id,
+        )
+        table = conform(
+            merged.with_columns(
+                close_id=pl.lit(run_id),
+                posting_date=pl.lit(lines["posting_date"].head(1).item()),
+                debit=from_cents(pl.col("debit")),
+                credit=from_cents(pl.col("credit")),
+            ),
+            "vouchers",
+            dims,
+        )
+        table.write_parquet(file, compression="zstd")
+        return table.height
+    # One voucher per item: number the items with lines over the whole run, in item order.
+    items = scan.select("item_id").unique().collect().sort("item_id")["item_id"]
+    numbers = pl.Series(range(1, items.len() + 1), dtype=pl.Int64)
+    scan.with_columns(
+        close_id=pl.lit(run_id),
+        voucher_id=pl.format(
+            "{}-V{}",
+            pl.lit(run_id),
+            pl.col("item_id").replace_strict(items, numbers, return_dtype=pl.Int64),
+        ),
+    ).sink_parquet(file, compression="zstd", maintain_order=True)
+    return int(pl.scan_parquet(file).select(pl.len()).collect().item())
+
+
+def _write_sorted(
+    work: Path, table: str, run_id: str, file: Path, dims: list[str], extra: pl.DataFrame | None
+) -> int:
+    """``log`` and ``closed_items``, sorted over the whole run as the in-memory close sorts."""
+    frames = [pl.scan_parquet(_parts(work, table))] if _parts(work, table) else []
+    if extra is not None:
+        frames.append(extra.lazy())
+    if not frames:
+        conform(pl.DataFrame(), table, dims).write_parquet(file, compression="zstd")
+        return 0
+    frame = pl.concat(frames).with_columns(close_id=pl.lit(run_id))
+    if table == "closed_items":
+        frame = frame.with_columns(
+            closed_by=pl.when(pl.col("closed_by") == _PENDING)
+            .then(pl.lit(run_id))
+            .otherwise(pl.col("closed_by"))
+        ).sort("txn_id")
+    else:
+        frame = frame.sort(["code", "item_id", "txn_id"], nulls_last=True)
+    frame.sink_parquet(file, compression="zstd", maintain_order=True)
+    return int(pl.scan_parquet(file).select(pl.len()).collect().item())
+
+
+# --------------------------------------------------------------------------- close
+
+
+def close_batched(
+    source: Any,
+    date: Any,
+    out: str | Path,
+    *,
+    batch_rows: int = 1_000_000,
+    method: str | None = None,
+    dimensions: list[str] | tuple[str, ...] | None = None,
+    items: Any = None,
+    include_physical_value: bool | None = None,
+    accounts: Any = None,
+    voucher_detail: str | None = None,
+    opening: Any = None,
+    config: CloseConfig | None = None,
+    progress: ProgressCallback | None = None,
+) -> BatchedClose:
+    """Close ``source`` at ``date`` in batches of whole items and write the result to ``out``.
+
+    Takes the keywords of :func:`invclose.close`, plus ``out`` (the result directory, written
+    atomically: on any error nothing there changes) and ``batch_rows`` (input rows per batch;
+    peak memory grows with it, about 2 GB per million rows). ``source`` is Parquet (a file, a
+    directory or a glob; read out of core) or an in-memory frame. The input needs a ``seq``
+    column: without one the posting order would be each batch's row order.
+
+    Returns
+    -------
+    BatchedClose
+        The directory, ``close_id``, rows, batches and row counts per table. The id and every
+        table's rows are those of ``invclose.close`` on the same input (module docstring).
+
+    Examples
+    --------
+    >>> import datetime as dt, tempfile
+    >>> from decimal import Decimal as D
+    >>> import polars as pl, invclose
+    >>> from invclose.batched import close_batched
+    >>> tx = pl.DataFrame({
+    ...     "txn_id": ["r1", "i1", "r2", "i2"], "item_id": ["A", "A", "B", "B"],
+    ...     "date": [dt.date(2025, 1, d) for d in (2, 4, 2, 4)], "seq": [1, 2, 3, 4],
+    ...     "qty": [D("2"), D("-1"), D("1"), D("-1")],
+    ...     "amount": [D("30.00"), D("-12.00"), D("5.00"), D("-4.00")],
+    ...     "inventory_account": ["1400"] * 4, "offset_account": ["2100", "5000"] * 2})
+    >>> done = close_batched(tx, "2025-01-31", tempfile.mkdtemp() + "/out", batch_rows=2)
+    >>> done.batches, done.close_id == invclose.close(tx, "2025-01-31").close_id
+    (2, True)
+    """
+    cfg = _config(
+        config,
+        method=method,
+        dimensions=dimensions,
+        items=items,
+        include_physical_value=include_physical_value,
+        accounts=accounts,
+        voucher_detail=voucher_detail,
+    )
+    if batch_rows < 1:
+        msg = f"batch_rows must be a positive number of rows, not {batch_rows}"
+        raise ConfigError(msg)
+    closing_date = parse_date(date)
+    dims = list(cfg.dims)
+    state = load_opening(opening, cfg.dims)
+    _check_dates(closing_date, state, "close")
+    data = _Source(source)
+    schema = data.schema()
+    # Missing or mistyped columns are reported before anything is read.
+    normalize_transactions(pl.DataFrame(schema=schema), dimensions=cfg.dims)
+    if "seq" not in schema:
+        msg = (
+            "a batched close needs a seq column (the posting order within a day); without it "
+            "the order would be each batch's row order. Add seq, or use invclose.close"
+        )
+        raise InputValidationError(msg)
+
+    target = Path(out).expanduser()
+    work = target.parent / f".{target.name}.work-{uuid.uuid4().hex}"
+    work.mkdir(parents=True)
+    con = duckdb.connect()
+    try:
+        con.execute("SET preserve_insertion_order = true")
+        view = data.relation(con)
+        plan = _plan(con, view, "order_id" in schema, state, batch_rows)
+        _duplicates_across_batches(con, view, plan)
+        n_batches = int(plan["batch"].max() or 0) + 1 if plan.height else 1
+        total = int(plan["rows"].sum()) if plan.height else 0
+        if data.frame is not None:
+            batch_of = plan.select(invclose_key="item_id", invclose_batch="batch")
+            data.frame = (
+                data.frame.with_columns(invclose_key=pl.col("item_id").cast(pl.String))
+                .join(batch_of, on="invclose_key", how="left", maintain_order="left")
+                .drop("invclose_key")
+                .with_columns(pl.col("invclose_batch").fill_null(0))
+            )
+        else:
+            _partition(con, view, plan, work)
+        report(progress, "plan", 0, total, 0, n_batches)
+        digests, failures, done = [], [], 0
+        for batch in range(n_batches):
+            rows = _batch_input(work, batch, schema, data)
+            batch_items = plan.filter(pl.col("batch") == batch)["item_id"]
+            batch_state = _opening_slice(state, batch_items, rows["txn_id"].cast(pl.String))
+            try:
+                frame = prepare_frame(rows, cfg, batch_state)
+            except InputValidationError as exc:
+                failures.append(exc)
+                continue
+            if failures:  # only validate the rest, to report every failure at once
+                continue
+            digests.append(group_digests(frame["item_id"], frame["row_hash"]))
+            result = execute_run(
+                frame,
+                cfg,
+                closing_date,
+                _PENDING,
+                batch_state,
+                "close",
+                progress,
+                rows_done=done,
+                rows_total=total,
+                part=(batch, n_batches),
+            )
+            done += rows.height
+            _write_batch(work, batch, result.tables())
+        if failures:
+            raise _combined(failures)
+        parts, prefix = run_parts(cfg, closing_date, "close", state)
+        all_digests = pl.concat(digests) if digests else pl.DataFrame({"digest": []})
+        run_id = content_id(all_digests["digest"].cast(pl.String), *parts, prefix=prefix)
+        previous = state.closed_items if state is not None else None
+        counts: dict[str, int] = {}
+
+        def fill(tmp: Path) -> dict[str, int]:
+            for table in RESULT_TABLES:
+                file = tmp / table_file(table)
+                if table in _ROW_TABLES:
+                    counts[table] = _write_rows(work, table, run_id, file, dims)
+                elif table == "vouchers":
+                    counts[table] = _write_vouchers(work, run_id, file, cfg, dims)
+                else:
+                    extra = previous if table == "closed_items" else None
+                    counts[table] = _write_sorted(work, table, run_id, file, dims, extra)
+            return counts
+
+        metadata = {
+            "close_id": run_id,
+            "closing_date": closing_date.isoformat(),
+            "run_kind": "close",
+            "dimensions": dims,
+            "config_fingerprint": cfg.fingerprint(),
+            "lock_date": closing_date.isoformat(),
+            "invclose_version": _version(),
+        }
+        path = publish_result_dir(target, fill, metadata)
+        report(progress, "write", total, total, n_batches, n_batches)
+    finally:
+        con.close()
+        shutil.rmtree(work, ignore_errors=True)
+    return BatchedClose(path, run_id, closing_date, total, n_batches, counts)
+
+
+def _write_batch(work: Path, batch: int, tables: dict[str, pl.DataFrame]) -> None:
+    for table, frame in tables.items():
+        if table == "closed_items":
+            frame = frame.filter(pl.col("closed_by") == _PENDING)
+        folder = work / "parts" / table
+        folder.mkdir(parents=True, exist_ok=True)
+        frame.write_parquet(folder / f"{batch:08d}.parquet", compression="lz4")
+
+
+def _combined(failures: Sequence[InputValidationError]) -> InputValidationError:
+    """One error for the failures of every batch (row numbers are per batch, so dropped)."""
+    tables = [e.failures for e in failures if e.failures is not None]
+    merged = (
+        pl.concat(tables, how="diagonal_relaxed").with_columns(row=pl.lit(None, pl.Int64))
+        if tables
+        else None
+    )
+    text = "\n".join(str(e) for e in failures)
+    return InputValidationError(
+        f"the input failed validation (rows named by txn_id):\n{text}", merged
+    )
+
+
+def _version() -> str:
+    from invclose.result import _library_version
+
+    return _library_version()
