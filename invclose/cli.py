@@ -11,13 +11,17 @@ import sys
 from pathlib import Path
 from typing import Annotated, Any
 
+import duckdb
 import polars as pl
 import typer
 from rich.console import Console
 from rich.table import Table
 
 import invclose
+from invclose.batched import close_batched
 from invclose.errors import InvcloseError
+from invclose.progress import rich_progress
+from invclose.store.duckdb import register_result
 
 app = typer.Typer(
     add_completion=False,
@@ -78,10 +82,84 @@ def _settings(
 def _run_close(
     transactions: Path, date: str, settings: dict[str, Any], opening: Path | None
 ) -> invclose.CloseResult:
-    with console.status("[bold]closing...[/]", spinner="dots"):
+    with rich_progress("closing") as progress:
         dims = settings["dimensions"] or ()
         frame = invclose.read_transactions(transactions, dimensions=dims)
-        return invclose.close(frame, date, opening=opening, **settings)
+        return invclose.close(frame, date, opening=opening, progress=progress, **settings)
+
+
+def _batched_facts(out: Path) -> dict[str, Any]:
+    """The summary facts of a written result, computed by DuckDB over its files."""
+    con = duckdb.connect()
+    try:
+        register_result(con, out)
+        (settlements,) = con.sql("select count(*) from settlements").fetchall()[0]
+        adjustments, delta = con.sql(
+            "select count(*), coalesce(sum(cost_delta), 0) from adjustments"
+        ).fetchall()[0]
+        log_counts = con.sql(
+            "select level, code, count(*) from log group by all order by code, level"
+        ).fetchall()
+        (vouchers,) = con.sql("select count(distinct voucher_id) from vouchers").fetchall()[0]
+        (close_id,) = con.sql("select any_value(close_id) from closed_items").fetchall()[0]
+    finally:
+        con.close()
+    return {
+        "close_id": close_id,
+        "settlements": settlements,
+        "adjustments": adjustments,
+        "total_cost_delta": str(delta),
+        "log": [{"level": lv, "code": c, "rows": n} for lv, c, n in log_counts],
+        "vouchers": vouchers,
+    }
+
+
+def _close_in_batches(
+    transactions: Path,
+    date: str,
+    settings: dict[str, Any],
+    opening: Path | None,
+    out: Path | None,
+    batch_rows: int,
+    as_json: bool,
+    strict: bool,
+) -> None:
+    if out is None:
+        _fail("--batch-rows writes the result to disk: give --out DIR")
+        return
+    with rich_progress("closing in batches") as progress:
+        done = close_batched(
+            transactions,
+            date,
+            out,
+            batch_rows=batch_rows,
+            opening=opening,
+            progress=progress,
+            **settings,
+        )
+    facts = {
+        "closing_date": done.closing_date.isoformat(),
+        "rows": done.rows,
+        "batches": done.batches,
+        **_batched_facts(out),
+        "tables": done.table_rows,
+    }
+    facts["close_id"] = done.close_id
+    if as_json:
+        sys.stdout.write(json.dumps(facts, indent=2) + "\n")
+    else:
+        console.print(str(done), highlight=False, soft_wrap=True)
+        console.print(
+            f"adjusted transactions: {facts['adjustments']:,}, total cost change "
+            f"{facts['total_cost_delta']}; settlements: {facts['settlements']:,}; "
+            f"vouchers: {facts['vouchers']:,}",
+            highlight=False,
+            soft_wrap=True,
+        )
+        for entry in facts["log"]:
+            console.print(f"  {entry['level']:<8} {entry['code']:<28} {entry['rows']:,}")
+    if strict and any(entry["level"] != "info" for entry in facts["log"]):
+        raise typer.Exit(WARNINGS)
 
 
 def _facts(result: invclose.CloseResult) -> dict[str, Any]:
@@ -130,6 +208,14 @@ def close_cmd(
     include_physical_value: PhysOpt = False,
     voucher_detail: DetailOpt = None,
     opening: Annotated[Path | None, typer.Option(help="directory of the previous close")] = None,
+    batch_rows: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="close Parquet larger than memory in batches of whole items of about this "
+            "many rows (needs --out and a seq column)",
+        ),
+    ] = None,
     strict: StrictOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
@@ -137,6 +223,9 @@ def close_cmd(
     settings = _settings(
         method, items, dimensions, accounts, include_physical_value, voucher_detail
     )
+    if batch_rows is not None:
+        _close_in_batches(transactions, date, settings, opening, out, batch_rows, as_json, strict)
+        return
     result = _run_close(transactions, date, settings, opening)
     if out is not None:
         result.write(out)
@@ -214,12 +303,19 @@ def sql_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Run SQL over a written close (tables: settlements, adjustments, vouchers, log, ...)."""
-    result = invclose.read_result(result_dir)
+    con = duckdb.connect()
     try:
-        frame = result.sql(query)
-    except Exception as exc:  # duckdb raises many types; a bad query is bad input
-        _fail(f"query failed: {exc}")
-        return
+        # Views over the files (checked against the manifest): nothing is loaded first, so
+        # a result larger than memory can be queried.
+        register_result(con, result_dir)
+        try:
+            relation = con.sql(query)
+            frame = relation.pl() if relation is not None else pl.DataFrame()
+        except Exception as exc:  # duckdb raises many types; a bad query is bad input
+            _fail(f"query failed: {exc}")
+            return
+    finally:
+        con.close()
     if as_json:
         sys.stdout.write(frame.write_json() + "\n")
         return

@@ -249,3 +249,40 @@ def test_value_that_only_circulates_is_not_converged() -> None:
     result = close(frame)
     assert "not_converged" in set(result.log["code"])
     assert not result.adjustments["txn_id"].is_in(["T1-R", "T2-R"]).any()
+
+
+def test_a_cycle_solved_next_to_one_that_does_not_converge_keeps_its_values() -> None:
+    # One run, three cycles at the same level: X and Z each consume themselves (hand values
+    # as above: consumption +10.00, output +10.00, sale +5.00) and Y's value only circulates
+    # between two sites. The joint solve fails on Y, so each cycle is solved alone; X's and
+    # Z's rows must not be mixed (each settlement names its own item, once).
+    frame = rows(
+        ("P1", "X", "S1", 1, 10, "100.00", "purchase", None),
+        ("W5-C", "X", "S1", 2, -10, "-100.00", "consumption", "W5"),
+        ("W5-O", "X", "S1", 2, 10, "110.00", "production", "W5"),
+        ("SALE", "X", "S1", 3, -10, "-105.00", "sale", None),
+        ("ZP1", "Z", "S1", 1, 10, "100.00", "purchase", None),
+        ("W6-C", "Z", "S1", 2, -10, "-100.00", "consumption", "W6"),
+        ("W6-O", "Z", "S1", 2, 10, "110.00", "production", "W6"),
+        ("ZSALE", "Z", "S1", 3, -10, "-105.00", "sale", None),
+        ("T1-S", "Y", "S1", 2, -10, "-100.00", "transfer", "T1"),
+        ("T1-R", "Y", "S2", 2, 10, "100.00", "transfer", "T1"),
+        ("T2-S", "Y", "S2", 3, -10, "-100.00", "transfer", "T2"),
+        ("T2-R", "Y", "S1", 3, 10, "100.00", "transfer", "T2"),
+    )
+    result = close(frame, "weighted_average_date")
+    assert deltas(result) == {
+        "W5-C": D("10.00"),
+        "W5-O": D("10.00"),
+        "SALE": D("5.00"),
+        "W6-C": D("10.00"),
+        "W6-O": D("10.00"),
+        "ZSALE": D("5.00"),
+    }
+    not_converged = result.log.filter(pl.col("code") == "not_converged")
+    assert not_converged["item_id"].unique().to_list() == ["Y"]
+    pieces = result.settlements.select("issue_txn_id", "receipt_txn_id")
+    assert pieces.height == pieces.unique().height
+    item_of = dict(frame.select("txn_id", "item_id").rows())
+    for issue, item in result.settlements.select("issue_txn_id", "item_id").rows():
+        assert item_of.get(issue, item) == item

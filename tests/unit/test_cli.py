@@ -121,6 +121,30 @@ def test_check_lists_findings() -> None:
             ),
             "account",
         ),
+        (
+            (
+                "close",
+                "sample_data/transactions.parquet",
+                "--date",
+                "2025-01-31",
+                "--batch-rows",
+                "5",
+            ),
+            "give --out DIR",
+        ),
+        (
+            (
+                "close",
+                "sample_data/transactions.csv",
+                "--date",
+                "2025-01-31",
+                "--batch-rows",
+                "5",
+                "--out",
+                "/tmp/invclose-cli-never-written",
+            ),
+            "Parquet files only",
+        ),
     ],
 )
 def test_bad_input_exits_2_with_a_plain_message(args: tuple[str, ...], needle: str) -> None:
@@ -128,6 +152,24 @@ def test_bad_input_exits_2_with_a_plain_message(args: tuple[str, ...], needle: s
     assert proc.returncode == 2
     assert needle in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_close_in_batches_writes_the_same_close(tmp_path: Path) -> None:
+    out = tmp_path / "batched"
+    args = ["--items", str(SAMPLE / "items.csv"), "--dimensions", "site"]
+    args += ["--accounts", str(SAMPLE / "accounts.csv")]
+    proc = run(
+        "close", str(SAMPLE / "transactions.parquet"), "--date", "2025-01-31", *args,
+        "--batch-rows", "3", "--out", str(out), "--json",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    facts = json.loads(proc.stdout)
+    # The same hand-checked numbers as the in-memory close of the sample (sample_data/README).
+    assert facts["settlements"] == 11
+    assert facts["total_cost_delta"] == "11.50"
+    assert facts["batches"] > 1
+    sql = run("sql", str(out), "select count(*) as n from adjustments", "--json")
+    assert json.loads(sql.stdout) == [{"n": 6}]
 
 
 def test_bad_rows_are_named(tmp_path: Path) -> None:

@@ -1,0 +1,207 @@
+"""The batched close (invclose.batched): the in-memory close's rows, a batch of items at a time.
+
+The small ledger, by hand (FIFO, posted costs are running averages):
+
+* item A: receipts 2 @ 15.00 (30.00) and 1 @ 21.00; a sale of 2 posted at -34.00 settles the
+  first receipt: cost 30.00, cost_delta -4.00.
+* items B and C, one production order PO1 (one component): B receipt 4 @ 10.00 = 40.00; the
+  consumption of 4 posted at -36.00 settles at 40.00 (cost_delta +4.00); the output, 1 C
+  posted at 50.00 (36.00 of components + 14.00 own cost), gets its component's +4.00 (54.00);
+  the sale of that C, posted at -50.00, settles at 54.00 (cost_delta +4.00).
+* item D: receipt 7.00 and its sale at -7.00: nothing to adjust.
+
+Components: {A}, {B, C} (linked by PO1), {D}; with ``batch_rows=1`` each is a batch.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+import invclose
+from invclose.batched import close_batched
+from invclose.errors import InputValidationError
+from invclose.progress import ProgressEvent
+from invclose.schemas import RESULT_TABLES
+from tests.helpers import ACCOUNTS, D, day, tx
+
+
+def _ledger() -> pl.DataFrame:
+    frame = tx(
+        ("A1", "A", 1, 2, "30.00"),
+        ("A2", "A", 2, 1, "21.00"),
+        ("AS", "A", 3, -2, "-34.00"),
+        ("B1", "B", 1, 4, "40.00"),
+        ("BC", "B", 5, -4, "-36.00"),
+        ("CP", "C", 5, 1, "50.00"),
+        ("CS", "C", 6, -1, "-50.00"),
+        ("D1", "D", 1, 1, "7.00"),
+        ("DS", "D", 2, -1, "-7.00"),
+    )
+    kinds = ["purchase", "purchase", "sale", "purchase", "consumption", "production", "sale"]
+    return frame.with_columns(
+        kind=pl.Series([*kinds, "purchase", "sale"]),
+        order_id=pl.Series([None, None, None, None, "PO1", "PO1", None, None, None]),
+    )
+
+
+def _sorted(frame: pl.DataFrame) -> pl.DataFrame:
+    return frame.sort(frame.columns, nulls_last=True)
+
+
+def _assert_same_rows(batched: invclose.CloseResult, in_memory: invclose.CloseResult) -> None:
+    assert batched.close_id == in_memory.close_id
+    for table in RESULT_TABLES:
+        mine, theirs = getattr(batched, table), getattr(in_memory, table)
+        assert mine.schema == theirs.schema, table
+        assert _sorted(mine).equals(_sorted(theirs)), table
+
+
+def test_batches_of_components_give_the_in_memory_rows_and_the_hand_values(
+    tmp_path: Path,
+) -> None:
+    df = _ledger()
+    done = close_batched(df, day(31), tmp_path / "out", batch_rows=1, accounts=ACCOUNTS)
+    assert done.batches == 3  # {A}, {B, C}, {D}
+    assert done.rows == df.height
+    result = invclose.read_result(tmp_path / "out")
+    delta = dict(result.adjustments.select("txn_id", "cost_delta").rows())
+    assert delta == {"AS": D("-4.00"), "BC": D("4.00"), "CP": D("4.00"), "CS": D("4.00")}
+    assert result.closing_date == day(31)
+    assert result.lock_date == day(31)
+    _assert_same_rows(result, invclose.close(df, day(31), accounts=ACCOUNTS))
+    assert done.table_rows == {t: getattr(result, t).height for t in RESULT_TABLES}
+
+
+def test_parquet_files_are_read_out_of_core(tmp_path: Path) -> None:
+    df = _ledger()
+    folder = tmp_path / "input"
+    folder.mkdir()
+    df.head(4).write_parquet(folder / "part-1.parquet")
+    df.tail(5).write_parquet(folder / "part-2.parquet")
+    close_batched(folder, day(31), tmp_path / "out", batch_rows=4, accounts=ACCOUNTS)
+    result = invclose.read_result(tmp_path / "out")
+    _assert_same_rows(result, invclose.close(df, day(31), accounts=ACCOUNTS))
+
+
+@pytest.mark.parametrize("detail", ["transaction", "item", "item_group", "total"])
+def test_vouchers_are_numbered_and_netted_over_all_batches(tmp_path: Path, detail: str) -> None:
+    df = _ledger()
+    # A and C in one item group, B and D in another: groups span batches.
+    groups = pl.DataFrame({"item_id": ["A", "B", "C", "D"], "item_group": ["G1", "G2", "G1", "G2"]})
+    kwargs = {"accounts": ACCOUNTS, "items": groups, "voucher_detail": detail}
+    close_batched(df, day(31), tmp_path / "out", batch_rows=1, **kwargs)
+    result = invclose.read_result(tmp_path / "out")
+    in_memory = invclose.close(df, day(31), **kwargs)
+    _assert_same_rows(result, in_memory)
+    # Every voucher balances, and inventory (1400) takes each adjustment in its own sign:
+    # AS +4.00 (debit), BC -4.00, CP +4.00, CS -4.00 (credits): 1400 nets to 0.00.
+    per_voucher = result.vouchers.group_by("voucher_id").agg(pl.col("debit", "credit").sum())
+    assert all(d == c for _, d, c in per_voucher.rows())
+    inventory = result.vouchers.filter(pl.col("account") == "1400")
+    net = (inventory["debit"].sum() or Decimal(0)) - (inventory["credit"].sum() or Decimal(0))
+    assert net == D("0.00")
+
+
+def test_a_later_close_continues_from_an_opening_in_batches(tmp_path: Path) -> None:
+    january = invclose.close(_ledger(), day(31), accounts=ACCOUNTS)
+    february = tx(
+        ("A3", "A", dt.date(2025, 2, 3), 1, "24.00"),
+        ("AS2", "A", dt.date(2025, 2, 4), -2, "-40.00"),
+        ("D2", "D", dt.date(2025, 2, 3), 2, "16.00"),
+    ).with_columns(kind=pl.Series(["purchase", "sale", "purchase"]))
+    feb_end = dt.date(2025, 2, 28)
+    close_batched(
+        february, feb_end, tmp_path / "feb", batch_rows=1, accounts=ACCOUNTS, opening=january
+    )
+    result = invclose.read_result(tmp_path / "feb")
+    in_memory = invclose.close(february, feb_end, accounts=ACCOUNTS, opening=january)
+    _assert_same_rows(result, in_memory)
+    # FIFO by hand: AS2 takes the open 21.00 receipt (A2) and 1 of A3 at 24.00 = 45.00.
+    assert dict(result.adjustments.select("txn_id", "settled_amount").rows())["AS2"] == D("-45.00")
+    # January's closed rows stay listed with the close that closed them.
+    closed_by = dict(result.closed_items.select("txn_id", "closed_by").rows())
+    assert closed_by["AS"] == january.close_id
+    assert closed_by["AS2"] == result.close_id
+
+
+def test_progress_reports_rows_and_batches(tmp_path: Path) -> None:
+    events: list[ProgressEvent] = []
+    out = tmp_path / "o"
+    close_batched(_ledger(), day(31), out, batch_rows=1, accounts=ACCOUNTS, progress=events.append)
+    assert events[0].stage == "plan"
+    assert events[-1].stage == "write"
+    assert {e.parts_total for e in events} == {3}
+    done = [e.rows_done for e in events]
+    assert done == sorted(done)
+    assert done[-1] == 9
+    assert events[-1].fraction == 1.0
+    assert [e.parts_done for e in events if e.stage == "assemble"] == [1, 2, 3]
+
+
+def test_in_memory_close_reports_progress() -> None:
+    events: list[ProgressEvent] = []
+    invclose.close(_ledger(), day(31), accounts=ACCOUNTS, progress=events.append)
+    assert [e.stage for e in events] == ["validate", "settle and cost", "assemble"]
+    assert events[-1].rows_done == events[-1].rows_total == 9
+
+
+# --------------------------------------------------------------------------- refusals
+
+
+def _nothing_written(out: Path) -> bool:
+    return not out.exists() and not any(
+        p.name.startswith(f".{out.name}") for p in out.parent.iterdir()
+    )
+
+
+def test_without_seq_it_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(InputValidationError, match="seq column"):
+        close_batched(_ledger().drop("seq"), day(31), tmp_path / "o", accounts=ACCOUNTS)
+    assert _nothing_written(tmp_path / "o")
+
+
+def test_a_txn_id_used_by_two_items_is_refused(tmp_path: Path) -> None:
+    df = _ledger().with_columns(
+        txn_id=pl.when(pl.col("txn_id") == "D1").then(pl.lit("A1")).otherwise(pl.col("txn_id"))
+    )
+    with pytest.raises(InputValidationError, match="more than one item: A1") as err:
+        close_batched(df, day(31), tmp_path / "o", batch_rows=1, accounts=ACCOUNTS)
+    assert err.value.failures is not None
+    assert err.value.failures["txn_id"].to_list() == ["A1"]
+    assert _nothing_written(tmp_path / "o")
+
+
+def test_failures_of_every_batch_are_reported_together(tmp_path: Path) -> None:
+    df = _ledger().with_columns(
+        qty=pl.when(pl.col("txn_id").is_in(["A2", "D1"]))
+        .then(pl.lit(Decimal("0"), pl.Decimal(38, 6)))
+        .otherwise(pl.col("qty"))
+    )
+    with pytest.raises(InputValidationError) as err:
+        close_batched(df, day(31), tmp_path / "o", batch_rows=1, accounts=ACCOUNTS)
+    failures = err.value.failures
+    assert failures is not None
+    assert sorted(failures["txn_id"].unique().to_list()) == ["A2", "D1"]  # batches 1 and 3
+    assert _nothing_written(tmp_path / "o")
+
+
+def test_a_failed_batched_close_leaves_an_earlier_result_as_it_was(tmp_path: Path) -> None:
+    out = tmp_path / "o"
+    close_batched(_ledger(), day(31), out, accounts=ACCOUNTS)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    bad = _ledger().with_columns(amount=pl.lit(None, pl.Decimal(38, 2)))
+    with pytest.raises(InputValidationError):
+        close_batched(bad, day(31), out, accounts=ACCOUNTS)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def test_csv_is_refused_with_the_fix(tmp_path: Path) -> None:
+    path = tmp_path / "tx.csv"
+    path.write_text("txn_id,item_id\nT1,A\n")
+    with pytest.raises(InputValidationError, match="Parquet files only"):
+        close_batched(path, day(31), tmp_path / "o")
