@@ -55,7 +55,7 @@ from invclose.kernel.money import from_cents, to_cents
 from invclose.kernel.vouchers import merge_voucher_lines
 from invclose.opening import OpeningState, load_opening
 from invclose.progress import ProgressCallback, report
-from invclose.schemas import RESULT_TABLES, conform
+from invclose.schemas import RESULT_TABLES, conform, table_schema
 from invclose.store.parquet import publish_result_dir, table_file
 from invclose.validate import normalize_transactions
 
@@ -335,26 +335,59 @@ def _write_vouchers(work: Path, run_id: str, file: Path, cfg: CloseConfig, dims:
 
 
 def _write_sorted(
-    work: Path, table: str, run_id: str, file: Path, dims: list[str], extra: pl.DataFrame | None
+    work: Path,
+    table: str,
+    run_id: str,
+    file: Path,
+    dims: list[str],
+    extra: pl.DataFrame | None,
 ) -> int:
-    """``log`` and ``closed_items``, sorted over the whole run as the in-memory close sorts."""
-    frames = [pl.scan_parquet(_parts(work, table))] if _parts(work, table) else []
-    if extra is not None:
-        frames.append(extra.lazy())
-    if not frames:
+    """``log`` and ``closed_items``, sorted over the whole run as the in-memory close sorts.
+
+    DuckDB sorts out of core (spilling to the work directory), so ``closed_items`` of a run
+    larger than memory never has to fit.
+    """
+    parts = _parts(work, table)
+    schema = table_schema(table, dims)
+    if not parts and (extra is None or extra.is_empty()):
         conform(pl.DataFrame(), table, dims).write_parquet(file, compression="zstd")
         return 0
-    frame = pl.concat(frames).with_columns(close_id=pl.lit(run_id))
-    if table == "closed_items":
-        frame = frame.with_columns(
-            closed_by=pl.when(pl.col("closed_by") == _PENDING)
-            .then(pl.lit(run_id))
-            .otherwise(pl.col("closed_by"))
-        ).sort("txn_id")
-    else:
-        frame = frame.sort(["code", "item_id", "txn_id"], nulls_last=True)
-    frame.sink_parquet(file, compression="zstd", maintain_order=True)
+    con = duckdb.connect()
+    try:
+        con.execute(f"SET temp_directory = {_literal(str(work / 'spill'))}")
+        con.execute("SET memory_limit = '2GB'")
+        sources = []
+        if parts:
+            listed = ", ".join(_literal(str(p)) for p in parts)
+            sources.append(f"SELECT * FROM read_parquet([{listed}])")
+        if extra is not None and not extra.is_empty():
+            con.register("invclose_previous", conform(extra, table, dims).to_arrow())
+            sources.append("SELECT * FROM invclose_previous")
+        run = _literal(run_id)
+        columns = []
+        for column in schema:
+            if column == "close_id":
+                columns.append(f"{run} AS close_id")
+            elif column == "closed_by":
+                columns.append(
+                    f"CASE WHEN closed_by = {_literal(_PENDING)} THEN {run} ELSE closed_by END "
+                    "AS closed_by"
+                )
+            else:
+                columns.append(f'"{column}"')
+        order = "txn_id" if table == "closed_items" else "code, item_id, txn_id"
+        con.execute(
+            f"COPY (SELECT {', '.join(columns)} FROM ({' UNION ALL '.join(sources)}) "
+            f"ORDER BY {order} NULLS LAST) TO {_literal(str(file))} "
+            "(FORMAT parquet, COMPRESSION zstd)"
+        )
+    finally:
+        con.close()
     return int(pl.scan_parquet(file).select(pl.len()).collect().item())
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
 
 
 # --------------------------------------------------------------------------- close
@@ -439,6 +472,9 @@ def close_batched(
     con = duckdb.connect()
     try:
         con.execute("SET preserve_insertion_order = true")
+        # The partition step streams the input; DuckDB spills to the work directory.
+        con.execute(f"SET temp_directory = {_literal(str(work / 'spill'))}")
+        con.execute("SET memory_limit = '2GB'")
         view = data.relation(con)
         plan = _plan(con, view, "order_id" in schema, state, batch_rows)
         _duplicates_across_batches(con, view, plan)
