@@ -105,6 +105,9 @@ def test_check_lists_findings() -> None:
     ("args", "needle"),
     [
         (("close", "missing.csv", "--date", "2025-01-31"), "no such file"),
+        (("check", "missing.csv", "--date", "2025-01-31"), "no such file"),
+        (("check", "sample_data/transactions.csv", "--date", "2025-13-45"), "closing date"),
+        (("demo", "--data", "/nonexistent-sample"), "sample_data/ not found"),
         (("close", "sample_data/transactions.csv", "--date", "31/01/2025"), "closing date"),
         (
             ("close", "sample_data/transactions.csv", "--date", "2025-01-31", "--method", "hifo"),
