@@ -61,6 +61,18 @@ def _close_child(source: list[str], out: str, batch_rows: int, queue: Any) -> No
     from invclose.batched import close_batched
 
     start = time.perf_counter()
+
+    def log(event: Any) -> None:
+        # One line per batch: a long run that is stopped still tells its pace and memory.
+        if event.stage in ("plan", "assemble", "write"):
+            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            print(
+                f"  {time.perf_counter() - start:7.0f} s  {event.stage:<8} batch "
+                f"{event.parts_done}/{event.parts_total}  rows {event.rows_done:,}/"
+                f"{event.rows_total:,}  peak RSS {peak:,.0f} MB",
+                flush=True,
+            )
+
     done = close_batched(
         source,
         datagen.CLOSE_DATE,
@@ -69,6 +81,7 @@ def _close_child(source: list[str], out: str, batch_rows: int, queue: Any) -> No
         method="fifo",
         dimensions=["site"],
         accounts=accounts_catch_all(),
+        progress=log,
     )
     seconds = time.perf_counter() - start
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
