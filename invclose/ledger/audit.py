@@ -30,8 +30,11 @@ Checks
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from collections.abc import Iterator
+from typing import Any, cast
 
+import duckdb
+import numpy as np
 import polars as pl
 
 from invclose.hashing import canonical_text
@@ -40,8 +43,10 @@ from invclose.schemas import MONEY, QTY, input_schema
 
 __all__ = [
     "RUN_HASH_FIELDS",
+    "SortedHashes",
     "digest",
     "genesis_hash",
+    "joined_digest",
     "output_hashes",
     "run_hash",
     "verify_checks",
@@ -71,6 +76,11 @@ _EMPTY = hashlib.sha256(b"").hexdigest()
 _MAX_LISTED = 10
 #: Up to this many rows are hashed in Python rather than by a DuckDB query.
 _SMALL = 5_000
+#: Rows read, hashed or written as hex at a time when whole tables are digested.
+_BATCH = 262_144
+_DIGEST_BYTES = 32
+_HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+_HEX_DIGEST = r"^[0-9a-f]{64}$"
 
 
 def sha256_text(text: str) -> str:
@@ -83,6 +93,23 @@ def genesis_hash(fingerprint: str) -> str:
     return sha256_text("invclose-ledger\x1e" + fingerprint)
 
 
+def _sha256_texts(con: duckdb.DuckDBPyConnection, texts: pl.Series) -> pl.Series:
+    """Lowercase hex SHA-256 of each text: in Python for a few rows, else by DuckDB on ``con``."""
+    if texts.len() <= _SMALL:  # a query costs more than hashing a few rows in Python
+        digests = [hashlib.sha256(t.encode("utf-8")).hexdigest() for t in texts.to_list()]
+        return pl.Series("row_hash", digests, dtype=pl.String)
+    name = "__invclose_ledger_hash_input"
+    con.register(name, pl.DataFrame({"t": texts}).to_arrow())
+    try:
+        out: pl.DataFrame | pl.LazyFrame = con.sql(
+            f"SELECT sha256(t) AS row_hash FROM {quote(name)}"
+        ).pl()
+    finally:
+        con.unregister(name)
+    frame = out if isinstance(out, pl.DataFrame) else out.collect()
+    return frame.to_series().cast(pl.String).alias("row_hash")
+
+
 def row_hashes(store: Store, frame: pl.DataFrame, columns: list[str]) -> pl.Series:
     """``invclose.hashing.row_hashes`` computed on the ledger's own connection.
 
@@ -91,22 +118,69 @@ def row_hashes(store: Store, frame: pl.DataFrame, columns: list[str]) -> pl.Seri
     """
     if frame.is_empty():
         return pl.Series("row_hash", [], dtype=pl.String)
-    texts = canonical_text(frame, columns)
-    if frame.height <= _SMALL:  # a query costs more than hashing a few rows in Python
-        digests = [hashlib.sha256(t.encode("utf-8")).hexdigest() for t in texts.to_list()]
-        return pl.Series("row_hash", digests, dtype=pl.String)
-    text = pl.DataFrame({"t": texts})
-    name = "__invclose_ledger_hash_input"
-    store.con.register(name, text.to_arrow())
-    try:
-        out = store.query(f"SELECT sha256(t) AS row_hash FROM {quote(name)}")
-    finally:
-        store.con.unregister(name)
-    return out.to_series().cast(pl.String).alias("row_hash")
+    return _sha256_texts(store.con, canonical_text(frame, columns))
+
+
+class SortedHashes:
+    """A multiset of hex row hashes whose :meth:`digest` is the SHA-256 of their sorted join.
+
+    ``digest(prefix)`` equals ``sha256_text(prefix + "\n".join(sorted(hashes)))`` over every
+    hash added, without that list or that string: lowercase 64-digit hex SHA-256 digests
+    (every row hash of the ledger) are kept as 32 bytes each, sorted with numpy (their byte
+    order is the order of their hex text) and written back as hex in slices. Anything else
+    (a damaged file) is kept as text and joined as before.
+    """
+
+    def __init__(self) -> None:
+        self._packed: list[np.ndarray] = []
+        self._text: list[pl.Series] = []
+
+    def add(self, hashes: pl.Series) -> None:
+        """Add a String Series of row hashes."""
+        if hashes.len() == 0:
+            return
+        if hashes.null_count() == 0 and bool(hashes.str.contains(_HEX_DIGEST).all()):
+            raw = bytes.fromhex(str(hashes.str.join("").item()))
+            self._packed.append(np.frombuffer(raw, dtype=np.uint8).reshape(-1, _DIGEST_BYTES))
+        else:
+            self._text.append(hashes)
+
+    def digest(self, prefix: str = "") -> str:
+        """``sha256_text(prefix + "\n".join(sorted(hashes)))``."""
+        if self._text:  # not all hex digests: the plain way, on text
+            texts = [bytes(row).hex() for block in self._packed for row in block]
+            texts += [h for series in self._text for h in series.to_list()]
+            return sha256_text(prefix + "\n".join(sorted(texts)))
+        out = hashlib.sha256(prefix.encode("utf-8"))
+        if not self._packed:
+            return out.hexdigest()
+        packed = self._packed[0] if len(self._packed) == 1 else np.concatenate(self._packed)
+        words = packed.view(">u8")  # four big-endian words per digest: byte order
+        order = np.argsort(words[:, 0], kind="stable")
+        first = words[order, 0]
+        if first.shape[0] > 1 and bool((first[1:] == first[:-1]).any()):
+            order = np.lexsort((words[:, 3], words[:, 2], words[:, 1], words[:, 0]))
+        n = packed.shape[0]
+        for start in range(0, n, _BATCH):
+            block = packed[order[start : start + _BATCH]]
+            text = np.empty((block.shape[0], 2 * _DIGEST_BYTES + 1), dtype=np.uint8)
+            text[:, 0:-1:2] = _HEX[block >> 4]
+            text[:, 1:-1:2] = _HEX[block & 15]
+            text[:, -1] = ord("\n")
+            flat = text.reshape(-1)
+            out.update(flat[:-1] if start + _BATCH >= n else flat)  # no newline after the last
+        return out.hexdigest()
+
+
+def joined_digest(hashes: pl.Series, prefix: str = "") -> str:
+    """``sha256_text(prefix + "\n".join(sorted(hashes)))`` without a Python list of hashes."""
+    acc = SortedHashes()
+    acc.add(hashes)
+    return acc.digest(prefix)
 
 
 def _join_sorted(hashes: pl.Series) -> str:
-    return sha256_text("\n".join(sorted(hashes.to_list())))
+    return joined_digest(hashes)
 
 
 def digest(store: Store, frame: pl.DataFrame, columns: list[str] | None = None) -> str:
@@ -116,22 +190,53 @@ def digest(store: Store, frame: pl.DataFrame, columns: list[str] | None = None) 
     return _join_sorted(row_hashes(store, frame, columns or frame.columns))
 
 
+def _stream(store: Store, sql: str, params: list[Any] | None = None) -> Iterator[pl.DataFrame]:
+    """The rows of a query in frames of at most ``_BATCH`` rows, typed as ``Store.query``.
+
+    The query streams on the store's connection (inside its transaction, so it sees what the
+    transaction wrote): nothing else may run on that connection until the iterator is done.
+    """
+    relation = store.con.sql(sql, params=params) if params else store.con.sql(sql)
+    for batch in relation.to_arrow_reader(_BATCH):
+        if batch.num_rows:
+            yield cast("pl.DataFrame", pl.from_arrow(batch))
+
+
+def _digests_by_run(
+    store: Store, hasher: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None
+) -> dict[int, SortedHashes]:
+    """Per ``run_id``: the row hashes (over every column) of the rows of ``sql``, streamed."""
+    out: dict[int, SortedHashes] = {}
+    for frame in _stream(store, sql, params):
+        hashes = _sha256_texts(hasher, canonical_text(frame, frame.columns))
+        keyed = pl.DataFrame({"run_id": frame["run_id"], "h": hashes})
+        for (rid,), group in keyed.group_by("run_id"):
+            out.setdefault(int(str(rid)), SortedHashes()).add(group["h"])
+        del frame, hashes, keyed
+    return out
+
+
 def output_hashes(store: Store, run_id: int | None = None) -> dict[int, str]:
-    """The output hash of every run (or of ``run_id``) recomputed from the stored rows."""
+    """The output hash of every run (or of ``run_id``) recomputed from the stored rows.
+
+    Tables are read in slices of ``_BATCH`` rows (hashed on a private in-memory DuckDB
+    connection while the slices stream), so memory holds 32 bytes per stored row, not the
+    tables and their canonical texts.
+    """
     per_table: dict[str, dict[int, str]] = {}
-    for table in HASHED_TABLES:
-        sql = f"SELECT * FROM {quote(table)}"
-        frame = (
-            store.query(sql + " WHERE run_id = ?", [int(run_id)])
-            if run_id is not None
-            else store.query(sql)
-        )
-        digests: dict[int, str] = {}
-        if not frame.is_empty():
-            hashed = frame.select("run_id").with_columns(h=row_hashes(store, frame, frame.columns))
-            for (rid,), group in hashed.group_by("run_id"):
-                digests[int(str(rid))] = _join_sorted(group["h"])
-        per_table[table] = digests
+    hasher = duckdb.connect()
+    try:
+        for table in HASHED_TABLES:
+            sql = f"SELECT * FROM {quote(table)}"
+            params = None
+            if run_id is not None:
+                sql += " WHERE run_id = ?"
+                params = [int(run_id)]
+            by_run = _digests_by_run(store, hasher, sql, params)
+            per_table[table] = {rid: acc.digest() for rid, acc in by_run.items()}
+            del by_run
+    finally:
+        hasher.close()
     if run_id is not None:
         runs = [int(run_id)]
     else:
@@ -146,15 +251,18 @@ def written_output_hash(store: Store, run_id: int) -> str:
     """The output hash of ``run_id`` from the frames it inserted in this transaction.
 
     Equal to :func:`output_hashes` over the stored rows (the frames were inserted exactly as
-    typed), without reading them back; ``verify`` recomputes it from the file.
+    typed), without reading them back; ``verify`` recomputes it from the file. Frames are
+    hashed in slices of ``_BATCH`` rows.
     """
-    hashes: dict[str, list[pl.Series]] = {t: [] for t in HASHED_TABLES}
+    hashes = {t: SortedHashes() for t in HASHED_TABLES}
     for table, frame in store.written:
         if table in hashes:
-            rows = frame.filter(pl.col("run_id") == run_id)
-            if rows.height:
-                hashes[table].append(row_hashes(store, rows, rows.columns))
-    parts = [f"{t}={_join_sorted(pl.concat(h)) if h else _EMPTY}" for t, h in hashes.items()]
+            mine = frame["run_id"] == run_id
+            rows = frame if bool(mine.fill_null(False).all()) else frame.filter(mine)
+            for start in range(0, rows.height, _BATCH):
+                part = rows.slice(start, _BATCH)
+                hashes[table].add(row_hashes(store, part, part.columns))
+    parts = [f"{t}={acc.digest()}" for t, acc in hashes.items()]
     return sha256_text("\n".join(parts))
 
 
@@ -196,11 +304,12 @@ def _check_configs(store: Store, genesis: str) -> list[str]:
 def _check_chain(store: Store, genesis: str) -> dict[str, Any]:
     runs = store.query("SELECT * FROM runs ORDER BY run_id")
     outputs = output_hashes(store)
-    posted = store.query("SELECT run_id, row_hash FROM transactions")
-    inputs = {
-        int(str(rid)): _join_sorted(group["row_hash"])
-        for (rid,), group in posted.group_by("run_id")
-    }
+    posted: dict[int, SortedHashes] = {}
+    for frame in _stream(store, "SELECT run_id, row_hash FROM transactions"):
+        for (rid,), group in frame.group_by("run_id"):
+            posted.setdefault(int(str(rid)), SortedHashes()).add(group["row_hash"])
+    inputs = {rid: acc.digest() for rid, acc in posted.items()}
+    del posted
     problems = _check_configs(store, genesis)
     prev = genesis
     reversed_by = {
@@ -262,22 +371,59 @@ def _check_vouchers(store: Store) -> dict[str, Any]:
     return _row("vouchers_balanced", problems, f"{n} vouchers balance")
 
 
-def _state_rows(
-    store: Store, state_run: int, dims: tuple[str, ...]
-) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
-    """The state's open rows (with row hashes), known real rows, and version adjustments."""
+def _state_rows(store: Store, state_run: int, dims: tuple[str, ...]) -> pl.DataFrame:
+    """The state's open rows, with the row hash of their input columns."""
     columns = list(input_schema(dims))
     opened = store.rows("open_items", state_run, dims)
-    opened = opened.with_columns(row_hash=row_hashes(store, opened, columns))
-    closed = store.rows("closed_items", state_run, dims)
-    known = pl.concat(
-        [opened.select("txn_id", "row_hash"), closed.select("txn_id", "row_hash")]
-    ).filter(~pl.col("txn_id").str.starts_with("~"))
-    by_version = store.query(
-        "SELECT version_hash AS row_hash, SUM(adjustment) AS adjusted FROM adjustments "
-        "WHERE version_hash IS NOT NULL GROUP BY ALL"
+    return opened.with_columns(row_hash=row_hashes(store, opened, columns))
+
+
+#: The real rows the state knows (open rows, then closed rows, each in storage order) with
+#: ``part``/``pos`` for that order; ``{opened}`` is the registered open rows.
+_KNOWN_SQL = """
+SELECT part, pos, txn_id, row_hash FROM (
+    SELECT 0 AS part, CAST(pos AS BIGINT) AS pos, txn_id, row_hash FROM {opened}
+    UNION ALL
+    SELECT 1 AS part, rowid AS pos, txn_id, row_hash FROM closed_items WHERE run_id = ?
+)
+WHERE NOT starts_with(txn_id, '~')
+"""
+
+
+def _known_rows(
+    store: Store, opened: str, state_run: int, keys: list[str]
+) -> tuple[list[str], pl.DataFrame]:
+    """Rows the state knows that the ledger lacks, and per group the known quantity and value.
+
+    Joined in DuckDB (the ledger's rows never come into memory): each known row is matched to
+    the posted row version with its row hash; ``missing`` lists the ``txn_id`` of known rows
+    that match none (in the order of the state), and the groups sum the matched versions'
+    quantities and carried values (amount plus every adjustment of that version).
+    """
+    known = _KNOWN_SQL.format(opened=quote(opened))
+    missing = store.query(
+        f"WITH known AS ({known}) "
+        "SELECT k.txn_id FROM known AS k "
+        "LEFT JOIN transactions AS t ON t.row_hash = k.row_hash "
+        "WHERE t.item_id IS NULL ORDER BY k.part, k.pos",
+        [int(state_run)],
+    )["txn_id"].to_list()
+    columns = ", ".join(f"t.{quote(k)}" for k in keys)
+    left = store.query(
+        f"WITH known AS ({known}), "
+        "by_version AS (SELECT version_hash AS row_hash, SUM(adjustment) AS adjusted "
+        "FROM adjustments WHERE version_hash IS NOT NULL GROUP BY ALL) "
+        f"SELECT {columns}, CAST(SUM(t.qty) AS DECIMAL(38, 6)) AS known_qty, "
+        "CAST(SUM(CAST(t.amount + COALESCE(b.adjusted, 0) AS DECIMAL(38, 2))) AS DECIMAL(38, 2)) "
+        "AS known_value "
+        "FROM known AS k JOIN transactions AS t ON t.row_hash = k.row_hash "
+        "LEFT JOIN by_version AS b ON b.row_hash = k.row_hash "
+        f"WHERE t.item_id IS NOT NULL GROUP BY {columns}",
+        [int(state_run)],
     )
-    return opened, known, by_version
+    return missing, left.select(
+        *keys, pl.col("known_qty").cast(QTY), pl.col("known_value").cast(MONEY)
+    )
 
 
 def _check_state(
@@ -287,24 +433,20 @@ def _check_state(
     if state_run is None:
         return [_row(n, [], "no close or recalculation in force") for n in names]
     keys = ["item_id", *dims]
-    opened, known, by_version = _state_rows(store, state_run, dims)
-    versions = store.query(
-        "SELECT row_hash, " + ", ".join(quote(k) for k in keys) + ", qty, amount FROM transactions"
-    )
-    matched = known.join(versions, on="row_hash", how="left")
-    missing = matched.filter(pl.col("item_id").is_null())["txn_id"].to_list()
-    matched = (
-        matched.filter(pl.col("item_id").is_not_null())
-        .join(by_version, on="row_hash", how="left")
-        .with_columns(carried=(pl.col("amount") + pl.col("adjusted").fill_null(0)).cast(MONEY))
-    )
+    opened = _state_rows(store, state_run, dims)
+    name = "__invclose_ledger_open_rows"
+    store.con.register(name, opened.select("txn_id", "row_hash").with_row_index("pos").to_arrow())
+    try:
+        missing, left = _known_rows(store, name, state_run, keys)
+        by_version = store.query(
+            "SELECT version_hash AS row_hash, SUM(adjustment) AS adjusted FROM adjustments "
+            f"WHERE version_hash IN (SELECT row_hash FROM {quote(name)}) GROUP BY ALL"
+        )
+    finally:
+        store.con.unregister(name)
     virtual_adj = store.query(
         "SELECT " + ", ".join(quote(k) for k in keys) + ", SUM(adjustment) AS virtual_adjusted "
         "FROM adjustments WHERE starts_with(txn_id, '~') GROUP BY ALL"
-    )
-    left = matched.group_by(keys).agg(
-        pl.col("qty").sum().cast(QTY).alias("known_qty"),
-        pl.col("carried").sum().cast(MONEY).alias("known_value"),
     )
     right = opened.group_by(keys).agg(
         pl.col("open_qty").sum().cast(QTY).alias("open_qty"),

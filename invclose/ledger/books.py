@@ -106,8 +106,11 @@ class Ledger(LedgerReads):
         with self._operation("post"):
             raw = to_polars(df, "transactions")
             named = [c for c in ("txn_id", "marked_to") if c in raw.columns]
-            ids = pl.concat([raw[c].cast(pl.String, strict=False) for c in named]).drop_nulls()
-            stored = self._current().filter(pl.col("txn_id").is_in(ids.unique().implode()))
+            ids = pl.concat(
+                [pl.Series([], dtype=pl.String)]
+                + [raw[c].cast(pl.String, strict=False) for c in named]
+            ).drop_nulls()
+            stored = self._current(ids=ids)
             batch = normalize_transactions(
                 raw,
                 dimensions=dims,
@@ -151,7 +154,7 @@ class Ledger(LedgerReads):
             self._append_run(
                 run_id,
                 "post",
-                audit.sha256_text("\n".join(sorted(batch["row_hash"].to_list()))),
+                audit.joined_digest(batch["row_hash"]),
                 date=batch["date"].max(),
                 close_id=post_id,
             )
@@ -222,7 +225,7 @@ class Ledger(LedgerReads):
                 opening_run = cancel[-1]["opening_run"]
                 state_run = None if opening_run is None else int(opening_run)
             opening = None if state_run is None else self._load_result(state_run)
-            df = self._current().select(*input_schema(self.dimensions))
+            df = self._current(self._close_columns())
             return stateless_check(df, closing, opening=opening, config=self._cfg)
 
     def _require_after_lock(self, date: dt.date, verb: str) -> None:
@@ -279,22 +282,30 @@ class Ledger(LedgerReads):
     ) -> CloseResult:
         state_run = self._state_run()
         opening = None if state_run is None else self._load_result(state_run)
-        current = self._current()
-        df = current.select(*input_schema(self.dimensions))
+        # Only what the run needs: the input columns for the close (without optional columns
+        # null in every row), and each row's version hash (for the adjustments and the input
+        # hash), not the posted accounts.
+        columns = self._close_columns()
+        current = self._current([*columns, "row_hash"])
+        versions = current.select("txn_id", "row_hash")
+        df = current.select(columns)
+        del current
         if kind == "close":
             result = stateless_close(df, date, opening=opening, config=self._cfg)
         else:
             result = stateless_recalculate(
                 df, date, item_ids=items, opening=opening, config=self._cfg
             )
+        del df, opening
         run_id = self._next_run_id()
-        self._store_result(run_id, result, current)
         parts = [kind, date.isoformat(), result.close_id, str(state_run), self._cfg.fingerprint()]
-        parts.append("\n".join(sorted(current["row_hash"].to_list())))
+        input_hash = audit.joined_digest(versions["row_hash"], prefix="\x1e".join(parts) + "\x1e")
+        self._store_result(run_id, result, versions)
+        del versions
         self._append_run(
             run_id,
             kind,
-            audit.sha256_text("\x1e".join(parts)),
+            input_hash,
             date=date,
             close_id=result.close_id,
             comment=comment,
@@ -499,7 +510,7 @@ class Ledger(LedgerReads):
             state, changes, self._cfg, normalize_accounts(self._cfg.accounts), fallback, lock
         )
         run_id = self._next_run_id()
-        self._store_result(run_id, result, self._current())
+        self._store_result(run_id, result, self._current(["txn_id", "row_hash"]))
         self._append_run(
             run_id,
             "adjustment",

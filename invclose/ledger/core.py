@@ -37,12 +37,24 @@ from invclose.kernel.money import from_cents, to_cents
 from invclose.kernel.vouchers import voucher_lines
 from invclose.ledger import audit
 from invclose.ledger.errors import LedgerError, LedgerStateError
-from invclose.ledger.store import FORMAT_VERSION, Store
+from invclose.ledger.store import FORMAT_VERSION, Store, quote
 from invclose.result import CloseResult
 from invclose.schemas import RESULT_TABLES, conform, input_schema
 from invclose.validate import normalize_accounts, normalize_items
 
 __all__ = ["LedgerCore"]
+
+#: Optional input columns that a close takes the same absent or null in every row (contract
+#: §1: absent optional columns become typed nulls); ``status`` and ``seq`` have defaults of
+#: their own and are always read.
+_ABSENT_IS_NULL = (
+    "marked_to",
+    "order_id",
+    "cost_share",
+    "kind",
+    "inventory_account",
+    "offset_account",
+)
 
 
 class LedgerCore:
@@ -204,18 +216,67 @@ class LedgerCore:
         state_run = self._state_run()
         return None if state_run is None else self._load_result(state_run)
 
-    def _current(self) -> pl.DataFrame:
-        """Current row versions: ``run_id``, the input columns, ``row_hash``, posted accounts."""
-        return self._store.query(
-            "SELECT * FROM current_transactions ORDER BY date, seq, txn_id"
-        ).select(
-            "run_id",
-            *input_schema(self.dimensions),
-            "row_hash",
-            "item_group",
-            "posted_inventory_account",
-            "posted_offset_account",
+    def _current(
+        self, columns: list[str] | None = None, *, ids: pl.Series | None = None
+    ) -> pl.DataFrame:
+        """Current row versions in key order (date, seq, txn_id).
+
+        Parameters
+        ----------
+        columns
+            The columns to read; default ``run_id``, the input columns, ``row_hash``,
+            ``item_group`` and the posted accounts. Reading only what a verb needs keeps
+            large periods small in memory.
+        ids
+            Only the versions of these ``txn_id`` values (filtered in the file, before the
+            latest version of each id is chosen: the same rows as filtering afterwards).
+        """
+        if columns is None:
+            columns = [
+                "run_id",
+                *input_schema(self.dimensions),
+                "row_hash",
+                "item_group",
+                "posted_inventory_account",
+                "posted_offset_account",
+            ]
+        select = ", ".join(quote(c) for c in columns)
+        order = "ORDER BY date, seq, txn_id"
+        if ids is None:
+            return self._store.query(f"SELECT {select} FROM current_transactions {order}").select(
+                columns
+            )
+        name = "__invclose_ledger_ids"
+        wanted = pl.DataFrame({"txn_id": ids.cast(pl.String)}).unique()
+        self._store.con.register(name, wanted.to_arrow())
+        try:
+            frame = self._store.query(
+                f"SELECT {select} FROM transactions "
+                f"WHERE txn_id IN (SELECT txn_id FROM {quote(name)}) "
+                "QUALIFY row_number() OVER (PARTITION BY txn_id ORDER BY run_id DESC) = 1 "
+                f"{order}"
+            )
+        finally:
+            self._store.con.unregister(name)
+        return frame.select(columns)
+
+    def _close_columns(self) -> list[str]:
+        """The input columns to hand to a close: all but optional ones null in every stored row.
+
+        An absent optional column and an all-null one are the same input to a close
+        (``normalize_transactions`` turns absent optional columns into typed nulls), but a
+        column read from the file is materialised, and the close carries it through every
+        copy of the rows: leaving the empty ones out keeps a large period smaller in memory.
+        """
+        columns = list(input_schema(self.dimensions))
+        optional = [c for c in _ABSENT_IS_NULL if c in columns]
+        counts = self._store.query(
+            "SELECT "
+            + ", ".join(f"count({quote(c)}) AS {quote(c)}" for c in optional)
+            + " FROM transactions"
         )
+        empty = {c for c in optional if not counts[c][0]}
+        return [c for c in columns if c not in empty]
 
     def _next_run_id(self) -> int:
         return int(self._store.scalar("SELECT coalesce(max(run_id), 0) + 1 FROM runs"))
@@ -264,7 +325,9 @@ class LedgerCore:
         dims = self.dimensions
         run_id = self._next_run_id()
         adj = self._store.rows("adjustments", int(target["run_id"]), dims)
-        current = self._current().select("txn_id", pl.col("row_hash").alias("current_hash"))
+        current = self._current(["txn_id", "row_hash"]).select(
+            "txn_id", pl.col("row_hash").alias("current_hash")
+        )
         adj = adj.join(current, on="txn_id", how="left", maintain_order="left")
         lapsed = pl.col("version_hash").is_not_null() & (
             pl.col("current_hash").is_null() | (pl.col("version_hash") != pl.col("current_hash"))
