@@ -12,33 +12,18 @@ WARNING = "warning"
 
 
 def _rows(
-    rows: pl.DataFrame,
-    where: pl.Expr,
-    code: str,
-    qty: pl.Expr,
-    message: pl.Expr,
-    dims: list[str],
+    frame: pl.DataFrame, code: str, qty: pl.Expr, message: pl.Expr, dims: list[str]
 ) -> pl.DataFrame:
-    """Log rows for the ``rows`` where ``where`` holds.
-
-    Only the columns read here are filtered (a narrow select first), not every column.
-    """
-    read = {"item_id", *dims, "txn_id", "order_id", *qty.meta.root_names()}
-    read.update(message.meta.root_names(), where.meta.root_names())
-    return (
-        rows.select([c for c in rows.columns if c in read])
-        .filter(where)
-        .select(
-            pl.lit(WARNING).alias("level"),
-            pl.lit(code).alias("code"),
-            "item_id",
-            *dims,
-            "txn_id",
-            qty.alias("qty"),
-            pl.lit(None, pl.Int64).alias("amount"),
-            "order_id",
-            message.alias("message"),
-        )
+    return frame.select(
+        pl.lit(WARNING).alias("level"),
+        pl.lit(code).alias("code"),
+        "item_id",
+        *dims,
+        "txn_id",
+        qty.alias("qty"),
+        pl.lit(None, pl.Int64).alias("amount"),
+        "order_id",
+        message.alias("message"),
     )
 
 
@@ -53,8 +38,7 @@ def close_findings(
     stock."""
     is_excluded = pl.col("pos").is_in(excluded["pos"].implode())
     marked = _rows(
-        rows,
-        is_excluded,
+        rows.filter(is_excluded),
         "marked_receipt_after_close_date",
         pl.col("q_abs"),
         pl.format(
@@ -65,7 +49,7 @@ def close_findings(
         ),
         dims,
     )
-    unsettled = (
+    unsettled_issues = rows.filter(
         pl.col("participates")
         & pl.col("fin")
         & ~pl.col("is_receipt")
@@ -73,8 +57,7 @@ def close_findings(
         & (pl.col("q_abs") > pl.col("s_real"))
     )
     insufficient = _rows(
-        rows,
-        unsettled,
+        unsettled_issues,
         "insufficient_receipts",
         pl.col("q_abs") - pl.col("s_real"),
         pl.format(
@@ -85,25 +68,18 @@ def close_findings(
         ),
         dims,
     )
-    short_groups = (
-        rows.select(["gid", *{c: None for c in unsettled.meta.root_names() if c != "gid"}])
-        .filter(unsettled)
-        .select("gid")
-        .unique()
+    short_groups = unsettled_issues.select("gid").unique()
+    adjusted_from = priced.filter(~pl.col("r_fin") & pl.col("i_fin")).select(
+        pl.col("receipt_pos").alias("pos")
     )
-    adjusted_from = (
-        priced.select("receipt_pos", "r_fin", "i_fin")
-        .filter(~pl.col("r_fin") & pl.col("i_fin"))
-        .select(pl.col("receipt_pos").alias("pos"))
-    )
-    # Both conditions at once: a row passes two filters in a row exactly when it passes both.
-    physical = (pl.col("in_scope") & ~pl.col("fin") & pl.col("is_receipt") & (pl.col("q0") > 0)) & (
+    physical_receipts = rows.filter(
+        pl.col("in_scope") & ~pl.col("fin") & pl.col("is_receipt") & (pl.col("q0") > 0)
+    ).filter(
         pl.col("gid").is_in(short_groups["gid"].implode())
         | pl.col("pos").is_in(adjusted_from["pos"].implode())
     )
     not_invoiced = _rows(
-        rows,
-        physical,
+        physical_receipts,
         "receipt_not_invoiced",
         pl.col("q0"),
         pl.format(
@@ -134,11 +110,10 @@ def marking_ignored(
     rows: pl.DataFrame, dims: list[str], perpetual: tuple[str, ...]
 ) -> pl.DataFrame:
     """Info rows for markings on standard and moving-average items, which have no cost effect."""
-    marked = (
+    marked = rows.filter(
         pl.col("in_scope") & pl.col("marked_to").is_not_null() & pl.col("method").is_in(perpetual)
     )
     return _rows(
-        rows,
         marked,
         "marking_ignored",
         pl.col("q_abs"),
