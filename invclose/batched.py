@@ -283,11 +283,16 @@ def _parts(work: Path, table: str) -> list[Path]:
     return sorted((work / "parts" / table).glob("*.parquet"))
 
 
+def _write_empty(table: str, file: Path, dims: list[str]) -> int:
+    """A table no batch has rows for, with its schema."""
+    conform(pl.DataFrame(), table, dims).write_parquet(file, compression="zstd")
+    return 0
+
+
 def _write_rows(work: Path, table: str, run_id: str, file: Path, dims: list[str]) -> int:
     parts = _parts(work, table)
     if not parts:
-        conform(pl.DataFrame(), table, dims).write_parquet(file, compression="zstd")
-        return 0
+        return _write_empty(table, file, dims)
     frame = pl.scan_parquet(parts).with_columns(close_id=pl.lit(run_id))
     frame.sink_parquet(file, compression="zstd", maintain_order=True)
     return int(pl.scan_parquet(file).select(pl.len()).collect().item())
@@ -296,8 +301,7 @@ def _write_rows(work: Path, table: str, run_id: str, file: Path, dims: list[str]
 def _write_vouchers(work: Path, run_id: str, file: Path, cfg: CloseConfig, dims: list[str]) -> int:
     parts = _parts(work, "vouchers")
     if not parts:
-        conform(pl.DataFrame(), "vouchers", dims).write_parquet(file, compression="zstd")
-        return 0
+        return _write_empty("vouchers", file, dims)
     scan = pl.scan_parquet(parts)
     if cfg.voucher_detail in (VoucherDetail.ITEM_GROUP, VoucherDetail.TOTAL):
         # Item groups span batches: add the batches' lines up again (they are few).
@@ -353,8 +357,7 @@ def _write_sorted(
     parts = _parts(work, table)
     schema = table_schema(table, dims)
     if not parts and (extra is None or extra.is_empty()):
-        conform(pl.DataFrame(), table, dims).write_parquet(file, compression="zstd")
-        return 0
+        return _write_empty(table, file, dims)
     con = duckdb.connect()
     try:
         con.execute(f"SET temp_directory = {_literal(str(work / 'spill'))}")

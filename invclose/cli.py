@@ -101,11 +101,9 @@ def _batched_facts(out: Path) -> dict[str, Any]:
             "select level, code, count(*) from log group by all order by code, level"
         ).fetchall()
         (vouchers,) = con.sql("select count(distinct voucher_id) from vouchers").fetchall()[0]
-        (close_id,) = con.sql("select any_value(close_id) from closed_items").fetchall()[0]
     finally:
         con.close()
     return {
-        "close_id": close_id,
         "settlements": settlements,
         "adjustments": adjustments,
         "total_cost_delta": str(delta),
@@ -138,13 +136,13 @@ def _close_in_batches(
             **settings,
         )
     facts = {
+        "close_id": done.close_id,
         "closing_date": done.closing_date.isoformat(),
         "rows": done.rows,
         "batches": done.batches,
         **_batched_facts(out),
         "tables": done.table_rows,
     }
-    facts["close_id"] = done.close_id
     if as_json:
         sys.stdout.write(json.dumps(facts, indent=2) + "\n")
     else:

@@ -156,8 +156,12 @@ def solve_cycle(rows: pl.DataFrame, pieces: pl.DataFrame, feeds: pl.DataFrame) -
     """
     # Receipts ordered by cycle, so each cycle is one diagonal block.
     order = ["component", "pos"] if "component" in rows.columns else ["pos"]
+    with_component = ["component"] if "component" in rows.columns else []
     receipts = (
-        rows.filter(pl.col("is_receipt")).sort(order).select("pos", "q_abs").with_row_index("r")
+        rows.filter(pl.col("is_receipt"))
+        .sort(order)
+        .select("pos", "q_abs", *with_component)
+        .with_row_index("r")
     )
     issues = rows.filter(~pl.col("is_receipt")).select("pos", "cost_delta").with_row_index("i")
     n_r, n_i = receipts.height, issues.height
@@ -179,8 +183,8 @@ def solve_cycle(rows: pl.DataFrame, pieces: pl.DataFrame, feeds: pl.DataFrame) -
     system = (identity(n_r, format="csc") - (mat_f @ mat_m)).tocsc()
     rhs = mat_f @ y0
     labels = (
-        rows.filter(pl.col("is_receipt")).sort(order)["component"].to_numpy().astype(np.int64)
-        if "component" in rows.columns
+        receipts["component"].to_numpy().astype(np.int64)
+        if with_component
         else np.zeros(n_r, np.int64)
     )
     try:
