@@ -57,15 +57,26 @@ def write_dataset(rows: int, folder: Path) -> Path:
     return folder
 
 
-def _close_child(source: list[str], out: str, batch_rows: int, queue: Any) -> None:
+def _close_child(
+    source: list[str], out: str, batch_rows: int, memory_limit: str, queue: Any
+) -> None:
     from invclose.batched import close_batched
 
     start = time.perf_counter()
+    stages: list[dict[str, Any]] = []
 
     def log(event: Any) -> None:
         # One line per batch: a long run that is stopped still tells its pace and memory.
         if event.stage in ("plan", "assemble", "write"):
             peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            stages.append(
+                {
+                    "seconds": round(time.perf_counter() - start, 1),
+                    "stage": event.stage,
+                    "batch": event.parts_done,
+                    "peak_rss_mb": round(peak),
+                }
+            )
             print(
                 f"  {time.perf_counter() - start:7.0f} s  {event.stage:<8} batch "
                 f"{event.parts_done}/{event.parts_total}  rows {event.rows_done:,}/"
@@ -78,6 +89,7 @@ def _close_child(source: list[str], out: str, batch_rows: int, queue: Any) -> No
         datagen.CLOSE_DATE,
         out,
         batch_rows=batch_rows,
+        memory_limit=memory_limit,
         method="fifo",
         dimensions=["site"],
         accounts=accounts_catch_all(),
@@ -93,16 +105,20 @@ def _close_child(source: list[str], out: str, batch_rows: int, queue: Any) -> No
             "rows": done.rows,
             "close_id": done.close_id,
             "tables": done.table_rows,
+            "peak_rss_by_stage": stages,
         }
     )
 
 
-def run_batched(source: list[Path], out: Path, batch_rows: int) -> dict[str, Any]:
+def run_batched(
+    source: list[Path], out: Path, batch_rows: int, memory_limit: str = "1GB"
+) -> dict[str, Any]:
     """The batched close in a fresh process: its own peak RSS, not the parent's."""
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
     child = ctx.Process(
-        target=_close_child, args=([str(s) for s in source], str(out), batch_rows, queue)
+        target=_close_child,
+        args=([str(s) for s in source], str(out), batch_rows, memory_limit, queue),
     )
     child.start()
     report: dict[str, Any] = queue.get()
@@ -132,9 +148,7 @@ def check_identical(source: list[Path], work: Path, batch_rows: int) -> dict[str
         for table in RESULT_TABLES
         if not getattr(batched, table)
         .sort(getattr(batched, table).columns, nulls_last=True)
-        .equals(
-            getattr(in_memory, table).sort(getattr(in_memory, table).columns, nulls_last=True)
-        )
+        .equals(getattr(in_memory, table).sort(getattr(in_memory, table).columns, nulls_last=True))
     ]
     shutil.rmtree(out, ignore_errors=True)
     return {
@@ -152,6 +166,7 @@ def main() -> None:
     parser.add_argument("--batch-rows", default="1e6")
     parser.add_argument("--check-rows", default="2e6", help="0 to skip the identity check")
     parser.add_argument("--data-dir", default=str(RESULTS / "tmp"))
+    parser.add_argument("--memory-limit", default="1GB", help="DuckDB's share (close_batched)")
     args = parser.parse_args()
     rows, batch_rows = int(float(args.rows)), int(float(args.batch_rows))
     check_rows = int(float(args.check_rows))
@@ -166,6 +181,7 @@ def main() -> None:
         },
         "rows": rows,
         "batch_rows": batch_rows,
+        "memory_limit": args.memory_limit,
     }
     if check_rows:
         report["check"] = check_identical(files[: max(1, check_rows // CHUNK)], data, batch_rows)
@@ -173,7 +189,7 @@ def main() -> None:
     out = data / f"batched-out-{rows:.0e}"
     shutil.rmtree(out, ignore_errors=True)
     load_before = os.getloadavg()[0]
-    report["close"] = run_batched(files, out, batch_rows)
+    report["close"] = run_batched(files, out, batch_rows, args.memory_limit)
     close = report["close"]
     # The machine is shared: the load says how much of the two cores the run really had.
     close["load_average_before_after"] = [load_before, os.getloadavg()[0]]

@@ -27,6 +27,7 @@ in-memory order), so compare those tables after sorting.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import shutil
 import uuid
 from collections.abc import Sequence
@@ -312,7 +313,7 @@ def _write_vouchers(work: Path, run_id: str, file: Path, cfg: CloseConfig, dims:
                 "account",
                 net=to_cents(pl.col("debit")) - to_cents(pl.col("credit")),
             ),
-            cfg.voucher_detail,
+            VoucherDetail(cfg.voucher_detail),
             run_id,
         )
         table = conform(
@@ -348,6 +349,7 @@ def _write_sorted(
     file: Path,
     dims: list[str],
     extra: pl.DataFrame | None,
+    memory_limit: str,
 ) -> int:
     """``log`` and ``closed_items``, sorted over the whole run as the in-memory close sorts.
 
@@ -361,7 +363,7 @@ def _write_sorted(
     con = duckdb.connect()
     try:
         con.execute(f"SET temp_directory = {_literal(str(work / 'spill'))}")
-        con.execute("SET memory_limit = '2GB'")
+        con.execute(f"SET memory_limit = {_literal(memory_limit)}")
         sources = []
         if parts:
             listed = ", ".join(_literal(str(p)) for p in parts)
@@ -392,6 +394,10 @@ def _write_sorted(
     return int(pl.scan_parquet(file).select(pl.len()).collect().item())
 
 
+#: A DuckDB memory size: a number and a unit.
+_MEMORY_LIMIT = re.compile(r"\s*\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*", re.IGNORECASE)
+
+
 def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
@@ -405,6 +411,7 @@ def close_batched(
     out: str | Path,
     *,
     batch_rows: int = 1_000_000,
+    memory_limit: str = "1GB",
     method: str | None = None,
     dimensions: list[str] | tuple[str, ...] | None = None,
     items: Any = None,
@@ -419,7 +426,9 @@ def close_batched(
 
     Takes the keywords of :func:`invclose.close`, plus ``out`` (the result directory, written
     atomically: on any error nothing there changes) and ``batch_rows`` (input rows per batch;
-    peak memory grows with it, about 2 GB per million rows). ``source`` is Parquet (a file, a
+    peak memory grows with it, about 2 GB per million rows) and ``memory_limit`` (what DuckDB
+    may hold while it plans, partitions and sorts, a DuckDB size such as ``"1GB"``; beyond it
+    DuckDB spills to the work directory). ``source`` is Parquet (a file, a
     directory or a glob; read out of core) or an in-memory frame. The input needs a ``seq``
     column: without one the posting order would be each batch's row order.
 
@@ -457,6 +466,9 @@ def close_batched(
     if batch_rows < 1:
         msg = f"batch_rows must be a positive number of rows, not {batch_rows}"
         raise ConfigError(msg)
+    if not _MEMORY_LIMIT.fullmatch(str(memory_limit)):
+        msg = f"memory_limit must be a size such as '1GB' or '512MB', not {memory_limit!r}"
+        raise ConfigError(msg)
     closing_date = parse_date(date)
     dims = list(cfg.dims)
     state = load_opening(opening, cfg.dims)
@@ -481,12 +493,12 @@ def close_batched(
         # and spill freely to the work directory.
         con.execute("SET preserve_insertion_order = false")
         con.execute(f"SET temp_directory = {_literal(str(work / 'spill'))}")
-        con.execute("SET memory_limit = '3GB'")
+        con.execute(f"SET memory_limit = {_literal(memory_limit)}")
         view = data.relation(con)
         plan = _plan(con, view, "order_id" in schema, state, batch_rows)
         _duplicates_across_batches(con, view, plan)
-        n_batches = int(plan["batch"].max() or 0) + 1 if plan.height else 1
-        total = int(plan["rows"].sum()) if plan.height else 0
+        n_batches = int(plan.select(pl.col("batch").max()).item() or 0) + 1 if plan.height else 1
+        total = int(plan.select(pl.col("rows").sum()).item()) if plan.height else 0
         if data.frame is not None:
             batch_of = plan.select(invclose_key="item_id", invclose_batch="batch")
             data.frame = (
@@ -542,7 +554,9 @@ def close_batched(
                     counts[table] = _write_vouchers(work, run_id, file, cfg, dims)
                 else:
                     extra = previous if table == "closed_items" else None
-                    counts[table] = _write_sorted(work, table, run_id, file, dims, extra)
+                    counts[table] = _write_sorted(
+                        work, table, run_id, file, dims, extra, memory_limit
+                    )
             return counts
 
         metadata = {

@@ -123,10 +123,74 @@ def canonical_text(frame: pl.DataFrame, columns: Sequence[str]) -> pl.Series:
         msg = f"cannot hash rows: columns {missing} are not in the frame ({frame.columns})"
         raise InvcloseError(msg)
     schema = frame.schema
+    n = frame.height
+    # The general fields, in column order (this also refuses dtypes without a canonical text).
     fields = [_field(pl.col(c), schema[c], c) for c in columns]
-    return frame.select(
-        pl.concat_str(fields, separator=FIELD_SEPARATOR).alias("canonical_text")
-    ).to_series()
+    if n == 0:
+        return frame.select(
+            pl.concat_str(fields, separator=FIELD_SEPARATOR).alias("canonical_text")
+        ).to_series()
+    # The same text, built in one flat concatenation from each column's value texts, computed
+    # once. A column of nulls is the literal "-"; a column without nulls needs no null branch;
+    # a text of one byte length everywhere (fixed-width ids, ISO dates) gets its length prefix
+    # as a literal, and other prefixes (with the separator before them) are picked from a small
+    # table by length instead of formatting every length as text.
+    general = {k for k, c in enumerate(columns) if isinstance(schema[c], pl.List | pl.Boolean)}
+    counts = [pl.col(c).null_count().alias(str(k)) for k, c in enumerate(columns)]
+    nulls = frame.select(counts).row(0)
+    plain = {
+        k
+        for k, c in enumerate(columns)
+        if k not in general and schema[c] != pl.Null and nulls[k] < n
+    }
+    texts = frame.select(
+        [
+            _value_text(pl.col(c), schema[c], c).alias(str(k))
+            for k, c in enumerate(columns)
+            if k in plain
+        ]
+    )
+    longest_table = 4096  # longer texts format their lengths instead
+
+    def prefixes(lengths: pl.Series, before: str, longest: int) -> list[pl.Series | str]:
+        if longest > longest_table:
+            return [before, lengths.cast(pl.String), ":"]
+        table = pl.Series([f"{before}{size}:" for size in range(longest + 1)], dtype=pl.String)
+        return [table.gather(lengths)]
+
+    parts: list[pl.Series | pl.Expr | str] = []
+    for k in range(len(columns)):
+        sep = FIELD_SEPARATOR if k else ""
+        if k in general:
+            parts += [sep, fields[k]]
+            continue
+        if k not in plain:  # every value null
+            parts.append(sep + NULL_FIELD)
+            continue
+        text = texts[str(k)]
+        lengths = text.str.len_bytes()
+        lo, hi = lengths.to_frame().select(pl.all().min(), pl.all().max().alias("hi")).row(0)
+        if not nulls[k]:
+            parts += [*([f"{sep}{lo}:"] if lo == hi else prefixes(lengths, sep, hi)), text]
+            continue
+        head = [f"{lo}:"] if lo == hi else prefixes(lengths, "", hi)
+        field = pl.concat_str([pl.lit(p) if isinstance(p, str) else p for p in [*head, text]])
+        parts += [sep, field.fill_null(pl.lit(NULL_FIELD))]
+    merged: list[pl.Series | pl.Expr] = []
+    pending = ""
+    for part in parts:
+        if isinstance(part, str):
+            pending += part
+            continue
+        if pending:
+            merged.append(pl.lit(pending))
+            pending = ""
+        merged.append(part)
+    if not merged:  # every field a literal
+        return pl.repeat(pending, n, dtype=pl.String, eager=True).alias("canonical_text")
+    if pending:
+        merged.append(pl.lit(pending))
+    return frame.select(pl.concat_str(merged).alias("canonical_text")).to_series()
 
 
 def row_hashes(
@@ -149,16 +213,26 @@ def row_hashes(
     text = canonical_text(frame, columns)
     if text.len() == 0:
         return pl.Series("row_hash", [], dtype=pl.String)
-    arrow = pl.DataFrame({"t": text}).to_arrow()
-    con = duckdb.connect()
-    try:
-        # Insertion order is preserved by DuckDB for a plain projection (the default setting
-        # preserve_insertion_order = true, set explicitly so a global change cannot break it).
-        con.execute("SET preserve_insertion_order = true")
-        con.register("invclose_rows", arrow)
-        hashed: pl.DataFrame = con.sql(f"SELECT {algorithm}(t) AS row_hash FROM invclose_rows").pl()
-    finally:
-        con.close()
+    texts = pl.DataFrame({"t": text})
+    # Arrow string views hand the texts to DuckDB without a copy; a DuckDB that cannot read
+    # them gets plain Arrow strings.
+    levels = (pl.CompatLevel.newest(), pl.CompatLevel.oldest())
+    for level in levels:
+        con = duckdb.connect()
+        try:
+            # Insertion order is preserved by DuckDB for a plain projection (the default setting
+            # preserve_insertion_order = true, set explicitly so a global change cannot break it).
+            con.execute("SET preserve_insertion_order = true")
+            con.register("invclose_rows", texts.to_arrow(compat_level=level))
+            hashed: pl.DataFrame = con.sql(
+                f"SELECT {algorithm}(t) AS row_hash FROM invclose_rows"
+            ).pl()
+            break
+        except duckdb.Error:
+            if level is levels[-1]:
+                raise
+        finally:
+            con.close()
     out = hashed.to_series().cast(pl.String).alias("row_hash")
     if out.len() != text.len():  # pragma: no cover - defensive
         msg = "internal: DuckDB returned a different number of row hashes"
@@ -246,7 +320,8 @@ def group_digests(groups: pl.Series, hashes: pl.Series) -> pl.DataFrame:
     except pl.exceptions.InvalidOperationError as exc:
         msg = f"group_digests: row hashes must be hex digests ({exc})"
         raise InvcloseError(msg) from exc
-    if split.null_count().sum_horizontal().item() or frame["h"].str.len_bytes().min() < 8 * _WORDS:
+    shortest = frame.select(pl.col("h").str.len_bytes().min()).item()
+    if split.null_count().sum_horizontal().item() or int(shortest or 0) < 8 * _WORDS:
         msg = "group_digests: groups and hashes must not be null, hashes at least 32 hex digits"
         raise InvcloseError(msg)
     sums = (

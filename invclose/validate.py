@@ -694,8 +694,14 @@ def _cross_row_checks(
     key = "txn_id"
     txn = pl.col("txn_id")
     # The window logic runs only on the (usually few) rows whose txn_id repeats.
-    counts = frame.group_by("txn_id").len()
-    repeated_ids = counts.filter((pl.col("len") > 1) & txn.is_not_null())["txn_id"]
+    repeated_ids = (
+        frame.lazy()
+        .group_by("txn_id")
+        .len()
+        .filter((pl.col("len") > 1) & txn.is_not_null())
+        .collect()["txn_id"]
+        .rechunk()
+    )
     repeated = frame.filter(txn.is_in(repeated_ids.implode()))
     by = "txn_id"
     same_group = pl.all_horizontal([pl.col(c).n_unique().over(by) == 1 for c in ("item_id", *dims)])

@@ -12,18 +12,33 @@ WARNING = "warning"
 
 
 def _rows(
-    frame: pl.DataFrame, code: str, qty: pl.Expr, message: pl.Expr, dims: list[str]
+    rows: pl.DataFrame,
+    where: pl.Expr,
+    code: str,
+    qty: pl.Expr,
+    message: pl.Expr,
+    dims: list[str],
 ) -> pl.DataFrame:
-    return frame.select(
-        pl.lit(WARNING).alias("level"),
-        pl.lit(code).alias("code"),
-        "item_id",
-        *dims,
-        "txn_id",
-        qty.alias("qty"),
-        pl.lit(None, pl.Int64).alias("amount"),
-        "order_id",
-        message.alias("message"),
+    """Log rows for the ``rows`` where ``where`` holds.
+
+    Only the columns read here are filtered (a narrow select first), not every column.
+    """
+    read = {"item_id", *dims, "txn_id", "order_id", *qty.meta.root_names()}
+    read.update(message.meta.root_names(), where.meta.root_names())
+    return (
+        rows.select([c for c in rows.columns if c in read])
+        .filter(where)
+        .select(
+            pl.lit(WARNING).alias("level"),
+            pl.lit(code).alias("code"),
+            "item_id",
+            *dims,
+            "txn_id",
+            qty.alias("qty"),
+            pl.lit(None, pl.Int64).alias("amount"),
+            "order_id",
+            message.alias("message"),
+        )
     )
 
 
@@ -38,7 +53,8 @@ def close_findings(
     stock."""
     is_excluded = pl.col("pos").is_in(excluded["pos"].implode())
     marked = _rows(
-        rows.filter(is_excluded),
+        rows,
+        is_excluded,
         "marked_receipt_after_close_date",
         pl.col("q_abs"),
         pl.format(
@@ -49,7 +65,7 @@ def close_findings(
         ),
         dims,
     )
-    unsettled_issues = rows.filter(
+    unsettled = (
         pl.col("participates")
         & pl.col("fin")
         & ~pl.col("is_receipt")
@@ -57,7 +73,8 @@ def close_findings(
         & (pl.col("q_abs") > pl.col("s_real"))
     )
     insufficient = _rows(
-        unsettled_issues,
+        rows,
+        unsettled,
         "insufficient_receipts",
         pl.col("q_abs") - pl.col("s_real"),
         pl.format(
@@ -68,18 +85,25 @@ def close_findings(
         ),
         dims,
     )
-    short_groups = unsettled_issues.select("gid").unique()
-    adjusted_from = priced.filter(~pl.col("r_fin") & pl.col("i_fin")).select(
-        pl.col("receipt_pos").alias("pos")
+    short_groups = (
+        rows.select(["gid", *{c: None for c in unsettled.meta.root_names() if c != "gid"}])
+        .filter(unsettled)
+        .select("gid")
+        .unique()
     )
-    physical_receipts = rows.filter(
-        pl.col("in_scope") & ~pl.col("fin") & pl.col("is_receipt") & (pl.col("q0") > 0)
-    ).filter(
+    adjusted_from = (
+        priced.select("receipt_pos", "r_fin", "i_fin")
+        .filter(~pl.col("r_fin") & pl.col("i_fin"))
+        .select(pl.col("receipt_pos").alias("pos"))
+    )
+    # Both conditions at once: a row passes two filters in a row exactly when it passes both.
+    physical = (pl.col("in_scope") & ~pl.col("fin") & pl.col("is_receipt") & (pl.col("q0") > 0)) & (
         pl.col("gid").is_in(short_groups["gid"].implode())
         | pl.col("pos").is_in(adjusted_from["pos"].implode())
     )
     not_invoiced = _rows(
-        physical_receipts,
+        rows,
+        physical,
         "receipt_not_invoiced",
         pl.col("q0"),
         pl.format(
@@ -110,10 +134,11 @@ def marking_ignored(
     rows: pl.DataFrame, dims: list[str], perpetual: tuple[str, ...]
 ) -> pl.DataFrame:
     """Info rows for markings on standard and moving-average items, which have no cost effect."""
-    marked = rows.filter(
+    marked = (
         pl.col("in_scope") & pl.col("marked_to").is_not_null() & pl.col("method").is_in(perpetual)
     )
     return _rows(
+        rows,
         marked,
         "marking_ignored",
         pl.col("q_abs"),

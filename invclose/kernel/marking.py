@@ -22,21 +22,30 @@ class MarkingOutcome:
 
 def settle_marked(working: pl.DataFrame) -> MarkingOutcome:
     """Serve every marked issue from its receipt, in key order per receipt."""
-    issues = working.filter(
-        pl.col("participates") & ~pl.col("is_receipt") & pl.col("marked_to").is_not_null()
-    ).select(
-        pl.col("pos").alias("issue_pos"),
-        pl.col("fin").alias("i_fin"),
-        pl.col("q_abs").alias("i_q"),
-        "marked_to",
+    # Narrow selects before the filters: only the columns read here are filtered.
+    issues = (
+        working.select("pos", "fin", "q_abs", "marked_to", "participates", "is_receipt")
+        .filter(pl.col("participates") & ~pl.col("is_receipt") & pl.col("marked_to").is_not_null())
+        .select(
+            pl.col("pos").alias("issue_pos"),
+            pl.col("fin").alias("i_fin"),
+            pl.col("q_abs").alias("i_q"),
+            "marked_to",
+        )
     )
-    receipts = working.select(
-        pl.col("txn_id").alias("marked_to"),
-        pl.col("pos").alias("receipt_pos"),
-        pl.col("fin").alias("r_fin"),
-        pl.col("participates").alias("r_part"),
-        pl.col("is_receipt").alias("r_is_receipt"),
-        pl.col("q_abs").alias("r_q"),
+    # Only rows some issue is marked to can match: look at those alone.
+    targets = issues["marked_to"].unique().implode()
+    receipts = (
+        working.select("txn_id", "pos", "fin", "participates", "is_receipt", "q_abs")
+        .filter(pl.col("txn_id").is_in(targets))
+        .select(
+            pl.col("txn_id").alias("marked_to"),
+            pl.col("pos").alias("receipt_pos"),
+            pl.col("fin").alias("r_fin"),
+            pl.col("participates").alias("r_part"),
+            pl.col("is_receipt").alias("r_is_receipt"),
+            pl.col("q_abs").alias("r_q"),
+        )
     )
     marked = issues.join(receipts, on="marked_to", how="left")
     found = pl.col("receipt_pos").is_not_null()

@@ -12,6 +12,24 @@ from __future__ import annotations
 
 import polars as pl
 
+from invclose.kernel.prepare import sort_order
+
+
+def _sorted(frame: pl.DataFrame, keys: list[str], *, ties: bool = False) -> pl.DataFrame:
+    """``frame`` sorted by integer ``keys`` (on a packed key when they fit one)."""
+    packed = sort_order(frame, keys)
+    if packed is None or (packed[1] and not ties):
+        return frame.sort(keys)
+    return frame.rechunk()[packed[0]]
+
+
+def _running_sum(by: str, value: str) -> pl.Expr:
+    """Cumulative sum of ``value`` within runs of ``by`` (the frame is sorted by ``by``)."""
+    first = pl.col(by).ne_missing(pl.col(by).shift(1))
+    total = pl.col(value).cum_sum()
+    # Wrapping int64 arithmetic: the difference is exact whenever the run's own sum fits.
+    return total - pl.when(first).then(total - pl.col(value)).forward_fill()
+
 
 def merge_axes(receipts: pl.DataFrame, issues: pl.DataFrame) -> pl.DataFrame:
     """Match quantities of ``receipts`` and ``issues`` unit by unit, per group.
@@ -39,11 +57,9 @@ def merge_axes(receipts: pl.DataFrame, issues: pl.DataFrame) -> pl.DataFrame:
     >>> merge_axes(r, i).select("receipt_pos", "qty").rows()
     [(0, 5), (1, 2)]
     """
-    r = receipts.sort(["gid", "draw"]).with_columns(
-        end=pl.col("rem").cum_sum().over("gid"),
-    )
+    r = _sorted(receipts, ["gid", "draw"]).with_columns(end=_running_sum("gid", "rem"))
     issue_order = "draw" if "draw" in issues.columns else "pos"
-    i = issues.sort(["gid", issue_order]).with_columns(end=pl.col("rem").cum_sum().over("gid"))
+    i = _sorted(issues, ["gid", issue_order]).with_columns(end=_running_sum("gid", "rem"))
     events = pl.concat(
         [
             r.select(
@@ -64,8 +80,12 @@ def merge_axes(receipts: pl.DataFrame, issues: pl.DataFrame) -> pl.DataFrame:
             ),
         ]
     )
-    events = events.sort(["gid", "end"]).with_columns(
-        prev=pl.col("end").shift(1).over("gid").fill_null(0),
+    # Ties in (gid, end) are a receipt and an issue ending together; either order gives the
+    # same pieces and ranks (the second of the two is an empty piece, dropped below).
+    events = _sorted(events, ["gid", "end"], ties=True)
+    first = pl.col("gid").ne_missing(pl.col("gid").shift(1))
+    events = events.with_columns(
+        prev=pl.when(first).then(0).otherwise(pl.col("end").shift(1)),
         r_pos=pl.col("r_pos").backward_fill(),
         r_gid=pl.col("r_gid").backward_fill(),
         i_pos=pl.col("i_pos").backward_fill(),

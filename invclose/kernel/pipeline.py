@@ -24,7 +24,7 @@ from invclose.kernel.findings import close_findings, marking_ignored
 from invclose.kernel.flows import OrderLinks, order_links
 from invclose.kernel.levels import group_levels
 from invclose.kernel.marking import settle_marked
-from invclose.kernel.prepare import build_working
+from invclose.kernel.prepare import build_working, rows_at
 from invclose.kernel.pricing import apply_pieces, attach_sides, price_pieces
 from invclose.kernel.propagate import derived_adjustments, feed_shares
 from invclose.kernel.virtual import closing_rows, onhand_rows
@@ -55,6 +55,8 @@ class _Plan:
     averaging: pl.DataFrame  # rows for the weighted-average walk
     levels: pl.DataFrame  # gid, component, level, cyclic
     excluded: pl.DataFrame
+    n_groups: int
+    unpriced_gid: pl.Series  # the group of each unpriced piece's receipt
 
 
 def _max_of(frame: pl.DataFrame, column: str) -> int:
@@ -63,11 +65,19 @@ def _max_of(frame: pl.DataFrame, column: str) -> int:
     return int(value) if value is not None else 0
 
 
+#: Columns of the remaining rows that the methods and the averaging walk read.
+_REMAINING = ("gid", "pos", "day", "is_receipt", "method", "q_abs", "w_abs")
+
+
 def _remaining(working: pl.DataFrame, used: pl.DataFrame, excluded: pl.DataFrame) -> pl.DataFrame:
-    """Participating rows with quantity left after marking."""
+    """Participating rows with quantity left after marking (only the columns read later)."""
+    keep = pl.col("participates")
+    if excluded.height:
+        keep = keep & ~pl.col("pos").is_in(excluded["pos"].implode())
     return (
-        working.filter(pl.col("participates"))
-        .filter(~pl.col("pos").is_in(excluded["pos"].implode()))
+        working.select(*_REMAINING, "participates")
+        .filter(keep)
+        .drop("participates")
         .join(used, on="pos", how="left")
         .with_columns(used=pl.col("used").fill_null(0))
         .with_columns(rem=pl.col("q_abs") - pl.col("used"))
@@ -83,9 +93,9 @@ def _plan(frame: pl.DataFrame, dims: list[str], closing_date: dt.date) -> _Plan:
         derived_adj=pl.lit(0, pl.Int64),
     )
     marking = settle_marked(working)
-    remaining = _remaining(working, marking.used, marking.excluded).filter(
-        ~pl.col("pos").is_in(links.dropped["pos"].implode())
-    )
+    remaining = _remaining(working, marking.used, marking.excluded)
+    if links.dropped.height:
+        remaining = remaining.filter(~pl.col("pos").is_in(links.dropped["pos"].implode()))
     ordinal = method_pieces(remaining.select("gid", "pos", "day", "rem", "is_receipt", "method"))
     averaging = remaining.filter(pl.col("method").is_in(AVERAGING)).with_columns(
         walk_day=pl.when(pl.col("method") == Method.WEIGHTED_AVERAGE.value)
@@ -108,7 +118,10 @@ def _plan(frame: pl.DataFrame, dims: list[str], closing_date: dt.date) -> _Plan:
     n_groups = _max_of(working, "gid") + 1 if working.height else 0
     levels = group_levels(n_groups, edges)
     unpriced = pl.concat([marking.pieces, links.prepaired, ordinal])
-    return _Plan(working, links, unpriced, averaging, levels, marking.excluded)
+    unpriced_gid = working["gid"].gather(rows_at(working["pos"], unpriced["receipt_pos"]))
+    return _Plan(
+        working, links, unpriced, averaging, levels, marking.excluded, n_groups, unpriced_gid
+    )
 
 
 def _cost_groups(
@@ -121,32 +134,45 @@ def _cost_groups(
     settle: bool,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Value the rows of ``gids`` with derived receipts moved by ``adjust`` (pos, derived_adj)."""
-    in_groups = pl.col("gid").is_in(gids.implode())
+    if gids.n_unique() == plan.n_groups:
+        # Every group at once (a run without order links): nothing to select.
+        base, averaging, unpriced = plan.working, plan.averaging, plan.unpriced
+    else:
+        wanted = gids.implode()
+        base = plan.working.filter(pl.col("gid").is_in(wanted))
+        averaging = plan.averaging.filter(pl.col("gid").is_in(wanted))
+        unpriced = plan.unpriced.filter(plan.unpriced_gid.is_in(wanted))
+    # adjust has one row per pos: a gather by position is its left join.
+    derived_adj = adjust["derived_adj"].gather(rows_at(adjust["pos"], base["pos"])).fill_null(0)
     moved = (
-        plan.working.filter(in_groups)
-        .drop("derived_adj")
-        .join(adjust, on="pos", how="left")
-        .with_columns(pl.col("derived_adj").fill_null(0))
+        base.drop("derived_adj")
+        .with_columns(derived_adj)
         .with_columns(
             w_abs=pl.when(pl.col("is_receipt"))
             .then(pl.col("w_abs") + pl.col("derived_adj"))
             .otherwise(pl.col("w_abs"))
         )
     )
-    walk_rows = (
-        plan.averaging.filter(in_groups)
-        .drop("w_abs")
-        .join(moved.select("pos", "w_abs"), on="pos", how="left")
+    walk_rows = averaging.drop("w_abs").with_columns(
+        moved["w_abs"].gather(rows_at(moved["pos"], averaging["pos"]))
     )
     pieces, virtual = average_pieces(walk_rows, next_pos=next_pos)
-    methods = moved.group_by("gid").agg(pl.col("method").first().alias("principle"))
-    pieces = pieces.join(methods, on="gid", how="left").with_columns(phase=pl.lit(1, pl.Int64))
-    closing = closing_rows(virtual, moved, dims)
-    everything = pl.concat([moved, closing])
-    own = pl.col("receipt_pos").is_in(moved["pos"].implode())
+    if pieces.height:
+        # The method of each group: its first row's (moved is in pos order, so by group).
+        methods = moved.select("gid", "method").filter(
+            pl.col("gid").ne_missing(pl.col("gid").shift(1))
+        )
+        principle = methods["method"].gather(rows_at(methods["gid"], pieces["gid"]))
+    else:
+        principle = pl.Series(dtype=pl.String)
+    pieces = pieces.with_columns(principle.alias("principle"), phase=pl.lit(1, pl.Int64))
+    # Closing rows only read the groups that have one.
+    owners = moved.filter(pl.col("gid").is_in(virtual["gid"].unique().implode()))
+    closing = closing_rows(virtual, owners, dims)
+    everything = pl.concat([moved, closing]) if closing.height else moved
     priced = pl.concat(
         [
-            price_pieces(plan.unpriced.filter(own), everything),
+            price_pieces(unpriced, everything),
             attach_sides(pieces.drop("gid"), everything),
         ],
         how="diagonal_relaxed",
@@ -154,9 +180,16 @@ def _cost_groups(
     return apply_pieces(everything, priced, settle=settle), priced
 
 
-def _issue_facts(rows: pl.DataFrame) -> pl.DataFrame:
-    return rows.filter(~pl.col("is_receipt")).select(
-        "pos", "cost_delta", "q_abs", value=(-pl.col("carried1")).clip(lower_bound=0)
+def _issue_facts(rows: pl.DataFrame, plan: _Plan) -> pl.DataFrame:
+    """What ``feed_shares`` reads of the issues; only issues that feed something matter."""
+    linked = pl.concat(
+        [plan.links.feeds.select("issue_pos"), plan.links.components.select("issue_pos")]
+    )["issue_pos"]
+    return (
+        rows.lazy()
+        .filter(~pl.col("is_receipt") & pl.col("pos").is_in(linked.implode()))
+        .select("pos", "cost_delta", "q_abs", value=(-pl.col("carried1")).clip(lower_bound=0))
+        .collect()
     )
 
 
@@ -224,7 +257,7 @@ def _cost_by_levels(
                 cycle_log.append(log)
         # Virtual rows of later levels must not reuse a position: keep a running maximum.
         next_pos = max(next_pos, _max_of(rows, "pos") + 1) if rows.height else next_pos
-        shares = feed_shares(_issue_facts(rows), plan.links)
+        shares = feed_shares(_issue_facts(rows, plan), plan.links)
         downstream = derived_adjustments(shares).filter(~pl.col("pos").is_in(rows["pos"].implode()))
         adjust = pl.concat([adjust, downstream]).group_by("pos").agg(pl.col("derived_adj").sum())
         all_rows.append(rows)
@@ -270,7 +303,7 @@ def _solve_cycles(
         plan, gids, inner, next_pos + 2 * rows.height, dims, closing_date, settle
     )
     # Re-check in integer cents: each derived receipt against its rounded inputs.
-    shares = derived_adjustments(feed_shares(_issue_facts(again_rows), plan.links))
+    shares = derived_adjustments(feed_shares(_issue_facts(again_rows, plan), plan.links))
     derived_inside = again_rows.filter(pl.col("is_derived")).select("pos", "gid")
     gap = (
         derived_inside.join(shares, on="pos", how="left")

@@ -3,6 +3,10 @@
 After ``build_working`` every row has ``pos``, its rank in the total key order
 (group, date, seq, txn_id). Every later step refers to rows by ``pos`` only, so the result
 never depends on the order of the input rows.
+
+Two helpers let later steps use ``pos`` without joins: :func:`rows_at` turns positions into
+row numbers of a frame (a lookup by position, then a gather), and :func:`sort_order` sorts on
+integer keys packed into one ``Int64``.
 """
 
 from __future__ import annotations
@@ -17,10 +21,100 @@ from invclose.config import ORDINAL_METHODS, PERIODIC_METHODS
 _ORDINAL = sorted(m.value for m in ORDINAL_METHODS)
 _PERIODIC = sorted(m.value for m in PERIODIC_METHODS)
 
+#: Bits a packed sort key may use (it is an Int64 and stays non-negative).
+_KEY_BITS = 62
+#: A position lookup array may be this many times the frame's height (plus a margin).
+_LOOKUP_SPREAD = 8
+
 
 def group_keys(dims: Sequence[str]) -> list[str]:
     """Columns that define a settlement group: the item and its financial dimensions."""
     return ["item_id", *dims]
+
+
+def rows_at(pos: pl.Series, at: pl.Series) -> pl.Series:
+    """For each value of ``at``, the row number where the unique column ``pos`` holds it.
+
+    Null where no row has that position (and where ``at`` is null). ``frame[rows_at(...)]``
+    is then the left join of ``at`` on ``pos``, in ``at``'s order, without joining.
+
+    >>> import polars as pl
+    >>> rows_at(pl.Series([5, 2, 9]), pl.Series([9, 5, 4, None])).to_list()
+    [2, 0, None, None]
+    """
+    idx = pl.get_index_type()
+    n = pos.len()
+    if n == 0 or at.len() == 0:
+        return pl.repeat(None, at.len(), dtype=idx, eager=True).alias("row")
+    lo, hi = pos.min(), pos.max()
+    if (
+        not isinstance(lo, int)
+        or not isinstance(hi, int)
+        or pos.null_count()
+        or lo < 0
+        or hi >= _LOOKUP_SPREAD * n + 1024
+    ):
+        # Positions that do not index a compact lookup: join instead.
+        keyed = pl.DataFrame({"at": pos, "row": pl.int_range(n, dtype=idx, eager=True)})
+        return (
+            at.cast(pos.dtype)
+            .alias("at")
+            .to_frame()
+            .join(keyed, on="at", how="left", maintain_order="left")["row"]
+        )
+    lookup = pl.repeat(None, hi + 1, dtype=idx, eager=True)
+    lookup.scatter(pos, pl.int_range(n, dtype=idx, eager=True))
+    inside = at.to_frame("at").select(
+        pl.when((pl.col("at") >= 0) & (pl.col("at") <= hi)).then(pl.col("at"))
+    )
+    return lookup.gather(inside.to_series()).alias("row")
+
+
+def packed_key(frame: pl.DataFrame, columns: Sequence[str]) -> pl.Series | None:
+    """One non-negative ``Int64`` per row that orders like the integer (or date) ``columns``.
+
+    Each column is offset by its minimum and given just the bits its range needs. ``None``
+    when a column has nulls or the columns need more than 62 bits together.
+    """
+    if frame.height == 0:
+        return None
+    stats = frame.select(
+        *[
+            expr
+            for c in columns
+            for expr in (
+                pl.col(c).cast(pl.Int64).min().alias(f"lo_{c}"),
+                pl.col(c).cast(pl.Int64).max().alias(f"hi_{c}"),
+                pl.col(c).null_count().alias(f"nulls_{c}"),
+            )
+        ]
+    ).row(0, named=True)
+    if any(stats[f"nulls_{c}"] for c in columns):
+        return None
+    widths = [(stats[f"hi_{c}"] - stats[f"lo_{c}"]).bit_length() for c in columns]
+    if sum(widths) > _KEY_BITS:
+        return None
+    parts = []
+    shift = sum(widths)
+    for c, width in zip(columns, widths, strict=True):
+        shift -= width
+        part = pl.col(c).cast(pl.Int64) - stats[f"lo_{c}"]
+        parts.append(part * (1 << shift) if shift else part)
+    return frame.select(pl.sum_horizontal(parts).alias("key")).to_series()
+
+
+def sort_order(frame: pl.DataFrame, columns: Sequence[str]) -> tuple[pl.Series, bool] | None:
+    """The permutation sorting ``frame`` by integer (or date) ``columns``, ascending.
+
+    Sorts the :func:`packed_key` instead of the columns. Returns the permutation and whether
+    two rows share a key (ties, whose order is then arbitrary), or ``None`` when the columns
+    cannot be packed: sort the columns themselves then.
+    """
+    key = packed_key(frame, columns)
+    if key is None:
+        return None
+    order = key.arg_sort()
+    return order, bool(key.gather(order).diff().eq(0).any())
 
 
 def build_working(frame: pl.DataFrame, dims: Sequence[str], closing_date: dt.date) -> pl.DataFrame:
@@ -35,21 +129,35 @@ def build_working(frame: pl.DataFrame, dims: Sequence[str], closing_date: dt.dat
     groups = frame.select(keys).unique().sort(keys, nulls_last=False).with_row_index("gid")
     if "frozen" not in frame.columns:
         frame = frame.with_columns(frozen=pl.lit(False))
-    working = (
-        frame.join(groups, on=keys, how="left", nulls_equal=True)
-        .sort(["gid", "date", "seq", "txn_id"])
-        .with_row_index("pos")
-        .with_columns(
-            pl.col("pos").cast(pl.Int64),
-            pl.col("gid").cast(pl.Int64),
-            day=pl.col("date").cast(pl.Int32),
-            is_receipt=pl.col("qty") > 0,
-            fin=pl.col("status") == "financial",
-            in_scope=pl.col("date") <= closing_date,
-            q_abs=pl.col("q0").abs(),
-            w_abs=pl.col("v0").abs(),
-            is_virtual_new=pl.lit(False),
-        )
+    gid = frame.select(keys).join(
+        groups, on=keys, how="left", nulls_equal=True, maintain_order="left"
+    )["gid"]
+    frame = frame.with_columns(gid)
+    key_order = ["gid", "date", "seq", "txn_id"]
+    key = packed_key(frame, key_order[:-1])
+    if key is None:
+        ordered = frame.sort(key_order)
+    else:
+        order = key.arg_sort()
+        if key.gather(order).diff().eq(0).any():
+            # (gid, date, seq) repeats: txn_id breaks the ties, as in the full key order.
+            order = (
+                pl.DataFrame({"key": key, "txn_id": frame["txn_id"]})
+                .with_row_index("row")
+                .sort(["key", "txn_id"])["row"]
+            )
+        # A gather of one-chunk columns: much cheaper than on the many chunks of a read.
+        ordered = frame.rechunk()[order]
+    working = ordered.with_row_index("pos").with_columns(
+        pl.col("pos").cast(pl.Int64).set_sorted(),
+        pl.col("gid").cast(pl.Int64).set_sorted(),
+        day=pl.col("date").cast(pl.Int32),
+        is_receipt=pl.col("qty") > 0,
+        fin=pl.col("status") == "financial",
+        in_scope=pl.col("date") <= closing_date,
+        q_abs=pl.col("q0").abs(),
+        w_abs=pl.col("v0").abs(),
+        is_virtual_new=pl.lit(False),
     )
     eligible_status = pl.col("fin") | (pl.col("incl_phys") & pl.col("method").is_in(_ORDINAL))
     return working.with_columns(

@@ -4,6 +4,9 @@ Rounding happens in exactly one way: the cumulative amount drawn from a receipt 
 of its ``Q`` open units is ``round(V * c / Q)`` (half away from zero, cents), and a piece's
 amount is the difference of two such cumulative values. So a used-up receipt's pieces sum to
 its open value exactly, and an issue's value is a sum of cents.
+
+Rows are found by ``pos`` with a lookup and a gather (:func:`~invclose.kernel.prepare.rows_at`)
+rather than joins, and sums over a receipt's pieces run on the pieces sorted by receipt.
 """
 
 from __future__ import annotations
@@ -11,25 +14,40 @@ from __future__ import annotations
 import polars as pl
 
 from invclose.kernel.money import mul_div_round
+from invclose.kernel.prepare import rows_at, sort_order
+
+
+def _sides(pieces: pl.DataFrame, working: pl.DataFrame, extra: bool = False) -> list[pl.Series]:
+    """Both sides' ids and financial flags (and the receipt's open state with ``extra``)."""
+    pos = working["pos"]
+    r_cols = ["txn_id", "fin", *(["q_abs", "w_abs"] if extra else [])]
+    receipt = working.select(r_cols).rechunk()[rows_at(pos, pieces["receipt_pos"])]
+    issue = working.select("txn_id", "fin").rechunk()[rows_at(pos, pieces["issue_pos"])]
+    out = [
+        receipt["txn_id"].alias("receipt_txn_id"),
+        receipt["fin"].alias("r_fin"),
+        issue["txn_id"].alias("issue_txn_id"),
+        issue["fin"].alias("i_fin"),
+    ]
+    if extra:
+        out += [receipt["q_abs"].alias("r_q"), receipt["w_abs"].alias("r_w")]
+    return out
 
 
 def attach_sides(pieces: pl.DataFrame, working: pl.DataFrame) -> pl.DataFrame:
     """Add both sides' ids and financial flags, and ``real`` (both sides financial)."""
-    receipts = working.select(
-        pl.col("pos").alias("receipt_pos"),
-        pl.col("txn_id").alias("receipt_txn_id"),
-        pl.col("fin").alias("r_fin"),
+    return pieces.with_columns(_sides(pieces, working)).with_columns(
+        real=pl.col("r_fin") & pl.col("i_fin")
     )
-    issues = working.select(
-        pl.col("pos").alias("issue_pos"),
-        pl.col("txn_id").alias("issue_txn_id"),
-        pl.col("fin").alias("i_fin"),
-    )
-    return (
-        pieces.join(receipts, on="receipt_pos", how="left")
-        .join(issues, on="issue_pos", how="left")
-        .with_columns(real=pl.col("r_fin") & pl.col("i_fin"))
-    )
+
+
+def _by_receipt(pieces: pl.DataFrame) -> pl.DataFrame:
+    """``pieces`` sorted by (receipt_pos, phase, rank)."""
+    keys = ["receipt_pos", "phase", "rank"]
+    packed = sort_order(pieces, keys)
+    if packed is None or packed[1]:
+        return pieces.sort(keys)
+    return pieces.rechunk()[packed[0]]
 
 
 def price_pieces(pieces: pl.DataFrame, working: pl.DataFrame) -> pl.DataFrame:
@@ -39,21 +57,19 @@ def price_pieces(pieces: pl.DataFrame, working: pl.DataFrame) -> pl.DataFrame:
     order), then method pieces (``phase`` 1) in the order the method created them.
     Adds ``amount``, ``real`` (both sides financial), and the two transaction ids.
     """
-    open_state = working.select(
-        pl.col("pos").alias("receipt_pos"),
-        pl.col("q_abs").alias("r_q"),
-        pl.col("w_abs").alias("r_w"),
+    ordered = _by_receipt(pieces)
+    ordered = ordered.with_columns(_sides(ordered, working, extra=True)).with_columns(
+        real=pl.col("r_fin") & pl.col("i_fin")
     )
-    priced = (
-        attach_sides(pieces, working)
-        .join(open_state, on="receipt_pos", how="left")
-        .sort(["receipt_pos", "phase", "rank"])
-        .with_columns(drawn=pl.col("qty").cum_sum().over("receipt_pos"))
-        .with_columns(cum_amount=mul_div_round(pl.col("r_w"), pl.col("drawn"), pl.col("r_q")))
-        .with_columns(
-            amount=pl.col("cum_amount")
-            - pl.col("cum_amount").shift(1).over("receipt_pos").fill_null(0),
-        )
+    # The pieces are sorted by receipt: a receipt's running sums restart at its first piece.
+    first = pl.col("receipt_pos").ne_missing(pl.col("receipt_pos").shift(1))
+    total = pl.col("qty").cum_sum()
+    priced = ordered.with_columns(
+        drawn=total - pl.when(first).then(total - pl.col("qty")).forward_fill()
+    ).with_columns(cum_amount=mul_div_round(pl.col("r_w"), pl.col("drawn"), pl.col("r_q")))
+    priced = priced.with_columns(
+        amount=pl.col("cum_amount")
+        - pl.when(first).then(0).otherwise(pl.col("cum_amount").shift(1).fill_null(0)),
     )
     return priced.drop("drawn", "cum_amount", "r_q", "r_w")
 
@@ -66,25 +82,48 @@ def apply_pieces(working: pl.DataFrame, priced: pl.DataFrame, *, settle: bool) -
     ``adj_only_qty`` and ``adjusted_against``. With ``settle=False`` (recalculation) open
     quantities stay as they were and only values move.
     """
-    real_qty = pl.col("qty").filter(pl.col("real")).sum()
-    real_amount = pl.col("amount").filter(pl.col("real")).sum()
-    by_issue = priced.group_by("issue_pos").agg(
-        s=pl.col("qty").sum(),
-        paid=pl.col("amount").sum(),
-        s_real_i=real_qty,
-        paid_real_i=real_amount,
-        adj_only_qty=pl.col("qty").filter(~pl.col("real")).sum(),
-        adjusted_against=pl.col("receipt_txn_id").filter(~pl.col("real")).unique().sort(),
+    # Sums of plain columns (zero where a piece does not count) run on the fast path; null
+    # ``real`` counts as neither real nor not real, as a filter would.
+    sums = priced.lazy().select(
+        "issue_pos",
+        "receipt_pos",
+        "qty",
+        "amount",
+        real_qty=pl.when(pl.col("real")).then(pl.col("qty")).otherwise(0),
+        real_amount=pl.when(pl.col("real")).then(pl.col("amount")).otherwise(0),
+        other_qty=pl.when(~pl.col("real")).then(pl.col("qty")).otherwise(0),
     )
-    by_receipt = priced.group_by("receipt_pos").agg(s_real_r=real_qty, paid_real_r=real_amount)
-    rows = (
-        working.join(by_issue, left_on="pos", right_on="issue_pos", how="left")
-        .join(by_receipt, left_on="pos", right_on="receipt_pos", how="left")
-        .with_columns(
-            pl.col(
-                "s", "paid", "s_real_i", "paid_real_i", "adj_only_qty", "s_real_r", "paid_real_r"
-            ).fill_null(0)
-        )
+    by_issue, against, by_receipt = pl.collect_all(
+        [
+            sums.group_by("issue_pos").agg(
+                s=pl.col("qty").sum(),
+                paid=pl.col("amount").sum(),
+                s_real_i=pl.col("real_qty").sum(),
+                paid_real_i=pl.col("real_amount").sum(),
+                adj_only_qty=pl.col("other_qty").sum(),
+            ),
+            # Only pieces that are not real name a receipt here; other issues would get an
+            # empty list, which becomes null below anyway.
+            priced.lazy()
+            .filter(~pl.col("real"))
+            .group_by("issue_pos")
+            .agg(adjusted_against=pl.col("receipt_txn_id").unique().sort()),
+            sums.group_by("receipt_pos").agg(
+                s_real_r=pl.col("real_qty").sum(), paid_real_r=pl.col("real_amount").sum()
+            ),
+        ]
+    )
+    # Each row's sums, gathered by position (a left join on pos, without moving the rows).
+    pos = working["pos"]
+    found = [
+        by_issue.drop("issue_pos").rechunk()[rows_at(by_issue["issue_pos"], pos)],
+        against.drop("issue_pos").rechunk()[rows_at(against["issue_pos"], pos)],
+        by_receipt.drop("receipt_pos").rechunk()[rows_at(by_receipt["receipt_pos"], pos)],
+    ]
+    rows = working.with_columns(*(c for frame in found for c in frame.get_columns())).with_columns(
+        pl.col(
+            "s", "paid", "s_real_i", "paid_real_i", "adj_only_qty", "s_real_r", "paid_real_r"
+        ).fill_null(0)
     )
     # Issue: new open value = pieces + (w - round(w * s / q)); the unsettled part keeps cost.
     new_issue_value = (
@@ -126,4 +165,8 @@ def apply_pieces(working: pl.DataFrame, priced: pl.DataFrame, *, settle: bool) -
             pl.col("adjusted_against")
         ),
     )
-    return rows.drop("s", "paid", "s_real_i", "paid_real_i", "s_real_r", "paid_real_r", "paid_real")
+    # One chunk, as the joins this replaces gave (the streaming engine of polars 2.1 panicked
+    # on ``pl.format`` over string columns of such rows in many chunks).
+    return rows.drop(
+        "s", "paid", "s_real_i", "paid_real_i", "s_real_r", "paid_real_r", "paid_real"
+    ).rechunk()

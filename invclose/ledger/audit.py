@@ -168,7 +168,8 @@ class SortedHashes:
             text[:, 1:-1:2] = _HEX[block & 15]
             text[:, -1] = ord("\n")
             flat = text.reshape(-1)
-            out.update(flat[:-1] if start + _BATCH >= n else flat)  # no newline after the last
+            # No newline after the last digest.
+            out.update((flat[:-1] if start + _BATCH >= n else flat).tobytes())
         return out.hexdigest()
 
 

@@ -590,7 +590,7 @@ def reference_close(
         if group_method in PERPETUAL_METHODS:
             # §9: no pieces, no adjustments. Financial rows are closed into one on-hand row.
             # ``qty`` is the open quantity as a magnitude, like every issue's finding.
-            group_log = [
+            group_log: list[dict[str, Any]] = [
                 _log_row("marking_ignored", dim_cols(group), w.txn_id, abs(w.Q), level="info")
                 for w in rows
                 if w.marked_to is not None
@@ -624,7 +624,7 @@ def reference_close(
         walk = _Walk({w.txn_id: abs(w.Q) for w in rows if w.participates})
         remaining, pieces, take = walk.remaining, walk.pieces, walk.take
         excluded: set[str] = set()
-        group_log: list[dict[str, Any]] = []
+        group_log = []
 
         # §1 Marking, first, in key order of the issues.
         for issue in rows:
@@ -632,15 +632,16 @@ def reference_close(
                 continue
             target_raw = all_by_id.get(issue.marked_to)
             target = by_id.get(issue.marked_to)
-            if issue.financial:
-                if issue.marked_to in closed_before:
-                    ok = True  # financial, dated on/before an earlier close date <= D
-                else:
-                    ok = (
-                        target_raw is not None
-                        and target_raw["status"] == _FINANCIAL
-                        and target_raw["date"] <= D
-                    )
+            if issue.marked_to in closed_before:
+                # Financial, dated on/before an earlier close date <= D: the mark is valid for a
+                # financial and a physical issue alike; the receipt just has nothing left.
+                ok = True
+            elif issue.financial:
+                ok = (
+                    target_raw is not None
+                    and target_raw["status"] == _FINANCIAL
+                    and target_raw["date"] <= D
+                )
             else:
                 ok = target is not None and target.participates
             if not ok:

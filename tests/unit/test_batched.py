@@ -24,7 +24,7 @@ import pytest
 
 import invclose
 from invclose.batched import close_batched
-from invclose.errors import InputValidationError
+from invclose.errors import ConfigError, InputValidationError
 from invclose.progress import ProgressEvent
 from invclose.schemas import RESULT_TABLES
 from tests.helpers import ACCOUNTS, D, day, tx
@@ -205,3 +205,20 @@ def test_csv_is_refused_with_the_fix(tmp_path: Path) -> None:
     path.write_text("txn_id,item_id\nT1,A\n")
     with pytest.raises(InputValidationError, match="Parquet files only"):
         close_batched(path, day(31), tmp_path / "o")
+
+
+@pytest.mark.parametrize("limit", ["lots", "1", "GB", "-1GB", "1 GB; DROP"])
+def test_a_bad_memory_limit_is_refused_before_anything_is_written(
+    tmp_path: Path, limit: str
+) -> None:
+    with pytest.raises(ConfigError, match="memory_limit must be a size such as '1GB'"):
+        close_batched(_ledger(), day(31), tmp_path / "o", memory_limit=limit, accounts=ACCOUNTS)
+    assert _nothing_written(tmp_path / "o")
+
+
+def test_a_small_duckdb_memory_limit_spills_and_gives_the_same_rows(tmp_path: Path) -> None:
+    in_memory = invclose.close(_ledger(), day(31), accounts=ACCOUNTS)
+    close_batched(
+        _ledger(), day(31), tmp_path / "o", batch_rows=1, memory_limit="64MB", accounts=ACCOUNTS
+    )
+    _assert_same_rows(invclose.read_result(tmp_path / "o"), in_memory)

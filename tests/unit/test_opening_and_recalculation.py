@@ -9,6 +9,7 @@ import polars as pl
 import pytest
 
 import invclose
+from invclose.testing.reference import reference_close
 from tests.helpers import ACCOUNTS, D, day, tx
 
 FEB = dt.date(2025, 2, 28)
@@ -167,3 +168,31 @@ def test_recalculation_keeps_the_lock_of_its_opening() -> None:
     r = invclose.recalculate(history(), dt.date(2025, 2, 15), accounts=ACCOUNTS, opening=jan)
     assert r.lock_date == day(31)
     assert set(r.closed_items["txn_id"]) == {"R1"}
+
+
+def test_a_physical_issue_marked_to_a_receipt_closed_earlier_goes_to_the_method() -> None:
+    # January: R1 1 @ 10.00 is sold (S1) and closed. February: R2 2 @ 14.00, then P1, a
+    # physical issue of 1 posted at -12.00 and marked to R1. R1 was financially posted on or
+    # before D (by an earlier close), so the mark is valid (no marked_receipt_after_close_date,
+    # close-semantics §4); R1 has nothing left, so P1 goes to FIFO: R2 @ 14.00, cost +2.00,
+    # counted under include physical value as an adjustment without a piece.
+    history = tx(
+        ("R1", "A", 5, 1, "10.00"),
+        ("S1", "A", 10, -1, "-10.00"),
+        ("R2", "A", dt.date(2025, 2, 3), 2, "28.00"),
+        ("P1", "A", dt.date(2025, 2, 5), -1, "-12.00", "physical", "R1"),
+    )
+    options = {"accounts": ACCOUNTS, "include_physical_value": True}
+    jan = invclose.close(history, day(31), **options)
+    feb = invclose.close(history, FEB, opening=jan, **options)
+    assert feb.log.is_empty()
+    assert feb.settlements.is_empty()
+    assert feb.adjustments.select("txn_id", "cost_delta", "adjusted_against").rows() == [
+        ("P1", D("2.00"), ["R2"])
+    ]
+    p1 = feb.open_items.filter(pl.col("txn_id") == "P1").row(0, named=True)
+    assert (p1["open_qty"], p1["carried_value"]) == (D(-1), D("-14.00"))
+    # The row-by-row reference agrees (it logged the mark as invalid before this was fixed).
+    ref_jan = reference_close(history, day(31), include_physical_value=True)
+    ref_feb = reference_close(history, FEB, opening=ref_jan.state, include_physical_value=True)
+    assert ref_feb.log.is_empty()
