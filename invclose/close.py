@@ -7,6 +7,8 @@ returns result tables in the contract's types (Decimal money and quantities).
 from __future__ import annotations
 
 import datetime as dt
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
@@ -14,10 +16,11 @@ import polars as pl
 from invclose.assemble import assemble_result, check_log, resolve_items
 from invclose.config import PERIODIC_METHODS, CloseConfig, parse_date
 from invclose.errors import ConfigError, InputValidationError
-from invclose.hashing import grouped_content_id
-from invclose.kernel.pipeline import run_kernel
+from invclose.hashing import grouped_content_id, row_hashes
+from invclose.kernel.pipeline import KernelOutput, run_kernel
 from invclose.opening import OpeningState, load_opening, merge_opening
 from invclose.progress import ProgressCallback, report
+from invclose.schemas import input_schema
 from invclose.validate import normalize_accounts, normalize_items, normalize_transactions
 
 if TYPE_CHECKING:
@@ -77,11 +80,17 @@ def _check_dates(closing_date: dt.date, state: OpeningState | None, kind: str) -
         raise ConfigError(msg)
 
 
-def prepare_frame(df: Any, cfg: CloseConfig, state: OpeningState | None) -> pl.DataFrame:
-    """Validate ``df`` and merge it with the opening: the kernel's input frame."""
+def prepare_frame(
+    df: Any, cfg: CloseConfig, state: OpeningState | None, *, hash_rows: bool = True
+) -> pl.DataFrame:
+    """Validate ``df`` and merge it with the opening: the kernel's input frame.
+
+    With ``hash_rows=False`` only rows the opening knows have their ``row_hash`` yet (the
+    others are null, see :func:`invclose.opening.merge_opening`).
+    """
     tx = normalize_transactions(df, dimensions=cfg.dims, known=_known(state, cfg.dims))
     items = normalize_items(cfg.items)
-    frame = resolve_items(merge_opening(tx, state, cfg.dims), items, cfg)
+    frame = resolve_items(merge_opening(tx, state, cfg.dims, hash_rows=hash_rows), items, cfg)
     _reject_periodic_revaluations(frame)
     return frame
 
@@ -99,6 +108,20 @@ def run_parts(
     return parts, "C" if kind == "close" else "R"
 
 
+def _run_id(
+    frame: pl.DataFrame,
+    hashes: pl.Series,
+    cfg: CloseConfig,
+    closing_date: dt.date,
+    kind: str,
+    state: OpeningState | None,
+) -> str:
+    # The id sums row hashes per item (hashing.group_digests), so a batched close of whole
+    # items (invclose.batched) gets the same id.
+    parts, prefix = run_parts(cfg, closing_date, kind, state)
+    return grouped_content_id(frame["item_id"], hashes, *parts, prefix=prefix)
+
+
 def _prepare_run(
     df: Any, date: Any, cfg: CloseConfig, opening: Any, kind: str
 ) -> tuple[dt.date, OpeningState | None, pl.DataFrame, str]:
@@ -106,11 +129,12 @@ def _prepare_run(
     state = load_opening(opening, cfg.dims)
     _check_dates(closing_date, state, kind)
     frame = prepare_frame(df, cfg, state)
-    # The id sums row hashes per item (hashing.group_digests), so a batched close of whole
-    # items (invclose.batched) gets the same id.
-    parts, prefix = run_parts(cfg, closing_date, kind, state)
-    run_id = grouped_content_id(frame["item_id"], frame["row_hash"], *parts, prefix=prefix)
-    return closing_date, state, frame, run_id
+    return (
+        closing_date,
+        state,
+        frame,
+        _run_id(frame, frame["row_hash"], cfg, closing_date, kind, state),
+    )
 
 
 def execute_run(
@@ -127,21 +151,54 @@ def execute_run(
     part: tuple[int, int] = (0, 1),
 ) -> CloseResult:
     """Kernel then result tables for a prepared ``frame`` (a close or a recalculation)."""
-    total = frame.height if rows_total is None else rows_total
-    settle = kind == "close"
-    output = run_kernel(frame, list(cfg.dims), closing_date, settle=settle)
-    report(progress, "settle and cost", rows_done + frame.height // 2, total, *part)
+    output = run_kernel(frame, list(cfg.dims), closing_date, settle=kind == "close")
+    return _result(
+        output,
+        cfg,
+        closing_date,
+        run_id,
+        state,
+        kind,
+        progress,
+        height=frame.height,
+        rows_done=rows_done,
+        rows_total=rows_total,
+        part=part,
+    )
+
+
+def _result(
+    output: KernelOutput,
+    cfg: CloseConfig,
+    closing_date: dt.date,
+    run_id: str,
+    state: OpeningState | None,
+    kind: str,
+    progress: ProgressCallback | None,
+    *,
+    height: int,
+    rows_done: int = 0,
+    rows_total: int | None = None,
+    part: tuple[int, int] = (0, 1),
+) -> CloseResult:
+    """The result tables of a kernel run over ``height`` input rows, with progress reported."""
+    total = height if rows_total is None else rows_total
+    report(progress, "settle and cost", rows_done + height // 2, total, *part)
     result = assemble_result(
         output,
         cfg,
         closing_date,
         run_id,
         state,
-        run_kind="close" if settle else "recalculation",
+        run_kind="close" if kind == "close" else "recalculation",
         accounts=normalize_accounts(cfg.accounts),
     )
-    report(progress, "assemble", rows_done + frame.height, total, part[0] + 1, part[1])
+    report(progress, "assemble", rows_done + height, total, part[0] + 1, part[1])
     return result
+
+
+#: The input row of each kernel row while the row hashes are computed beside the kernel.
+_HASH_ROW = "_hash_row"
 
 
 def _run(
@@ -153,12 +210,42 @@ def _run(
     progress: ProgressCallback | None,
     item_ids: list[str] | None = None,
 ) -> CloseResult:
-    closing_date, state, frame, run_id = _prepare_run(df, date, cfg, opening, kind)
+    closing_date = parse_date(date)
+    state = load_opening(opening, cfg.dims)
+    _check_dates(closing_date, state, kind)
+    # Only rows the opening knows need their hashes before the kernel (to find changed rows);
+    # the kernel leaves a core mostly idle, so the other rows are hashed on a second thread
+    # (DuckDB and Polars release the GIL) while it runs. The values are the same either way.
+    frame = prepare_frame(df, cfg, state, hash_rows=False)
     report(progress, "validate", 0, frame.height)
     if item_ids is not None:
         wanted = pl.Series("ids", [str(i) for i in item_ids], dtype=pl.String)
         frame = frame.with_columns(frozen=~pl.col("item_id").is_in(wanted.implode()))
-    return execute_run(frame, cfg, closing_date, run_id, state, kind, progress)
+    missing = frame.select(pl.arg_where(pl.col("row_hash").is_null())).to_series()
+    if missing.is_empty():
+        run_id = _run_id(frame, frame["row_hash"], cfg, closing_date, kind, state)
+        return execute_run(frame, cfg, closing_date, run_id, state, kind, progress)
+    columns = list(input_schema(cfg.dims))
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="invclose-hash") as pool:
+        pending = pool.submit(row_hashes, frame.select(columns)[missing], columns)
+        output = run_kernel(
+            frame.with_row_index(_HASH_ROW), list(cfg.dims), closing_date, settle=kind == "close"
+        )
+        hashes = frame["row_hash"].scatter(missing, pending.result())
+    run_id = _run_id(frame, hashes, cfg, closing_date, kind, state)
+    rows = output.rows.with_columns(
+        row_hash=hashes.gather(output.rows[_HASH_ROW]).alias("row_hash")
+    ).drop(_HASH_ROW)
+    return _result(
+        replace(output, rows=rows),
+        cfg,
+        closing_date,
+        run_id,
+        state,
+        kind,
+        progress,
+        height=frame.height,
+    )
 
 
 def close(

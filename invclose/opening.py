@@ -84,16 +84,39 @@ def _raise_closed(failures: pl.DataFrame, headline: str) -> None:
     raise ClosedPeriodError(msg, failures)
 
 
+def _known_row_hashes(
+    tx: pl.DataFrame, opening: OpeningState | None, columns: list[str]
+) -> pl.Series:
+    """Row hashes of the rows of ``tx`` the opening knows (closed or open); null elsewhere."""
+    hashes = pl.Series("row_hash", [None] * tx.height, dtype=pl.String)
+    if opening is None or tx.is_empty():
+        return hashes
+    known_ids = pl.concat([opening.closed_items["txn_id"], opening.open_items["txn_id"]])
+    rows = tx.select(pl.arg_where(pl.col("txn_id").is_in(known_ids.implode())))["txn_id"]
+    if rows.is_empty():
+        return hashes
+    return hashes.scatter(rows, row_hashes(tx[rows], columns))
+
+
 def merge_opening(
-    tx: pl.DataFrame, opening: OpeningState | None, dims: tuple[str, ...]
+    tx: pl.DataFrame,
+    opening: OpeningState | None,
+    dims: tuple[str, ...],
+    *,
+    hash_rows: bool = True,
 ) -> pl.DataFrame:
     """The run's working set: canonical input columns, ``row_hash`` and starting state.
 
     Adds ``q0``/``v0``/``carried0`` (open quantity, open value, carried value at the start,
-    signed kernel units) and ``from_opening``.
+    signed kernel units) and ``from_opening``. With ``hash_rows=False`` only the rows the
+    opening knows are hashed here (their hashes find changed rows); the others keep a null
+    ``row_hash`` for the caller to fill (``invclose.close`` hashes them beside the kernel).
     """
     columns = list(input_schema(dims))
-    tx = tx.with_columns(row_hash=row_hashes(tx, columns))
+    if not hash_rows:
+        tx = tx.with_columns(row_hash=_known_row_hashes(tx, opening, columns))
+    else:
+        tx = tx.with_columns(row_hash=row_hashes(tx, columns))
     if opening is None:
         return _fresh(tx)
     open_items = opening.open_items.select(
