@@ -7,7 +7,8 @@ The dataset is written in chunks of one million rows (``datagen.generate`` of sh
 ``families`` with a different seed per chunk, items, transactions and orders prefixed by the
 chunk), one Parquet file per chunk, so that generating it never holds more than a chunk. The
 close runs in a child process (``invclose.batched.close_batched`` on the directory) whose peak
-RSS is read from ``getrusage``; the run reports time, rows per second, batches, peak RSS and
+RSS is ``VmHWM`` (``benchmarks.worker.peak_rss``: ``ru_maxrss`` would include the parent's
+peak); the run reports time, rows per second, batches, peak RSS and
 the table sizes.
 
 ``--check-rows N`` first closes the first N rows of the dataset both ways, in memory and in
@@ -23,7 +24,6 @@ import json
 import multiprocessing as mp
 import os
 import platform
-import resource
 import shutil
 import time
 from pathlib import Path
@@ -32,7 +32,7 @@ from typing import Any
 import polars as pl
 
 from benchmarks import datagen
-from benchmarks.worker import accounts_catch_all
+from benchmarks.worker import MB, accounts_catch_all, peak_rss
 
 RESULTS = Path(__file__).resolve().parent / "results"
 CHUNK = 1_000_000
@@ -68,7 +68,7 @@ def _close_child(
     def log(event: Any) -> None:
         # One line per batch: a long run that is stopped still tells its pace and memory.
         if event.stage in ("plan", "assemble", "write"):
-            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            peak = peak_rss() / MB
             stages.append(
                 {
                     "seconds": round(time.perf_counter() - start, 1),
@@ -96,11 +96,11 @@ def _close_child(
         progress=log,
     )
     seconds = time.perf_counter() - start
-    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak_mb = peak_rss() / MB
     queue.put(
         {
             "seconds": seconds,
-            "peak_rss_mb": peak_kb / 1024,
+            "peak_rss_mb": peak_mb,
             "batches": done.batches,
             "rows": done.rows,
             "close_id": done.close_id,

@@ -4,7 +4,7 @@
 
 The requirement: "closing a ledger of 1e7 rows peaks at no more than 1.5x the memory of the
 stateless close on the same rows". For each size, each step in a **fresh process** (so that
-peaks never mix; the peak is ``getrusage(RUSAGE_SELF).ru_maxrss`` of that process, imports
+peaks never mix; the peak is ``VmHWM`` of that process (``benchmarks.worker.peak_rss``), imports
 and data included, as in :mod:`benchmarks.worker`):
 
 * **stateless**: ``pl.read_parquet`` of the generated month, ``invclose.close(df, date,
@@ -35,7 +35,6 @@ import datetime as dt
 import hashlib
 import json
 import os
-import resource
 import shutil
 import signal
 import subprocess
@@ -54,6 +53,7 @@ from benchmarks.datagen import (
     parse_rows,
     rows_label,
 )
+from benchmarks.worker import peak_rss
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
@@ -73,8 +73,8 @@ def _rss_now() -> int:
 
 
 def _peak_rss() -> int:
-    """Peak resident set size of this process in bytes (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    """Peak resident set size of this process in bytes (``VmHWM``, see worker.peak_rss)."""
+    return peak_rss()
 
 
 class Phases:

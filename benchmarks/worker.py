@@ -4,8 +4,8 @@
 set in its environment (``POLARS_MAX_THREADS`` and ``NUMBA_NUM_THREADS`` are read when the
 libraries load, so they can only be set per process). The worker prints one JSON object on
 its last line of standard output: the best and all timings, and its peak resident set size
-(``getrusage(RUSAGE_SELF).ru_maxrss``, which for a fresh process is exactly the peak of this
-measurement, import and data included) plus the RSS held just before the timed work.
+(``VmHWM``, see :func:`peak_rss`: the peak of this process's own address space, import and
+data included) plus the RSS held just before the timed work.
 
 Tasks (``"task"`` key):
 
@@ -46,8 +46,21 @@ def _rss_now() -> int:
     return 0
 
 
-def _peak_rss() -> int:
-    """Peak resident set size of this process in bytes (Linux reports KiB)."""
+def peak_rss() -> int:
+    """Peak resident set size of this process in bytes: ``VmHWM`` of ``/proc/self/status``.
+
+    Not ``getrusage(RUSAGE_SELF).ru_maxrss``: Linux carries the parent's peak over into a
+    child started by fork + exec (``subprocess``, ``multiprocessing`` spawn), so a child of a
+    large parent would report the parent's peak. ``VmHWM`` belongs to the child's own address
+    space. ``ru_maxrss`` only where there is no ``/proc``.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
@@ -315,7 +328,7 @@ TASKS = {"close": task_close, "floor": task_floor, "hand": task_hand, "compare":
 def main() -> None:
     task = json.loads(sys.argv[1])
     out = TASKS[task["task"]](task)
-    out["peak_rss_bytes"] = _peak_rss()
+    out["peak_rss_bytes"] = peak_rss()
     if "invclose" in sys.modules:
         out["invclose_file"] = sys.modules["invclose"].__file__
     out["threads"] = {
