@@ -17,10 +17,11 @@ from invclose.hashing import row_hashes
 from invclose.kernel.accounts import fill_accounts
 from invclose.kernel.money import from_cents, from_micro, mul_div_round, to_cents
 from invclose.kernel.pipeline import KernelOutput
+from invclose.kernel.prepare import rows_at, sort_order
 from invclose.kernel.vouchers import voucher_lines
 from invclose.opening import OpeningState
 from invclose.result import CloseResult
-from invclose.schemas import conform, input_schema
+from invclose.schemas import VIRTUAL_PREFIX, conform, input_schema
 
 
 def resolve_items(
@@ -52,8 +53,134 @@ def resolve_items(
     )
 
 
-def _adjustments_cents(output: KernelOutput, accounts: pl.DataFrame | None) -> pl.DataFrame:
-    adjusted = output.rows.filter(pl.col("adjustment") != 0).sort("pos")
+def _adjusted_columns(dims: list[str]) -> list[str]:
+    """Columns of an adjusted row that the adjustments, vouchers and checks read."""
+    return [
+        *("pos", "txn_id", "item_id", *dims, "item_group", "kind", "status", "date", "qty"),
+        *("q0", "carried0", "carried1", "adjustment", "cost_delta"),
+        *("inventory_account", "offset_account", "adjusted_against", "order_id"),
+    ]
+
+
+def _in_pos_order(rows: pl.DataFrame, keep: pl.Expr, columns: list[str]) -> pl.DataFrame:
+    """``columns`` of the rows where ``keep`` holds, in ``pos`` order.
+
+    Same as ``rows.filter(keep).sort("pos").select(columns)`` (``pos`` is unique), but only
+    the wanted columns are filtered or gathered, and rows already in ``pos`` order (a
+    close without derived levels or virtual rows) are not sorted.
+    """
+    narrow = rows.select(columns)
+    if rows["pos"].is_sorted():
+        return narrow.filter(rows.select(keep).to_series())
+    row = pl.int_range(pl.len(), dtype=pl.get_index_type())
+    order = rows.select(row.filter(keep).sort_by(pl.col("pos").filter(keep))).to_series()
+    return _gather(narrow, order)
+
+
+def _gather(frame: pl.DataFrame, rows: pl.Series) -> pl.DataFrame:
+    """``frame[rows]``, rechunked first when most of its rows are taken.
+
+    A gather from one chunk per column is several times faster (string columns especially);
+    rechunking copies every row, which only pays when most of them are gathered anyway.
+    """
+    if 4 * rows.len() >= 3 * frame.height:
+        frame = frame.rechunk()
+    return frame[rows]
+
+
+def _open_and_closed(
+    rows: pl.DataFrame, dims: list[str], run_id: str, *, settle: bool
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The in-scope rows still open (``open_items`` columns) and those closed now, by pos.
+
+    Each part gathers only its own columns: the closed rows need just their id and hash.
+    """
+    columns = list(input_schema(dims))
+    keep = pl.col("in_scope") if settle else pl.col("in_scope") & ~pl.col("is_virtual_new")
+    # A row is closed when nothing is left of it; an on-hand row of quantity 0 that still
+    # carries value (a revaluation's remainder) stays open.
+    closed_now = (
+        (pl.col("fin") & (pl.col("q1") == 0) & (pl.col("v1") == 0)) if settle else pl.lit(False)
+    )
+    still_open = _in_pos_order(rows, keep & ~closed_now, [*columns, "q1", "v1", "carried1"])
+    open_items = still_open.select(
+        pl.lit(run_id).alias("close_id"),
+        *columns,
+        open_qty=from_micro(pl.col("q1")),
+        open_value=from_cents(pl.col("v1")),
+        carried_value=from_cents(pl.col("carried1")),
+        is_virtual=pl.col("txn_id").str.starts_with("~"),
+    )
+    closed = _in_pos_order(rows, keep & closed_now, ["txn_id", "row_hash"])
+    virtual = _in_pos_order(rows, keep & closed_now & pl.col("row_hash").is_null(), columns)
+    newly_closed = _with_virtual_hashes(closed, virtual, columns).with_columns(
+        closed_by=pl.lit(run_id)
+    )
+    return open_items, newly_closed
+
+
+def _sorted_by_id(frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame.sort("txn_id")``, sorting integer keys instead of strings where they exist.
+
+    Virtual ids (``~`` and a long label) and input ids are ordered apart, each on its own
+    key. When every input id sorts before every virtual one, as usual, the two orders just
+    follow each other; otherwise, or with a repeated id, the strings are sorted.
+    """
+    ids = frame["txn_id"]
+    if ids.null_count():
+        return frame.sort("txn_id")
+    virtual = ids.str.starts_with(VIRTUAL_PREFIX)
+    orders = []
+    for rows in ((~virtual).arg_true(), virtual.arg_true()):
+        order = _distinct_order(ids.gather(rows))
+        if order is None:
+            return frame.sort("txn_id")
+        orders.append(rows.gather(order))
+    last_input, first_virtual = ids.gather(orders[0].tail(1)), ids.gather(orders[1].head(1))
+    if last_input.len() and first_virtual.len() and last_input.item() >= first_virtual.item():
+        return frame.sort("txn_id")
+    return _gather(frame, pl.concat(orders))
+
+
+def _distinct_order(ids: pl.Series) -> pl.Series | None:
+    """The permutation sorting the non-null strings ``ids``; ``None`` if one repeats.
+
+    Every id lies between the smallest and the largest, so all share their common prefix.
+    When what follows it fits in 8 bytes (ASCII, no NUL byte), zero-padded big-endian it is a
+    ``UInt64`` that orders exactly like the string (a shorter id's padding sorts before any
+    byte), and an integer sort is several times faster than a string sort.
+    """
+    if ids.len() < 2:
+        return ids.arg_sort()
+    low, high = str(ids.min()), str(ids.max())
+    common = next((i for i, (a, b) in enumerate(zip(low, high, strict=False)) if a != b), len(low))
+    text = pl.col("id")
+    ascii_only, longest, nul = (
+        ids.to_frame("id")
+        .select(
+            ascii=(text.str.len_bytes() == text.str.len_chars()).all(),
+            longest=text.str.len_bytes().max(),
+            nul=text.str.contains("\x00", literal=True).any(),
+        )
+        .row(0)
+    )
+    key = ids
+    if ascii_only and not nul and longest - common <= 8:
+        rest = text.str.slice(common).str.pad_end(8, "\x00").cast(pl.Binary)
+        packed = rest.bin.reinterpret(dtype=pl.UInt64, endianness="big")
+        key = ids.to_frame("id").select(packed).to_series()
+    order = key.arg_sort()
+    ranked = key.gather(order)
+    if (ranked.slice(1) == ranked.slice(0, ranked.len() - 1)).any():
+        return None
+    return order
+
+
+def _adjustments_cents(
+    output: KernelOutput, accounts: pl.DataFrame | None, dims: list[str]
+) -> pl.DataFrame:
+    """Rows with an adjustment, in ``pos`` order, with their accounts filled."""
+    adjusted = _in_pos_order(output.rows, pl.col("adjustment") != 0, _adjusted_columns(dims))
     return fill_accounts(adjusted, accounts)
 
 
@@ -91,7 +218,7 @@ def assemble_result(
     """Build the ``CloseResult`` of one run; raise if an adjusted row has no account."""
     dims = list(cfg.dims)
     settle = run_kind == "close"
-    adjusted = _adjustments_cents(output, accounts)
+    adjusted = _adjustments_cents(output, accounts, dims)
     missing = _missing_accounts(adjusted)
     if not missing.is_empty():
         failures = missing.select(
@@ -129,25 +256,22 @@ def assemble_result(
     )
 
     rows = output.rows
-    row_keys = rows.select(pl.col("pos").alias("receipt_pos"), "item_id", *dims)
-    pieces = output.pieces.sort(["receipt_pos", "phase", "rank"])
-    real = pieces.filter(pl.col("real")) if settle else pieces.clear()
-    settlements = (
-        real.join(row_keys, on="receipt_pos", how="left")
-        .sort(["issue_pos", "receipt_pos", "phase", "rank"])
-        .select(
-            with_id,
-            "issue_txn_id",
-            "receipt_txn_id",
-            "item_id",
-            *dims,
-            settlement_date=pl.lit(closing_date),
-            qty=from_micro(pl.col("qty")),
-            amount=from_cents(pl.col("amount")),
-            principle=pl.col("principle"),
-        )
+    ordered = _pieces_in_order(output.pieces)
+    real = ordered.filter(pl.col("real")) if settle else ordered.clear()
+    # The receipt's item and dimensions: a lookup by position, not a join.
+    receipt_keys = _gather(rows.select("item_id", *dims), rows_at(rows["pos"], real["receipt_pos"]))
+    settlements = pl.concat([real, receipt_keys], how="horizontal").select(
+        with_id,
+        "issue_txn_id",
+        "receipt_txn_id",
+        "item_id",
+        *dims,
+        settlement_date=pl.lit(closing_date),
+        qty=from_micro(pl.col("qty")),
+        amount=from_cents(pl.col("amount")),
+        principle=pl.col("principle"),
     )
-    cost_flow = _cost_flow(output, rows, pieces, with_id)
+    cost_flow = _cost_flow(output, rows, ordered, with_id)
     log = output.log.with_columns(
         with_id, qty=from_micro(pl.col("qty")), amount=from_cents(pl.col("amount"))
     )
@@ -163,31 +287,13 @@ def assemble_result(
         physical_qty=from_micro(pl.col("physical_qty")),
         physical_value=from_cents(pl.col("physical_value")),
     )
-    columns = list(input_schema(dims))
-    scoped = rows.filter(pl.col("in_scope")).sort("pos")
-    if not settle:
-        scoped = scoped.filter(~pl.col("is_virtual_new"))
-    scoped = _hash_virtual_rows(scoped, columns)
-    # A row is closed when nothing is left of it; an on-hand row of quantity 0 that still
-    # carries value (a revaluation's remainder) stays open.
-    closed_now = (
-        (pl.col("fin") & (pl.col("q1") == 0) & (pl.col("v1") == 0)) if settle else pl.lit(False)
-    )
-    open_items = scoped.filter(~closed_now).select(
-        with_id,
-        *columns,
-        open_qty=from_micro(pl.col("q1")),
-        open_value=from_cents(pl.col("v1")),
-        carried_value=from_cents(pl.col("carried1")),
-        is_virtual=pl.col("txn_id").str.starts_with("~"),
-    )
-    newly_closed = scoped.filter(closed_now).select("txn_id", "row_hash", closed_by=pl.lit(run_id))
+    open_items, newly_closed = _open_and_closed(rows, dims, run_id, settle=settle)
     previous = (
         state.closed_items.select("txn_id", "row_hash", "closed_by")
         if state is not None
         else newly_closed.clear()
     )
-    closed_items = pl.concat([previous, newly_closed]).sort("txn_id").with_columns(with_id)
+    closed_items = _sorted_by_id(pl.concat([previous, newly_closed])).with_columns(with_id)
 
     tables = {
         "settlements": settlements,
@@ -211,36 +317,64 @@ def assemble_result(
     )
 
 
+#: A total order of pieces (a receipt's pieces are unique by phase and rank).
+_PIECE_ORDER = ["issue_pos", "receipt_pos", "phase", "rank"]
+#: Columns of a piece that settlements and lineage edges read.
+_PIECE_COLUMNS = ["issue_txn_id", "receipt_txn_id", "receipt_pos", "qty", "amount"]
+
+
+def _pieces_in_order(pieces: pl.DataFrame) -> pl.DataFrame:
+    """The pieces' output columns sorted by ``_PIECE_ORDER`` (on a packed integer key)."""
+    narrow = pieces.select(*_PIECE_COLUMNS, "principle", "real")
+    packed = sort_order(pieces, _PIECE_ORDER)
+    if packed is None or packed[1]:
+        return pieces.sort(_PIECE_ORDER).select(narrow.columns)
+    return _gather(narrow, packed[0])
+
+
 def _cost_flow(
-    output: KernelOutput, rows: pl.DataFrame, pieces: pl.DataFrame, with_id: pl.Expr
+    output: KernelOutput, rows: pl.DataFrame, ordered: pl.DataFrame, with_id: pl.Expr
 ) -> pl.DataFrame:
-    """Lineage edges: receipt -> issue per piece, issue -> derived receipt, closing pairs."""
-    ids = rows.select("pos", "txn_id")
-    settlement = pieces.sort(["issue_pos", "receipt_pos", "phase", "rank"]).select(
+    """Lineage edges: receipt -> issue per piece, issue -> derived receipt, closing pairs.
+
+    ``ordered`` holds every piece (real and adjustment-only) in ``_PIECE_ORDER``.
+    """
+    pos, txn_ids = rows["pos"], rows["txn_id"].rechunk()
+    settlement = ordered.select(
         from_txn_id=pl.col("receipt_txn_id"),
         to_txn_id=pl.col("issue_txn_id"),
         qty=pl.col("qty"),
         amount=pl.col("amount"),
         kind=pl.lit("settlement"),
     )
+    # Both ends' ids by a lookup of their positions (an inner join: edges whose rows are
+    # missing are dropped).
+    flows = output.flows.filter(pl.col("kind").is_in(["transfer", "production"]))
     feeds = (
-        output.flows.filter(pl.col("kind").is_in(["transfer", "production"]))
-        .join(ids.rename({"pos": "issue_pos", "txn_id": "from_txn_id"}), on="issue_pos")
-        .join(ids.rename({"pos": "receipt_pos", "txn_id": "to_txn_id"}), on="receipt_pos")
+        flows.with_columns(
+            from_txn_id=txn_ids.gather(rows_at(pos, flows["issue_pos"])),
+            to_txn_id=txn_ids.gather(rows_at(pos, flows["receipt_pos"])),
+        )
+        .filter(pl.col("from_txn_id").is_not_null() & pl.col("to_txn_id").is_not_null())
         .sort(["issue_pos", "receipt_pos"])
         .select("from_txn_id", "to_txn_id", "qty", "amount", "kind")
     )
-    closing_issues = rows.filter(pl.col("is_virtual_new") & ~pl.col("is_receipt"))
-    closing = closing_issues.join(
-        ids.rename({"pos": "receipt_pos", "txn_id": "to_txn_id"}),
-        left_on=pl.col("pos") + 1,
-        right_on="receipt_pos",
-    ).select(
-        from_txn_id=pl.col("txn_id"),
-        to_txn_id=pl.col("to_txn_id"),
-        qty=pl.col("q_abs"),
-        amount=pl.col("w_abs"),
-        kind=pl.lit("transfer"),
+    # A closing pair is an issue and the receipt right after it (pos + 1).
+    closing_issues = rows.select("pos", "txn_id", "q_abs", "w_abs").filter(
+        rows.select(pl.col("is_virtual_new") & ~pl.col("is_receipt")).to_series()
+    )
+    closing = (
+        closing_issues.with_columns(
+            to_txn_id=txn_ids.gather(rows_at(pos, closing_issues["pos"] + 1))
+        )
+        .filter(pl.col("to_txn_id").is_not_null())
+        .select(
+            from_txn_id=pl.col("txn_id"),
+            to_txn_id=pl.col("to_txn_id"),
+            qty=pl.col("q_abs"),
+            amount=pl.col("w_abs"),
+            kind=pl.lit("transfer"),
+        )
     )
     edges = pl.concat([settlement, feeds, closing], how="vertical_relaxed")
     return edges.select(
@@ -253,13 +387,21 @@ def _cost_flow(
     )
 
 
-def _hash_virtual_rows(rows: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
-    """Virtual rows created by the run get the row hash of their input columns."""
-    missing = rows.filter(pl.col("row_hash").is_null())
-    if missing.is_empty():
-        return rows
-    hashed = missing.with_columns(row_hash=row_hashes(missing, columns))
-    return pl.concat([rows.filter(pl.col("row_hash").is_not_null()), hashed]).sort("pos")
+def _with_virtual_hashes(
+    closed: pl.DataFrame, virtual: pl.DataFrame, columns: list[str]
+) -> pl.DataFrame:
+    """Virtual rows created by the run get the row hash of their input columns.
+
+    ``virtual`` holds the input ``columns`` of the rows of ``closed`` whose ``row_hash`` is
+    null, in the same order.
+    """
+    if virtual.is_empty():
+        return closed
+    at = closed["row_hash"].is_null().arg_true()
+    # The new hashes in place: a fresh full-height column, null except at the virtual rows.
+    filled = pl.repeat(None, closed.height, dtype=pl.String, eager=True)
+    filled.scatter(at, row_hashes(virtual, columns))
+    return closed.with_columns(row_hash=pl.coalesce(pl.col("row_hash"), filled))
 
 
 def _deviation_rows(output: KernelOutput, max_deviation: Decimal, dims: list[str]) -> pl.DataFrame:
@@ -311,7 +453,7 @@ def check_log(
 ) -> pl.DataFrame:
     """The pre-close list in the columns of ``log``."""
     dims = list(cfg.dims)
-    adjusted = _adjustments_cents(output, accounts)
+    adjusted = _adjustments_cents(output, accounts, dims)
     missing = _missing_accounts(adjusted).select(
         "item_id",
         *dims,

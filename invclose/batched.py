@@ -509,34 +509,33 @@ def close_batched(
             )
         else:
             _partition(con, view, plan, work)
+        # DuckDB keeps buffers up to its memory limit until it is closed: free them before the
+        # batches, which need the memory.
+        con.close()
         report(progress, "plan", 0, total, 0, n_batches)
-        digests, failures, done = [], [], 0
+        digests: list[pl.DataFrame] = []
+        failures: list[InputValidationError] = []
+        done = 0
         for batch in range(n_batches):
-            rows = _batch_input(work, batch, schema, data)
             batch_items = plan.filter(pl.col("batch") == batch)["item_id"]
-            batch_state = _opening_slice(state, batch_items, rows["txn_id"].cast(pl.String))
             try:
-                frame = prepare_frame(rows, cfg, batch_state)
+                # A function call per batch: its frames are freed before the next batch loads.
+                closed = _close_batch(
+                    work,
+                    _batch_input(work, batch, schema, data),
+                    _Batch(batch, n_batches, done, total, validate_only=bool(failures)),
+                    cfg,
+                    closing_date,
+                    state,
+                    batch_items,
+                    progress,
+                )
             except InputValidationError as exc:
                 failures.append(exc)
                 continue
-            if failures:  # only validate the rest, to report every failure at once
-                continue
-            digests.append(group_digests(frame["item_id"], frame["row_hash"]))
-            result = execute_run(
-                frame,
-                cfg,
-                closing_date,
-                _PENDING,
-                batch_state,
-                "close",
-                progress,
-                rows_done=done,
-                rows_total=total,
-                part=(batch, n_batches),
-            )
-            done += rows.height
-            _write_batch(work, batch, result.tables())
+            if closed is not None:
+                digests.append(closed[0])
+                done += closed[1]
         if failures:
             raise _combined(failures)
         parts, prefix = run_parts(cfg, closing_date, "close", state)
@@ -574,6 +573,49 @@ def close_batched(
         con.close()
         shutil.rmtree(work, ignore_errors=True)
     return BatchedClose(path, run_id, closing_date, total, n_batches, counts)
+
+
+@dataclass(frozen=True)
+class _Batch:
+    """Where a batch stands in the run."""
+
+    number: int
+    count: int
+    rows_done: int
+    rows_total: int
+    validate_only: bool  # an earlier batch failed: only validate, to report every failure
+
+
+def _close_batch(
+    work: Path,
+    rows: pl.DataFrame,
+    batch: _Batch,
+    cfg: CloseConfig,
+    closing_date: dt.date,
+    state: OpeningState | None,
+    items: pl.Series,
+    progress: ProgressCallback | None,
+) -> tuple[pl.DataFrame, int] | None:
+    """Close one batch and write its tables; its item digests and input rows."""
+    batch_state = _opening_slice(state, items, rows["txn_id"].cast(pl.String))
+    frame = prepare_frame(rows, cfg, batch_state)
+    if batch.validate_only:
+        return None
+    digests = group_digests(frame["item_id"], frame["row_hash"])
+    result = execute_run(
+        frame,
+        cfg,
+        closing_date,
+        _PENDING,
+        batch_state,
+        "close",
+        progress,
+        rows_done=batch.rows_done,
+        rows_total=batch.rows_total,
+        part=(batch.number, batch.count),
+    )
+    _write_batch(work, batch.number, result.tables())
+    return digests, rows.height
 
 
 def _write_batch(work: Path, batch: int, tables: dict[str, pl.DataFrame]) -> None:

@@ -14,7 +14,21 @@ ACCOUNT_COLUMNS = ("inventory_account", "offset_account")
 
 
 def fill_accounts(rows: pl.DataFrame, mapping: pl.DataFrame | None) -> pl.DataFrame:
-    """Fill null ``inventory_account`` / ``offset_account`` from ``mapping``."""
+    """Fill null ``inventory_account`` / ``offset_account`` from ``mapping``.
+
+    Parameters
+    ----------
+    rows
+        Frame with ``kind``, ``item_group`` and the two account columns.
+    mapping
+        Accounts mapping (``kind``, ``item_group``, ``inventory_account``,
+        ``offset_account``); ``None`` or empty leaves ``rows`` as they are.
+
+    Returns
+    -------
+    pl.DataFrame
+        ``rows`` in the same row and column order, with the account columns filled.
+    """
     if mapping is None or mapping.is_empty():
         return rows
     has_kind = pl.col("kind").is_not_null()
@@ -25,17 +39,23 @@ def fill_accounts(rows: pl.DataFrame, mapping: pl.DataFrame | None) -> pl.DataFr
         (mapping.filter(~has_kind & has_group), ["item_group"]),
         (mapping.filter(~has_kind & ~has_group), []),
     ]
-    candidates: dict[str, list[pl.Expr]] = {c: [pl.col(c)] for c in ACCOUNT_COLUMNS}
-    out = rows
-    for level, (table, keys) in enumerate(levels):
+    candidates: dict[str, list[pl.Expr | pl.Series]] = {c: [pl.col(c)] for c in ACCOUNT_COLUMNS}
+    for table, keys in levels:
         if table.is_empty():
             continue
-        renamed = table.select(*keys, *[pl.col(c).alias(f"{c}__{level}") for c in ACCOUNT_COLUMNS])
-        if keys:
-            out = out.join(renamed, on=keys, how="left", validate="m:1")
-        else:
-            out = out.join(renamed.head(1), how="cross")
+        if not keys:
+            # The catch-all row is the same for every row: a literal, not a cross join.
+            for c in ACCOUNT_COLUMNS:
+                candidates[c].append(pl.lit(table[c][0], dtype=table.schema[c]))
+            continue
+        # Join only the key columns: the rows' other (often many) columns are not copied.
+        found = rows.select(keys).join(
+            table.select(*keys, *ACCOUNT_COLUMNS),
+            on=keys,
+            how="left",
+            validate="m:1",
+            maintain_order="left",
+        )
         for c in ACCOUNT_COLUMNS:
-            candidates[c].append(pl.col(f"{c}__{level}"))
-    out = out.with_columns([pl.coalesce(exprs).alias(c) for c, exprs in candidates.items()])
-    return out.drop([c for c in out.columns if "__" in c and c.split("__")[0] in ACCOUNT_COLUMNS])
+            candidates[c].append(found[c])
+    return rows.with_columns([pl.coalesce(exprs).alias(c) for c, exprs in candidates.items()])

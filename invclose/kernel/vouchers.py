@@ -93,43 +93,63 @@ def merge_voucher_lines(lines: pl.DataFrame, detail: VoucherDetail, prefix: str)
 
 
 def _transaction_lines(adjustments: pl.DataFrame, dims: list[str], prefix: str) -> pl.DataFrame:
-    """One pair of lines per adjusted row, in the rows' key order: no group-by is needed.
+    """One pair of lines per adjusted row, grouped by item: no group-by is needed.
 
-    ``adjustments`` come in key order (item, dimensions, date, seq, txn_id), so each item's
-    lines are contiguous; a row whose two accounts are the same nets to zero and posts nothing.
+    Vouchers are numbered by item in ``item_id`` order; inside one, the lines follow the
+    rows' order (the close passes them in key order: item, dimensions, date, seq, txn_id),
+    the inventory leg before the offset leg. A row whose two accounts are the same nets to
+    zero and posts nothing.
     """
     keys = ["item_id", *dims, "item_group", "txn_id"]
-    base = adjustments.filter(
+    base = adjustments.select(*keys, "inventory_account", "offset_account", "adjustment").filter(
         (pl.col("adjustment") != 0) & (pl.col("inventory_account") != pl.col("offset_account"))
-    ).select(*keys, "inventory_account", "offset_account", "adjustment")
-    vouchers = (
-        base.select("item_id").unique().sort("item_id").with_row_index("voucher_no", offset=1)
     )
-    base = base.with_row_index("row").join(vouchers, on="item_id", how="left")
+    base = _grouped_by_item(base)
+    n = base.height
+    # Voucher numbers: 1 + the number of item changes so far. A null item (first after the
+    # stable sort) forms no voucher, and the items after it count from 2, as a join of the
+    # sorted distinct items (null among them) numbered from 1 gives.
+    at = pl.int_range(pl.len(), dtype=pl.Int64)
+    starts = pl.col("item_id").ne_missing(pl.col("item_id").shift()) | (at == 0)
+    base = base.with_columns(
+        voucher_no=pl.when(pl.col("item_id").is_not_null()).then(starts.cum_sum()),
+        first=pl.when(starts).then(at).forward_fill(),
+    ).with_columns(
+        # Legs 2i and 2i + 1 belong to row i; a voucher's first leg is 2 * its first row.
+        line_no=(at - pl.col("first")) * 2 + 1,
+        voucher_id=pl.format("{}-V{}", pl.lit(prefix), pl.col("voucher_no")),
+    )
     legs = pl.concat(
         [
             base.select(
                 *keys,
-                "voucher_no",
-                order=pl.col("row") * 2,
                 account=pl.col("inventory_account"),
+                line_no=pl.col("line_no"),
+                voucher_id=pl.col("voucher_id"),
                 net=pl.col("adjustment"),
             ),
             base.select(
                 *keys,
-                "voucher_no",
-                order=pl.col("row") * 2 + 1,
                 account=pl.col("offset_account"),
+                line_no=pl.col("line_no") + 1,
+                voucher_id=pl.col("voucher_id"),
                 net=-pl.col("adjustment"),
             ),
         ]
-    ).sort("voucher_no", "order")
-    # Rows are sorted by voucher: a line's number is its distance from its voucher's first row.
-    at = pl.int_range(pl.len(), dtype=pl.Int64)
-    legs = legs.with_columns(at=at)
+    )
+    # Interleave the two halves: row i's inventory leg, then its offset leg. (A gather from
+    # one chunk per column is several times faster than from the two halves.)
+    k = pl.int_range(2 * n, dtype=pl.get_index_type(), eager=True)
+    legs = legs.rechunk()[k // 2 + (k % 2) * n]
     return legs.with_columns(
-        line_no=pl.col("at") - pl.col("at").min().over("voucher_no") + 1,
-        voucher_id=pl.format("{}-V{}", pl.lit(prefix), pl.col("voucher_no")),
         debit=pl.col("net").clip(lower_bound=0),
         credit=(-pl.col("net")).clip(lower_bound=0),
-    ).drop("voucher_no", "net", "order", "at")
+    ).drop("net")
+
+
+def _grouped_by_item(base: pl.DataFrame) -> pl.DataFrame:
+    """``base`` stably sorted by ``item_id`` (nulls first); as it is when already sorted."""
+    items = base["item_id"]
+    if items.null_count() == 0 and items.is_sorted():
+        return base
+    return base.sort("item_id", nulls_last=False, maintain_order=True)
