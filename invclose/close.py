@@ -214,8 +214,9 @@ def _run(
     state = load_opening(opening, cfg.dims)
     _check_dates(closing_date, state, kind)
     # Only rows the opening knows need their hashes before the kernel (to find changed rows);
-    # the kernel leaves a core mostly idle, so the other rows are hashed on a second thread
-    # (DuckDB and Polars release the GIL) while it runs. The values are the same either way.
+    # the kernel leaves a core mostly idle, so the other rows are hashed, and the run's id
+    # summed from the hashes, on a second thread (DuckDB and Polars release the GIL) while it
+    # runs. The values are the same either way.
     frame = prepare_frame(df, cfg, state, hash_rows=False)
     report(progress, "validate", 0, frame.height)
     if item_ids is not None:
@@ -225,14 +226,19 @@ def _run(
     if missing.is_empty():
         run_id = _run_id(frame, frame["row_hash"], cfg, closing_date, kind, state)
         return execute_run(frame, cfg, closing_date, run_id, state, kind, progress)
-    columns = list(input_schema(cfg.dims))
+
+    def hashes_and_id() -> tuple[pl.Series, str]:
+        columns = list(input_schema(cfg.dims))
+        computed = row_hashes(frame.select(columns)[missing], columns)
+        hashes = frame["row_hash"].clone().scatter(missing, computed)
+        return hashes, _run_id(frame, hashes, cfg, closing_date, kind, state)
+
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="invclose-hash") as pool:
-        pending = pool.submit(row_hashes, frame.select(columns)[missing], columns)
+        pending = pool.submit(hashes_and_id)
         output = run_kernel(
             frame.with_row_index(_HASH_ROW), list(cfg.dims), closing_date, settle=kind == "close"
         )
-        hashes = frame["row_hash"].scatter(missing, pending.result())
-    run_id = _run_id(frame, hashes, cfg, closing_date, kind, state)
+        hashes, run_id = pending.result()
     rows = output.rows.with_columns(
         row_hash=hashes.gather(output.rows[_HASH_ROW]).alias("row_hash")
     ).drop(_HASH_ROW)
