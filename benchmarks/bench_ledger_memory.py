@@ -72,11 +72,6 @@ def _rss_now() -> int:
         return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
-def _peak_rss() -> int:
-    """Peak resident set size of this process in bytes (``VmHWM``, see worker.peak_rss)."""
-    return peak_rss()
-
-
 class Phases:
     """Peak RSS per named phase, from a thread sampling ``/proc/self/statm``.
 
@@ -295,7 +290,7 @@ def child_main(text: str) -> None:
     finally:
         phases.stop()
     out["cpu_s"] = time.process_time() - cpu
-    out["peak_rss_bytes"] = _peak_rss()
+    out["peak_rss_bytes"] = peak_rss()
     out["phases"] = phases.report()
     out["invclose_file"] = sys.modules["invclose"].__file__ if "invclose" in sys.modules else None
     out["threads"] = {

@@ -223,9 +223,6 @@ def _run(
         wanted = pl.Series("ids", [str(i) for i in item_ids], dtype=pl.String)
         frame = frame.with_columns(frozen=~pl.col("item_id").is_in(wanted.implode()))
     missing = frame.select(pl.arg_where(pl.col("row_hash").is_null())).to_series()
-    if missing.is_empty():
-        run_id = _run_id(frame, frame["row_hash"], cfg, closing_date, kind, state)
-        return execute_run(frame, cfg, closing_date, run_id, state, kind, progress)
 
     def hashes_and_id() -> tuple[pl.Series, str]:
         columns = list(input_schema(cfg.dims))
@@ -239,9 +236,7 @@ def _run(
             frame.with_row_index(_HASH_ROW), list(cfg.dims), closing_date, settle=kind == "close"
         )
         hashes, run_id = pending.result()
-    rows = output.rows.with_columns(
-        row_hash=hashes.gather(output.rows[_HASH_ROW]).alias("row_hash")
-    ).drop(_HASH_ROW)
+    rows = output.rows.with_columns(row_hash=hashes.gather(output.rows[_HASH_ROW])).drop(_HASH_ROW)
     return _result(
         replace(output, rows=rows),
         cfg,
