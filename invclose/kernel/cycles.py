@@ -14,8 +14,10 @@ one LAPACK call per block size (no sparse bookkeeping per block); larger blocks 
 LU with a fill-reducing column order. Either way ``d`` is then rounded to cents, the cycle is
 costed again exactly with it, and every equation is re-checked in integer cents: the cents by
 which a rounded receipt differs from its rounded inputs stay on the order's offset account and
-are logged ``cycle_residual``. A singular system (value that only circulates) is
-``not_converged``: the receipts keep their carried values.
+are logged ``cycle_residual``. A cycle whose block is singular (value that only circulates),
+or whose float solve misses the tolerance, is ``not_converged``: its receipts keep their
+carried values. That is decided block by block, so one such cycle does not stop the others of
+its level from being solved together.
 """
 
 from __future__ import annotations
@@ -31,10 +33,6 @@ from scipy.sparse.linalg import splu
 DENSE_MAX = 64
 #: Entries per stack of dense blocks handed to LAPACK at once (bounds the memory, ~32 MB).
 _STACK_ENTRIES = 1 << 22
-
-
-class SingularSystemError(ValueError):
-    """A block of the system has no unique solution (value that only circulates)."""
 
 
 def _dense_stacks(
@@ -89,10 +87,13 @@ def _dense_stacks(
             block_of, at = n_slot[n_in] - start, local[nodes[n_in]]
             right = np.zeros((k, size))
             right[block_of, at] = rhs[nodes[n_in]]
-            try:
-                solved = np.linalg.solve(matrix, right[..., None])[..., 0]
-            except np.linalg.LinAlgError as exc:
-                raise SingularSystemError(str(exc)) from exc
+            # LAPACK refuses a whole stack for one exactly singular block (a zero pivot, which
+            # is also what makes the sign of the determinant 0): solve the others with an
+            # identity in its place and give its unknowns NaN.
+            singular = np.linalg.slogdet(matrix)[0] == 0
+            matrix[singular] = np.eye(size)
+            solved = np.linalg.solve(matrix, right[..., None])[..., 0]
+            solved[singular] = np.nan
             x[nodes[n_in]] = solved[block_of, at]
 
 
@@ -100,14 +101,18 @@ def solve_block_diagonal(system: csc_matrix, rhs: np.ndarray, labels: np.ndarray
     """Solve ``system x = rhs`` where ``system`` only links unknowns of the same label.
 
     Blocks of at most ``DENSE_MAX`` unknowns are solved as stacks of dense systems; the rest
-    together by one sparse LU (COLAMD order). Raises :class:`SingularSystemError` when a block
-    is singular, and ``ValueError`` when an entry links two labels.
+    together by one sparse LU (COLAMD order), or one LU per block when that fails. The unknowns
+    of an exactly singular block are NaN (the other blocks are still solved). Raises
+    ``ValueError`` when an entry links two labels.
 
     >>> import numpy as np
     >>> from scipy.sparse import csc_matrix
     >>> a = csc_matrix(np.array([[2.0, 1.0, 0.0], [1.0, 3.0, 0.0], [0.0, 0.0, 4.0]]))
     >>> solve_block_diagonal(a, np.array([3.0, 4.0, 8.0]), np.array([0, 0, 1])).tolist()
     [1.0, 1.0, 2.0]
+    >>> ring = csc_matrix(np.array([[2.0, 0.0, 0.0], [0.0, 1.0, -1.0], [0.0, -1.0, 1.0]]))
+    >>> solve_block_diagonal(ring, np.array([4.0, 1.0, 1.0]), np.array([0, 1, 1])).tolist()
+    [2.0, nan, nan]
     """
     n = rhs.size
     x = np.zeros(n)
@@ -124,43 +129,58 @@ def solve_block_diagonal(system: csc_matrix, rhs: np.ndarray, labels: np.ndarray
     _dense_stacks(rows, cols, coo.data, rhs, labels, sizes, small, x)
     large = np.flatnonzero(~small[labels])
     if large.size:
-        sub = system[large][:, large].tocsc()
         try:
-            x[large] = splu(sub, permc_spec="COLAMD").solve(rhs[large])
-        except RuntimeError as exc:  # exactly singular
-            raise SingularSystemError(str(exc)) from exc
+            x[large] = _sparse_solve(system, rhs, large)
+        except RuntimeError:  # exactly singular: find the block, one LU per large block
+            for label in np.unique(labels[large]).tolist():
+                one = np.flatnonzero(labels == label)
+                try:
+                    x[one] = _sparse_solve(system, rhs, one)
+                except RuntimeError:
+                    x[one] = np.nan
     return x
+
+
+def _sparse_solve(system: csc_matrix, rhs: np.ndarray, unknowns: np.ndarray) -> np.ndarray:
+    """Solve the sub-system of ``unknowns`` by sparse LU; ``RuntimeError`` when singular."""
+    sub = system[unknowns][:, unknowns].tocsc()
+    solved: np.ndarray = splu(sub, permc_spec="COLAMD").solve(rhs[unknowns])
+    return solved
 
 
 @dataclass(frozen=True)
 class CycleSolution:
-    """Rounded changes of the cycle's derived receipts, or ``None`` when not solvable."""
+    """Rounded changes of the solved cycles' derived receipts, and the cycles not solved."""
 
-    adjustments: pl.DataFrame | None  # pos, derived_adj (cents)
-    residual: float  # max |(I - F M) d - F y0| of the float solve, in cents
+    adjustments: pl.DataFrame  # pos, derived_adj (cents), of solved cycles only
+    failed: pl.DataFrame  # component, residual (cents; inf when singular): not_converged
 
 
 def solve_cycle(rows: pl.DataFrame, pieces: pl.DataFrame, feeds: pl.DataFrame) -> CycleSolution:
-    """Solve one cycle.
+    """Solve the cycles of ``rows``, each as one block of one linear system.
 
     Parameters
     ----------
     rows
-        The cycle's rows after an exact pass with ``d = 0``: ``pos``, ``is_receipt``,
-        ``q_abs``, ``cost_delta`` (issues), ``is_derived``.
+        The cycles' rows after an exact pass with ``d = 0``: ``pos``, ``is_receipt``,
+        ``q_abs``, ``cost_delta`` (issues), ``is_derived``, and ``component`` (the cycle;
+        all rows are one cycle without it).
     pieces
-        The cycle's pieces: ``issue_pos``, ``receipt_pos``, ``qty``.
+        The cycles' pieces: ``issue_pos``, ``receipt_pos``, ``qty``.
     feeds
-        Receipt <- issue shares inside the cycle: ``issue_pos``, ``receipt_pos``, ``share``
+        Receipt <- issue shares inside the cycles: ``issue_pos``, ``receipt_pos``, ``share``
         (a float fraction of the issue's change).
+
+    A cycle fails when its block is singular or its float solve misses ``1e-6`` of its own
+    largest right-hand side (at least a cent); the other cycles are solved regardless.
     """
+    if "component" not in rows.columns:
+        rows = rows.with_columns(component=pl.lit(0, pl.Int64))
     # Receipts ordered by cycle, so each cycle is one diagonal block.
-    order = ["component", "pos"] if "component" in rows.columns else ["pos"]
-    with_component = ["component"] if "component" in rows.columns else []
     receipts = (
         rows.filter(pl.col("is_receipt"))
-        .sort(order)
-        .select("pos", "q_abs", *with_component)
+        .sort("component", "pos")
+        .select("pos", "q_abs", "component")
         .with_row_index("r")
     )
     issues = rows.filter(~pl.col("is_receipt")).select("pos", "cost_delta").with_row_index("i")
@@ -182,23 +202,29 @@ def solve_cycle(rows: pl.DataFrame, pieces: pl.DataFrame, feeds: pl.DataFrame) -
     y0 = issues["cost_delta"].to_numpy().astype(np.float64)
     system = (identity(n_r, format="csc") - (mat_f @ mat_m)).tocsc()
     rhs = mat_f @ y0
-    labels = (
-        receipts["component"].to_numpy().astype(np.int64)
-        if with_component
-        else np.zeros(n_r, np.int64)
-    )
-    try:
-        d = solve_block_diagonal(system, rhs, labels)
-    except SingularSystemError:  # value only circulates
-        return CycleSolution(adjustments=None, residual=float("inf"))
-    residual = float(np.max(np.abs(system @ d - rhs))) if n_r else 0.0
-    scale = max(1.0, float(np.max(np.abs(rhs))) if n_r else 1.0)
-    if not np.all(np.isfinite(d)) or residual > 1e-6 * scale:
-        return CycleSolution(adjustments=None, residual=residual)
-    rounded = np.sign(d) * np.floor(np.abs(d) + 0.5)
+    components, block = np.unique(receipts["component"].to_numpy(), return_inverse=True)
+    d = solve_block_diagonal(system, rhs, block)
+    # Per cycle: the largest residual (infinite where the block was singular) and its scale.
+    off = np.abs(system @ d - rhs)
+    residual = np.zeros(components.size)
+    np.maximum.at(residual, block, np.where(np.isnan(off), np.inf, off))
+    scale = np.ones(components.size)
+    np.maximum.at(scale, block, np.abs(rhs))
+    bad = ~np.isfinite(residual) | (residual > 1e-6 * scale)
+    finite = np.where(np.isfinite(d), d, 0.0)
+    rounded = np.sign(finite) * np.floor(np.abs(finite) + 0.5)
     derived = rows.filter(pl.col("is_receipt") & pl.col("is_derived"))["pos"].implode()
-    out = receipts.select("pos").with_columns(derived_adj=pl.Series(rounded.astype(np.int64)))
+    out = receipts.select("pos").with_columns(
+        derived_adj=pl.Series(rounded.astype(np.int64)), solved=pl.Series(~bad[block])
+    )
     return CycleSolution(
-        adjustments=out.filter(pl.col("pos").is_in(derived) & (pl.col("derived_adj") != 0)),
-        residual=residual,
+        adjustments=out.filter(
+            pl.col("solved") & pl.col("pos").is_in(derived) & (pl.col("derived_adj") != 0)
+        ).drop("solved"),
+        failed=pl.DataFrame(
+            {
+                "component": components[bad].astype(np.int64),
+                "residual": np.where(np.isfinite(residual[bad]), residual[bad], np.inf),
+            }
+        ),
     )

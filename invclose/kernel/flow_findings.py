@@ -77,19 +77,36 @@ def cycle_residuals(
     ).with_columns(txn_id=pl.lit(None, pl.String))
 
 
-def not_converged(rows: pl.DataFrame, size: int, residual: float, dims: list[str]) -> pl.DataFrame:
-    """``not_converged``: a cycle without a unique solution; its receipts keep their values."""
-    first = rows.sort("pos").head(1)
-    detail = "singular: value only circulates" if residual == float("inf") else "tolerance missed"
+def not_converged(
+    rows: pl.DataFrame, cyclic: pl.DataFrame, failed: pl.DataFrame, dims: list[str]
+) -> pl.DataFrame:
+    """``not_converged``, one per cycle in ``failed`` (component, residual): a cycle without a
+    unique solution, whose receipts keep their values; its size in groups is ``qty``."""
+    sizes = cyclic.group_by("component").agg(size=pl.len())
+    first = (
+        rows.filter(pl.col("component").is_in(failed["component"].implode()))
+        .sort("pos")
+        .group_by("component", maintain_order=True)
+        .first()
+        .join(sizes, on="component")
+        .join(failed, on="component")
+    )
+    detail = (
+        pl.when(pl.col("residual").is_infinite())
+        .then(pl.lit("singular: value only circulates"))
+        .otherwise(pl.lit("tolerance missed"))
+    )
     return _row(
         first,
         "warning",
         "not_converged",
-        pl.lit(size),
+        pl.col("size"),
         pl.lit(None),
-        pl.lit(
-            f"cost cycle of {size} group(s) has no unique solution ({detail}); its derived "
-            "receipts keep their carried values"
+        pl.format(
+            "cost cycle of {} group(s) has no unique solution ({}); its derived receipts keep "
+            "their carried values",
+            pl.col("size"),
+            detail,
         ),
         dims,
     ).with_columns(txn_id=pl.lit(None, pl.String))

@@ -232,29 +232,12 @@ def _cost_by_levels(
         rows, pieces = _cost_groups(plan, at["gid"], adjust, next_pos, dims, closing_date, settle)
         cyclic = at.filter(pl.col("cyclic")).select("gid", "component")
         if cyclic.height:
-            # All cycles of a level in one block-diagonal system; one by one only if that fails.
-            solved = _solve_cycles(
+            # All cycles of a level in one block-diagonal system (cycles of a level never
+            # feed each other); a cycle without a solution keeps this first pass's values.
+            rows, pieces, adjust, log = _solve_cycles(
                 plan, cyclic, rows, pieces, adjust, next_pos, dims, closing_date, settle
             )
-            if solved is None:
-                for component in cyclic["component"].unique().sort().to_list():
-                    one = cyclic.filter(pl.col("component") == component)
-                    # Each solve adds virtual rows: the next one must not reuse their positions.
-                    next_pos = max(next_pos, _max_of(rows, "pos") + 1)
-                    solved = _solve_cycles(
-                        plan, one, rows, pieces, adjust, next_pos, dims, closing_date, settle
-                    )
-                    if solved is None:
-                        base = rows.filter(pl.col("gid").is_in(one["gid"].implode()))
-                        cycle_log.append(
-                            flow_findings.not_converged(base, one.height, float("inf"), dims)
-                        )
-                        continue
-                    rows, pieces, adjust, log = solved
-                    cycle_log.append(log)
-            else:
-                rows, pieces, adjust, log = solved
-                cycle_log.append(log)
+            cycle_log.append(log)
         # Virtual rows of later levels must not reuse a position: keep a running maximum.
         next_pos = max(next_pos, _max_of(rows, "pos") + 1) if rows.height else next_pos
         shares = feed_shares(_issue_facts(rows, plan), plan.links)
@@ -282,25 +265,26 @@ def _solve_cycles(
     dims: list[str],
     closing_date: dt.date,
     settle: bool,
-) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame] | None:
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """Solve the cycles of ``cyclic`` (gid, component) and cost their groups again.
 
-    Returns ``None`` when the system has no unique solution.
+    Returns the rows, pieces and derived-receipt adjustments with the solved cycles costed
+    again, and their log: ``cycle_residual`` per solved cycle, ``not_converged`` per cycle
+    without a unique solution (whose rows stay as they were).
     """
-    gids = cyclic["gid"]
-    inside = pl.col("gid").is_in(gids.implode())
-    base_rows = rows.filter(inside)
+    inside = pl.col("gid").is_in(cyclic["gid"].implode())
+    base_rows = rows.filter(inside).join(cyclic, on="gid")
     base_pieces = pieces.filter(pl.col("receipt_pos").is_in(base_rows["pos"].implode()))
-    solution = solve_cycle(
-        base_rows.join(cyclic, on="gid"), base_pieces, _cycle_feeds(plan, base_rows)
-    )
-    if solution.adjustments is None:
-        return None
+    solution = solve_cycle(base_rows, base_pieces, _cycle_feeds(plan, base_rows))
+    logs = [flow_findings.not_converged(base_rows, cyclic, solution.failed, dims)]
+    solved = cyclic.filter(~pl.col("component").is_in(solution.failed["component"].implode()))
+    if not solved.height:
+        return rows, pieces, adjust, logs[0]
     inner = (
         pl.concat([adjust, solution.adjustments]).group_by("pos").agg(pl.col("derived_adj").sum())
     )
     again_rows, again_pieces = _cost_groups(
-        plan, gids, inner, next_pos + 2 * rows.height, dims, closing_date, settle
+        plan, solved["gid"], inner, next_pos + 2 * rows.height, dims, closing_date, settle
     )
     # Re-check in integer cents: each derived receipt against its rounded inputs.
     shares = derived_adjustments(feed_shares(_issue_facts(again_rows, plan), plan.links))
@@ -308,17 +292,19 @@ def _solve_cycles(
     gap = (
         derived_inside.join(shares, on="pos", how="left")
         .join(inner.rename({"derived_adj": "given"}), on="pos", how="left")
-        .join(cyclic, on="gid")
+        .join(solved, on="gid")
         .group_by("component")
         .agg(cents=(pl.col("derived_adj").fill_null(0) - pl.col("given").fill_null(0)).abs().sum())
     )
-    log = flow_findings.cycle_residuals(again_rows.join(cyclic, on="gid"), cyclic, gap, dims)
-    rows = pl.concat([rows.filter(~inside), again_rows], how="vertical_relaxed")
+    logs.append(flow_findings.cycle_residuals(again_rows.join(solved, on="gid"), solved, gap, dims))
+    redone = pl.col("gid").is_in(solved["gid"].implode())
+    moved = rows.filter(redone)["pos"].implode()
+    rows = pl.concat([rows.filter(~redone), again_rows], how="vertical_relaxed")
     pieces = pl.concat(
-        [pieces.filter(~pl.col("receipt_pos").is_in(base_rows["pos"].implode())), again_pieces],
+        [pieces.filter(~pl.col("receipt_pos").is_in(moved)), again_pieces],
         how="diagonal_relaxed",
     )
-    return rows, pieces, inner, log
+    return rows, pieces, inner, pl.concat(logs, how="vertical_relaxed")
 
 
 def run_kernel(

@@ -254,8 +254,9 @@ def test_value_that_only_circulates_is_not_converged() -> None:
 def test_a_cycle_solved_next_to_one_that_does_not_converge_keeps_its_values() -> None:
     # One run, three cycles at the same level: X and Z each consume themselves (hand values
     # as above: consumption +10.00, output +10.00, sale +5.00) and Y's value only circulates
-    # between two sites. The joint solve fails on Y, so each cycle is solved alone; X's and
-    # Z's rows must not be mixed (each settlement names its own item, once).
+    # between two sites. Y's block of the joint system is singular: X and Z are still solved
+    # together, Y keeps its values; X's and Z's rows must not be mixed (each settlement names
+    # its own item, once).
     frame = rows(
         ("P1", "X", "S1", 1, 10, "100.00", "purchase", None),
         ("W5-C", "X", "S1", 2, -10, "-100.00", "consumption", "W5"),

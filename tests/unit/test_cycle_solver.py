@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from scipy.sparse import csc_matrix
 
-from invclose.kernel.cycles import DENSE_MAX, SingularSystemError, solve_block_diagonal
+from invclose.kernel.cycles import DENSE_MAX, solve_block_diagonal
 
 
 def _block_system(sizes: list[int], seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -51,13 +51,22 @@ def test_equals_a_dense_solve_for_small_and_large_blocks(seed: int) -> None:
 
 
 @pytest.mark.parametrize("size", [3, DENSE_MAX + 3])
-def test_a_singular_block_is_reported(size: int) -> None:
-    dense, labels = _block_system([2, size], 5)
-    # Value that only circulates: the second block passes all of its value around a ring.
+def test_a_singular_block_is_nan_and_the_others_are_still_solved(size: int) -> None:
+    # Blocks of the sizes 2, `size`, 2 and `size` + 1 (dense or sparse alike); the second is
+    # value that only circulates: it passes all of its value around a ring (I - P, singular).
+    sizes = [2, size, 2, size + 1]
+    dense, labels = _block_system(sizes, 5)
     ring = np.eye(size) - np.roll(np.eye(size), 1, axis=0)
-    dense[2:, 2:] = ring
-    with pytest.raises(SingularSystemError):
-        solve_block_diagonal(csc_matrix(dense), np.ones(2 + size), labels)
+    dense[2 : 2 + size, 2 : 2 + size] = ring
+    rhs = np.arange(1.0, dense.shape[0] + 1.0)
+    x = solve_block_diagonal(csc_matrix(dense), rhs, labels)
+    singular = labels == 1
+    assert np.isnan(x[singular]).all()
+    # Every other block equals a plain dense solve of that block alone.
+    for label in (0, 2, 3):
+        block = np.flatnonzero(labels == label)
+        expected = np.linalg.solve(dense[np.ix_(block, block)], rhs[block])
+        assert np.allclose(x[block], expected, rtol=1e-10, atol=1e-8)
 
 
 def test_an_entry_linking_two_blocks_is_refused() -> None:
