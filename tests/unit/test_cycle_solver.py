@@ -74,3 +74,25 @@ def test_an_entry_linking_two_blocks_is_refused() -> None:
     dense[0, 3] = -0.1
     with pytest.raises(ValueError, match="links two cycles"):
         solve_block_diagonal(csc_matrix(dense), np.ones(4), labels)
+
+
+def test_a_large_nearly_closed_ring_falls_back_to_the_exact_lu() -> None:
+    # A ring of DENSE_MAX + 10 receipts, each passing 99.99 % of its value to the next: the
+    # fixed-point sweeps would need about 200,000 passes, so the block goes to the sparse LU
+    # and must still equal a dense solve. By hand for a ring of n with keep k and rhs 1
+    # everywhere, every unknown is 1 / (1 - k).
+    size, keep = DENSE_MAX + 10, 0.9999
+    dense = np.eye(size) - keep * np.roll(np.eye(size), 1, axis=0)
+    x = solve_block_diagonal(csc_matrix(dense), np.ones(size), np.zeros(size, np.int64))
+    assert np.allclose(x, 1.0 / (1.0 - keep), rtol=1e-9, atol=0)
+
+
+def test_large_blocks_that_leak_value_are_swept_to_the_dense_solution() -> None:
+    # Two large rings that pass on half of their value: the sweeps converge (to 2 x rhs for
+    # a constant rhs, by hand: x = 1 + x / 2) and agree with a dense solve.
+    size = DENSE_MAX + 5
+    ring = np.eye(size) - 0.5 * np.roll(np.eye(size), 1, axis=0)
+    dense = np.block([[ring, np.zeros((size, size))], [np.zeros((size, size)), ring]])
+    labels = np.repeat([3, 9], size)
+    x = solve_block_diagonal(csc_matrix(dense), np.ones(2 * size), labels)
+    assert np.allclose(x, 2.0, rtol=0, atol=1e-9)
