@@ -287,3 +287,41 @@ def test_a_cycle_solved_next_to_one_that_does_not_converge_keeps_its_values() ->
     item_of = dict(frame.select("txn_id", "item_id").rows())
     for issue, item in result.settlements.select("issue_txn_id", "item_id").rows():
         assert item_of.get(issue, item) == item
+
+
+def test_a_cycle_without_a_solution_does_not_send_its_level_one_by_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Ten self-consuming items (each a cycle, all at level 0) and one ring whose value only
+    # circulates. The level is costed once, then its solved cycles once more together:
+    # two costing passes, not one per cycle (which made a 1e6-row close six times slower).
+    from invclose.kernel import pipeline
+
+    records = [("T1-S", "Y", "S1", 2, -10, "-100.00", "transfer", "T1")]
+    records += [("T1-R", "Y", "S2", 2, 10, "100.00", "transfer", "T1")]
+    records += [("T2-S", "Y", "S2", 3, -10, "-100.00", "transfer", "T2")]
+    records += [("T2-R", "Y", "S1", 3, 10, "100.00", "transfer", "T2")]
+    for k in range(10):
+        records += [
+            (f"P{k}", f"X{k}", "S1", 1, 10, "100.00", "purchase", None),
+            (f"W{k}-C", f"X{k}", "S1", 2, -10, "-100.00", "consumption", f"W{k}"),
+            (f"W{k}-O", f"X{k}", "S1", 2, 10, "110.00", "production", f"W{k}"),
+            (f"SALE{k}", f"X{k}", "S1", 3, -10, "-105.00", "sale", None),
+        ]
+    passes: list[int] = []
+    real = pipeline._cost_groups
+
+    def counted(plan: Any, gids: pl.Series, *args: Any) -> Any:
+        passes.append(gids.len())
+        return real(plan, gids, *args)
+
+    monkeypatch.setattr(pipeline, "_cost_groups", counted)
+    result = close(rows(*records), "weighted_average")
+    # Pass 1: the 12 groups of the level (X0..X9 and Y at S1 and S2); pass 2: the 10 solved.
+    assert passes == [12, 10]
+    # Each solved cycle has the hand values of the single self-consuming item above.
+    for k in range(10):
+        assert deltas(result)[f"W{k}-O"] == D("10.00")
+        assert deltas(result)[f"SALE{k}"] == D("5.00")
+    not_converged = result.log.filter(pl.col("code") == "not_converged")
+    assert not_converged["item_id"].to_list() == ["Y"]
