@@ -32,7 +32,7 @@ from typing import Any
 import polars as pl
 
 from benchmarks import datagen
-from benchmarks.worker import MB, accounts_catch_all, peak_rss
+from benchmarks.worker import MB, accounts_catch_all, exit_with_parent, peak_rss
 
 RESULTS = Path(__file__).resolve().parent / "results"
 CHUNK = 1_000_000
@@ -62,6 +62,7 @@ def _close_child(
 ) -> None:
     from invclose.batched import close_batched
 
+    exit_with_parent()
     start = time.perf_counter()
     stages: list[dict[str, Any]] = []
 

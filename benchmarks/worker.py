@@ -27,6 +27,7 @@ import os
 import resource
 import shutil
 import sys
+import threading
 import time
 from collections import deque
 from pathlib import Path
@@ -44,6 +45,23 @@ def _rss_now() -> int:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) * 1024
     return 0
+
+
+def exit_with_parent() -> None:
+    """Stop this process when the benchmark that started it dies.
+
+    A measurement child outlives a killed parent (``kill`` of the parent does not reach it),
+    and an orphaned 1e8-row close once kept a core busy for half an hour, under the next run's
+    measurements. A daemon thread watches the parent id and exits once it changes.
+    """
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 def peak_rss() -> int:
@@ -326,6 +344,7 @@ TASKS = {"close": task_close, "floor": task_floor, "hand": task_hand, "compare":
 
 
 def main() -> None:
+    exit_with_parent()
     task = json.loads(sys.argv[1])
     out = TASKS[task["task"]](task)
     out["peak_rss_bytes"] = peak_rss()
