@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from invclose.kernel.prepare import sort_order
+from invclose.kernel.prepare import running_sum, sort_order
 
 
 def _sorted(frame: pl.DataFrame, keys: list[str], *, ties: bool = False) -> pl.DataFrame:
@@ -21,14 +21,6 @@ def _sorted(frame: pl.DataFrame, keys: list[str], *, ties: bool = False) -> pl.D
     if packed is None or (packed[1] and not ties):
         return frame.sort(keys)
     return frame.rechunk()[packed[0]]
-
-
-def _running_sum(by: str, value: str) -> pl.Expr:
-    """Cumulative sum of ``value`` within runs of ``by`` (the frame is sorted by ``by``)."""
-    first = pl.col(by).ne_missing(pl.col(by).shift(1))
-    total = pl.col(value).cum_sum()
-    # Wrapping int64 arithmetic: the difference is exact whenever the run's own sum fits.
-    return total - pl.when(first).then(total - pl.col(value)).forward_fill()
 
 
 def merge_axes(receipts: pl.DataFrame, issues: pl.DataFrame) -> pl.DataFrame:
@@ -57,9 +49,9 @@ def merge_axes(receipts: pl.DataFrame, issues: pl.DataFrame) -> pl.DataFrame:
     >>> merge_axes(r, i).select("receipt_pos", "qty").rows()
     [(0, 5), (1, 2)]
     """
-    r = _sorted(receipts, ["gid", "draw"]).with_columns(end=_running_sum("gid", "rem"))
+    r = _sorted(receipts, ["gid", "draw"]).with_columns(end=running_sum("gid", "rem"))
     issue_order = "draw" if "draw" in issues.columns else "pos"
-    i = _sorted(issues, ["gid", issue_order]).with_columns(end=_running_sum("gid", "rem"))
+    i = _sorted(issues, ["gid", issue_order]).with_columns(end=running_sum("gid", "rem"))
     events = pl.concat(
         [
             r.select(

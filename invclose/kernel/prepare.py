@@ -6,7 +6,8 @@ never depends on the order of the input rows.
 
 Two helpers let later steps use ``pos`` without joins: :func:`rows_at` turns positions into
 row numbers of a frame (a lookup by position, then a gather), and :func:`sort_order` sorts on
-integer keys packed into one ``Int64``.
+integer keys packed into one ``Int64``. On a frame sorted by a key, :func:`run_starts` and
+:func:`running_sum` give per-group running sums without a window per group.
 """
 
 from __future__ import annotations
@@ -68,6 +69,27 @@ def rows_at(pos: pl.Series, at: pl.Series) -> pl.Series:
         pl.when((pl.col("at") >= 0) & (pl.col("at") <= hi)).then(pl.col("at"))
     )
     return lookup.gather(inside.to_series()).alias("row")
+
+
+def run_starts(by: str) -> pl.Expr:
+    """True on the first row of each run of equal ``by`` (the frame is sorted by ``by``)."""
+    return pl.col(by).ne_missing(pl.col(by).shift(1))
+
+
+def running_sum(by: str, value: str) -> pl.Expr:
+    """Cumulative sum of ``value`` within runs of ``by`` (the frame is sorted by ``by``).
+
+    One cumulative sum over the column, less its value before the run's first row: no
+    ``over`` window (a group-by per call).
+
+    >>> import polars as pl
+    >>> f = pl.DataFrame({"g": [1, 1, 2, 2, 2], "v": [3, 4, 1, 1, 5]})
+    >>> f.select(running_sum("g", "v"))["v"].to_list()
+    [3, 7, 1, 2, 7]
+    """
+    total = pl.col(value).cum_sum()
+    # Wrapping int64 arithmetic: the difference is exact whenever the run's own sum fits.
+    return total - pl.when(run_starts(by)).then(total - pl.col(value)).forward_fill()
 
 
 def packed_key(frame: pl.DataFrame, columns: Sequence[str]) -> pl.Series | None:

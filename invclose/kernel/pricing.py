@@ -14,7 +14,7 @@ from __future__ import annotations
 import polars as pl
 
 from invclose.kernel.money import mul_div_round
-from invclose.kernel.prepare import rows_at, sort_order
+from invclose.kernel.prepare import rows_at, run_starts, running_sum, sort_order
 
 
 def _sides(pieces: pl.DataFrame, working: pl.DataFrame, extra: bool = False) -> list[pl.Series]:
@@ -62,11 +62,10 @@ def price_pieces(pieces: pl.DataFrame, working: pl.DataFrame) -> pl.DataFrame:
         real=pl.col("r_fin") & pl.col("i_fin")
     )
     # The pieces are sorted by receipt: a receipt's running sums restart at its first piece.
-    first = pl.col("receipt_pos").ne_missing(pl.col("receipt_pos").shift(1))
-    total = pl.col("qty").cum_sum()
-    priced = ordered.with_columns(
-        drawn=total - pl.when(first).then(total - pl.col("qty")).forward_fill()
-    ).with_columns(cum_amount=mul_div_round(pl.col("r_w"), pl.col("drawn"), pl.col("r_q")))
+    first = run_starts("receipt_pos")
+    priced = ordered.with_columns(drawn=running_sum("receipt_pos", "qty")).with_columns(
+        cum_amount=mul_div_round(pl.col("r_w"), pl.col("drawn"), pl.col("r_q"))
+    )
     priced = priced.with_columns(
         amount=pl.col("cum_amount")
         - pl.when(first).then(0).otherwise(pl.col("cum_amount").shift(1).fill_null(0)),

@@ -12,27 +12,13 @@ import polars as pl
 
 from invclose.kernel.flows import OrderLinks
 from invclose.kernel.money import mul_div_round
-
-
-def _starts(by: str) -> pl.Expr:
-    """True on the first row of each run of equal ``by`` (the frame is sorted by ``by``)."""
-    return pl.col(by).ne_missing(pl.col(by).shift(1))
-
-
-def _running(by: str, part: str) -> pl.Expr:
-    """Running sum of ``part`` restarting at each group of a frame sorted by ``by``.
-
-    One cumulative sum over the column, less its value before the group's first row: no
-    window per group (``over`` costs a group-by per call).
-    """
-    total = pl.col(part).cum_sum()
-    return total - pl.when(_starts(by)).then(total - pl.col(part)).forward_fill()
+from invclose.kernel.prepare import run_starts, running_sum
 
 
 def _group_sum(by: str, part: str) -> pl.Expr:
     """Sum of ``part`` over each group of a frame sorted by ``by``, on every row."""
     last = pl.col(by).ne_missing(pl.col(by).shift(-1))
-    return pl.when(last).then(_running(by, part)).backward_fill()
+    return pl.when(last).then(running_sum(by, part)).backward_fill()
 
 
 def _cut(by: str, total: str, part: str, whole: str) -> pl.Expr:
@@ -40,8 +26,8 @@ def _cut(by: str, total: str, part: str, whole: str) -> pl.Expr:
 
     The frame must be sorted by ``by`` (each group's rows together, in cutting order).
     """
-    cum = mul_div_round(pl.col(total), _running(by, part), pl.col(whole))
-    return cum - pl.when(_starts(by)).then(0).otherwise(cum.shift(1))
+    cum = mul_div_round(pl.col(total), running_sum(by, part), pl.col(whole))
+    return cum - pl.when(run_starts(by)).then(0).otherwise(cum.shift(1))
 
 
 def feed_shares(issues: pl.DataFrame, links: OrderLinks) -> pl.DataFrame:
