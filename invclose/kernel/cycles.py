@@ -112,9 +112,8 @@ def solve_block_diagonal(system: csc_matrix, rhs: np.ndarray, labels: np.ndarray
 
     Blocks of at most ``DENSE_MAX`` unknowns are solved as stacks of dense systems; larger
     ones by fixed-point sweeps where those converge, else by one sparse LU (COLAMD order), or
-    one LU per block when that fails. The unknowns
-    of an exactly singular block are NaN (the other blocks are still solved). Raises
-    ``ValueError`` when an entry links two labels.
+    one LU per block when that fails. The unknowns of an exactly singular block are NaN (the
+    other blocks are still solved). Raises ``ValueError`` when an entry links two labels.
 
     >>> import numpy as np
     >>> from scipy.sparse import csc_matrix
@@ -170,9 +169,7 @@ def _iterate(
     """
     passes = (identity(rhs.size, format="csr") - system).tocsr()
     _, block = np.unique(labels, return_inverse=True)
-    limit = np.ones(block.max() + 1)
-    np.maximum.at(limit, block, np.abs(rhs))
-    limit *= ITERATION_TOL
+    limit = _block_max(np.abs(rhs), block, block.max() + 1, 1.0) * ITERATION_TOL
     x = rhs.copy()
     converged = np.zeros(rhs.size, dtype=bool)
     with np.errstate(all="ignore"):  # a block that diverges is simply not converged
@@ -180,13 +177,18 @@ def _iterate(
             x = rhs + passes @ x
             if sweep % CHECK_EVERY and sweep != MAX_SWEEPS:
                 continue
-            off = np.abs(system @ x - rhs)
-            worst = np.zeros(limit.size)
-            np.maximum.at(worst, block, np.where(np.isnan(off), np.inf, off))
+            worst = _block_max(np.abs(system @ x - rhs), block, limit.size, 0.0)
             converged = (worst <= limit)[block]
             if converged.all():
                 break
     return x, converged
+
+
+def _block_max(values: np.ndarray, block: np.ndarray, n_blocks: int, floor: float) -> np.ndarray:
+    """The largest of ``values`` in each block, at least ``floor``; NaN counts as infinite."""
+    out = np.full(n_blocks, floor)
+    np.maximum.at(out, block, np.where(np.isnan(values), np.inf, values))
+    return out
 
 
 def _sparse_solve(system: csc_matrix, rhs: np.ndarray, unknowns: np.ndarray) -> np.ndarray:
@@ -259,11 +261,8 @@ def solve_cycle(rows: pl.DataFrame, pieces: pl.DataFrame, feeds: pl.DataFrame) -
     components, block = np.unique(receipts["component"].to_numpy()[fed], return_inverse=True)
     d = solve_block_diagonal(system, rhs, block)
     # Per cycle: the largest residual (infinite where the block was singular) and its scale.
-    off = np.abs(system @ d - rhs)
-    residual = np.zeros(components.size)
-    np.maximum.at(residual, block, np.where(np.isnan(off), np.inf, off))
-    scale = np.ones(components.size)
-    np.maximum.at(scale, block, np.abs(rhs))
+    residual = _block_max(np.abs(system @ d - rhs), block, components.size, 0.0)
+    scale = _block_max(np.abs(rhs), block, components.size, 1.0)
     bad = ~np.isfinite(residual) | (residual > 1e-6 * scale)
     change = np.zeros(n_r)
     change[fed] = np.where(np.isfinite(d) & ~bad[block], d, 0.0)
