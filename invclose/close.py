@@ -226,7 +226,7 @@ def _run(
 
     def hashes_and_id() -> tuple[pl.Series, str]:
         columns = list(input_schema(cfg.dims))
-        computed = row_hashes(frame.select(columns)[missing], columns)
+        computed = row_hashes(frame.select(columns)[missing], columns, threads=1)
         hashes = frame["row_hash"].clone().scatter(missing, computed)
         return hashes, _run_id(frame, hashes, cfg, closing_date, kind, state)
 

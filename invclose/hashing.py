@@ -96,6 +96,29 @@ def _value_text(expr: pl.Expr, dtype: pl.DataType, column: str) -> pl.Expr:
     raise InvcloseError(msg)
 
 
+#: A Date column spanning at most this many days is formatted once per day in its range.
+_DATE_TABLE_DAYS = 1 << 16
+
+
+def _date_texts(dates: pl.Series) -> pl.Series:
+    """ISO texts of a Date column (null where null), each day in its range formatted once.
+
+    A month of transactions has a few dozen distinct dates; formatting a million dates one
+    by one costs more than a gather from a table of their texts.
+
+    >>> import datetime as dt
+    >>> import polars as pl
+    >>> _date_texts(pl.Series([dt.date(2025, 1, 31), None, dt.date(2024, 12, 1)])).to_list()
+    ['2025-01-31', None, '2024-12-01']
+    """
+    days = dates.cast(pl.Int32)
+    lo, hi = days.min(), days.max()
+    if not isinstance(lo, int) or not isinstance(hi, int) or hi - lo > _DATE_TABLE_DAYS:
+        return dates.dt.to_string("%Y-%m-%d")
+    table = pl.int_range(lo, hi + 1, dtype=pl.Int32, eager=True).cast(pl.Date)
+    return table.dt.to_string("%Y-%m-%d").gather((days - lo).cast(pl.get_index_type()))
+
+
 def _field(expr: pl.Expr, dtype: pl.DataType, column: str) -> pl.Expr:
     """One field of the canonical text: ``-`` for null, else ``<bytes>:<text>``."""
     text = _value_text(expr, dtype, column)
@@ -147,8 +170,12 @@ def canonical_text(frame: pl.DataFrame, columns: Sequence[str]) -> pl.Series:
         [
             _value_text(pl.col(c), schema[c], c).alias(str(k))
             for k, c in enumerate(columns)
-            if k in plain
+            if k in plain and schema[c] != pl.Date
         ]
+    ).with_columns(
+        _date_texts(frame[c]).alias(str(k))
+        for k, c in enumerate(columns)
+        if k in plain and schema[c] == pl.Date
     )
     longest_table = 4096  # longer texts format their lengths instead
 
@@ -194,14 +221,19 @@ def canonical_text(frame: pl.DataFrame, columns: Sequence[str]) -> pl.Series:
 
 
 def row_hashes(
-    frame: pl.DataFrame, columns: Sequence[str], *, algorithm: Algorithm = "sha256"
+    frame: pl.DataFrame,
+    columns: Sequence[str],
+    *,
+    algorithm: Algorithm = "sha256",
+    threads: int | None = None,
 ) -> pl.Series:
     """Lowercase hex SHA-256 (or MD5) of each row's canonical text over ``columns``.
 
     Stable across processes, machines and library versions: the text format is fixed (module
     docstring) and the digest is a standard one. Vectorised: Polars builds the texts, DuckDB
     hashes them over the Arrow buffer in row order. Returns a String Series ``row_hash`` of the
-    frame's height.
+    frame's height. ``threads`` caps DuckDB's threads (its default: one per core); hashes
+    computed beside other work are cheaper in total CPU on one thread.
 
     >>> import polars as pl
     >>> row_hashes(pl.DataFrame({"a": ["x"]}), ["a"]).item()[:16]
@@ -223,6 +255,8 @@ def row_hashes(
             # Insertion order is preserved by DuckDB for a plain projection (the default setting
             # preserve_insertion_order = true, set explicitly so a global change cannot break it).
             con.execute("SET preserve_insertion_order = true")
+            if threads is not None:
+                con.execute(f"SET threads = {int(threads)}")
             con.register("invclose_rows", texts.to_arrow(compat_level=level))
             hashed: pl.DataFrame = con.sql(
                 f"SELECT {algorithm}(t) AS row_hash FROM invclose_rows"

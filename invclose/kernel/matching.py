@@ -3,24 +3,86 @@
 Receipts and issues are each laid on a cumulative quantity axis per group, receipts in the
 order the method draws them (fifo: key order; lifo: reverse key order) and issues in key
 order. Merging the two sorted lists of boundaries cuts both axes into pieces: each boundary
-takes the next receipt and the next issue at or after it (a backward fill), and the piece is
-the distance to the previous boundary. Pieces that would cross into another group are
-dropped. No per-row or per-group Python: one sort of R + I boundaries.
+takes the next receipt and the next issue at or after it, and the piece is the distance to
+the previous boundary. Pieces that would cross into another group are dropped. Two sorts
+(receipts, issues), then one compiled linear merge of the boundaries: no per-row Python.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import polars as pl
+from numba import njit
 
 from invclose.kernel.prepare import running_sum, sort_order
 
 
-def _sorted(frame: pl.DataFrame, keys: list[str], *, ties: bool = False) -> pl.DataFrame:
+def _sorted(frame: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
     """``frame`` sorted by integer ``keys`` (on a packed key when they fit one)."""
     packed = sort_order(frame, keys)
-    if packed is None or (packed[1] and not ties):
+    if packed is None or packed[1]:
         return frame.sort(keys)
     return frame.rechunk()[packed[0]]
+
+
+def _columns(frame: pl.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``gid``, ``end`` and ``pos`` of a sorted axis as ``int64`` arrays for :func:`_merge`."""
+    # Always copy: zero-copy arrays are read-only, a different numba type, so mixing them with
+    # writable ones (empty frames) would compile (and cache) one specialisation per mix.
+    gid, end, pos = (frame[c].to_numpy().astype(np.int64) for c in ("gid", "end", "pos"))
+    return gid, end, pos
+
+
+@njit(cache=True)  # type: ignore[misc]
+def _merge(
+    r_gid: np.ndarray,
+    r_end: np.ndarray,
+    r_pos: np.ndarray,
+    i_gid: np.ndarray,
+    i_end: np.ndarray,
+    i_pos: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+    """Walk the receipt and issue boundaries, each sorted by (gid, end), in merged order.
+
+    Event ``k`` (the ``k``-th boundary in the merged order, counting every group's) yields
+    the piece ``(next issue, next receipt, end - previous end in the group)``, ranked ``k``,
+    when it is non-empty and both the next receipt and the next issue are in its group.
+    """
+    n_r = r_gid.shape[0]
+    n_i = i_gid.shape[0]
+    cap = n_r + n_i
+    out_i = np.empty(cap, dtype=np.int64)
+    out_r = np.empty(cap, dtype=np.int64)
+    out_q = np.empty(cap, dtype=np.int64)
+    out_rank = np.empty(cap, dtype=np.int64)
+    n = 0
+    a = 0  # next receipt: the backward fill of the receipt axis
+    b = 0  # next issue
+    last_gid = 0
+    last_end = 0
+    for k in range(cap):
+        # A receipt and an issue at the same (gid, end) may come in either order: the first
+        # takes both as its next receipt and issue, the second is an empty piece.
+        take_receipt = b == n_i or (
+            a < n_r and (r_gid[a] < i_gid[b] or (r_gid[a] == i_gid[b] and r_end[a] <= i_end[b]))
+        )
+        if take_receipt:
+            gid, end = r_gid[a], r_end[a]
+        else:
+            gid, end = i_gid[b], i_end[b]
+        prev = last_end if k > 0 and gid == last_gid else 0
+        if end > prev and a < n_r and b < n_i and r_gid[a] == gid and i_gid[b] == gid:
+            out_i[n] = i_pos[b]
+            out_r[n] = r_pos[a]
+            out_q[n] = end - prev
+            out_rank[n] = k
+            n += 1
+        if take_receipt:
+            a += 1
+        else:
+            b += 1
+        last_gid, last_end = gid, end
+    return out_i, out_r, out_q, out_rank, n
 
 
 def merge_axes(receipts: pl.DataFrame, issues: pl.DataFrame) -> pl.DataFrame:
@@ -41,6 +103,13 @@ def merge_axes(receipts: pl.DataFrame, issues: pl.DataFrame) -> pl.DataFrame:
         ``issue_pos``, ``receipt_pos``, ``qty`` and ``rank`` (creation order along the issue
         axis), one row per piece.
 
+    Notes
+    -----
+    Both sides are sorted by group and drawing order and given their cumulative ``end`` per
+    group; the compiled :func:`_merge` then walks the two boundary lists once, in (gid, end)
+    order. ``rank`` is a boundary's index in that merged order, counting the boundaries of
+    groups that have only receipts or only issues, and the pieces come in rank order.
+
     Examples
     --------
     >>> import polars as pl
@@ -52,45 +121,13 @@ def merge_axes(receipts: pl.DataFrame, issues: pl.DataFrame) -> pl.DataFrame:
     r = _sorted(receipts, ["gid", "draw"]).with_columns(end=running_sum("gid", "rem"))
     issue_order = "draw" if "draw" in issues.columns else "pos"
     i = _sorted(issues, ["gid", issue_order]).with_columns(end=running_sum("gid", "rem"))
-    events = pl.concat(
-        [
-            r.select(
-                "gid",
-                "end",
-                r_pos=pl.col("pos"),
-                r_gid=pl.col("gid"),
-                i_pos=pl.lit(None, pl.Int64),
-                i_gid=pl.lit(None, pl.Int64),
-            ),
-            i.select(
-                "gid",
-                "end",
-                r_pos=pl.lit(None, pl.Int64),
-                r_gid=pl.lit(None, pl.Int64),
-                i_pos=pl.col("pos"),
-                i_gid=pl.col("gid"),
-            ),
-        ]
-    )
-    # Ties in (gid, end) are a receipt and an issue ending together; either order gives the
-    # same pieces and ranks (the second of the two is an empty piece, dropped below).
-    events = _sorted(events, ["gid", "end"], ties=True)
-    first = pl.col("gid").ne_missing(pl.col("gid").shift(1))
-    events = events.with_columns(
-        prev=pl.when(first).then(0).otherwise(pl.col("end").shift(1)),
-        r_pos=pl.col("r_pos").backward_fill(),
-        r_gid=pl.col("r_gid").backward_fill(),
-        i_pos=pl.col("i_pos").backward_fill(),
-        i_gid=pl.col("i_gid").backward_fill(),
-    )
-    pieces = events.with_row_index("rank").filter(
-        (pl.col("end") > pl.col("prev"))
-        & (pl.col("r_gid") == pl.col("gid"))
-        & (pl.col("i_gid") == pl.col("gid"))
-    )
-    return pieces.select(
-        issue_pos=pl.col("i_pos"),
-        receipt_pos=pl.col("r_pos"),
-        qty=pl.col("end") - pl.col("prev"),
-        rank=pl.col("rank").cast(pl.Int64),
+    out_i, out_r, out_q, out_rank, n = _merge(*_columns(r), *_columns(i))
+    return pl.DataFrame(
+        {
+            "issue_pos": out_i[:n],
+            "receipt_pos": out_r[:n],
+            "qty": out_q[:n],
+            "rank": out_rank[:n],
+        },
+        schema=dict.fromkeys(["issue_pos", "receipt_pos", "qty", "rank"], pl.Int64),
     )

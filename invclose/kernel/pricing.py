@@ -11,7 +11,9 @@ rather than joins, and sums over a receipt's pieces run on the pieces sorted by 
 
 from __future__ import annotations
 
+import numpy as np
 import polars as pl
+from numba import njit
 
 from invclose.kernel.money import mul_div_round
 from invclose.kernel.prepare import rows_at, run_starts, running_sum, sort_order
@@ -73,6 +75,71 @@ def price_pieces(pieces: pl.DataFrame, working: pl.DataFrame) -> pl.DataFrame:
     return priced.drop("drawn", "cum_amount", "r_q", "r_w")
 
 
+#: What :func:`_scatter_sums` adds up per row, in its output's order.
+_SUMS = ("s", "paid", "s_real_i", "paid_real_i", "adj_only_qty", "s_real_r", "paid_real_r")
+
+
+@njit(cache=True)  # type: ignore[misc]
+def _scatter_sums(
+    n_rows: int,
+    issue_row: np.ndarray,
+    receipt_row: np.ndarray,
+    qty: np.ndarray,
+    amount: np.ndarray,
+    real: np.ndarray,
+) -> np.ndarray:
+    out = np.zeros((7, n_rows), dtype=np.int64)
+    for k in range(qty.shape[0]):
+        i = issue_row[k]
+        if i >= 0:
+            out[0, i] += qty[k]
+            out[1, i] += amount[k]
+            if real[k] == 1:
+                out[2, i] += qty[k]
+                out[3, i] += amount[k]
+            elif real[k] == 0:
+                out[4, i] += qty[k]
+        r = receipt_row[k]
+        if r >= 0 and real[k] == 1:
+            out[5, r] += qty[k]
+            out[6, r] += amount[k]
+    return out
+
+
+def _piece_sums(pos: pl.Series, priced: pl.DataFrame) -> list[pl.Series]:
+    """Per row (in the order of ``pos``), the sums of its pieces named in ``_SUMS``.
+
+    ``s`` / ``paid`` are the quantity and amount of all of an issue's pieces, ``*_real_i``
+    of its real pieces, ``adj_only_qty`` the quantity of its pieces that are not real (a
+    null ``real`` counts as neither), ``*_real_r`` a receipt's real pieces. Rows without
+    pieces get 0. One compiled pass adds every piece into its rows: no group-by and no join.
+
+    >>> import polars as pl
+    >>> priced = pl.DataFrame({"issue_pos": [7, 7], "receipt_pos": [3, 4], "qty": [2, 5],
+    ...                        "amount": [10, 30], "real": [True, False]})
+    >>> [s.to_list() for s in _piece_sums(pl.Series([3, 4, 7]), priced)][:5]
+    [[0, 0, 7], [0, 0, 40], [0, 0, 2], [0, 0, 10], [0, 0, 5]]
+    """
+
+    def rows_of(column: str) -> np.ndarray:
+        found = rows_at(pos, priced[column]).cast(pl.Int64).fill_null(-1)
+        return np.ascontiguousarray(found.to_numpy())
+
+    def values(expr: pl.Expr) -> np.ndarray:
+        return np.ascontiguousarray(priced.select(expr).to_series().to_numpy())
+
+    real = pl.when(pl.col("real")).then(1).when(~pl.col("real")).then(0).otherwise(-1)
+    out = _scatter_sums(
+        pos.len(),
+        rows_of("issue_pos"),
+        rows_of("receipt_pos"),
+        values(pl.col("qty").cast(pl.Int64).fill_null(0)),
+        values(pl.col("amount").cast(pl.Int64).fill_null(0)),
+        values(real.cast(pl.Int8)),
+    )
+    return [pl.Series(name, out[k]) for k, name in enumerate(_SUMS)]
+
+
 def apply_pieces(working: pl.DataFrame, priced: pl.DataFrame, *, settle: bool) -> pl.DataFrame:
     """New open quantity, open value and carried value of every row.
 
@@ -81,48 +148,19 @@ def apply_pieces(working: pl.DataFrame, priced: pl.DataFrame, *, settle: bool) -
     ``adj_only_qty`` and ``adjusted_against``. With ``settle=False`` (recalculation) open
     quantities stay as they were and only values move.
     """
-    # Sums of plain columns (zero where a piece does not count) run on the fast path; null
-    # ``real`` counts as neither real nor not real, as a filter would.
-    sums = priced.lazy().select(
-        "issue_pos",
-        "receipt_pos",
-        "qty",
-        "amount",
-        real_qty=pl.when(pl.col("real")).then(pl.col("qty")).otherwise(0),
-        real_amount=pl.when(pl.col("real")).then(pl.col("amount")).otherwise(0),
-        other_qty=pl.when(~pl.col("real")).then(pl.col("qty")).otherwise(0),
+    sums = _piece_sums(working["pos"], priced)
+    # Only pieces that are not real name a receipt here; other issues would get an empty
+    # list, which becomes null below anyway.
+    against = (
+        priced.lazy()
+        .filter(~pl.col("real"))
+        .group_by("issue_pos")
+        .agg(adjusted_against=pl.col("receipt_txn_id").unique().sort())
+        .collect()
     )
-    by_issue, against, by_receipt = pl.collect_all(
-        [
-            sums.group_by("issue_pos").agg(
-                s=pl.col("qty").sum(),
-                paid=pl.col("amount").sum(),
-                s_real_i=pl.col("real_qty").sum(),
-                paid_real_i=pl.col("real_amount").sum(),
-                adj_only_qty=pl.col("other_qty").sum(),
-            ),
-            # Only pieces that are not real name a receipt here; other issues would get an
-            # empty list, which becomes null below anyway.
-            priced.lazy()
-            .filter(~pl.col("real"))
-            .group_by("issue_pos")
-            .agg(adjusted_against=pl.col("receipt_txn_id").unique().sort()),
-            sums.group_by("receipt_pos").agg(
-                s_real_r=pl.col("real_qty").sum(), paid_real_r=pl.col("real_amount").sum()
-            ),
-        ]
-    )
-    # Each row's sums, gathered by position (a left join on pos, without moving the rows).
-    pos = working["pos"]
-    found = [
-        by_issue.drop("issue_pos").rechunk()[rows_at(by_issue["issue_pos"], pos)],
-        against.drop("issue_pos").rechunk()[rows_at(against["issue_pos"], pos)],
-        by_receipt.drop("receipt_pos").rechunk()[rows_at(by_receipt["receipt_pos"], pos)],
-    ]
-    rows = working.with_columns(*(c for frame in found for c in frame.get_columns())).with_columns(
-        pl.col(
-            "s", "paid", "s_real_i", "paid_real_i", "adj_only_qty", "s_real_r", "paid_real_r"
-        ).fill_null(0)
+    rows = working.with_columns(
+        *sums,
+        against["adjusted_against"].gather(rows_at(against["issue_pos"], working["pos"])),
     )
     # Issue: new open value = pieces + (w - round(w * s / q)); the unsettled part keeps cost.
     new_issue_value = (
