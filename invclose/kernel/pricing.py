@@ -121,21 +121,23 @@ def _piece_sums(pos: pl.Series, priced: pl.DataFrame) -> list[pl.Series]:
     [[0, 0, 7], [0, 0, 40], [0, 0, 2], [0, 0, 10], [0, 0, 5]]
     """
 
+    # Copies, always writable: zero-copy arrays are read-only, another numba type, so a mix
+    # would compile (and cache) one specialisation per combination.
     def rows_of(column: str) -> np.ndarray:
         found = rows_at(pos, priced[column]).cast(pl.Int64).fill_null(-1)
-        return np.ascontiguousarray(found.to_numpy())
+        return found.to_numpy().astype(np.int64)
 
-    def values(expr: pl.Expr) -> np.ndarray:
-        return np.ascontiguousarray(priced.select(expr).to_series().to_numpy())
+    def values(expr: pl.Expr, dtype: type) -> np.ndarray:
+        return priced.select(expr).to_series().to_numpy().astype(dtype)
 
     real = pl.when(pl.col("real")).then(1).when(~pl.col("real")).then(0).otherwise(-1)
     out = _scatter_sums(
         pos.len(),
         rows_of("issue_pos"),
         rows_of("receipt_pos"),
-        values(pl.col("qty").cast(pl.Int64).fill_null(0)),
-        values(pl.col("amount").cast(pl.Int64).fill_null(0)),
-        values(real.cast(pl.Int8)),
+        values(pl.col("qty").cast(pl.Int64).fill_null(0), np.int64),
+        values(pl.col("amount").cast(pl.Int64).fill_null(0), np.int64),
+        values(real.cast(pl.Int8), np.int8),
     )
     return [pl.Series(name, out[k]) for k, name in enumerate(_SUMS)]
 
