@@ -247,9 +247,11 @@ def _cost_by_levels(
         all_pieces.append(pieces)
         all_shares.append(shares)
     log = pl.concat(cycle_log, how="vertical_relaxed") if cycle_log else pl.DataFrame()
+    # One chunk per column: every later step filters or gathers these whole frames, and on a
+    # chunk per level (and per cycle pass) that costs several times a single copy here.
     return (
-        pl.concat(all_rows, how="vertical_relaxed"),
-        pl.concat(all_pieces, how="diagonal_relaxed"),
+        pl.concat(all_rows, how="vertical_relaxed").rechunk(),
+        pl.concat(all_pieces, how="diagonal_relaxed").rechunk(),
         pl.concat(all_shares, how="vertical_relaxed"),
         log,
     )
