@@ -226,8 +226,12 @@ def _run(
 
     def hashes_and_id() -> tuple[pl.Series, str]:
         columns = list(input_schema(cfg.dims))
-        computed = row_hashes(frame.select(columns)[missing], columns, threads=1)
-        hashes = frame["row_hash"].clone().scatter(missing, computed)
+        if missing.len() == frame.height:
+            # No row known yet (a first close): hash the columns as they are, no gather.
+            hashes = row_hashes(frame.select(columns), columns, threads=1).alias("row_hash")
+        else:
+            computed = row_hashes(frame.select(columns)[missing], columns, threads=1)
+            hashes = frame["row_hash"].clone().scatter(missing, computed)
         return hashes, _run_id(frame, hashes, cfg, closing_date, kind, state)
 
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="invclose-hash") as pool:
