@@ -686,6 +686,29 @@ def _known_rows(known: pl.DataFrame | pl.LazyFrame, dims: Sequence[str]) -> pl.D
     )
 
 
+def _repeated(ids: pl.Series) -> pl.Series:
+    """The non-null values of ``ids`` that occur more than once.
+
+    Equal ids hash alike, so when every hash is distinct no id repeats and the string
+    group-by (seconds at 1e7 rows) is skipped; otherwise it decides exactly.
+
+    >>> import polars as pl
+    >>> _repeated(pl.Series(["a", "b", "a", None, None])).to_list()
+    ['a']
+    """
+    if ids.hash().n_unique() == ids.len():
+        return ids.clear()
+    return (
+        ids.to_frame("txn_id")
+        .lazy()
+        .group_by("txn_id")
+        .len()
+        .filter((pl.col("len") > 1) & pl.col("txn_id").is_not_null())
+        .collect()["txn_id"]
+        .rechunk()
+    )
+
+
 def _cross_row_checks(
     frame: pl.DataFrame, dims: Sequence[str], known: pl.DataFrame | None
 ) -> tuple[list[pl.LazyFrame], pl.Series]:
@@ -694,14 +717,7 @@ def _cross_row_checks(
     key = "txn_id"
     txn = pl.col("txn_id")
     # The window logic runs only on the (usually few) rows whose txn_id repeats.
-    repeated_ids = (
-        frame.lazy()
-        .group_by("txn_id")
-        .len()
-        .filter((pl.col("len") > 1) & txn.is_not_null())
-        .collect()["txn_id"]
-        .rechunk()
-    )
+    repeated_ids = _repeated(frame["txn_id"])
     repeated = frame.filter(txn.is_in(repeated_ids.implode()))
     by = "txn_id"
     same_group = pl.all_horizontal([pl.col(c).n_unique().over(by) == 1 for c in ("item_id", *dims)])

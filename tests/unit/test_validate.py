@@ -710,3 +710,22 @@ def test_accounts_missing_column_and_duplicate_keys() -> None:
     with pytest.raises(InputValidationError) as info:
         normalize_accounts(duplicated)
     assert "(key 'sale|*'), column 'kind' [accounts_duplicate]" in str(info.value)
+
+
+def test_repeated_ids_are_exact_even_when_every_hash_collides(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from invclose.validate import _repeated
+
+    ids = pl.Series("txn_id", ["T1", "T2", "T3", "T2", None, None])
+    # Distinct hashes prove there is no repeat; here every id "collides", so the exact
+    # group-by must decide: only T2 repeats (nulls never count).
+    monkeypatch.setattr(pl.Series, "hash", lambda self, *a, **k: pl.Series([1] * self.len()))
+    assert _repeated(ids).to_list() == ["T2"]
+    assert _repeated(pl.Series("txn_id", ["A", "B", "C"])).to_list() == []
+
+
+def test_no_repeated_ids_when_all_differ() -> None:
+    from invclose.validate import _repeated
+
+    assert _repeated(pl.Series("txn_id", [f"T{i}" for i in range(1000)])).to_list() == []
