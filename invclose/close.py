@@ -228,7 +228,7 @@ def _run(
         columns = list(input_schema(cfg.dims))
         if missing.len() == frame.height:
             # No row known yet (a first close): hash the columns as they are, no gather.
-            hashes = row_hashes(frame.select(columns), columns, threads=1).alias("row_hash")
+            hashes = row_hashes(frame.select(columns), columns, threads=1)
         else:
             computed = row_hashes(frame.select(columns)[missing], columns, threads=1)
             hashes = frame["row_hash"].clone().scatter(missing, computed)

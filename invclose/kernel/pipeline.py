@@ -24,7 +24,7 @@ from invclose.kernel.findings import close_findings, marking_ignored
 from invclose.kernel.flows import OrderLinks, order_links
 from invclose.kernel.levels import group_levels
 from invclose.kernel.marking import settle_marked
-from invclose.kernel.prepare import build_working, rows_at
+from invclose.kernel.prepare import build_working, rows_at, run_starts
 from invclose.kernel.pricing import apply_pieces, attach_sides, price_pieces
 from invclose.kernel.propagate import derived_adjustments, feed_shares
 from invclose.kernel.virtual import closing_rows, onhand_rows
@@ -159,9 +159,7 @@ def _cost_groups(
     pieces, virtual = average_pieces(walk_rows, next_pos=next_pos)
     if pieces.height:
         # The method of each group: its first row's (moved is in pos order, so by group).
-        methods = moved.select("gid", "method").filter(
-            pl.col("gid").ne_missing(pl.col("gid").shift(1))
-        )
+        methods = moved.select("gid", "method").filter(run_starts("gid"))
         principle = methods["method"].gather(rows_at(methods["gid"], pieces["gid"]))
     else:
         principle = pl.Series(dtype=pl.String)

@@ -123,18 +123,17 @@ def _piece_sums(pos: pl.Series, priced: pl.DataFrame) -> list[pl.Series]:
 
     # Copies, always writable: zero-copy arrays are read-only, another numba type, so a mix
     # would compile (and cache) one specialisation per combination.
-    def rows_of(column: str) -> np.ndarray:
-        found = rows_at(pos, priced[column]).cast(pl.Int64).fill_null(-1)
-        return found.to_numpy().astype(np.int64)
-
     def values(expr: pl.Expr, dtype: type) -> np.ndarray:
         return priced.select(expr).to_series().to_numpy().astype(dtype)
 
+    # Both sides' rows from one position lookup.
+    sides = pl.concat([priced["issue_pos"], priced["receipt_pos"]])
+    found = rows_at(pos, sides).cast(pl.Int64).fill_null(-1).to_numpy().astype(np.int64)
     real = pl.when(pl.col("real")).then(1).when(~pl.col("real")).then(0).otherwise(-1)
     out = _scatter_sums(
         pos.len(),
-        rows_of("issue_pos"),
-        rows_of("receipt_pos"),
+        found[: priced.height],
+        found[priced.height :],
         values(pl.col("qty").cast(pl.Int64).fill_null(0), np.int64),
         values(pl.col("amount").cast(pl.Int64).fill_null(0), np.int64),
         values(real.cast(pl.Int8), np.int8),
