@@ -7,6 +7,7 @@ voucher detail, ids. Every table is conformed to its schema in ``invclose.schema
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from decimal import Decimal
 
 import polars as pl
@@ -89,11 +90,13 @@ def _gather(frame: pl.DataFrame, rows: pl.Series) -> pl.DataFrame:
 
 
 def _open_and_closed(
-    rows: pl.DataFrame, dims: list[str], run_id: str, *, settle: bool
+    rows: pl.DataFrame, dims: list[str], *, settle: bool
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The in-scope rows still open (``open_items`` columns) and those closed now, by pos.
 
-    Each part gathers only its own columns: the closed rows need just their id and hash.
+    Each part gathers only its own columns: the closed rows need just their id, their input
+    row (``HASH_ROW``, for the hash added by :func:`finish_result`) and, for virtual rows
+    (no input row), the hash of their columns.
     """
     columns = list(input_schema(dims))
     keep = pl.col("in_scope") if settle else pl.col("in_scope") & ~pl.col("is_virtual_new")
@@ -104,19 +107,15 @@ def _open_and_closed(
     )
     still_open = _in_pos_order(rows, keep & ~closed_now, [*columns, "q1", "v1", "carried1"])
     open_items = still_open.select(
-        pl.lit(run_id).alias("close_id"),
         *columns,
         open_qty=from_micro(pl.col("q1")),
         open_value=from_cents(pl.col("v1")),
         carried_value=from_cents(pl.col("carried1")),
         is_virtual=pl.col("txn_id").str.starts_with("~"),
     )
-    closed = _in_pos_order(rows, keep & closed_now, ["txn_id", "row_hash"])
-    virtual = _in_pos_order(rows, keep & closed_now & pl.col("row_hash").is_null(), columns)
-    newly_closed = _with_virtual_hashes(closed, virtual, columns).with_columns(
-        closed_by=pl.lit(run_id)
-    )
-    return open_items, newly_closed
+    closed = _in_pos_order(rows, keep & closed_now, ["txn_id", HASH_ROW])
+    virtual = _in_pos_order(rows, keep & closed_now & pl.col(HASH_ROW).is_null(), columns)
+    return open_items, _with_virtual_hashes(closed, virtual, columns)
 
 
 def _sorted_by_id(frame: pl.DataFrame) -> pl.DataFrame:
@@ -205,17 +204,44 @@ def _missing_message(missing: pl.DataFrame) -> str:
     )
 
 
-def assemble_result(
+#: The column of kernel rows holding their input row's index into the row hashes that
+#: :func:`finish_result` receives (null on virtual rows, which have no input row).
+HASH_ROW = "_hash_row"
+#: The closed items that this run closes (``closed_by`` is its id, not yet known in a draft).
+_NEW = "_closed_now"
+
+
+@dataclass(frozen=True)
+class Draft:
+    """A run's result tables before its id and its input rows' hashes are known.
+
+    Every table lacks ``close_id``; voucher ids lack their ``<close_id>`` prefix; the closed
+    items of this run carry their input row (``HASH_ROW``) instead of its hash. ``invclose.close``
+    builds the draft while the row hashes (and from them the id) are computed on another
+    thread; :func:`finish_result` completes it.
+    """
+
+    tables: dict[str, pl.DataFrame]
+    closing_date: dt.date
+    run_kind: str
+    dimensions: tuple[str, ...]
+    config_fingerprint: str
+    lock_date: dt.date | None
+
+
+def assemble_draft(
     output: KernelOutput,
     cfg: CloseConfig,
     closing_date: dt.date,
-    run_id: str,
     state: OpeningState | None,
     *,
     run_kind: str,
     accounts: pl.DataFrame | None,
-) -> CloseResult:
-    """Build the ``CloseResult`` of one run; raise if an adjusted row has no account."""
+) -> Draft:
+    """Build the result tables of one run but its id; raise if an adjusted row has no account.
+
+    ``output.rows`` must carry ``HASH_ROW``.
+    """
     dims = list(cfg.dims)
     settle = run_kind == "close"
     adjusted = _adjustments_cents(output, accounts, dims)
@@ -226,9 +252,7 @@ def assemble_result(
         )
         raise MissingAccountError(_missing_message(missing), failures)
 
-    with_id = pl.lit(run_id).alias("close_id")
     adjustments = adjusted.select(
-        with_id,
         "txn_id",
         "item_id",
         *dims,
@@ -247,9 +271,9 @@ def assemble_result(
         adjusted_against=pl.col("adjusted_against"),
         order_id=pl.col("order_id"),
     )
-    lines = voucher_lines(adjusted, cfg.voucher_detail, dims, run_id)  # type: ignore[arg-type]
+    # Voucher ids are "<close_id>-V<n>": built here as "-V<n>", prefixed by finish_result.
+    lines = voucher_lines(adjusted, cfg.voucher_detail, dims, "")  # type: ignore[arg-type]
     vouchers = lines.with_columns(
-        with_id,
         posting_date=pl.lit(closing_date),
         debit=from_cents(pl.col("debit")),
         credit=from_cents(pl.col("credit")),
@@ -261,7 +285,6 @@ def assemble_result(
     # The receipt's item and dimensions: a lookup by position, not a join.
     receipt_keys = _gather(rows.select("item_id", *dims), rows_at(rows["pos"], real["receipt_pos"]))
     settlements = pl.concat([real, receipt_keys], how="horizontal").select(
-        with_id,
         "issue_txn_id",
         "receipt_txn_id",
         "item_id",
@@ -271,12 +294,11 @@ def assemble_result(
         amount=from_cents(pl.col("amount")),
         principle=pl.col("principle"),
     )
-    cost_flow = _cost_flow(output, rows, ordered, with_id)
+    cost_flow = _cost_flow(output, rows, ordered)
     log = output.log.with_columns(
-        with_id, qty=from_micro(pl.col("qty")), amount=from_cents(pl.col("amount"))
+        qty=from_micro(pl.col("qty")), amount=from_cents(pl.col("amount"))
     )
     balances = output.balances.select(
-        with_id,
         "item_id",
         *dims,
         "method",
@@ -287,32 +309,63 @@ def assemble_result(
         physical_qty=from_micro(pl.col("physical_qty")),
         physical_value=from_cents(pl.col("physical_value")),
     )
-    open_items, newly_closed = _open_and_closed(rows, dims, run_id, settle=settle)
-    previous = (
-        state.closed_items.select("txn_id", "row_hash", "closed_by")
-        if state is not None
-        else newly_closed.clear()
+    open_items, newly_closed = _open_and_closed(rows, dims, settle=settle)
+    closed_items = newly_closed.with_columns(
+        closed_by=pl.lit(None, pl.String), **{_NEW: pl.lit(True)}
     )
-    closed_items = _sorted_by_id(pl.concat([previous, newly_closed])).with_columns(with_id)
+    if state is not None:
+        previous = state.closed_items.select(
+            "txn_id",
+            "row_hash",
+            "closed_by",
+            **{HASH_ROW: pl.lit(None, pl.get_index_type()), _NEW: pl.lit(False)},
+        )
+        closed_items = pl.concat([previous, closed_items.select(previous.columns)])
+    closed_items = _sorted_by_id(closed_items)
 
-    tables = {
-        "settlements": settlements,
-        "adjustments": adjustments,
-        "vouchers": vouchers,
-        "log": log.sort(["code", "item_id", "txn_id"], nulls_last=True),
-        "balances": balances,
-        "open_items": open_items,
-        "closed_items": closed_items,
-        "cost_flow": cost_flow,
-    }
     lock = closing_date if settle else (state.lock_date if state is not None else None)
-    return CloseResult(
-        close_id=run_id,
+    return Draft(
+        tables={
+            "settlements": settlements,
+            "adjustments": adjustments,
+            "vouchers": vouchers,
+            "log": log.sort(["code", "item_id", "txn_id"], nulls_last=True),
+            "balances": balances,
+            "open_items": open_items,
+            "closed_items": closed_items,
+            "cost_flow": cost_flow,
+        },
         closing_date=closing_date,
         run_kind=run_kind,
         dimensions=tuple(dims),
         config_fingerprint=cfg.fingerprint(),
         lock_date=lock,
+    )
+
+
+def finish_result(draft: Draft, run_id: str, hashes: pl.Series) -> CloseResult:
+    """The ``CloseResult`` of ``draft``: its id on every table, the input rows' hashes.
+
+    ``hashes`` holds the row hash of each input row, indexed by ``HASH_ROW``.
+    """
+    dims = list(draft.dimensions)
+    with_id = pl.lit(run_id).alias("close_id")
+    tables = {name: table.with_columns(with_id) for name, table in draft.tables.items()}
+    tables["vouchers"] = tables["vouchers"].with_columns(
+        voucher_id=pl.concat_str(pl.lit(run_id), pl.col("voucher_id"))
+    )
+    closed = tables["closed_items"]
+    tables["closed_items"] = closed.with_columns(
+        row_hash=pl.coalesce(pl.col("row_hash"), hashes.gather(closed[HASH_ROW])),
+        closed_by=pl.when(pl.col(_NEW)).then(pl.lit(run_id)).otherwise(pl.col("closed_by")),
+    ).drop(HASH_ROW, _NEW)
+    return CloseResult(
+        close_id=run_id,
+        closing_date=draft.closing_date,
+        run_kind=draft.run_kind,
+        dimensions=draft.dimensions,
+        config_fingerprint=draft.config_fingerprint,
+        lock_date=draft.lock_date,
         **{name: conform(table, name, dims) for name, table in tables.items()},
     )
 
@@ -332,9 +385,7 @@ def _pieces_in_order(pieces: pl.DataFrame) -> pl.DataFrame:
     return _gather(narrow, packed[0])
 
 
-def _cost_flow(
-    output: KernelOutput, rows: pl.DataFrame, ordered: pl.DataFrame, with_id: pl.Expr
-) -> pl.DataFrame:
+def _cost_flow(output: KernelOutput, rows: pl.DataFrame, ordered: pl.DataFrame) -> pl.DataFrame:
     """Lineage edges: receipt -> issue per piece, issue -> derived receipt, closing pairs.
 
     ``ordered`` holds every piece (real and adjustment-only) in ``_PIECE_ORDER``.
@@ -378,7 +429,6 @@ def _cost_flow(
     )
     edges = pl.concat([settlement, feeds, closing], how="vertical_relaxed")
     return edges.select(
-        with_id,
         "from_txn_id",
         "to_txn_id",
         qty=from_micro(pl.col("qty")),
@@ -390,18 +440,16 @@ def _cost_flow(
 def _with_virtual_hashes(
     closed: pl.DataFrame, virtual: pl.DataFrame, columns: list[str]
 ) -> pl.DataFrame:
-    """Virtual rows created by the run get the row hash of their input columns.
+    """``closed`` with a ``row_hash`` column: the hash of the input columns of virtual rows.
 
-    ``virtual`` holds the input ``columns`` of the rows of ``closed`` whose ``row_hash`` is
-    null, in the same order.
+    Virtual rows (created by the run, ``HASH_ROW`` null) are hashed here; the others stay null
+    until :func:`finish_result` takes their input row's hash. ``virtual`` holds the input
+    ``columns`` of the virtual rows of ``closed``, in the same order.
     """
-    if virtual.is_empty():
-        return closed
-    at = closed["row_hash"].is_null().arg_true()
-    # The new hashes in place: a fresh full-height column, null except at the virtual rows.
-    filled = pl.repeat(None, closed.height, dtype=pl.String, eager=True)
-    filled.scatter(at, row_hashes(virtual, columns))
-    return closed.with_columns(row_hash=pl.coalesce(pl.col("row_hash"), filled))
+    filled = pl.repeat(None, closed.height, dtype=pl.String, eager=True).alias("row_hash")
+    if not virtual.is_empty():
+        filled.scatter(closed[HASH_ROW].is_null().arg_true(), row_hashes(virtual, columns))
+    return closed.with_columns(filled)
 
 
 def _deviation_rows(output: KernelOutput, max_deviation: Decimal, dims: list[str]) -> pl.DataFrame:

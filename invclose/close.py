@@ -8,12 +8,18 @@ from __future__ import annotations
 
 import datetime as dt
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from invclose.assemble import assemble_result, check_log, resolve_items
+from invclose.assemble import (
+    HASH_ROW,
+    Draft,
+    assemble_draft,
+    check_log,
+    finish_result,
+    resolve_items,
+)
 from invclose.config import PERIODIC_METHODS, CloseConfig, parse_date
 from invclose.errors import ConfigError, InputValidationError
 from invclose.hashing import grouped_content_id, row_hashes
@@ -151,12 +157,13 @@ def execute_run(
     part: tuple[int, int] = (0, 1),
 ) -> CloseResult:
     """Kernel then result tables for a prepared ``frame`` (a close or a recalculation)."""
-    output = run_kernel(frame, list(cfg.dims), closing_date, settle=kind == "close")
-    return _result(
+    output = run_kernel(
+        frame.with_row_index(HASH_ROW), list(cfg.dims), closing_date, settle=kind == "close"
+    )
+    draft = _draft(
         output,
         cfg,
         closing_date,
-        run_id,
         state,
         kind,
         progress,
@@ -165,13 +172,15 @@ def execute_run(
         rows_total=rows_total,
         part=part,
     )
+    result = finish_result(draft, run_id, frame["row_hash"])
+    _report_assembled(progress, frame.height, rows_done, rows_total, part)
+    return result
 
 
-def _result(
+def _draft(
     output: KernelOutput,
     cfg: CloseConfig,
     closing_date: dt.date,
-    run_id: str,
     state: OpeningState | None,
     kind: str,
     progress: ProgressCallback | None,
@@ -180,25 +189,29 @@ def _result(
     rows_done: int = 0,
     rows_total: int | None = None,
     part: tuple[int, int] = (0, 1),
-) -> CloseResult:
-    """The result tables of a kernel run over ``height`` input rows, with progress reported."""
+) -> Draft:
+    """The result tables (but the run's id) of a kernel run over ``height`` input rows."""
     total = height if rows_total is None else rows_total
     report(progress, "settle and cost", rows_done + height // 2, total, *part)
-    result = assemble_result(
+    return assemble_draft(
         output,
         cfg,
         closing_date,
-        run_id,
         state,
         run_kind="close" if kind == "close" else "recalculation",
         accounts=normalize_accounts(cfg.accounts),
     )
+
+
+def _report_assembled(
+    progress: ProgressCallback | None,
+    height: int,
+    rows_done: int = 0,
+    rows_total: int | None = None,
+    part: tuple[int, int] = (0, 1),
+) -> None:
+    total = height if rows_total is None else rows_total
     report(progress, "assemble", rows_done + height, total, part[0] + 1, part[1])
-    return result
-
-
-#: The input row of each kernel row while the row hashes are computed beside the kernel.
-_HASH_ROW = "_hash_row"
 
 
 def _run(
@@ -214,9 +227,9 @@ def _run(
     state = load_opening(opening, cfg.dims)
     _check_dates(closing_date, state, kind)
     # Only rows the opening knows need their hashes before the kernel (to find changed rows);
-    # the kernel leaves a core mostly idle, so the other rows are hashed, and the run's id
-    # summed from the hashes, on a second thread (DuckDB and Polars release the GIL) while it
-    # runs. The values are the same either way.
+    # the kernel and the assembly of the tables leave a core mostly idle, so the other rows
+    # are hashed, and the run's id summed from the hashes, on a second thread (DuckDB and
+    # Polars release the GIL) meanwhile. The id and the hashes go in last (finish_result).
     frame = prepare_frame(df, cfg, state, hash_rows=False)
     report(progress, "validate", 0, frame.height)
     if item_ids is not None:
@@ -237,20 +250,13 @@ def _run(
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="invclose-hash") as pool:
         pending = pool.submit(hashes_and_id)
         output = run_kernel(
-            frame.with_row_index(_HASH_ROW), list(cfg.dims), closing_date, settle=kind == "close"
+            frame.with_row_index(HASH_ROW), list(cfg.dims), closing_date, settle=kind == "close"
         )
+        draft = _draft(output, cfg, closing_date, state, kind, progress, height=frame.height)
         hashes, run_id = pending.result()
-    rows = output.rows.with_columns(row_hash=hashes.gather(output.rows[_HASH_ROW])).drop(_HASH_ROW)
-    return _result(
-        replace(output, rows=rows),
-        cfg,
-        closing_date,
-        run_id,
-        state,
-        kind,
-        progress,
-        height=frame.height,
-    )
+    result = finish_result(draft, run_id, hashes)
+    _report_assembled(progress, frame.height)
+    return result
 
 
 def close(

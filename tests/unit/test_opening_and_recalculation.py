@@ -74,6 +74,32 @@ def test_second_close_continues_from_the_open_state() -> None:
     assert dict(feb.closed_items.select("txn_id", "closed_by").rows())["R1"] == jan.close_id
 
 
+def test_the_run_id_and_row_hashes_reach_every_table() -> None:
+    # The tables are built before the run's id and the new rows' hashes are known (those are
+    # computed on another thread), and stamped last: every table must carry the id, every
+    # voucher id must start with it, and each closed row must keep the hash of its own row.
+    jan = invclose.close(history(), day(31), accounts=ACCOUNTS)
+    feb_rows = pl.concat([history(), invoice()]).filter(
+        ~((pl.col("txn_id") == "P") & (pl.col("status") == "physical"))
+    )
+    feb = invclose.close(feb_rows, FEB, accounts=ACCOUNTS, opening=jan)
+    for name, table in feb.tables().items():
+        assert name == "log" or not table.is_empty(), name  # nothing to warn about
+        assert table["close_id"].unique().to_list() in ([feb.close_id], []), name
+    assert feb.vouchers["voucher_id"].str.starts_with(f"{feb.close_id}-V").all()
+    closed = {
+        t: (h, by) for t, h, by in feb.closed_items.select("txn_id", "row_hash", "closed_by").rows()
+    }
+    assert closed["R1"] == (jan.closed_items.row(0, named=True)["row_hash"], jan.close_id)
+    # A first close of the same rows hashes every row in one pass, without an opening: the
+    # rows closed in February must have the same hashes there.
+    whole = invclose.close(feb_rows, FEB, accounts=ACCOUNTS)
+    expected = dict(whole.closed_items.select("txn_id", "row_hash").rows())
+    for txn in ("R2", "J1", "F1"):
+        assert closed[txn] == (expected[txn], feb.close_id), txn
+    assert len({h for h, _ in closed.values()}) == len(closed)
+
+
 def test_full_history_and_only_new_rows_give_the_same_close() -> None:
     jan = invclose.close(history(), day(31), accounts=ACCOUNTS)
     full = pl.concat([history().filter(pl.col("txn_id") != "P"), invoice()])
