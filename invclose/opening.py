@@ -88,7 +88,7 @@ def _known_row_hashes(
     tx: pl.DataFrame, opening: OpeningState | None, columns: list[str]
 ) -> pl.Series:
     """Row hashes of the rows of ``tx`` the opening knows (closed or open); null elsewhere."""
-    hashes = pl.Series("row_hash", [None] * tx.height, dtype=pl.String)
+    hashes = pl.repeat(None, tx.height, dtype=pl.String, eager=True).alias("row_hash")
     if opening is None or tx.is_empty():
         return hashes
     known_ids = pl.concat([opening.closed_items["txn_id"], opening.open_items["txn_id"]])
