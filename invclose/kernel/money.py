@@ -54,12 +54,50 @@ def from_cents(expr: pl.Expr) -> pl.Expr:
     return expr.cast(pl.Int128).reinterpret(dtype=MONEY)
 
 
-def mul_div_round(a: pl.Expr, b: pl.Expr, d: pl.Expr) -> pl.Expr:
+def mul_div_round(a: pl.Expr, b: pl.Expr, d: pl.Expr, *, narrow: bool = False) -> pl.Expr:
     """``round(a * b / d)`` half away from zero, computed exactly in 128-bit integers.
 
-    ``d`` must be positive. The result must fit int64 (it is money in cents).
+    ``d`` must be positive. The result must fit int64 (it is money in cents). With
+    ``narrow=True`` the same formula runs in 64-bit integers, several times faster; only for
+    inputs where :func:`fits_narrow` holds, so that nothing overflows and the result is the
+    same.
+
+    >>> pl.select(mul_div_round(pl.lit(5), pl.lit(3), pl.lit(2))).item()  # 7.5
+    8
+    >>> pl.select(mul_div_round(pl.lit(-5), pl.lit(3), pl.lit(2), narrow=True)).item()
+    -8
     """
-    prod = a.cast(pl.Int128) * b.cast(pl.Int128)
-    den = d.cast(pl.Int128)
+    wide = pl.Int64 if narrow else pl.Int128
+    prod = a.cast(wide) * b.cast(wide)
+    den = d.cast(wide)
     magnitude = ((prod.abs() * 2 + den) // (den * 2)).cast(pl.Int64)
     return pl.when(prod < 0).then(-magnitude).otherwise(magnitude)
+
+
+#: :func:`mul_div_round` in 64 bits needs 2 * |a * b| + 2 * d below this.
+_NARROW_LIMIT = 2**63
+
+
+def fits_narrow(frame: pl.DataFrame, a: pl.Expr, b: pl.Expr, d: pl.Expr) -> bool:
+    """Whether ``mul_div_round(a, b, d)`` can run in 64 bits on every row of ``frame``.
+
+    True when 2 * max|a| * max|b| + 2 * max(d), computed in Python integers, is below
+    2**63: then no intermediate of the formula overflows int64.
+
+    >>> f = pl.DataFrame({"a": [10**9, -(10**9)], "b": [10**9, 3], "d": [7, 1]})
+    >>> fits_narrow(f, pl.col("a"), pl.col("b"), pl.col("d"))
+    True
+    >>> fits_narrow(f, pl.col("a") * 10, pl.col("b"), pl.col("d"))
+    False
+    """
+    bounds = frame.select(
+        a.min().alias("a_lo"),
+        a.max().alias("a_hi"),
+        b.min().alias("b_lo"),
+        b.max().alias("b_hi"),
+        d.max().alias("d_hi"),
+    ).row(0)
+    a_lo, a_hi, b_lo, b_hi, d_hi = (int(v or 0) for v in bounds)
+    biggest_a = max(abs(a_lo), abs(a_hi))
+    biggest_b = max(abs(b_lo), abs(b_hi))
+    return 2 * biggest_a * biggest_b + 2 * max(d_hi, 0) < _NARROW_LIMIT

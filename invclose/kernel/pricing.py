@@ -15,7 +15,7 @@ import numpy as np
 import polars as pl
 from numba import njit
 
-from invclose.kernel.money import mul_div_round
+from invclose.kernel.money import fits_narrow, mul_div_round
 from invclose.kernel.prepare import rows_at, run_starts, running_sum, sort_order
 
 
@@ -65,9 +65,9 @@ def price_pieces(pieces: pl.DataFrame, working: pl.DataFrame) -> pl.DataFrame:
     )
     # The pieces are sorted by receipt: a receipt's running sums restart at its first piece.
     first = run_starts("receipt_pos")
-    priced = ordered.with_columns(drawn=running_sum("receipt_pos", "qty")).with_columns(
-        cum_amount=mul_div_round(pl.col("r_w"), pl.col("drawn"), pl.col("r_q"))
-    )
+    drawn = ordered.with_columns(drawn=running_sum("receipt_pos", "qty"))
+    cum = (pl.col("r_w"), pl.col("drawn"), pl.col("r_q"))
+    priced = drawn.with_columns(cum_amount=mul_div_round(*cum, narrow=fits_narrow(drawn, *cum)))
     priced = priced.with_columns(
         amount=pl.col("cum_amount")
         - pl.when(first).then(0).otherwise(pl.col("cum_amount").shift(1).fill_null(0)),
@@ -164,10 +164,9 @@ def apply_pieces(working: pl.DataFrame, priced: pl.DataFrame, *, settle: bool) -
         against["adjusted_against"].gather(rows_at(against["issue_pos"], working["pos"])),
     )
     # Issue: new open value = pieces + (w - round(w * s / q)); the unsettled part keeps cost.
+    kept = (pl.col("w_abs"), pl.col("s"), pl.col("q_abs").clip(lower_bound=1))
     new_issue_value = (
-        pl.col("paid")
-        + pl.col("w_abs")
-        - mul_div_round(pl.col("w_abs"), pl.col("s"), pl.col("q_abs").clip(lower_bound=1))
+        pl.col("paid") + pl.col("w_abs") - mul_div_round(*kept, narrow=fits_narrow(rows, *kept))
     )
     # A derived receipt moves by its share of its feeding issues' changes (its w_abs already
     # includes it, so its pieces were cut from the new value).
