@@ -19,7 +19,7 @@ from invclose.kernel.accounts import fill_accounts
 from invclose.kernel.money import from_cents, from_micro, mul_div_round, to_cents
 from invclose.kernel.pipeline import KernelOutput
 from invclose.kernel.prepare import rows_at, sort_order
-from invclose.kernel.vouchers import voucher_lines
+from invclose.kernel.vouchers import voucher_ids, voucher_lines
 from invclose.opening import OpeningState
 from invclose.result import CloseResult
 from invclose.schemas import VIRTUAL_PREFIX, conform, input_schema
@@ -215,10 +215,10 @@ _NEW = "_closed_now"
 class Draft:
     """A run's result tables before its id and its input rows' hashes are known.
 
-    Every table lacks ``close_id``; voucher ids lack their ``<close_id>`` prefix; the closed
-    items of this run carry their input row (``HASH_ROW``) instead of its hash. ``invclose.close``
-    builds the draft while the row hashes (and from them the id) are computed on another
-    thread; :func:`finish_result` completes it.
+    Every table lacks ``close_id``; voucher lines hold their voucher's number (``voucher_no``)
+    instead of its id; the closed items of this run carry their input row (``HASH_ROW``)
+    instead of its hash. ``invclose.close`` builds the draft while the row hashes (and from
+    them the id) are computed on another thread; :func:`finish_result` completes it.
     """
 
     tables: dict[str, pl.DataFrame]
@@ -271,8 +271,8 @@ def assemble_draft(
         adjusted_against=pl.col("adjusted_against"),
         order_id=pl.col("order_id"),
     )
-    # Voucher ids are "<close_id>-V<n>": built here as "-V<n>", prefixed by finish_result.
-    lines = voucher_lines(adjusted, cfg.voucher_detail, dims, "")  # type: ignore[arg-type]
+    # Voucher ids are "<close_id>-V<n>": the lines keep n until finish_result.
+    lines = voucher_lines(adjusted, cfg.voucher_detail, dims, None)  # type: ignore[arg-type]
     vouchers = lines.with_columns(
         posting_date=pl.lit(closing_date),
         debit=from_cents(pl.col("debit")),
@@ -351,8 +351,9 @@ def finish_result(draft: Draft, run_id: str, hashes: pl.Series) -> CloseResult:
     dims = list(draft.dimensions)
     with_id = pl.lit(run_id).alias("close_id")
     tables = {name: table.with_columns(with_id) for name, table in draft.tables.items()}
-    tables["vouchers"] = tables["vouchers"].with_columns(
-        voucher_id=pl.concat_str(pl.lit(run_id), pl.col("voucher_id"))
+    vouchers = tables["vouchers"]
+    tables["vouchers"] = vouchers.with_columns(voucher_ids(vouchers["voucher_no"], run_id)).drop(
+        "voucher_no"
     )
     closed = tables["closed_items"]
     tables["closed_items"] = closed.with_columns(

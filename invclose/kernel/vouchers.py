@@ -23,12 +23,14 @@ def voucher_lines(
     adjustments: pl.DataFrame,
     detail: VoucherDetail,
     dims: list[str],
-    voucher_prefix: str,
+    voucher_prefix: str | None,
 ) -> pl.DataFrame:
     """Voucher lines (amounts in cents) for ``adjustments`` (cents, own sign).
 
     One voucher per item (per item group at ``item_group`` detail, one at ``total``);
-    ``voucher_id`` is ``<prefix>-<n>`` with ``n`` the item's rank, so ids are deterministic.
+    ``voucher_id`` is ``<prefix>-V<n>`` with ``n`` the item's rank, so ids are deterministic.
+    With ``voucher_prefix=None`` the lines keep ``voucher_no`` (``n``) instead, for
+    :func:`voucher_ids` once the prefix is known.
     """
     if detail == VoucherDetail.TRANSACTION:
         return _transaction_lines(adjustments, dims, voucher_prefix)
@@ -53,7 +55,7 @@ def voucher_lines(
 
 
 def _numbered(
-    lines: pl.DataFrame, keys: list[str], voucher_key: str | None, prefix: str
+    lines: pl.DataFrame, keys: list[str], voucher_key: str | None, prefix: str | None
 ) -> pl.DataFrame:
     """Voucher ids, line numbers and debit / credit for netted lines (``net`` in cents)."""
     if voucher_key is None:
@@ -64,11 +66,37 @@ def _numbered(
         )
     lines = lines.sort(["voucher_no", *keys, "account"], nulls_last=False).with_columns(
         line_no=pl.int_range(1, pl.len() + 1).over("voucher_no").cast(pl.Int64),
-        voucher_id=pl.format("{}-V{}", pl.lit(prefix), pl.col("voucher_no")),
         debit=pl.col("net").clip(lower_bound=0),
         credit=(-pl.col("net")).clip(lower_bound=0),
     )
-    return lines.drop("voucher_no", "net")
+    ordered = lines.select(*keys, "account", "line_no", "voucher_no", "debit", "credit")
+    return _with_ids(ordered, prefix)
+
+
+def _with_ids(lines: pl.DataFrame, prefix: str | None) -> pl.DataFrame:
+    """``voucher_no`` replaced by ``voucher_id`` in its place, unless ``prefix`` is None."""
+    if prefix is None:
+        return lines
+    ids = voucher_ids(lines["voucher_no"], prefix)
+    return lines.with_columns(ids).select(
+        [("voucher_id" if c == "voucher_no" else c) for c in lines.columns]
+    )
+
+
+def voucher_ids(numbers: pl.Series, prefix: str) -> pl.Series:
+    """``<prefix>-V<n>`` for voucher numbers ``n`` (null stays null), each text made once.
+
+    Numbers are dense ranks (0 up to the number of vouchers), so the texts of every number
+    up to the largest are formatted and then looked up by position.
+
+    >>> voucher_ids(pl.Series([1, 1, 2, None]), "C9").to_list()
+    ['C9-V1', 'C9-V1', 'C9-V2', None]
+    """
+    top = numbers.max()
+    if not isinstance(top, int):  # no number at all
+        return pl.repeat(None, numbers.len(), dtype=pl.String, eager=True).alias("voucher_id")
+    texts = pl.select(pl.format("{}-V{}", pl.lit(prefix), pl.int_range(top + 1))).to_series()
+    return texts.gather(numbers).alias("voucher_id")
 
 
 def merge_voucher_lines(lines: pl.DataFrame, detail: VoucherDetail, prefix: str) -> pl.DataFrame:
@@ -92,7 +120,9 @@ def merge_voucher_lines(lines: pl.DataFrame, detail: VoucherDetail, prefix: str)
     return _numbered(netted, keys, voucher_key, prefix)
 
 
-def _transaction_lines(adjustments: pl.DataFrame, dims: list[str], prefix: str) -> pl.DataFrame:
+def _transaction_lines(
+    adjustments: pl.DataFrame, dims: list[str], prefix: str | None
+) -> pl.DataFrame:
     """One pair of lines per adjusted row, grouped by item: no group-by is needed.
 
     Vouchers are numbered by item in ``item_id`` order; inside one, the lines follow the
@@ -117,34 +147,24 @@ def _transaction_lines(adjustments: pl.DataFrame, dims: list[str], prefix: str) 
     ).with_columns(
         # Legs 2i and 2i + 1 belong to row i; a voucher's first leg is 2 * its first row.
         line_no=(at - pl.col("first")) * 2 + 1,
-        voucher_id=pl.format("{}-V{}", pl.lit(prefix), pl.col("voucher_no")),
     )
-    legs = pl.concat(
-        [
-            base.select(
-                *keys,
-                account=pl.col("inventory_account"),
-                line_no=pl.col("line_no"),
-                voucher_id=pl.col("voucher_id"),
-                net=pl.col("adjustment"),
-            ),
-            base.select(
-                *keys,
-                account=pl.col("offset_account"),
-                line_no=pl.col("line_no") + 1,
-                voucher_id=pl.col("voucher_id"),
-                net=-pl.col("adjustment"),
-            ),
-        ]
-    )
-    # Interleave the two halves: row i's inventory leg, then its offset leg. (A gather from
-    # one chunk per column is several times faster than from the two halves.)
+    # Legs 2i and 2i + 1 are row i's inventory and offset legs: one gather of each row twice
+    # (from one chunk per column, several times faster than from many), then the side.
     k = pl.int_range(2 * n, dtype=pl.get_index_type(), eager=True)
-    legs = legs.rechunk()[k // 2 + (k % 2) * n]
-    return legs.with_columns(
-        debit=pl.col("net").clip(lower_bound=0),
-        credit=(-pl.col("net")).clip(lower_bound=0),
-    ).drop("net")
+    offset = pl.Series("offset", (k % 2).cast(pl.Boolean))
+    legs = base.select(
+        *keys, "inventory_account", "offset_account", "adjustment", "line_no", "voucher_no"
+    ).rechunk()[k // 2]
+    net = pl.when("offset").then(-pl.col("adjustment")).otherwise("adjustment")
+    lines = legs.with_columns(offset).select(
+        *keys,
+        account=pl.when("offset").then("offset_account").otherwise("inventory_account"),
+        line_no=pl.col("line_no") + pl.col("offset").cast(pl.Int64),
+        voucher_no="voucher_no",
+        debit=net.clip(lower_bound=0),
+        credit=(-net).clip(lower_bound=0),
+    )
+    return _with_ids(lines, prefix)
 
 
 def _grouped_by_item(base: pl.DataFrame) -> pl.DataFrame:

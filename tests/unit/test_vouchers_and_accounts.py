@@ -6,6 +6,8 @@ import polars as pl
 import pytest
 
 import invclose
+from invclose.config import VoucherDetail
+from invclose.kernel.vouchers import voucher_ids, voucher_lines
 from tests.helpers import ACCOUNTS, D, day, tx
 
 
@@ -136,3 +138,35 @@ def test_default_accounts_mapping_row_matches_anything() -> None:
     assert result.adjustments.select("inventory_account", "offset_account").rows() == [
         ("1400", "5000")
     ]
+
+
+@pytest.mark.parametrize("detail", ["transaction", "item", "item_group", "total"])
+def test_numbers_kept_for_later_ids_give_the_same_lines(detail: str) -> None:
+    # A close numbers its vouchers before its id is known and names them last: that must
+    # give exactly the lines named at once. Item A posts +5.00 and -7.00 (two sites), B
+    # +3.00 to its own offset account, and a row without item +2.00.
+    adjusted = pl.DataFrame(
+        {
+            "item_id": ["A", "A", "B", None],
+            "site": ["s", "t", "s", "s"],
+            "item_group": ["G1", "G1", None, "G1"],
+            "txn_id": ["1", "2", "3", "4"],
+            "inventory_account": ["1400"] * 4,
+            "offset_account": ["5000", "5000", "2100", "5000"],
+            "adjustment": [500, -700, 300, 200],
+        }
+    )
+    level = VoucherDetail(detail)
+    named = voucher_lines(adjusted, level, ["site"], "C1")
+    numbered = voucher_lines(adjusted, level, ["site"], None)
+    later = numbered.with_columns(voucher_ids(numbered["voucher_no"], "C1")).select(named.columns)
+    assert later.equals(named)
+    assert "voucher_no" not in named.columns
+    # Every voucher balances.
+    sums = named.group_by("voucher_id").agg(pl.col("debit").sum(), pl.col("credit").sum())
+    assert (sums["debit"] == sums["credit"]).all()
+    if detail == "total":  # one voucher: 1400 nets +3.00, 5000 -0.00 (5 - 7 + 2), 2100 -3.00
+        assert sorted(named.select("account", "debit", "credit").rows()) == [
+            ("1400", 300, 0),
+            ("2100", 0, 300),
+        ]
