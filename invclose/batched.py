@@ -53,7 +53,7 @@ from invclose.errors import ConfigError, InputValidationError
 from invclose.hashing import content_id, group_digests
 from invclose.io import PARQUET_SUFFIXES, _expand, _is_paths, _suffix, to_polars
 from invclose.kernel.money import from_cents, to_cents
-from invclose.kernel.vouchers import merge_voucher_lines
+from invclose.kernel.vouchers import merge_voucher_lines, voucher_id
 from invclose.opening import OpeningState, load_opening
 from invclose.progress import ProgressCallback, report
 from invclose.schemas import RESULT_TABLES, conform, table_schema
@@ -339,7 +339,7 @@ def _write_vouchers(work: Path, run_id: str, file: Path, cfg: CloseConfig, dims:
         scan.join(numbers.lazy(), on="item_id", how="left", maintain_order="left")
         .with_columns(
             close_id=pl.lit(run_id),
-            voucher_id=pl.format("{}-V{}", pl.lit(run_id), pl.col("invclose_no")),
+            voucher_id=voucher_id(run_id, pl.col("invclose_no")),
         )
         .drop("invclose_no")
         .sink_parquet(file, compression="zstd", maintain_order=True)

@@ -7,6 +7,7 @@ returns result tables in the contract's types (Decimal money and quantities).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
@@ -14,7 +15,6 @@ import polars as pl
 
 from invclose.assemble import (
     HASH_ROW,
-    Draft,
     assemble_draft,
     check_log,
     finish_result,
@@ -157,43 +157,52 @@ def execute_run(
     part: tuple[int, int] = (0, 1),
 ) -> CloseResult:
     """Kernel then result tables for a prepared ``frame`` (a close or a recalculation)."""
-    output = run_kernel(
-        frame.with_row_index(HASH_ROW), list(cfg.dims), closing_date, settle=kind == "close"
-    )
-    draft = _draft(
-        output,
+    return _tables(
+        _kernel(frame, cfg, closing_date, kind),
         cfg,
         closing_date,
         state,
         kind,
         progress,
+        lambda: (run_id, frame["row_hash"]),
         height=frame.height,
         rows_done=rows_done,
         rows_total=rows_total,
         part=part,
     )
-    result = finish_result(draft, run_id, frame["row_hash"])
-    _report_assembled(progress, frame.height, rows_done, rows_total, part)
-    return result
 
 
-def _draft(
+def _kernel(
+    frame: pl.DataFrame, cfg: CloseConfig, closing_date: dt.date, kind: str
+) -> KernelOutput:
+    """The kernel over ``frame``, its rows numbered (``HASH_ROW``) for their hashes later."""
+    return run_kernel(
+        frame.with_row_index(HASH_ROW), list(cfg.dims), closing_date, settle=kind == "close"
+    )
+
+
+def _tables(
     output: KernelOutput,
     cfg: CloseConfig,
     closing_date: dt.date,
     state: OpeningState | None,
     kind: str,
     progress: ProgressCallback | None,
+    id_and_hashes: Callable[[], tuple[str, pl.Series]],
     *,
     height: int,
     rows_done: int = 0,
     rows_total: int | None = None,
     part: tuple[int, int] = (0, 1),
-) -> Draft:
-    """The result tables (but the run's id) of a kernel run over ``height`` input rows."""
+) -> CloseResult:
+    """The result tables of a kernel run over ``height`` input rows, with progress reported.
+
+    The tables are drafted first; ``id_and_hashes`` (the run's id, and the row hash of each
+    input row) is called only then, so that they can still be computing meanwhile.
+    """
     total = height if rows_total is None else rows_total
     report(progress, "settle and cost", rows_done + height // 2, total, *part)
-    return assemble_draft(
+    draft = assemble_draft(
         output,
         cfg,
         closing_date,
@@ -201,17 +210,9 @@ def _draft(
         run_kind="close" if kind == "close" else "recalculation",
         accounts=normalize_accounts(cfg.accounts),
     )
-
-
-def _report_assembled(
-    progress: ProgressCallback | None,
-    height: int,
-    rows_done: int = 0,
-    rows_total: int | None = None,
-    part: tuple[int, int] = (0, 1),
-) -> None:
-    total = height if rows_total is None else rows_total
+    result = finish_result(draft, *id_and_hashes())
     report(progress, "assemble", rows_done + height, total, part[0] + 1, part[1])
+    return result
 
 
 def _run(
@@ -237,7 +238,7 @@ def _run(
         frame = frame.with_columns(frozen=~pl.col("item_id").is_in(wanted.implode()))
     missing = frame.select(pl.arg_where(pl.col("row_hash").is_null())).to_series()
 
-    def hashes_and_id() -> tuple[pl.Series, str]:
+    def id_and_hashes() -> tuple[str, pl.Series]:
         columns = list(input_schema(cfg.dims))
         if missing.len() == frame.height:
             # No row known yet (a first close): hash the columns as they are, no gather.
@@ -245,18 +246,14 @@ def _run(
         else:
             computed = row_hashes(frame.select(columns)[missing], columns, threads=1)
             hashes = frame["row_hash"].clone().scatter(missing, computed)
-        return hashes, _run_id(frame, hashes, cfg, closing_date, kind, state)
+        return _run_id(frame, hashes, cfg, closing_date, kind, state), hashes
 
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="invclose-hash") as pool:
-        pending = pool.submit(hashes_and_id)
-        output = run_kernel(
-            frame.with_row_index(HASH_ROW), list(cfg.dims), closing_date, settle=kind == "close"
+        pending = pool.submit(id_and_hashes)
+        output = _kernel(frame, cfg, closing_date, kind)
+        return _tables(
+            output, cfg, closing_date, state, kind, progress, pending.result, height=frame.height
         )
-        draft = _draft(output, cfg, closing_date, state, kind, progress, height=frame.height)
-        hashes, run_id = pending.result()
-    result = finish_result(draft, run_id, hashes)
-    _report_assembled(progress, frame.height)
-    return result
 
 
 def close(

@@ -95,8 +95,17 @@ def voucher_ids(numbers: pl.Series, prefix: str) -> pl.Series:
     top = numbers.max()
     if not isinstance(top, int):  # no number at all
         return pl.repeat(None, numbers.len(), dtype=pl.String, eager=True).alias("voucher_id")
-    texts = pl.select(pl.format("{}-V{}", pl.lit(prefix), pl.int_range(top + 1))).to_series()
+    texts = pl.select(voucher_id(prefix, pl.int_range(top + 1))).to_series()
     return texts.gather(numbers).alias("voucher_id")
+
+
+def voucher_id(prefix: str, number: pl.Expr) -> pl.Expr:
+    """The id of voucher ``number`` of a run: ``<prefix>-V<number>``.
+
+    >>> pl.select(voucher_id("C9", pl.lit(12))).item()
+    'C9-V12'
+    """
+    return pl.format("{}-V{}", pl.lit(prefix), number)
 
 
 def merge_voucher_lines(lines: pl.DataFrame, detail: VoucherDetail, prefix: str) -> pl.DataFrame:
