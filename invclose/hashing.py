@@ -220,6 +220,11 @@ def canonical_text(frame: pl.DataFrame, columns: Sequence[str]) -> pl.Series:
     return frame.select(pl.concat_str(merged).alias("canonical_text")).to_series()
 
 
+#: Rows whose canonical texts are built and hashed at a time: the texts of a large frame
+#: never exist all at once (at 1e7 rows they would take some 2 GB beside the close).
+ROW_HASH_SLICE = 1 << 20
+
+
 def row_hashes(
     frame: pl.DataFrame,
     columns: Sequence[str],
@@ -231,9 +236,10 @@ def row_hashes(
 
     Stable across processes, machines and library versions: the text format is fixed (module
     docstring) and the digest is a standard one. Vectorised: Polars builds the texts, DuckDB
-    hashes them over the Arrow buffer in row order. Returns a String Series ``row_hash`` of the
-    frame's height. ``threads`` caps DuckDB's threads (its default: one per core); hashes
-    computed beside other work are cheaper in total CPU on one thread.
+    hashes them over the Arrow buffer in row order, :data:`ROW_HASH_SLICE` rows at a time
+    (a row's text does not depend on the other rows). Returns a String Series ``row_hash``
+    of the frame's height, in one chunk. ``threads`` caps DuckDB's threads (its default: one
+    per core); hashes computed beside other work are cheaper in total CPU on one thread.
 
     >>> import polars as pl
     >>> row_hashes(pl.DataFrame({"a": ["x"]}), ["a"]).item()[:16]
@@ -242,9 +248,22 @@ def row_hashes(
     if algorithm not in ("sha256", "md5"):
         msg = f"unknown hash algorithm {algorithm!r}; expected 'sha256' or 'md5'"
         raise InvcloseError(msg)
-    text = canonical_text(frame, columns)
-    if text.len() == 0:
-        return pl.Series("row_hash", [], dtype=pl.String)
+    if frame.height <= ROW_HASH_SLICE:
+        text = canonical_text(frame, columns)
+        if text.len() == 0:
+            return pl.Series("row_hash", [], dtype=pl.String)
+        return _hash_texts(text, algorithm, threads).rechunk()
+    # One chunk in the end: a later gather of long strings across many chunks is some 20x
+    # slower than this copy and a gather from one.
+    parts = [
+        _hash_texts(canonical_text(frame.slice(start, ROW_HASH_SLICE), columns), algorithm, threads)
+        for start in range(0, frame.height, ROW_HASH_SLICE)
+    ]
+    return pl.concat(parts, rechunk=True)
+
+
+def _hash_texts(text: pl.Series, algorithm: Algorithm, threads: int | None) -> pl.Series:
+    """The hex digests of ``text`` (String, no nulls) by DuckDB, in row order."""
     texts = pl.DataFrame({"t": text})
     # Arrow string views hand the texts to DuckDB without a copy; a DuckDB that cannot read
     # them gets plain Arrow strings.
@@ -267,9 +286,7 @@ def row_hashes(
                 raise
         finally:
             con.close()
-    # One chunk: DuckDB hands back many, and a later gather of long strings across many
-    # chunks is some 20x slower than a copy here and a gather from one.
-    out = hashed.to_series().cast(pl.String).alias("row_hash").rechunk()
+    out = hashed.to_series().cast(pl.String).alias("row_hash")
     if out.len() != text.len():  # pragma: no cover - defensive
         msg = "internal: DuckDB returned a different number of row hashes"
         raise AssertionError(msg)

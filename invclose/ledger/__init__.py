@@ -9,7 +9,8 @@ Modules: :mod:`~invclose.ledger.books` (the ``Ledger`` class and its verbs),
 :mod:`~invclose.ledger.store` (schema, connection and lock, transactions, table IO),
 :mod:`~invclose.ledger.postings` (posting validation and vouchers),
 :mod:`~invclose.ledger.manual` (manual value adjustments), :mod:`~invclose.ledger.audit`
-(hash chain, checks, certificate), :mod:`~invclose.ledger.cli` (``invclose ledger ...``) and
+(hash chain, checks, certificate), :mod:`~invclose.ledger.digests` (row hashes and sorted
+digests), :mod:`~invclose.ledger.cli` (``invclose ledger ...``) and
 :mod:`~invclose.ledger.errors`.
 """
 

@@ -34,10 +34,10 @@ from collections.abc import Iterator
 from typing import Any, cast
 
 import duckdb
-import numpy as np
 import polars as pl
 
 from invclose.hashing import canonical_text
+from invclose.ledger.digests import BATCH, SortedHashes, joined_digest, sha256_text, sha256_texts
 from invclose.ledger.store import HASHED_TABLES, Store, quote, runs_schema
 from invclose.schemas import MONEY, QTY, input_schema
 
@@ -49,6 +49,7 @@ __all__ = [
     "joined_digest",
     "output_hashes",
     "run_hash",
+    "sha256_text",
     "verify_checks",
 ]
 
@@ -74,18 +75,6 @@ RUN_HASH_FIELDS = (
 
 _EMPTY = hashlib.sha256(b"").hexdigest()
 _MAX_LISTED = 10
-#: Up to this many rows are hashed in Python rather than by a DuckDB query.
-_SMALL = 5_000
-#: Rows read, hashed or written as hex at a time when whole tables are digested.
-_BATCH = 262_144
-_DIGEST_BYTES = 32
-_HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
-_HEX_DIGEST = r"^[0-9a-f]{64}$"
-
-
-def sha256_text(text: str) -> str:
-    """Lowercase hex SHA-256 of ``text`` (UTF-8)."""
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def genesis_hash(fingerprint: str) -> str:
@@ -93,91 +82,9 @@ def genesis_hash(fingerprint: str) -> str:
     return sha256_text("invclose-ledger\x1e" + fingerprint)
 
 
-def _sha256_texts(con: duckdb.DuckDBPyConnection, texts: pl.Series) -> pl.Series:
-    """Lowercase hex SHA-256 of each text: in Python for a few rows, else by DuckDB on ``con``."""
-    if texts.len() <= _SMALL:  # a query costs more than hashing a few rows in Python
-        digests = [hashlib.sha256(t.encode("utf-8")).hexdigest() for t in texts.to_list()]
-        return pl.Series("row_hash", digests, dtype=pl.String)
-    name = "__invclose_ledger_hash_input"
-    con.register(name, pl.DataFrame({"t": texts}).to_arrow())
-    try:
-        out: pl.DataFrame | pl.LazyFrame = con.sql(
-            f"SELECT sha256(t) AS row_hash FROM {quote(name)}"
-        ).pl()
-    finally:
-        con.unregister(name)
-    frame = out if isinstance(out, pl.DataFrame) else out.collect()
-    return frame.to_series().cast(pl.String).alias("row_hash")
-
-
 def row_hashes(store: Store, frame: pl.DataFrame, columns: list[str]) -> pl.Series:
-    """``invclose.hashing.row_hashes`` computed on the ledger's own connection.
-
-    The same canonical text and SHA-256, hence the same values, without opening a DuckDB
-    database per call (that costs tens of milliseconds each time).
-    """
-    if frame.is_empty():
-        return pl.Series("row_hash", [], dtype=pl.String)
-    return _sha256_texts(store.con, canonical_text(frame, columns))
-
-
-class SortedHashes:
-    """A multiset of hex row hashes whose :meth:`digest` is the SHA-256 of their sorted join.
-
-    ``digest(prefix)`` equals ``sha256_text(prefix + "\n".join(sorted(hashes)))`` over every
-    hash added, without that list or that string: lowercase 64-digit hex SHA-256 digests
-    (every row hash of the ledger) are kept as 32 bytes each, sorted with numpy (their byte
-    order is the order of their hex text) and written back as hex in slices. Anything else
-    (a damaged file) is kept as text and joined as before.
-    """
-
-    def __init__(self) -> None:
-        self._packed: list[np.ndarray] = []
-        self._text: list[pl.Series] = []
-
-    def add(self, hashes: pl.Series) -> None:
-        """Add a String Series of row hashes."""
-        if hashes.len() == 0:
-            return
-        if hashes.null_count() == 0 and bool(hashes.str.contains(_HEX_DIGEST).all()):
-            raw = bytes.fromhex(str(hashes.str.join("").item()))
-            self._packed.append(np.frombuffer(raw, dtype=np.uint8).reshape(-1, _DIGEST_BYTES))
-        else:
-            self._text.append(hashes)
-
-    def digest(self, prefix: str = "") -> str:
-        """``sha256_text(prefix + "\n".join(sorted(hashes)))``."""
-        if self._text:  # not all hex digests: the plain way, on text
-            texts = [bytes(row).hex() for block in self._packed for row in block]
-            texts += [h for series in self._text for h in series.to_list()]
-            return sha256_text(prefix + "\n".join(sorted(texts)))
-        out = hashlib.sha256(prefix.encode("utf-8"))
-        if not self._packed:
-            return out.hexdigest()
-        packed = self._packed[0] if len(self._packed) == 1 else np.concatenate(self._packed)
-        words = packed.view(">u8")  # four big-endian words per digest: byte order
-        order = np.argsort(words[:, 0], kind="stable")
-        first = words[order, 0]
-        if first.shape[0] > 1 and bool((first[1:] == first[:-1]).any()):
-            order = np.lexsort((words[:, 3], words[:, 2], words[:, 1], words[:, 0]))
-        n = packed.shape[0]
-        for start in range(0, n, _BATCH):
-            block = packed[order[start : start + _BATCH]]
-            text = np.empty((block.shape[0], 2 * _DIGEST_BYTES + 1), dtype=np.uint8)
-            text[:, 0:-1:2] = _HEX[block >> 4]
-            text[:, 1:-1:2] = _HEX[block & 15]
-            text[:, -1] = ord("\n")
-            flat = text.reshape(-1)
-            # No newline after the last digest.
-            out.update((flat[:-1] if start + _BATCH >= n else flat).tobytes())
-        return out.hexdigest()
-
-
-def joined_digest(hashes: pl.Series, prefix: str = "") -> str:
-    """``sha256_text(prefix + "\n".join(sorted(hashes)))`` without a Python list of hashes."""
-    acc = SortedHashes()
-    acc.add(hashes)
-    return acc.digest(prefix)
+    """``invclose.hashing.row_hashes`` computed on the store's hashing connection."""
+    return store.row_hashes(frame, columns)
 
 
 def _join_sorted(hashes: pl.Series) -> str:
@@ -192,13 +99,13 @@ def digest(store: Store, frame: pl.DataFrame, columns: list[str] | None = None) 
 
 
 def _stream(store: Store, sql: str, params: list[Any] | None = None) -> Iterator[pl.DataFrame]:
-    """The rows of a query in frames of at most ``_BATCH`` rows, typed as ``Store.query``.
+    """The rows of a query in frames of at most ``BATCH`` rows, typed as ``Store.query``.
 
     The query streams on the store's connection (inside its transaction, so it sees what the
     transaction wrote): nothing else may run on that connection until the iterator is done.
     """
     relation = store.con.sql(sql, params=params) if params else store.con.sql(sql)
-    for batch in relation.to_arrow_reader(_BATCH):
+    for batch in relation.to_arrow_reader(BATCH):
         if batch.num_rows:
             yield cast("pl.DataFrame", pl.from_arrow(batch))
 
@@ -209,7 +116,7 @@ def _digests_by_run(
     """Per ``run_id``: the row hashes (over every column) of the rows of ``sql``, streamed."""
     out: dict[int, SortedHashes] = {}
     for frame in _stream(store, sql, params):
-        hashes = _sha256_texts(hasher, canonical_text(frame, frame.columns))
+        hashes = sha256_texts(hasher, canonical_text(frame, frame.columns))
         keyed = pl.DataFrame({"run_id": frame["run_id"], "h": hashes})
         for (rid,), group in keyed.group_by("run_id"):
             out.setdefault(int(str(rid)), SortedHashes()).add(group["h"])
@@ -220,7 +127,7 @@ def _digests_by_run(
 def output_hashes(store: Store, run_id: int | None = None) -> dict[int, str]:
     """The output hash of every run (or of ``run_id``) recomputed from the stored rows.
 
-    Tables are read in slices of ``_BATCH`` rows (hashed on a private in-memory DuckDB
+    Tables are read in slices of ``BATCH`` rows (hashed on a private in-memory DuckDB
     connection while the slices stream), so memory holds 32 bytes per stored row, not the
     tables and their canonical texts.
     """
@@ -249,21 +156,13 @@ def output_hashes(store: Store, run_id: int | None = None) -> dict[int, str]:
 
 
 def written_output_hash(store: Store, run_id: int) -> str:
-    """The output hash of ``run_id`` from the frames it inserted in this transaction.
+    """The output hash of ``run_id`` from the rows it inserted in this transaction.
 
     Equal to :func:`output_hashes` over the stored rows (the frames were inserted exactly as
-    typed), without reading them back; ``verify`` recomputes it from the file. Frames are
-    hashed in slices of ``_BATCH`` rows.
+    typed, and :meth:`Store.insert` kept their row hashes), without reading them back;
+    ``verify`` recomputes it from the file.
     """
-    hashes = {t: SortedHashes() for t in HASHED_TABLES}
-    for table, frame in store.written:
-        if table in hashes:
-            mine = frame["run_id"] == run_id
-            rows = frame if bool(mine.fill_null(False).all()) else frame.filter(mine)
-            for start in range(0, rows.height, _BATCH):
-                part = rows.slice(start, _BATCH)
-                hashes[table].add(row_hashes(store, part, part.columns))
-    parts = [f"{t}={acc.digest()}" for t, acc in hashes.items()]
+    parts = [f"{t}={store.written_digest(run_id, t)}" for t in HASHED_TABLES]
     return sha256_text("\n".join(parts))
 
 

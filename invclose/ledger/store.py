@@ -40,6 +40,7 @@ import duckdb
 import polars as pl
 
 from invclose.config import CloseConfig
+from invclose.ledger import digests
 from invclose.ledger.errors import LedgerBusyError, LedgerError
 from invclose.schemas import RESULT_TABLES, input_schema, table_schema
 
@@ -300,13 +301,16 @@ class Store:
                 raise LedgerError(msg) from None
             _OPEN_PATHS.add(key)
         self.verb: str | None = None
-        #: Every frame inserted in the current transaction, as stored (for output hashes).
-        self.written: list[tuple[str, pl.DataFrame]] = []
+        #: Per (run_id, table) of :data:`HASHED_TABLES`: the row hashes of the rows inserted in
+        #: the current transaction (for output hashes), 32 bytes a row instead of the rows.
+        self._written: dict[tuple[int, str], digests.SortedHashes] = {}
+        self._hasher: duckdb.DuckDBPyConnection | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
     def release(self) -> None:
         """Close the connection and let other writers in (idempotent)."""
+        self._close_hasher()
         key = str(self.path)
         with _OPEN_GUARD:
             if key in _OPEN_PATHS and getattr(self, "con", None) is not None:
@@ -340,7 +344,7 @@ class Store:
             raise LedgerError(msg)
         self.con.begin()
         self.verb = verb
-        self.written = []
+        self._written = {}
         try:
             if write:
                 fault_point(f"{verb}:begin")
@@ -356,7 +360,8 @@ class Store:
             raise
         finally:
             self.verb = None
-            self.written = []
+            self._written = {}
+            self._close_hasher()
         if write:
             fault_point(f"{verb}:after_commit")
 
@@ -470,13 +475,45 @@ class Store:
                 for c, t in schema.items()
             ]
         )
-        self.written.append((table, typed))
+        if table in HASHED_TABLES:
+            self._keep_row_hashes(table, typed)
         name = f"__invclose_ledger_{table}"
         self.con.register(name, typed.to_arrow())
         try:
             self.execute(f"INSERT INTO {quote(table)} BY NAME SELECT * FROM {quote(name)}")
         finally:
             self.con.unregister(name)
+
+    def row_hashes(self, frame: pl.DataFrame, columns: list[str]) -> pl.Series:
+        """``invclose.hashing.row_hashes`` of ``frame``, on the store's hashing connection.
+
+        A private in-memory DuckDB connection, opened on first use and closed when the
+        transaction ends (see :mod:`~invclose.ledger.digests` for why not the file's).
+        """
+        if self._hasher is None:
+            self._hasher = duckdb.connect()
+        return digests.row_hashes(self._hasher, frame, columns)
+
+    def written_digest(self, run_id: int, table: str) -> str:
+        """The sorted-hash digest of the rows of ``table`` inserted by ``run_id`` so far."""
+        acc = self._written.get((int(run_id), table), digests.SortedHashes())
+        return acc.digest()
+
+    def _keep_row_hashes(self, table: str, typed: pl.DataFrame) -> None:
+        """Add the row hashes of ``typed`` (every column, as stored) to its runs' digests."""
+        run_ids = typed["run_id"].unique().sort().to_list()
+        for run_id in run_ids:
+            rows = typed if len(run_ids) == 1 else typed.filter(pl.col("run_id") == run_id)
+            acc = self._written.setdefault((int(run_id), table), digests.SortedHashes())
+            for start in range(0, rows.height, digests.BATCH):
+                part = rows.slice(start, digests.BATCH)
+                acc.add(self.row_hashes(part, part.columns))
+
+    def _close_hasher(self) -> None:
+        if self._hasher is not None:
+            with contextlib.suppress(duckdb.Error):
+                self._hasher.close()
+            self._hasher = None
 
     def rows(
         self, table: str, run_id: int, dims: tuple[str, ...], *, sort: bool = False

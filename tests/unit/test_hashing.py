@@ -9,6 +9,7 @@ from decimal import Decimal
 import polars as pl
 import pytest
 
+from invclose import hashing
 from invclose.errors import InvcloseError
 from invclose.hashing import canonical_text, content_id, row_hashes
 from invclose.schemas import MONEY, QTY
@@ -185,6 +186,33 @@ def test_row_hash_depends_only_on_its_row_and_keeps_order() -> None:
     shuffled = frame.with_row_index("pos").sample(fraction=1.0, shuffle=True, seed=7)
     again = row_hashes(shuffled, ["txn_id", "amount"])
     assert (again == hashes.gather(shuffled["pos"])).all()
+
+
+def test_a_frame_hashed_in_slices_gives_each_row_its_own_hash(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Slices of 3 rows: the first has no nulls and one text length, the second a null and
+    # several lengths, the third one all-null column and a single row left over. Every row's
+    # text is written out by hand from the format (null "-", else "<bytes>:<text>").
+    monkeypatch.setattr(hashing, "ROW_HASH_SLICE", 3)
+    ids = ["A1", "B2", "C3", "D", None, "Fé", "G7", "H8", "I9", "J10"]
+    qty = [1, 2, 3, -40, 5, None, None, None, None, 6]
+    frame = pl.DataFrame({"id": ids, "q": qty}, schema={"id": pl.String, "q": pl.Int64})
+
+    def field(value: object) -> str:
+        if value is None:
+            return "-"
+        text = str(value)
+        return f"{len(text.encode())}:{text}"
+
+    expected = [
+        hashlib.sha256(f"{field(i)}|{field(q)}".encode()).hexdigest()
+        for i, q in zip(ids, qty, strict=True)
+    ]
+    hashes = row_hashes(frame, ["id", "q"])
+    assert hashes.to_list() == expected
+    assert hashes.n_chunks() == 1
+    assert hashes.name == "row_hash"
 
 
 def test_content_id_is_order_independent() -> None:
