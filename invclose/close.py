@@ -158,7 +158,7 @@ def execute_run(
 ) -> CloseResult:
     """Kernel then result tables for a prepared ``frame`` (a close or a recalculation)."""
     return _tables(
-        _kernel(frame, cfg, closing_date, kind),
+        lambda: _kernel(frame, cfg, closing_date, kind),
         cfg,
         closing_date,
         state,
@@ -182,7 +182,7 @@ def _kernel(
 
 
 def _tables(
-    output: KernelOutput,
+    kernel: Callable[[], KernelOutput],
     cfg: CloseConfig,
     closing_date: dt.date,
     state: OpeningState | None,
@@ -195,12 +195,14 @@ def _tables(
     rows_total: int | None = None,
     part: tuple[int, int] = (0, 1),
 ) -> CloseResult:
-    """The result tables of a kernel run over ``height`` input rows, with progress reported.
+    """Run ``kernel`` over ``height`` input rows and make the result tables, reporting progress.
 
     The tables are drafted first; ``id_and_hashes`` (the run's id, and the row hash of each
-    input row) is called only then, so that they can still be computing meanwhile.
+    input row) is called only then, so that they can still be computing meanwhile. The
+    kernel's output lives only while the draft is made (at 1e7 rows it holds some 3 GB).
     """
     total = height if rows_total is None else rows_total
+    output = kernel()
     report(progress, "settle and cost", rows_done + height // 2, total, *part)
     draft = assemble_draft(
         output,
@@ -210,6 +212,7 @@ def _tables(
         run_kind="close" if kind == "close" else "recalculation",
         accounts=normalize_accounts(cfg.accounts),
     )
+    del output
     result = finish_result(draft, *id_and_hashes())
     report(progress, "assemble", rows_done + height, total, part[0] + 1, part[1])
     return result
@@ -236,24 +239,41 @@ def _run(
     if item_ids is not None:
         wanted = pl.Series("ids", [str(i) for i in item_ids], dtype=pl.String)
         frame = frame.with_columns(frozen=~pl.col("item_id").is_in(wanted.implode()))
-    missing = frame.select(pl.arg_where(pl.col("row_hash").is_null())).to_series()
-
-    def id_and_hashes() -> tuple[str, pl.Series]:
-        columns = list(input_schema(cfg.dims))
-        if missing.len() == frame.height:
-            # No row known yet (a first close): hash the columns as they are, no gather.
-            hashes = row_hashes(frame.select(columns), columns, threads=1)
-        else:
-            computed = row_hashes(frame.select(columns)[missing], columns, threads=1)
-            hashes = frame["row_hash"].clone().scatter(missing, computed)
-        return _run_id(frame, hashes, cfg, closing_date, kind, state), hashes
+    height = frame.height
+    rows = [frame]
+    del frame  # from here `rows` holds the prepared rows, until the kernel and the hashes have them
 
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="invclose-hash") as pool:
-        pending = pool.submit(id_and_hashes)
-        output = _kernel(frame, cfg, closing_date, kind)
+        pending = pool.submit(_id_and_hashes, rows[0], cfg, closing_date, kind, state)
         return _tables(
-            output, cfg, closing_date, state, kind, progress, pending.result, height=frame.height
+            lambda: _kernel(rows.pop(), cfg, closing_date, kind),
+            cfg,
+            closing_date,
+            state,
+            kind,
+            progress,
+            pending.result,
+            height=height,
         )
+
+
+def _id_and_hashes(
+    frame: pl.DataFrame,
+    cfg: CloseConfig,
+    closing_date: dt.date,
+    kind: str,
+    state: OpeningState | None,
+) -> tuple[str, pl.Series]:
+    """The run's id and every row's hash (rows the opening knows carry theirs already)."""
+    columns = list(input_schema(cfg.dims))
+    missing = frame.select(pl.arg_where(pl.col("row_hash").is_null())).to_series()
+    if missing.len() == frame.height:
+        # No row known yet (a first close): hash the columns as they are, no gather.
+        hashes = row_hashes(frame.select(columns), columns, threads=1)
+    else:
+        computed = row_hashes(frame.select(columns)[missing], columns, threads=1)
+        hashes = frame["row_hash"].clone().scatter(missing, computed)
+    return _run_id(frame, hashes, cfg, closing_date, kind, state), hashes
 
 
 def close(
