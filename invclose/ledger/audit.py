@@ -82,11 +82,6 @@ def genesis_hash(fingerprint: str) -> str:
     return sha256_text("invclose-ledger\x1e" + fingerprint)
 
 
-def row_hashes(store: Store, frame: pl.DataFrame, columns: list[str]) -> pl.Series:
-    """``invclose.hashing.row_hashes`` computed on the store's hashing connection."""
-    return store.row_hashes(frame, columns)
-
-
 def _join_sorted(hashes: pl.Series) -> str:
     return joined_digest(hashes)
 
@@ -95,7 +90,7 @@ def digest(store: Store, frame: pl.DataFrame, columns: list[str] | None = None) 
     """SHA-256 of the sorted row hashes of ``frame`` over ``columns`` (default: all)."""
     if frame.is_empty():
         return _EMPTY
-    return _join_sorted(row_hashes(store, frame, columns or frame.columns))
+    return _join_sorted(store.row_hashes(frame, columns or frame.columns))
 
 
 def _stream(store: Store, sql: str, params: list[Any] | None = None) -> Iterator[pl.DataFrame]:
@@ -116,7 +111,7 @@ def _digests_by_run(
     """Per ``run_id``: the row hashes (over every column) of the rows of ``sql``, streamed."""
     out: dict[int, SortedHashes] = {}
     for frame in _stream(store, sql, params):
-        hashes = sha256_texts(hasher, canonical_text(frame, frame.columns))
+        hashes = sha256_texts(lambda: hasher, canonical_text(frame, frame.columns))
         keyed = pl.DataFrame({"run_id": frame["run_id"], "h": hashes})
         for (rid,), group in keyed.group_by("run_id"):
             out.setdefault(int(str(rid)), SortedHashes()).add(group["h"])
@@ -275,7 +270,7 @@ def _state_rows(store: Store, state_run: int, dims: tuple[str, ...]) -> pl.DataF
     """The state's open rows, with the row hash of their input columns."""
     columns = list(input_schema(dims))
     opened = store.rows("open_items", state_run, dims)
-    return opened.with_columns(row_hash=row_hashes(store, opened, columns))
+    return opened.with_columns(row_hash=store.row_hashes(opened, columns))
 
 
 #: The real rows the state knows (open rows, then closed rows, each in storage order) with

@@ -129,7 +129,7 @@ class Ledger(LedgerReads):
                 batch = self._cost_batch(batch)
                 postings.missing_amounts(batch)
             columns = list(input_schema(dims))
-            batch = batch.with_columns(row_hash=audit.row_hashes(self._store, batch, columns))
+            batch = batch.with_columns(row_hash=self._store.row_hashes(batch, columns))
             grouped = resolve_items(batch, normalize_items(self._cfg.items), self._cfg)
             carried = self._store.query(
                 "SELECT version_hash AS phys_hash, SUM(adjustment) AS adjusted FROM adjustments "

@@ -11,6 +11,7 @@ connection gives it back at once.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 
 import duckdb
 import numpy as np
@@ -20,6 +21,7 @@ from invclose.hashing import canonical_text
 
 __all__ = [
     "BATCH",
+    "SMALL",
     "SortedHashes",
     "joined_digest",
     "row_hashes",
@@ -28,7 +30,7 @@ __all__ = [
 ]
 
 #: Up to this many rows are hashed in Python rather than by a DuckDB query.
-_SMALL = 5_000
+SMALL = 5_000
 #: Rows read, hashed or written as hex at a time when whole tables are digested.
 BATCH = 262_144
 _DIGEST_BYTES = 32
@@ -46,16 +48,20 @@ def sha256_text(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def sha256_texts(con: duckdb.DuckDBPyConnection, texts: pl.Series) -> pl.Series:
-    """Lowercase hex SHA-256 of each text: in Python for a few rows, else by DuckDB on ``con``.
+def sha256_texts(connect: Callable[[], duckdb.DuckDBPyConnection], texts: pl.Series) -> pl.Series:
+    """Lowercase hex SHA-256 of each text: in Python for a few rows, else by DuckDB.
+
+    ``connect`` gives the (in-memory) connection to hash on; it is called only when DuckDB
+    is used (more than :data:`SMALL` texts).
 
     >>> con = duckdb.connect()
-    >>> sha256_texts(con, pl.Series(["", "a"])).str.slice(0, 8).to_list()
+    >>> sha256_texts(lambda: con, pl.Series(["", "a"])).str.slice(0, 8).to_list()
     ['e3b0c442', 'ca978112']
     """
-    if texts.len() <= _SMALL:  # a query costs more than hashing a few rows in Python
+    if texts.len() <= SMALL:  # a query costs more than hashing a few rows in Python
         digests = [hashlib.sha256(t.encode("utf-8")).hexdigest() for t in texts.to_list()]
         return pl.Series("row_hash", digests, dtype=pl.String)
+    con = connect()
     con.register(_INPUT, pl.DataFrame({"t": texts}).to_arrow())
     try:
         out: pl.DataFrame | pl.LazyFrame = con.sql(
@@ -68,21 +74,22 @@ def sha256_texts(con: duckdb.DuckDBPyConnection, texts: pl.Series) -> pl.Series:
 
 
 def row_hashes(
-    con: duckdb.DuckDBPyConnection, frame: pl.DataFrame, columns: list[str]
+    connect: Callable[[], duckdb.DuckDBPyConnection], frame: pl.DataFrame, columns: list[str]
 ) -> pl.Series:
-    """``invclose.hashing.row_hashes`` computed on ``con`` (an open in-memory connection).
+    """``invclose.hashing.row_hashes`` computed on the connection ``connect`` gives.
 
     The same canonical text and SHA-256, hence the same values, without opening a DuckDB
     database per call (that costs tens of milliseconds each time).
 
     >>> from invclose import hashing
+    >>> con = duckdb.connect()
     >>> frame = pl.DataFrame({"a": ["x"]})
-    >>> row_hashes(duckdb.connect(), frame, ["a"]).item() == hashing.row_hashes(frame, ["a"]).item()
+    >>> row_hashes(lambda: con, frame, ["a"]).item() == hashing.row_hashes(frame, ["a"]).item()
     True
     """
     if frame.is_empty():
         return pl.Series("row_hash", [], dtype=pl.String)
-    return sha256_texts(con, canonical_text(frame, columns))
+    return sha256_texts(connect, canonical_text(frame, columns))
 
 
 class SortedHashes:

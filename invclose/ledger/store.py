@@ -475,29 +475,36 @@ class Store:
                 for c, t in schema.items()
             ]
         )
-        if table in HASHED_TABLES:
-            self._keep_row_hashes(table, typed)
+        if table in HASHED_TABLES and typed["run_id"].null_count():
+            msg = f"internal: rows without a run_id inserted into {table!r}"
+            raise AssertionError(msg)
         name = f"__invclose_ledger_{table}"
         self.con.register(name, typed.to_arrow())
         try:
             self.execute(f"INSERT INTO {quote(table)} BY NAME SELECT * FROM {quote(name)}")
         finally:
             self.con.unregister(name)
+        if table in HASHED_TABLES:
+            self._keep_row_hashes(table, typed)
 
     def row_hashes(self, frame: pl.DataFrame, columns: list[str]) -> pl.Series:
         """``invclose.hashing.row_hashes`` of ``frame``, on the store's hashing connection.
 
-        A private in-memory DuckDB connection, opened on first use and closed when the
-        transaction ends (see :mod:`~invclose.ledger.digests` for why not the file's).
+        A private in-memory DuckDB connection, opened when first needed (a few rows are
+        hashed in Python) and closed when the transaction ends (see
+        :mod:`~invclose.ledger.digests` for why not the file's).
         """
-        if self._hasher is None:
-            self._hasher = duckdb.connect()
-        return digests.row_hashes(self._hasher, frame, columns)
+        return digests.row_hashes(self._hashing_connection, frame, columns)
 
     def written_digest(self, run_id: int, table: str) -> str:
         """The sorted-hash digest of the rows of ``table`` inserted by ``run_id`` so far."""
         acc = self._written.get((int(run_id), table), digests.SortedHashes())
         return acc.digest()
+
+    def _hashing_connection(self) -> duckdb.DuckDBPyConnection:
+        if self._hasher is None:
+            self._hasher = duckdb.connect()
+        return self._hasher
 
     def _keep_row_hashes(self, table: str, typed: pl.DataFrame) -> None:
         """Add the row hashes of ``typed`` (every column, as stored) to its runs' digests."""

@@ -17,6 +17,7 @@ MODULES = [
     "invclose.validate",
     "invclose.kernel.matching",
     "invclose.kernel.levels",
+    "invclose.ledger.digests",
 ]
 
 
@@ -25,5 +26,10 @@ def test_docstring_examples(name: str) -> None:
     module = importlib.import_module(name)
     failures, attempted = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
     assert failures == 0
-    if name in {"invclose.close", "invclose.costing", "invclose.kernel.matching"}:
+    if name in {
+        "invclose.close",
+        "invclose.costing",
+        "invclose.kernel.matching",
+        "invclose.ledger.digests",
+    }:
         assert attempted > 0

@@ -195,6 +195,14 @@ def test_a_frame_hashed_in_slices_gives_each_row_its_own_hash(
     # several lengths, the third one all-null column and a single row left over. Every row's
     # text is written out by hand from the format (null "-", else "<bytes>:<text>").
     monkeypatch.setattr(hashing, "ROW_HASH_SLICE", 3)
+    texts_built: list[int] = []
+    build = hashing.canonical_text
+
+    def counted(frame: pl.DataFrame, columns: list[str]) -> pl.Series:
+        texts_built.append(frame.height)
+        return build(frame, columns)
+
+    monkeypatch.setattr(hashing, "canonical_text", counted)
     ids = ["A1", "B2", "C3", "D", None, "Fé", "G7", "H8", "I9", "J10"]
     qty = [1, 2, 3, -40, 5, None, None, None, None, 6]
     frame = pl.DataFrame({"id": ids, "q": qty}, schema={"id": pl.String, "q": pl.Int64})
@@ -212,6 +220,7 @@ def test_a_frame_hashed_in_slices_gives_each_row_its_own_hash(
     hashes = row_hashes(frame, ["id", "q"])
     assert hashes.to_list() == expected
     assert hashes.n_chunks() == 1
+    assert texts_built == [3, 3, 3, 1]  # the texts of one slice at a time
     assert hashes.name == "row_hash"
 
 
