@@ -37,7 +37,7 @@ import duckdb
 import polars as pl
 
 from invclose.hashing import canonical_text
-from invclose.ledger.digests import BATCH, SortedHashes, joined_digest, sha256_text, sha256_texts
+from invclose.ledger.digests import BATCH, SortedHashes, add_by_run, joined_digest, sha256_text
 from invclose.ledger.store import HASHED_TABLES, Store, quote, runs_schema
 from invclose.schemas import MONEY, QTY, input_schema
 
@@ -82,15 +82,11 @@ def genesis_hash(fingerprint: str) -> str:
     return sha256_text("invclose-ledger\x1e" + fingerprint)
 
 
-def _join_sorted(hashes: pl.Series) -> str:
-    return joined_digest(hashes)
-
-
 def digest(store: Store, frame: pl.DataFrame, columns: list[str] | None = None) -> str:
     """SHA-256 of the sorted row hashes of ``frame`` over ``columns`` (default: all)."""
     if frame.is_empty():
         return _EMPTY
-    return _join_sorted(store.row_hashes(frame, columns or frame.columns))
+    return joined_digest(store.row_hashes(frame, columns or frame.columns))
 
 
 def _stream(store: Store, sql: str, params: list[Any] | None = None) -> Iterator[pl.DataFrame]:
@@ -111,11 +107,7 @@ def _digests_by_run(
     """Per ``run_id``: the row hashes (over every column) of the rows of ``sql``, streamed."""
     out: dict[int, SortedHashes] = {}
     for frame in _stream(store, sql, params):
-        hashes = sha256_texts(lambda: hasher, canonical_text(frame, frame.columns))
-        keyed = pl.DataFrame({"run_id": frame["run_id"], "h": hashes})
-        for (rid,), group in keyed.group_by("run_id"):
-            out.setdefault(int(str(rid)), SortedHashes()).add(group["h"])
-        del frame, hashes, keyed
+        add_by_run(out, lambda: hasher, frame)
     return out
 
 

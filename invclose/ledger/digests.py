@@ -23,6 +23,7 @@ __all__ = [
     "BATCH",
     "SMALL",
     "SortedHashes",
+    "add_by_run",
     "joined_digest",
     "row_hashes",
     "sha256_text",
@@ -142,6 +143,30 @@ class SortedHashes:
             # No newline after the last digest.
             out.update((flat[:-1] if start + BATCH >= n else flat).tobytes())
         return out.hexdigest()
+
+
+def add_by_run(
+    digests: dict[int, SortedHashes],
+    connect: Callable[[], duckdb.DuckDBPyConnection],
+    frame: pl.DataFrame,
+) -> None:
+    """Add the row hash of every row of ``frame`` (all its columns) to its ``run_id``'s digest.
+
+    Rows are hashed :data:`BATCH` at a time; ``digests`` gains a :class:`SortedHashes` for
+    each run it had not seen.
+
+    >>> acc: dict[int, SortedHashes] = {}
+    >>> add_by_run(acc, duckdb.connect, pl.DataFrame({"run_id": [2, 1, 2], "x": ["a", "b", "c"]}))
+    >>> sorted(acc)
+    [1, 2]
+    """
+    for start in range(0, frame.height, BATCH):
+        part = frame.slice(start, BATCH)
+        keyed = pl.DataFrame(
+            {"run_id": part["run_id"], "h": row_hashes(connect, part, part.columns)}
+        )
+        for (run_id,), group in keyed.group_by("run_id"):
+            digests.setdefault(int(str(run_id)), SortedHashes()).add(group["h"])
 
 
 def joined_digest(hashes: pl.Series, prefix: str = "") -> str:

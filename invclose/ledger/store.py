@@ -301,9 +301,9 @@ class Store:
                 raise LedgerError(msg) from None
             _OPEN_PATHS.add(key)
         self.verb: str | None = None
-        #: Per (run_id, table) of :data:`HASHED_TABLES`: the row hashes of the rows inserted in
+        #: Per table of :data:`HASHED_TABLES` and run_id: the row hashes of the rows inserted in
         #: the current transaction (for output hashes), 32 bytes a row instead of the rows.
-        self._written: dict[tuple[int, str], digests.SortedHashes] = {}
+        self._written: dict[str, dict[int, digests.SortedHashes]] = {}
         self._hasher: duckdb.DuckDBPyConnection | None = None
 
     # ------------------------------------------------------------------ lifecycle
@@ -485,7 +485,8 @@ class Store:
         finally:
             self.con.unregister(name)
         if table in HASHED_TABLES:
-            self._keep_row_hashes(table, typed)
+            by_run = self._written.setdefault(table, {})
+            digests.add_by_run(by_run, self._hashing_connection, typed)
 
     def row_hashes(self, frame: pl.DataFrame, columns: list[str]) -> pl.Series:
         """``invclose.hashing.row_hashes`` of ``frame``, on the store's hashing connection.
@@ -498,23 +499,13 @@ class Store:
 
     def written_digest(self, run_id: int, table: str) -> str:
         """The sorted-hash digest of the rows of ``table`` inserted by ``run_id`` so far."""
-        acc = self._written.get((int(run_id), table), digests.SortedHashes())
+        acc = self._written.get(table, {}).get(int(run_id), digests.SortedHashes())
         return acc.digest()
 
     def _hashing_connection(self) -> duckdb.DuckDBPyConnection:
         if self._hasher is None:
             self._hasher = duckdb.connect()
         return self._hasher
-
-    def _keep_row_hashes(self, table: str, typed: pl.DataFrame) -> None:
-        """Add the row hashes of ``typed`` (every column, as stored) to its runs' digests."""
-        run_ids = typed["run_id"].unique().sort().to_list()
-        for run_id in run_ids:
-            rows = typed if len(run_ids) == 1 else typed.filter(pl.col("run_id") == run_id)
-            acc = self._written.setdefault((int(run_id), table), digests.SortedHashes())
-            for start in range(0, rows.height, digests.BATCH):
-                part = rows.slice(start, digests.BATCH)
-                acc.add(self.row_hashes(part, part.columns))
 
     def _close_hasher(self) -> None:
         if self._hasher is not None:
