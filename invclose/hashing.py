@@ -248,17 +248,15 @@ def row_hashes(
     if algorithm not in ("sha256", "md5"):
         msg = f"unknown hash algorithm {algorithm!r}; expected 'sha256' or 'md5'"
         raise InvcloseError(msg)
-    if frame.height <= ROW_HASH_SLICE:
-        text = canonical_text(frame, columns)
-        if text.len() == 0:
-            return pl.Series("row_hash", [], dtype=pl.String)
-        return _hash_texts(text, algorithm, threads).rechunk()
-    # One chunk in the end: a later gather of long strings across many chunks is some 20x
-    # slower than this copy and a gather from one.
-    parts = [
-        _hash_texts(canonical_text(frame.slice(start, ROW_HASH_SLICE), columns), algorithm, threads)
-        for start in range(0, frame.height, ROW_HASH_SLICE)
-    ]
+    texts = (
+        canonical_text(frame.slice(start, ROW_HASH_SLICE), columns)
+        for start in range(0, max(frame.height, 1), ROW_HASH_SLICE)
+    )
+    parts = [_hash_texts(text, algorithm, threads) for text in texts if text.len()]
+    if not parts:
+        return pl.Series("row_hash", [], dtype=pl.String)
+    # One chunk: DuckDB hands back many, and a later gather of long strings across many
+    # chunks is some 20x slower than this copy and a gather from one.
     return pl.concat(parts, rechunk=True)
 
 
