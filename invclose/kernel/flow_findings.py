@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import polars as pl
 
+#: Columns of a cycle's rows that its log row reads (with the financial dimensions).
+_LOGGED = ("pos", "component", "item_id", "txn_id", "order_id")
+
 
 def _row(
     frame: pl.DataFrame,
@@ -53,7 +56,8 @@ def cycle_residuals(
     orders' offset accounts, with the cycle's size in groups (``qty``)."""
     sizes = cyclic.group_by("component").agg(size=pl.len())
     first = (
-        rows.sort("pos")
+        rows.select(*_LOGGED, *dims)
+        .sort("pos")
         .group_by("component", maintain_order=True)
         .first()
         .join(sizes, on="component")
@@ -84,7 +88,8 @@ def not_converged(
     unique solution, whose receipts keep their values; its size in groups is ``qty``."""
     sizes = cyclic.group_by("component").agg(size=pl.len())
     first = (
-        rows.filter(pl.col("component").is_in(failed["component"].implode()))
+        rows.select(*_LOGGED, *dims)
+        .filter(pl.col("component").is_in(failed["component"].implode()))
         .sort("pos")
         .group_by("component", maintain_order=True)
         .first()

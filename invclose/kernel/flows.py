@@ -65,9 +65,30 @@ def _empty_links() -> OrderLinks:
     )
 
 
+#: Columns of the working frame that ``order_links`` reads.
+_READ = (
+    "pos",
+    "gid",
+    "order_id",
+    "kind",
+    "in_scope",
+    "method",
+    "date",
+    "seq",
+    "txn_id",
+    "fin",
+    "is_receipt",
+    "q_abs",
+    "w_abs",
+    "v0",
+    "cost_share",
+)
+
+
 def order_links(working: pl.DataFrame) -> OrderLinks:
     """Find feeding, transit and move pairs, and production shares."""
-    linked = working.filter(
+    # Only the columns read here: every later filter, sort and join copies what it is given.
+    linked = working.select(*_READ).filter(
         pl.col("order_id").is_not_null()
         & ~pl.col("kind").fill_null("").is_in(["purchase", "sale"])
         & pl.col("in_scope")

@@ -11,7 +11,8 @@ function can run on any partition made of whole connected components.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
 
 import polars as pl
 
@@ -57,6 +58,23 @@ class _Plan:
     excluded: pl.DataFrame
     n_groups: int
     unpriced_gid: pl.Series  # the group of each unpriced piece's receipt
+
+
+@dataclass(frozen=True)
+class _Groups:
+    """The plan's rows of some whole groups: everything costing them reads.
+
+    ``links`` keeps only the transfer feeds and production components whose issue is in these
+    groups (the outputs of every production order stay), so each level's work is in
+    proportion to its own rows.
+    """
+
+    working: pl.DataFrame
+    averaging: pl.DataFrame
+    unpriced: pl.DataFrame
+    unpriced_gid: pl.Series
+    links: OrderLinks
+    n_groups: int
 
 
 def _max_of(frame: pl.DataFrame, column: str) -> int:
@@ -125,7 +143,7 @@ def _plan(frame: pl.DataFrame, dims: list[str], closing_date: dt.date) -> _Plan:
 
 
 def _cost_groups(
-    plan: _Plan,
+    plan: _Groups,
     gids: pl.Series,
     adjust: pl.DataFrame,
     next_pos: int,
@@ -135,7 +153,7 @@ def _cost_groups(
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Value the rows of ``gids`` with derived receipts moved by ``adjust`` (pos, derived_adj)."""
     if gids.n_unique() == plan.n_groups:
-        # Every group at once (a run without order links): nothing to select.
+        # Every group of ``plan`` at once (a whole level): nothing to select.
         base, averaging, unpriced = plan.working, plan.averaging, plan.unpriced
     else:
         wanted = gids.implode()
@@ -178,7 +196,7 @@ def _cost_groups(
     return apply_pieces(everything, priced, settle=settle), priced
 
 
-def _issue_facts(rows: pl.DataFrame, plan: _Plan) -> pl.DataFrame:
+def _issue_facts(rows: pl.DataFrame, plan: _Groups) -> pl.DataFrame:
     """What ``feed_shares`` reads of the issues; only issues that feed something matter."""
     linked = pl.concat(
         [plan.links.feeds.select("issue_pos"), plan.links.components.select("issue_pos")]
@@ -191,7 +209,7 @@ def _issue_facts(rows: pl.DataFrame, plan: _Plan) -> pl.DataFrame:
     )
 
 
-def _cycle_feeds(plan: _Plan, rows: pl.DataFrame) -> pl.DataFrame:
+def _cycle_feeds(plan: _Groups, rows: pl.DataFrame) -> pl.DataFrame:
     """Float shares receipt <- issue inside one cycle (for the linear system)."""
     facts = rows.select("pos", "q_abs")
     transfer = plan.links.feeds.join(facts.rename({"pos": "issue_pos"}), on="issue_pos").select(
@@ -208,13 +226,78 @@ def _cycle_feeds(plan: _Plan, rows: pl.DataFrame) -> pl.DataFrame:
             share=pl.col("weight").cast(pl.Float64) / pl.col("whole").cast(pl.Float64),
         )
     )
-    closing = rows.filter(pl.col("is_virtual_new") & ~pl.col("is_receipt")).select(
-        issue_pos="pos", receipt_pos=pl.col("pos") + 1, share=pl.lit(1.0)
+    closing = (
+        rows.lazy()
+        .filter(pl.col("is_virtual_new") & ~pl.col("is_receipt"))
+        .select(issue_pos="pos", receipt_pos=pl.col("pos") + 1, share=pl.lit(1.0))
+        .collect()
     )
     inside = rows["pos"].implode()
     return pl.concat([transfer, production, closing]).filter(
         pl.col("issue_pos").is_in(inside) & pl.col("receipt_pos").is_in(inside)
     )
+
+
+def _by_level(plan: _Plan) -> Iterator[tuple[int, _Groups]]:
+    """The plan's rows split by the level of their group, levels in costing order.
+
+    Filtering the whole plan for every level costs the plan's size once per level (22 levels
+    on the benchmark's ``flows`` shape), so the pieces and links are split in one pass. The
+    working rows, the one wide frame, are still taken level by level: splitting them at once
+    would hold a second copy of them for the whole walk.
+    """
+    levels = sorted(plan.levels["level"].unique().to_list()) or [0]
+    if len(levels) == 1:
+        yield (
+            levels[0],
+            _Groups(
+                plan.working,
+                plan.averaging,
+                plan.unpriced,
+                plan.unpriced_gid,
+                plan.links,
+                plan.n_groups,
+            ),
+        )
+        return
+    level_of = plan.levels["level"]  # one row per gid, in gid order
+    gid_of = plan.working.select("pos", "gid")
+
+    def split(frame: pl.DataFrame, gid: pl.Series) -> dict[int, pl.DataFrame]:
+        parts = frame.with_columns(level_of.gather(gid).alias("_level")).partition_by(
+            "_level", as_dict=True, include_key=False
+        )
+        return {key[0]: part for key, part in parts.items()}
+
+    def issue_gid(links: pl.DataFrame) -> pl.Series:
+        return gid_of["gid"].gather(rows_at(gid_of["pos"], links["issue_pos"]))
+
+    working_level = level_of.gather(plan.working["gid"])
+    averaging = split(plan.averaging, plan.averaging["gid"])
+    unpriced = split(plan.unpriced.with_columns(_gid=plan.unpriced_gid), plan.unpriced_gid)
+    feeds = split(plan.links.feeds, issue_gid(plan.links.feeds))
+    components = split(plan.links.components, issue_gid(plan.links.components))
+    counts = plan.levels.group_by("level").len()
+    groups_at = dict(zip(counts["level"].to_list(), counts["len"].to_list(), strict=True))
+    no_pieces = plan.unpriced.clear().with_columns(_gid=plan.unpriced_gid.clear())
+    for level in levels:
+        priced = unpriced.pop(level, no_pieces)
+        links = replace(
+            plan.links,
+            feeds=feeds.pop(level, plan.links.feeds.clear()),
+            components=components.pop(level, plan.links.components.clear()),
+        )
+        yield (
+            level,
+            _Groups(
+                plan.working.filter(working_level == level),
+                averaging.pop(level, plan.averaging.clear()),
+                priced.drop("_gid"),
+                priced["_gid"],
+                links,
+                groups_at[level],
+            ),
+        )
 
 
 def _cost_by_levels(
@@ -225,20 +308,20 @@ def _cost_by_levels(
     adjust = pl.DataFrame(schema={"pos": pl.Int64, "derived_adj": pl.Int64})
     next_pos = plan.working.height
     # An empty run still goes through one (empty) level, so every table keeps its schema.
-    for level in sorted(plan.levels["level"].unique().to_list()) or [0]:
+    for level, groups in _by_level(plan):
         at = plan.levels.filter(pl.col("level") == level)
-        rows, pieces = _cost_groups(plan, at["gid"], adjust, next_pos, dims, closing_date, settle)
+        rows, pieces = _cost_groups(groups, at["gid"], adjust, next_pos, dims, closing_date, settle)
         cyclic = at.filter(pl.col("cyclic")).select("gid", "component")
         if cyclic.height:
             # All cycles of a level in one block-diagonal system (cycles of a level never
             # feed each other); a cycle without a solution keeps this first pass's values.
             rows, pieces, adjust, log = _solve_cycles(
-                plan, cyclic, rows, pieces, adjust, next_pos, dims, closing_date, settle
+                groups, cyclic, rows, pieces, adjust, next_pos, dims, closing_date, settle
             )
             cycle_log.append(log)
         # Virtual rows of later levels must not reuse a position: keep a running maximum.
         next_pos = max(next_pos, _max_of(rows, "pos") + 1) if rows.height else next_pos
-        shares = feed_shares(_issue_facts(rows, plan), plan.links)
+        shares = feed_shares(_issue_facts(rows, groups), groups.links)
         downstream = derived_adjustments(shares).filter(~pl.col("pos").is_in(rows["pos"].implode()))
         adjust = pl.concat([adjust, downstream]).group_by("pos").agg(pl.col("derived_adj").sum())
         all_rows.append(rows)
@@ -255,8 +338,24 @@ def _cost_by_levels(
     )
 
 
+#: Columns of a cycle's rows that the solve (``solve_cycle``, ``_cycle_feeds``) and the cycle
+#: log rows read, besides the financial dimensions.
+_CYCLE_COLUMNS = (
+    "pos",
+    "gid",
+    "is_receipt",
+    "is_derived",
+    "is_virtual_new",
+    "q_abs",
+    "cost_delta",
+    "item_id",
+    "txn_id",
+    "order_id",
+)
+
+
 def _solve_cycles(
-    plan: _Plan,
+    plan: _Groups,
     cyclic: pl.DataFrame,
     rows: pl.DataFrame,
     pieces: pl.DataFrame,
@@ -273,7 +372,15 @@ def _solve_cycles(
     without a unique solution (whose rows stay as they were).
     """
     inside = pl.col("gid").is_in(cyclic["gid"].implode())
-    base_rows = rows.filter(inside).join(cyclic, on="gid")
+    # Only what the solve and its log read: the cycle's rows are most of a level's rows, and
+    # copying every input column through the filter and join costs more than the solve.
+    base_rows = (
+        rows.lazy()
+        .select(*_CYCLE_COLUMNS, *dims)
+        .filter(inside)
+        .join(cyclic.lazy(), on="gid")
+        .collect()
+    )
     base_pieces = pieces.filter(pl.col("receipt_pos").is_in(base_rows["pos"].implode()))
     solution = solve_cycle(base_rows, base_pieces, _cycle_feeds(plan, base_rows))
     logs = [flow_findings.not_converged(base_rows, cyclic, solution.failed, dims)]
@@ -288,7 +395,7 @@ def _solve_cycles(
     )
     # Re-check in integer cents: each derived receipt against its rounded inputs.
     shares = derived_adjustments(feed_shares(_issue_facts(again_rows, plan), plan.links))
-    derived_inside = again_rows.filter(pl.col("is_derived")).select("pos", "gid")
+    derived_inside = again_rows.lazy().filter(pl.col("is_derived")).select("pos", "gid").collect()
     gap = (
         derived_inside.join(shares, on="pos", how="left")
         .join(inner.rename({"derived_adj": "given"}), on="pos", how="left")
@@ -296,9 +403,10 @@ def _solve_cycles(
         .group_by("component")
         .agg(cents=(pl.col("derived_adj").fill_null(0) - pl.col("given").fill_null(0)).abs().sum())
     )
-    logs.append(flow_findings.cycle_residuals(again_rows.join(solved, on="gid"), solved, gap, dims))
+    firsts = again_rows.lazy().select(*_CYCLE_COLUMNS, *dims).join(solved.lazy(), on="gid")
+    logs.append(flow_findings.cycle_residuals(firsts.collect(), solved, gap, dims))
     redone = pl.col("gid").is_in(solved["gid"].implode())
-    moved = rows.filter(redone)["pos"].implode()
+    moved = rows.lazy().filter(redone).select("pos").collect()["pos"].implode()
     rows = pl.concat([rows.filter(~redone), again_rows], how="vertical_relaxed")
     pieces = pl.concat(
         [pieces.filter(~pl.col("receipt_pos").is_in(moved)), again_pieces],

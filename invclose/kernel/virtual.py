@@ -98,7 +98,8 @@ def onhand_rows(
     whose quantity and value are both zero gets none.
     """
     totals = (
-        working.filter(closing_day_rows)
+        working.lazy()
+        .filter(closing_day_rows)
         .group_by("gid")
         .agg(
             pl.col("item_id").first(),
@@ -110,6 +111,7 @@ def onhand_rows(
             v0=pl.col("v0").sum(),
         )
         .filter((pl.col("q0") != 0) | (pl.col("v0") != 0))
+        .collect()
     )
     rows = totals.with_columns(date=pl.lit(closing_date)).with_columns(
         txn_id=virtual_id("~onhand", dims),

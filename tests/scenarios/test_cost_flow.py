@@ -152,6 +152,40 @@ def test_three_level_bom_passes_the_component_change_up_every_level() -> None:
     assert value["SD"] == D("-65.00")
 
 
+def test_production_with_components_from_two_levels_gets_both_changes() -> None:
+    # A is bought at S1 (10 @ 50.00, 10 @ 70.00: running average 6.00) and 10 are shipped to
+    # S2 (T1) at 60.00. B is bought at S2 (5 @ 20.00, 5 @ 30.00: average 5.00). Order W9 at S2
+    # consumes the 10 A (60.00) and 5 B (25.00) and makes 10 C at 85.00, all sold.
+    # The components are costed in different passes: B/S2 has no predecessor, A/S2 waits for
+    # A/S1, and C/S2 for both. FIFO: the shipment takes PA1, 50.00 (-10.00), so the S2 receipt
+    # and the A consumption move by -10.00; the B consumption takes PB1, 20.00 (-5.00). C's
+    # output gets both: 85.00 - 15.00 = 70.00, and so does its sale.
+    frame = rows(
+        ("PA1", "A", "S1", 1, 10, "50.00", "purchase", None),
+        ("PA2", "A", "S1", 2, 10, "70.00", "purchase", None),
+        ("PB1", "B", "S2", 1, 5, "20.00", "purchase", None),
+        ("PB2", "B", "S2", 2, 5, "30.00", "purchase", None),
+        ("T1-S", "A", "S1", 3, -10, "-60.00", "transfer", "T1"),
+        ("T1-R", "A", "S2", 3, 10, "60.00", "transfer", "T1"),
+        ("W9-A", "A", "S2", 4, -10, "-60.00", "consumption", "W9"),
+        ("W9-B", "B", "S2", 4, -5, "-25.00", "consumption", "W9"),
+        ("W9-C", "C", "S2", 4, 10, "85.00", "production", "W9"),
+        ("SC", "C", "S2", 5, -10, "-85.00", "sale", None),
+    )
+    result = close(frame)
+    assert deltas(result) == {
+        "T1-S": D("-10.00"),
+        "T1-R": D("-10.00"),
+        "W9-A": D("-10.00"),
+        "W9-B": D("-5.00"),
+        "W9-C": D("-15.00"),
+        "SC": D("-15.00"),
+    }
+    value = dict(result.adjustments.select("txn_id", "settled_amount").rows())
+    assert value["W9-C"] == D("70.00")
+    assert value["SC"] == D("-70.00")
+
+
 @pytest.mark.parametrize(
     ("shares", "expected"),
     [
