@@ -555,9 +555,10 @@ def summarize(data: dict[str, Any]) -> dict[str, Any]:
                 if big.get("close_cpu_s") and row.get("close_cpu_s")
                 else None
             )
-            # The floor's own growth: how much slower per row the machine sorts at the larger
-            # size (caches, memory). A close that grows less than it has no superlinear part
-            # of its own, whatever the machine did during the run.
+            # The floor's own growth: how much slower per row the machine sorted at the larger
+            # size in this run (caches, memory, other load). A close that grows less than
+            # that slows with size no more than a plain sort of its rows did (the floor is
+            # timed separately, so this reads the run, it does not prove the algorithm).
             g_floor = (
                 (big["floor_s"] / big["rows"]) / (row["floor_s"] / row["rows"])
                 if big.get("floor_s") and row.get("floor_s")

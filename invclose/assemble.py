@@ -7,6 +7,7 @@ voucher detail, ids. Every table is conformed to its schema in ``invclose.schema
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -61,6 +62,19 @@ def _adjusted_columns(dims: list[str]) -> list[str]:
         *("q0", "carried0", "carried1", "adjustment", "cost_delta"),
         *("inventory_account", "offset_account", "adjusted_against", "order_id"),
     ]
+
+
+def log_order(dims: Sequence[str]) -> list[str]:
+    """The columns ``log`` is sorted by, nulls last: a total order of its findings.
+
+    Two findings of one item in different financial dimensions (a cycle through two sites,
+    negative on-hand at two sites) differ only in a dimension, and two of one row only in
+    their order or message; without them the order of such rows would be left to chance.
+
+    >>> log_order(["site"])
+    ['code', 'item_id', 'site', 'txn_id', 'order_id', 'message']
+    """
+    return ["code", "item_id", *dims, "txn_id", "order_id", "message"]
 
 
 def _in_pos_order(rows: pl.DataFrame, keep: pl.Expr, columns: list[str]) -> pl.DataFrame:
@@ -329,7 +343,7 @@ def assemble_draft(
             "settlements": settlements,
             "adjustments": adjustments,
             "vouchers": vouchers,
-            "log": log.sort(["code", "item_id", "txn_id"], nulls_last=True),
+            "log": log.sort(log_order(dims), nulls_last=True, maintain_order=True),
             "balances": balances,
             "open_items": open_items,
             "closed_items": closed_items,
@@ -530,4 +544,4 @@ def check_log(
             for t in (log, missing, deviation)
         ]
     )
-    return combined.sort(["level", "code", "item_id", "txn_id"], nulls_last=True)
+    return combined.sort(["level", *log_order(dims)], nulls_last=True, maintain_order=True)

@@ -41,6 +41,7 @@ import polars as pl
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from invclose.assemble import log_order
 from invclose.close import (
     _check_dates,
     _config,
@@ -388,10 +389,11 @@ def _write_sorted(
                 )
             else:
                 columns.append(f'"{column}"')
-        order = "txn_id" if table == "closed_items" else "code, item_id, txn_id"
+        keys = ["txn_id"] if table == "closed_items" else log_order(dims)
+        order = ", ".join(f'"{key}" NULLS LAST' for key in keys)
         con.execute(
             f"COPY (SELECT {', '.join(columns)} FROM ({' UNION ALL '.join(sources)}) "
-            f"ORDER BY {order} NULLS LAST) TO {_literal(str(file))} "
+            f"ORDER BY {order}) TO {_literal(str(file))} "
             "(FORMAT parquet, COMPRESSION zstd)"
         )
     finally:

@@ -228,20 +228,12 @@ def solve_cycle(rows: pl.DataFrame, pieces: pl.DataFrame, feeds: pl.DataFrame) -
         rows = rows.with_columns(component=pl.lit(0, pl.Int64))
     # Receipts ordered by cycle, so each cycle is one diagonal block.
     receipts = (
-        rows.lazy()
-        .filter(pl.col("is_receipt"))
-        .select("pos", "q_abs", "component")
+        rows.filter(pl.col("is_receipt"))
         .sort("component", "pos")
+        .select("pos", "q_abs", "component")
         .with_row_index("r")
-        .collect()
     )
-    issues = (
-        rows.lazy()
-        .filter(~pl.col("is_receipt"))
-        .select("pos", "cost_delta")
-        .with_row_index("i")
-        .collect()
-    )
+    issues = rows.filter(~pl.col("is_receipt")).select("pos", "cost_delta").with_row_index("i")
     n_r, n_i = receipts.height, issues.height
     m = (
         pieces.join(receipts.rename({"pos": "receipt_pos"}), on="receipt_pos")
@@ -275,9 +267,7 @@ def solve_cycle(rows: pl.DataFrame, pieces: pl.DataFrame, feeds: pl.DataFrame) -
     change = np.zeros(n_r)
     change[fed] = np.where(np.isfinite(d) & ~bad[block], d, 0.0)
     rounded = np.sign(change) * np.floor(np.abs(change) + 0.5)
-    derived = (
-        rows.lazy().filter(pl.col("is_receipt") & pl.col("is_derived")).select("pos").collect()
-    )["pos"].implode()
+    derived = rows.filter(pl.col("is_receipt") & pl.col("is_derived"))["pos"].implode()
     out = receipts.select("pos").with_columns(derived_adj=pl.Series(rounded.astype(np.int64)))
     return CycleSolution(
         adjustments=out.filter(pl.col("pos").is_in(derived) & (pl.col("derived_adj") != 0)),

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import polars as pl
 
-#: Columns of a cycle's rows that its log row reads (with the financial dimensions).
+#: Columns of a cycle's rows that its log row reads (with the financial dimensions); the
+#: cycle solve selects them too (``pipeline._CYCLE_COLUMNS``).
 _LOGGED = ("pos", "component", "item_id", "txn_id", "order_id")
 
 
@@ -60,8 +61,8 @@ def cycle_residuals(
         .sort("pos")
         .group_by("component", maintain_order=True)
         .first()
-        .join(sizes, on="component")
-        .join(gap, on="component", how="left")
+        .join(sizes, on="component", maintain_order="left")
+        .join(gap, on="component", how="left", maintain_order="left")
         .with_columns(pl.col("cents").fill_null(0))
     )
     return _row(
@@ -93,8 +94,8 @@ def not_converged(
         .sort("pos")
         .group_by("component", maintain_order=True)
         .first()
-        .join(sizes, on="component")
-        .join(failed, on="component")
+        .join(sizes, on="component", maintain_order="left")
+        .join(failed, on="component", maintain_order="left")
     )
     detail = (
         pl.when(pl.col("residual").is_infinite())

@@ -64,9 +64,11 @@ class _Plan:
 class _Groups:
     """The plan's rows of some whole groups: everything costing them reads.
 
-    ``links`` keeps only the transfer feeds and production components whose issue is in these
-    groups (the outputs of every production order stay), so each level's work is in
-    proportion to its own rows.
+    Unpriced pieces belong to the group of their receipt (they price it). ``links`` keeps only
+    the transfer feeds and production components whose *issue* is in these groups, with the
+    outputs of every production order: an issue's change is shared out when its own level is
+    costed, and reaches receipts of later levels through the running adjustments. So each
+    level's work is in proportion to its own rows.
     """
 
     working: pl.DataFrame
@@ -143,7 +145,7 @@ def _plan(frame: pl.DataFrame, dims: list[str], closing_date: dt.date) -> _Plan:
 
 
 def _cost_groups(
-    plan: _Groups,
+    groups: _Groups,
     gids: pl.Series,
     adjust: pl.DataFrame,
     next_pos: int,
@@ -152,14 +154,14 @@ def _cost_groups(
     settle: bool,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Value the rows of ``gids`` with derived receipts moved by ``adjust`` (pos, derived_adj)."""
-    if gids.n_unique() == plan.n_groups:
-        # Every group of ``plan`` at once (a whole level): nothing to select.
-        base, averaging, unpriced = plan.working, plan.averaging, plan.unpriced
+    if gids.n_unique() == groups.n_groups:
+        # Every group of ``groups`` at once (a whole level): nothing to select.
+        base, averaging, unpriced = groups.working, groups.averaging, groups.unpriced
     else:
         wanted = gids.implode()
-        base = plan.working.filter(pl.col("gid").is_in(wanted))
-        averaging = plan.averaging.filter(pl.col("gid").is_in(wanted))
-        unpriced = plan.unpriced.filter(plan.unpriced_gid.is_in(wanted))
+        base = groups.working.filter(pl.col("gid").is_in(wanted))
+        averaging = groups.averaging.filter(pl.col("gid").is_in(wanted))
+        unpriced = groups.unpriced.filter(groups.unpriced_gid.is_in(wanted))
     # adjust has one row per pos: a gather by position is its left join.
     derived_adj = adjust["derived_adj"].gather(rows_at(adjust["pos"], base["pos"])).fill_null(0)
     moved = (
@@ -196,10 +198,10 @@ def _cost_groups(
     return apply_pieces(everything, priced, settle=settle), priced
 
 
-def _issue_facts(rows: pl.DataFrame, plan: _Groups) -> pl.DataFrame:
+def _issue_facts(rows: pl.DataFrame, groups: _Groups) -> pl.DataFrame:
     """What ``feed_shares`` reads of the issues; only issues that feed something matter."""
     linked = pl.concat(
-        [plan.links.feeds.select("issue_pos"), plan.links.components.select("issue_pos")]
+        [groups.links.feeds.select("issue_pos"), groups.links.components.select("issue_pos")]
     )["issue_pos"]
     return (
         rows.lazy()
@@ -209,16 +211,16 @@ def _issue_facts(rows: pl.DataFrame, plan: _Groups) -> pl.DataFrame:
     )
 
 
-def _cycle_feeds(plan: _Groups, rows: pl.DataFrame) -> pl.DataFrame:
+def _cycle_feeds(groups: _Groups, rows: pl.DataFrame) -> pl.DataFrame:
     """Float shares receipt <- issue inside one cycle (for the linear system)."""
     facts = rows.select("pos", "q_abs")
-    transfer = plan.links.feeds.join(facts.rename({"pos": "issue_pos"}), on="issue_pos").select(
+    transfer = groups.links.feeds.join(facts.rename({"pos": "issue_pos"}), on="issue_pos").select(
         "issue_pos",
         "receipt_pos",
         share=pl.col("qty").cast(pl.Float64) / pl.col("q_abs").cast(pl.Float64),
     )
     production = (
-        plan.links.components.join(plan.links.production, on="order")
+        groups.links.components.join(groups.links.production, on="order")
         .with_columns(whole=pl.col("weight").sum().over("order", "issue_pos"))
         .select(
             "issue_pos",
@@ -246,6 +248,7 @@ def _by_level(plan: _Plan) -> Iterator[tuple[int, _Groups]]:
     working rows, the one wide frame, are still taken level by level: splitting them at once
     would hold a second copy of them for the whole walk.
     """
+    # An empty run still goes through one (empty) level, so every table keeps its schema.
     levels = sorted(plan.levels["level"].unique().to_list()) or [0]
     if len(levels) == 1:
         yield (
@@ -280,6 +283,7 @@ def _by_level(plan: _Plan) -> Iterator[tuple[int, _Groups]]:
     counts = plan.levels.group_by("level").len()
     groups_at = dict(zip(counts["level"].to_list(), counts["len"].to_list(), strict=True))
     no_pieces = plan.unpriced.clear().with_columns(_gid=plan.unpriced_gid.clear())
+    # Popped, so each level's parts are freed once the walk has costed it.
     for level in levels:
         priced = unpriced.pop(level, no_pieces)
         links = replace(
@@ -307,7 +311,6 @@ def _cost_by_levels(
     all_rows, all_pieces, all_shares, cycle_log = [], [], [], []
     adjust = pl.DataFrame(schema={"pos": pl.Int64, "derived_adj": pl.Int64})
     next_pos = plan.working.height
-    # An empty run still goes through one (empty) level, so every table keeps its schema.
     for level, groups in _by_level(plan):
         at = plan.levels.filter(pl.col("level") == level)
         rows, pieces = _cost_groups(groups, at["gid"], adjust, next_pos, dims, closing_date, settle)
@@ -355,7 +358,7 @@ _CYCLE_COLUMNS = (
 
 
 def _solve_cycles(
-    plan: _Groups,
+    groups: _Groups,
     cyclic: pl.DataFrame,
     rows: pl.DataFrame,
     pieces: pl.DataFrame,
@@ -378,11 +381,12 @@ def _solve_cycles(
         rows.lazy()
         .select(*_CYCLE_COLUMNS, *dims)
         .filter(inside)
-        .join(cyclic.lazy(), on="gid")
+        # In row order: the solve numbers issues and receipts in the order they come.
+        .join(cyclic.lazy(), on="gid", maintain_order="left")
         .collect()
     )
     base_pieces = pieces.filter(pl.col("receipt_pos").is_in(base_rows["pos"].implode()))
-    solution = solve_cycle(base_rows, base_pieces, _cycle_feeds(plan, base_rows))
+    solution = solve_cycle(base_rows, base_pieces, _cycle_feeds(groups, base_rows))
     logs = [flow_findings.not_converged(base_rows, cyclic, solution.failed, dims)]
     solved = cyclic.filter(~pl.col("component").is_in(solution.failed["component"].implode()))
     if not solved.height:
@@ -391,10 +395,10 @@ def _solve_cycles(
         pl.concat([adjust, solution.adjustments]).group_by("pos").agg(pl.col("derived_adj").sum())
     )
     again_rows, again_pieces = _cost_groups(
-        plan, solved["gid"], inner, next_pos + 2 * rows.height, dims, closing_date, settle
+        groups, solved["gid"], inner, next_pos + 2 * rows.height, dims, closing_date, settle
     )
     # Re-check in integer cents: each derived receipt against its rounded inputs.
-    shares = derived_adjustments(feed_shares(_issue_facts(again_rows, plan), plan.links))
+    shares = derived_adjustments(feed_shares(_issue_facts(again_rows, groups), groups.links))
     derived_inside = again_rows.lazy().filter(pl.col("is_derived")).select("pos", "gid").collect()
     gap = (
         derived_inside.join(shares, on="pos", how="left")
@@ -403,7 +407,11 @@ def _solve_cycles(
         .group_by("component")
         .agg(cents=(pl.col("derived_adj").fill_null(0) - pl.col("given").fill_null(0)).abs().sum())
     )
-    firsts = again_rows.lazy().select(*_CYCLE_COLUMNS, *dims).join(solved.lazy(), on="gid")
+    firsts = (
+        again_rows.lazy()
+        .select(*_CYCLE_COLUMNS, *dims)
+        .join(solved.lazy(), on="gid", maintain_order="left")
+    )
     logs.append(flow_findings.cycle_residuals(firsts.collect(), solved, gap, dims))
     redone = pl.col("gid").is_in(solved["gid"].implode())
     moved = rows.lazy().filter(redone).select("pos").collect()["pos"].implode()

@@ -100,7 +100,8 @@ def onhand_rows(
     totals = (
         working.lazy()
         .filter(closing_day_rows)
-        .group_by("gid")
+        # In group order: the on-hand rows are numbered (``pos``) in the order they come.
+        .group_by("gid", maintain_order=True)
         .agg(
             pl.col("item_id").first(),
             *[pl.col(d).first() for d in dims],

@@ -153,9 +153,9 @@ def test_three_level_bom_passes_the_component_change_up_every_level() -> None:
 
 
 def test_production_with_components_from_two_levels_gets_both_changes() -> None:
-    # A is bought at S1 (10 @ 50.00, 10 @ 70.00: running average 6.00) and 10 are shipped to
-    # S2 (T1) at 60.00. B is bought at S2 (5 @ 20.00, 5 @ 30.00: average 5.00). Order W9 at S2
-    # consumes the 10 A (60.00) and 5 B (25.00) and makes 10 C at 85.00, all sold.
+    # A is bought at S1 (10 for 50.00, 10 for 70.00: running average 6.00) and 10 are shipped
+    # to S2 (T1) at 60.00. B is bought at S2 (5 for 20.00, 5 for 30.00: average 5.00). Order
+    # W9 at S2 consumes the 10 A (60.00) and 5 B (25.00) and makes 10 C at 85.00, all sold.
     # The components are costed in different passes: B/S2 has no predecessor, A/S2 waits for
     # A/S1, and C/S2 for both. FIFO: the shipment takes PA1, 50.00 (-10.00), so the S2 receipt
     # and the A consumption move by -10.00; the B consumption takes PB1, 20.00 (-5.00). C's

@@ -1,13 +1,19 @@
-"""Same inputs and configuration give bit-identical outputs, whatever the thread count."""
+"""Same inputs and configuration give bit-identical outputs, whatever the thread count or
+the input row order."""
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
 
+import polars as pl
+
 import invclose
+from tests.helpers import ACCOUNTS
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -41,3 +47,55 @@ def test_one_and_two_threads_give_identical_tables(tmp_path: Path) -> None:
         a = (tmp_path / "one" / f"{name}.parquet").read_bytes()
         b = (tmp_path / "two" / f"{name}.parquet").read_bytes()
         assert a == b, name
+
+
+def _many_groups(n_items: int) -> pl.DataFrame:
+    """Per item, at sites S1 and S2: a receipt of 3 for 30.00 and an issue of 1 for -10.00."""
+    items = [f"I{k:04d}" for k in range(n_items)]
+    rows = [
+        (f"{item}-{site}-{n}", item, site, qty, amount, n)
+        for item in items
+        for site in ("S1", "S2")
+        for n, (qty, amount) in enumerate([("3", "30.00"), ("-1", "-10.00")])
+    ]
+    return pl.DataFrame(
+        {
+            "txn_id": [r[0] for r in rows],
+            "item_id": [r[1] for r in rows],
+            "site": [r[2] for r in rows],
+            "date": [dt.date(2025, 1, 2 + r[5]) for r in rows],
+            "qty": [Decimal(r[3]) for r in rows],
+            "amount": [Decimal(r[4]) for r in rows],
+        },
+        schema_overrides={"qty": pl.Decimal(38, 6), "amount": pl.Decimal(38, 2)},
+    )
+
+
+def test_moving_average_on_hand_rows_come_in_one_order_whatever_the_input_order() -> None:
+    # Each of the 600 groups keeps 2 units for 20.00 on hand: one on-hand row per group, in
+    # item then site order, every time (they once came in hash-table order).
+    frame = _many_groups(300)
+    expected = [(f"I{k:04d}", site) for k in range(300) for site in ("S1", "S2")]
+    for seed in range(4):
+        shuffled = frame.sample(fraction=1.0, shuffle=True, seed=seed)
+        result = invclose.close(
+            shuffled, "2025-01-31", method="moving_average", dimensions=["site"], accounts=ACCOUNTS
+        )
+        on_hand = result.open_items
+        assert on_hand.select("item_id", "site").rows() == expected
+        assert on_hand["qty"].to_list() == [Decimal("2")] * 600
+        assert on_hand["amount"].to_list() == [Decimal("20.00")] * 600
+
+
+def test_findings_of_one_item_at_two_sites_are_ordered_by_site() -> None:
+    # Negative on hand at both sites of every item: the log's rows differ only in the site
+    # (no txn_id), and come site by site for each item, whatever the input order.
+    frame = _many_groups(40).with_columns(qty=-pl.col("qty"), amount=-pl.col("amount"))
+    for seed in range(3):
+        shuffled = frame.sample(fraction=1.0, shuffle=True, seed=seed)
+        log = invclose.close(
+            shuffled, "2025-01-31", method="fifo", dimensions=["site"], accounts=ACCOUNTS
+        ).log.filter(pl.col("code") == "negative_on_hand")
+        assert log.select("item_id", "site").rows() == [
+            (f"I{k:04d}", site) for k in range(40) for site in ("S1", "S2")
+        ]

@@ -17,6 +17,8 @@ MODULES = [
     "invclose.validate",
     "invclose.kernel.matching",
     "invclose.kernel.levels",
+    "invclose.kernel.prepare",
+    "invclose.assemble",
     "invclose.ledger.digests",
 ]
 

@@ -15,23 +15,27 @@ def _expected(pos: list[int], at: list[int | None]) -> list[int | None]:
 
 
 @st.composite
-def positions(draw: st.DrawFn, spread: int) -> tuple[list[int], list[int | None]]:
-    pos = draw(st.lists(st.integers(-5, spread), min_size=1, max_size=40, unique=True))
-    wanted = st.one_of(st.none(), st.sampled_from(pos), st.integers(-10, spread + 10))
+def positions(draw: st.DrawFn, lowest: int, highest: int) -> tuple[list[int], list[int | None]]:
+    pos = draw(st.lists(st.integers(lowest, highest), min_size=1, max_size=40, unique=True))
+    wanted = st.one_of(st.none(), st.sampled_from(pos), st.integers(lowest - 5, highest + 5))
     return pos, draw(st.lists(wanted, max_size=60))
 
 
-# Positions close together take the lookup array; spread far apart (or negative) they are
-# joined: both ways give the same rows.
-@given(positions(spread=60))
-def test_compact_positions(case: tuple[list[int], list[int | None]]) -> None:
+@given(positions(0, 60))
+def test_positions_close_together_are_looked_up(case: tuple[list[int], list[int | None]]) -> None:
+    # 0 <= pos < 8 x rows + 1024: a lookup array indexed by position. ``at`` is Int32 here.
     pos, at = case
-    got = rows_at(pl.Series(pos, dtype=pl.Int64), pl.Series(at, dtype=pl.Int64))
+    got = rows_at(pl.Series(pos, dtype=pl.Int64), pl.Series(at, dtype=pl.Int32))
     assert got.to_list() == _expected(pos, at)
 
 
-@given(positions(spread=10**9))
-def test_spread_positions(case: tuple[list[int], list[int | None]]) -> None:
+@given(positions(-5, 10**6))
+def test_positions_far_apart_or_negative_are_joined(
+    case: tuple[list[int], list[int | None]],
+) -> None:
+    # One position beyond any lookup array (or a negative one): a join, same rows.
     pos, at = case
+    pos = [*pos, 10**12] if 10**12 not in pos else pos
+    at = [*at, 10**12]
     got = rows_at(pl.Series(pos, dtype=pl.Int64), pl.Series(at, dtype=pl.Int64))
     assert got.to_list() == _expected(pos, at)
