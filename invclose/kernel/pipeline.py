@@ -357,6 +357,21 @@ _CYCLE_COLUMNS = (
 )
 
 
+def _cycle_rows(rows: pl.DataFrame, cycles: pl.DataFrame, dims: list[str]) -> pl.DataFrame:
+    """The rows of the groups in ``cycles`` (gid, component) with their ``component``.
+
+    Only what the solve and its log read: a cycle's rows are most of a level's rows, and
+    copying every input column through the join costs more than the solve. In row order,
+    since the solve numbers issues and receipts in the order they come.
+    """
+    return (
+        rows.lazy()
+        .select(*_CYCLE_COLUMNS, *dims)
+        .join(cycles.lazy(), on="gid", maintain_order="left")
+        .collect()
+    )
+
+
 def _solve_cycles(
     groups: _Groups,
     cyclic: pl.DataFrame,
@@ -374,17 +389,7 @@ def _solve_cycles(
     again, and their log: ``cycle_residual`` per solved cycle, ``not_converged`` per cycle
     without a unique solution (whose rows stay as they were).
     """
-    inside = pl.col("gid").is_in(cyclic["gid"].implode())
-    # Only what the solve and its log read: the cycle's rows are most of a level's rows, and
-    # copying every input column through the filter and join costs more than the solve.
-    base_rows = (
-        rows.lazy()
-        .select(*_CYCLE_COLUMNS, *dims)
-        .filter(inside)
-        # In row order: the solve numbers issues and receipts in the order they come.
-        .join(cyclic.lazy(), on="gid", maintain_order="left")
-        .collect()
-    )
+    base_rows = _cycle_rows(rows, cyclic, dims)
     base_pieces = pieces.filter(pl.col("receipt_pos").is_in(base_rows["pos"].implode()))
     solution = solve_cycle(base_rows, base_pieces, _cycle_feeds(groups, base_rows))
     logs = [flow_findings.not_converged(base_rows, cyclic, solution.failed, dims)]
@@ -407,12 +412,9 @@ def _solve_cycles(
         .group_by("component")
         .agg(cents=(pl.col("derived_adj").fill_null(0) - pl.col("given").fill_null(0)).abs().sum())
     )
-    firsts = (
-        again_rows.lazy()
-        .select(*_CYCLE_COLUMNS, *dims)
-        .join(solved.lazy(), on="gid", maintain_order="left")
+    logs.append(
+        flow_findings.cycle_residuals(_cycle_rows(again_rows, solved, dims), solved, gap, dims)
     )
-    logs.append(flow_findings.cycle_residuals(firsts.collect(), solved, gap, dims))
     redone = pl.col("gid").is_in(solved["gid"].implode())
     moved = rows.lazy().filter(redone).select("pos").collect()["pos"].implode()
     rows = pl.concat([rows.filter(~redone), again_rows], how="vertical_relaxed")
