@@ -34,8 +34,10 @@ PRODUCTION = "production"
 class OrderLinks:
     """The order structure of one run."""
 
-    feeds: pl.DataFrame  # issue_pos, receipt_pos, qty (transfer feeding), order_kind
-    production: pl.DataFrame  # order, receipt_pos, weight (outputs of costed production orders)
+    # receipt_rank: the receipt's place in key order (date, seq, txn_id) across groups, the
+    # order in which an issue's or an order's change is cut across the receipts it feeds.
+    feeds: pl.DataFrame  # issue_pos, receipt_pos, qty (transfer feeding), receipt_rank
+    production: pl.DataFrame  # order, receipt_pos, weight, receipt_rank (costed outputs)
     components: pl.DataFrame  # order, issue_pos (components of costed production orders)
     prepaired: pl.DataFrame  # pieces settled before the method (principle transfer)
     dropped: pl.DataFrame  # pos of rows that leave the method (transit and move pairs)
@@ -46,8 +48,12 @@ class OrderLinks:
 def _empty_links() -> OrderLinks:
     i64 = pl.Int64
     return OrderLinks(
-        feeds=pl.DataFrame(schema={"issue_pos": i64, "receipt_pos": i64, "qty": i64}),
-        production=pl.DataFrame(schema={"order": i64, "receipt_pos": i64, "weight": i64}),
+        feeds=pl.DataFrame(
+            schema={"issue_pos": i64, "receipt_pos": i64, "qty": i64, "receipt_rank": i64}
+        ),
+        production=pl.DataFrame(
+            schema={"order": i64, "receipt_pos": i64, "weight": i64, "receipt_rank": i64}
+        ),
         components=pl.DataFrame(schema={"order": i64, "issue_pos": i64}),
         prepaired=pl.DataFrame(
             schema={
@@ -122,13 +128,17 @@ def order_links(working: pl.DataFrame) -> OrderLinks:
         if not t_receipts.is_empty() and not t_issues.is_empty()
         else _empty_links().feeds
     )
-    gid_of = working.select("pos", "gid")
-    feeds = feeds.join(gid_of.rename({"pos": "issue_pos", "gid": "i_gid"}), on="issue_pos").join(
-        gid_of.rename({"pos": "receipt_pos", "gid": "r_gid"}), on="receipt_pos"
+    gid_of = linked.select("pos", "gid", "key_rank")
+    feeds = feeds.join(
+        gid_of.select(issue_pos="pos", i_gid="gid"), on="issue_pos", maintain_order="left"
+    ).join(
+        gid_of.select(receipt_pos="pos", r_gid="gid", receipt_rank="key_rank"),
+        on="receipt_pos",
+        maintain_order="left",
     )
     moves = feeds.filter(pl.col("i_gid") == pl.col("r_gid"))
     feeds = feeds.filter(pl.col("i_gid") != pl.col("r_gid")).select(
-        "issue_pos", "receipt_pos", "qty"
+        "issue_pos", "receipt_pos", "qty", "receipt_rank"
     )
 
     # Transit: in a group where the order's first row is a receipt, later issues settle
@@ -199,7 +209,7 @@ def order_links(working: pl.DataFrame) -> OrderLinks:
         .when(any_amount)
         .then(pl.col("w_abs"))
         .otherwise(pl.col("q_abs"))
-    ).select("order", receipt_pos="pos", weight="weight")
+    ).select("order", receipt_pos="pos", weight="weight", receipt_rank="key_rank")
     costed_components = components.filter(
         ~pl.col("order").is_in(uncosted_orders["order"].implode())
         & pl.col("order").is_in(weights["order"].implode())

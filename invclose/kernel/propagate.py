@@ -3,7 +3,8 @@
 A derived receipt's adjustment is its share of the adjustments of the issues feeding it: along
 each transfer issue by quantity, and across a production order's outputs by weight, both with
 cumulative rounding (an issue's or an order's change is cut into shares that sum to it
-exactly). Only cost changes flow: added cost stays as posted.
+exactly) over the receipts in key order (date, seq, txn_id), whatever their groups. Only cost
+changes flow: added cost stays as posted.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ def feed_shares(issues: pl.DataFrame, links: OrderLinks) -> pl.DataFrame:
     )
     transfer = (
         links.feeds.join(facts, on="issue_pos", how="inner")
-        .sort("issue_pos", "receipt_pos")
+        .sort("issue_pos", "receipt_rank")
         .with_columns(
             delta=_cut("issue_pos", "delta_total", "qty", "issue_q"),
             amount=_cut("issue_pos", "value_total", "qty", "issue_q"),
@@ -56,7 +57,7 @@ def feed_shares(issues: pl.DataFrame, links: OrderLinks) -> pl.DataFrame:
     )
     outputs = (
         links.production.join(orders, on="order", how="inner")
-        .sort("order", "receipt_pos")
+        .sort("order", "receipt_rank")
         .with_columns(whole=_group_sum("order", "weight"))
         .with_columns(
             delta=_cut("order", "order_delta", "weight", "whole"),
@@ -65,8 +66,10 @@ def feed_shares(issues: pl.DataFrame, links: OrderLinks) -> pl.DataFrame:
     )
     # Lineage edges component -> output: each component's value cut across the outputs.
     edges = (
-        comp.join(outputs.select("order", "receipt_pos", "weight", "whole"), on="order")
-        .sort("issue_pos", "receipt_pos")
+        comp.join(
+            outputs.select("order", "receipt_pos", "receipt_rank", "weight", "whole"), on="order"
+        )
+        .sort("issue_pos", "receipt_rank")
         .with_columns(
             amount=_cut("issue_pos", "value_total", "weight", "whole"),
             qty=_cut("issue_pos", "issue_q", "weight", "whole"),

@@ -211,6 +211,33 @@ def test_co_products_share_the_component_change(
     assert got == expected
 
 
+def test_the_cent_left_by_a_production_split_goes_to_the_first_output_in_key_order() -> None:
+    # The component's posted 9.99 settles at 10.00: +0.01 to share between two outputs of
+    # equal posted amount. Cumulative rounding in key order (date, seq, txn_id; §9.3): the
+    # first output, OUT-B at S2, gets round(0.005) = 0.01, the second round(0.01) - 0.01 = 0,
+    # although OUT-A's site S1 comes first in the order of the settlement groups.
+    frame = rows(
+        ("PA1", "A", "S1", 1, 1, "10.00", "purchase", None),
+        ("CONS", "A", "S1", 2, -1, "-9.99", "consumption", "W5"),
+        ("OUT-B", "P", "S2", 2, 1, "5.00", "production", "W5"),
+        ("OUT-A", "P", "S1", 2, 1, "5.00", "production", "W5"),
+    )
+    assert deltas(close(frame)) == {"CONS": D("0.01"), "OUT-B": D("0.01")}
+
+
+def test_the_cent_left_by_a_transfer_split_goes_to_the_first_receipt_in_key_order() -> None:
+    # The shipment of 2 posted at 19.99 settles at 20.00: +0.01 fed unit by unit to two
+    # receipts of one unit each, cut in key order: R-S3 (seq 2) round(0.005) = 0.01, R-S2
+    # (seq 3) 0, though S2 is the earlier settlement group.
+    frame = rows(
+        ("PA1", "A", "S1", 1, 2, "20.00", "purchase", None),
+        ("SHIP", "A", "S1", 2, -2, "-19.99", "transfer", "T9"),
+        ("R-S3", "A", "S3", 2, 1, "10.00", "transfer", "T9"),
+        ("R-S2", "A", "S2", 2, 1, "9.99", "transfer", "T9"),
+    )
+    assert deltas(close(frame)) == {"SHIP": D("0.01"), "R-S3": D("0.01")}
+
+
 def test_production_with_an_uninvoiced_component_is_not_costed() -> None:
     frame = rows(
         ("PA1", "A", "S1", 1, 10, "50.00", "purchase", None),
