@@ -33,7 +33,6 @@ import hashlib
 from collections.abc import Iterator
 from typing import Any, cast
 
-import duckdb
 import polars as pl
 
 from invclose.hashing import canonical_text
@@ -102,36 +101,31 @@ def _stream(store: Store, sql: str, params: list[Any] | None = None) -> Iterator
 
 
 def _digests_by_run(
-    store: Store, hasher: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None
+    store: Store, sql: str, params: list[Any] | None = None
 ) -> dict[int, SortedHashes]:
     """Per ``run_id``: the row hashes (over every column) of the rows of ``sql``, streamed."""
     out: dict[int, SortedHashes] = {}
     for frame in _stream(store, sql, params):
-        add_by_run(out, lambda: hasher, frame)
+        add_by_run(out, frame)
     return out
 
 
 def output_hashes(store: Store, run_id: int | None = None) -> dict[int, str]:
     """The output hash of every run (or of ``run_id``) recomputed from the stored rows.
 
-    Tables are read in slices of ``BATCH`` rows (hashed on a private in-memory DuckDB
-    connection while the slices stream), so memory holds 32 bytes per stored row, not the
-    tables and their canonical texts.
+    Tables are read in slices of ``BATCH`` rows (hashed in the process while the slices
+    stream), so memory holds 32 bytes per stored row, not the tables and their canonical texts.
     """
     per_table: dict[str, dict[int, str]] = {}
-    hasher = duckdb.connect()
-    try:
-        for table in HASHED_TABLES:
-            sql = f"SELECT * FROM {quote(table)}"
-            params = None
-            if run_id is not None:
-                sql += " WHERE run_id = ?"
-                params = [int(run_id)]
-            by_run = _digests_by_run(store, hasher, sql, params)
-            per_table[table] = {rid: acc.digest() for rid, acc in by_run.items()}
-            del by_run
-    finally:
-        hasher.close()
+    for table in HASHED_TABLES:
+        sql = f"SELECT * FROM {quote(table)}"
+        params = None
+        if run_id is not None:
+            sql += " WHERE run_id = ?"
+            params = [int(run_id)]
+        by_run = _digests_by_run(store, sql, params)
+        per_table[table] = {rid: acc.digest() for rid, acc in by_run.items()}
+        del by_run
     if run_id is not None:
         runs = [int(run_id)]
     else:

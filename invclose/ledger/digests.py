@@ -2,42 +2,34 @@
 
 Used by :mod:`~invclose.ledger.store` (a run's output hash is accumulated while its rows are
 inserted) and :mod:`~invclose.ledger.audit` (the same hashes recomputed from the file). The
-hashing runs on a DuckDB connection of its own, never on the ledger file's: a query on the
-file's connection inside a write transaction keeps its intermediate memory until the
-transaction ends (about 600 MB per million closed rows, measured), a private in-memory
-connection gives it back at once.
+hashes are :func:`invclose.hashing.row_hashes`, computed in the process, never by a query on
+the ledger file's connection: such a query inside a write transaction keeps its intermediate
+memory until the transaction ends (about 600 MB per million closed rows, measured).
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
 
-import duckdb
 import numpy as np
 import polars as pl
 
-from invclose.hashing import canonical_text
+from invclose.hashing import canonical_text, sha256_hex
 
 __all__ = [
     "BATCH",
-    "SMALL",
     "SortedHashes",
     "add_by_run",
     "joined_digest",
     "row_hashes",
     "sha256_text",
-    "sha256_texts",
 ]
 
-#: Up to this many rows are hashed in Python rather than by a DuckDB query.
-SMALL = 5_000
 #: Rows read, hashed or written as hex at a time when whole tables are digested.
 BATCH = 262_144
 _DIGEST_BYTES = 32
 _HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
 _HEX_DIGEST = r"^[0-9a-f]{64}$"
-_INPUT = "__invclose_ledger_hash_input"
 
 
 def sha256_text(text: str) -> str:
@@ -49,48 +41,17 @@ def sha256_text(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def sha256_texts(connect: Callable[[], duckdb.DuckDBPyConnection], texts: pl.Series) -> pl.Series:
-    """Lowercase hex SHA-256 of each text: in Python for a few rows, else by DuckDB.
-
-    ``connect`` gives the (in-memory) connection to hash on; it is called only when DuckDB
-    is used (more than :data:`SMALL` texts).
-
-    >>> con = duckdb.connect()
-    >>> sha256_texts(lambda: con, pl.Series(["", "a"])).str.slice(0, 8).to_list()
-    ['e3b0c442', 'ca978112']
-    """
-    if texts.len() <= SMALL:  # a query costs more than hashing a few rows in Python
-        digests = [hashlib.sha256(t.encode("utf-8")).hexdigest() for t in texts.to_list()]
-        return pl.Series("row_hash", digests, dtype=pl.String)
-    con = connect()
-    con.register(_INPUT, pl.DataFrame({"t": texts}).to_arrow())
-    try:
-        out: pl.DataFrame | pl.LazyFrame = con.sql(
-            f"SELECT sha256(t) AS row_hash FROM {_INPUT}"
-        ).pl()
-    finally:
-        con.unregister(_INPUT)
-    frame = out if isinstance(out, pl.DataFrame) else out.collect()
-    return frame.to_series().cast(pl.String).alias("row_hash")
-
-
-def row_hashes(
-    connect: Callable[[], duckdb.DuckDBPyConnection], frame: pl.DataFrame, columns: list[str]
-) -> pl.Series:
-    """``invclose.hashing.row_hashes`` computed on the connection ``connect`` gives.
-
-    The same canonical text and SHA-256, hence the same values, without opening a DuckDB
-    database per call (that costs tens of milliseconds each time).
+def row_hashes(frame: pl.DataFrame, columns: list[str]) -> pl.Series:
+    """``invclose.hashing.row_hashes`` of ``frame`` (an empty frame gives an empty Series).
 
     >>> from invclose import hashing
-    >>> con = duckdb.connect()
     >>> frame = pl.DataFrame({"a": ["x"]})
-    >>> row_hashes(lambda: con, frame, ["a"]).item() == hashing.row_hashes(frame, ["a"]).item()
+    >>> row_hashes(frame, ["a"]).item() == hashing.row_hashes(frame, ["a"]).item()
     True
     """
     if frame.is_empty():
         return pl.Series("row_hash", [], dtype=pl.String)
-    return sha256_texts(connect, canonical_text(frame, columns))
+    return sha256_hex(canonical_text(frame, columns))
 
 
 class SortedHashes:
@@ -145,26 +106,20 @@ class SortedHashes:
         return out.hexdigest()
 
 
-def add_by_run(
-    digests: dict[int, SortedHashes],
-    connect: Callable[[], duckdb.DuckDBPyConnection],
-    frame: pl.DataFrame,
-) -> None:
+def add_by_run(digests: dict[int, SortedHashes], frame: pl.DataFrame) -> None:
     """Add the row hash of every row of ``frame`` (all its columns) to its ``run_id``'s digest.
 
     Rows are hashed :data:`BATCH` at a time; ``digests`` gains a :class:`SortedHashes` for
     each run it had not seen.
 
     >>> acc: dict[int, SortedHashes] = {}
-    >>> add_by_run(acc, duckdb.connect, pl.DataFrame({"run_id": [2, 1, 2], "x": ["a", "b", "c"]}))
+    >>> add_by_run(acc, pl.DataFrame({"run_id": [2, 1, 2], "x": ["a", "b", "c"]}))
     >>> sorted(acc)
     [1, 2]
     """
     for start in range(0, frame.height, BATCH):
         part = frame.slice(start, BATCH)
-        keyed = pl.DataFrame(
-            {"run_id": part["run_id"], "h": row_hashes(connect, part, part.columns)}
-        )
+        keyed = pl.DataFrame({"run_id": part["run_id"], "h": row_hashes(part, part.columns)})
         for (run_id,), group in keyed.group_by("run_id"):
             digests.setdefault(int(str(run_id)), SortedHashes()).add(group["h"])
 

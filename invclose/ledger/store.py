@@ -304,13 +304,11 @@ class Store:
         #: Per table of :data:`HASHED_TABLES` and run_id: the row hashes of the rows inserted in
         #: the current transaction (for output hashes), 32 bytes a row instead of the rows.
         self._written: dict[str, dict[int, digests.SortedHashes]] = {}
-        self._hasher: duckdb.DuckDBPyConnection | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
     def release(self) -> None:
         """Close the connection and let other writers in (idempotent)."""
-        self._close_hasher()
         key = str(self.path)
         with _OPEN_GUARD:
             if key in _OPEN_PATHS and getattr(self, "con", None) is not None:
@@ -361,7 +359,6 @@ class Store:
         finally:
             self.verb = None
             self._written = {}
-            self._close_hasher()
         if write:
             fault_point(f"{verb}:after_commit")
 
@@ -486,32 +483,17 @@ class Store:
             self.con.unregister(name)
         if table in HASHED_TABLES:
             by_run = self._written.setdefault(table, {})
-            digests.add_by_run(by_run, self._hashing_connection, typed)
+            digests.add_by_run(by_run, typed)
 
     def row_hashes(self, frame: pl.DataFrame, columns: list[str]) -> pl.Series:
-        """``invclose.hashing.row_hashes`` of ``frame``, on the store's hashing connection.
-
-        A private in-memory DuckDB connection, opened when first needed (a few rows are
-        hashed in Python) and closed when the transaction ends (see
-        :mod:`~invclose.ledger.digests` for why not the file's).
-        """
-        return digests.row_hashes(self._hashing_connection, frame, columns)
+        """``invclose.hashing.row_hashes`` of ``frame`` (never on the file's connection, see
+        :mod:`~invclose.ledger.digests`)."""
+        return digests.row_hashes(frame, columns)
 
     def written_digest(self, run_id: int, table: str) -> str:
         """The sorted-hash digest of the rows of ``table`` inserted by ``run_id`` so far."""
         acc = self._written.get(table, {}).get(int(run_id), digests.SortedHashes())
         return acc.digest()
-
-    def _hashing_connection(self) -> duckdb.DuckDBPyConnection:
-        if self._hasher is None:
-            self._hasher = duckdb.connect()
-        return self._hasher
-
-    def _close_hasher(self) -> None:
-        if self._hasher is not None:
-            with contextlib.suppress(duckdb.Error):
-                self._hasher.close()
-            self._hasher = None
 
     def rows(
         self, table: str, run_id: int, dims: tuple[str, ...], *, sort: bool = False

@@ -1,9 +1,8 @@
-"""Output hashes kept while rows are inserted, hashed on the store's own connection.
+"""Output hashes kept while rows are inserted, hashed in the process.
 
 Every write keeps, per run and table, the sorted digest of the rows it inserted; ``verify()``
-recomputes each run's output hash from the file. The small ledgers of the other tests hash
-every batch in Python and in one piece: here DuckDB hashes every row (``SMALL = 0``) and
-tables are digested two rows at a time (``BATCH = 2``).
+recomputes each run's output hash from the file. The small ledgers of the other tests digest
+every table in one piece: here tables are digested two rows at a time (``BATCH = 2``).
 """
 
 from __future__ import annotations
@@ -29,12 +28,11 @@ PERIOD = rows(
 
 
 @pytest.fixture
-def through_duckdb_in_pieces(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(digests, "SMALL", 0)
+def in_pieces(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(digests, "BATCH", 2)
 
 
-@pytest.mark.usefixtures("through_duckdb_in_pieces")
+@pytest.mark.usefixtures("in_pieces")
 def test_every_run_of_one_transaction_keeps_its_own_output_hash(tmp_path: Path) -> None:
     books = Ledger(tmp_path / "books.duckdb", config=CONFIG)
     try:
@@ -47,7 +45,6 @@ def test_every_run_of_one_transaction_keeps_its_own_output_hash(tmp_path: Path) 
         assert history["kind"].to_list() == ["post", "recalculation", "reversal", "close"]
         assert history["status"].to_list() == ["active", "reversed", "active", "active"]
         store = books._store
-        assert store._hasher is None  # closed with the transaction
         assert store._written == {}
         # verify() recomputes every run's output hash from the stored rows (hash_chain).
         assert_consistent(books)
@@ -55,8 +52,8 @@ def test_every_run_of_one_transaction_keeps_its_own_output_hash(tmp_path: Path) 
         books.disconnect()
 
 
-@pytest.mark.usefixtures("through_duckdb_in_pieces")
-def test_a_failed_close_leaves_no_digest_and_no_connection_behind(
+@pytest.mark.usefixtures("in_pieces")
+def test_a_failed_close_leaves_no_digest_behind(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     books = Ledger(tmp_path / "books.duckdb", config=CONFIG)
@@ -72,12 +69,10 @@ def test_a_failed_close_leaves_no_digest_and_no_connection_behind(
         with pytest.raises(RuntimeError, match="certificate failed"):
             books.close("2025-01-31")
         store = books._store
-        assert store._hasher is None
         assert store._written == {}
         assert same_dump(dump(books), before)
         monkeypatch.undo()
         # The same close then succeeds and its output hash verifies.
-        monkeypatch.setattr(digests, "SMALL", 0)
         monkeypatch.setattr(digests, "BATCH", 2)
         books.close("2025-01-31")
         assert books.history()["kind"].to_list() == ["post", "close"]

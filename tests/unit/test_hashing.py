@@ -8,6 +8,8 @@ from decimal import Decimal
 
 import polars as pl
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from invclose import hashing
 from invclose.errors import InvcloseError
@@ -65,6 +67,14 @@ def test_fixed_row_hash_is_frozen(fixed: pl.DataFrame) -> None:
     assert hashes.dtype == pl.String
     assert hashes.to_list() == [FIXED_SHA256]
     assert row_hashes(fixed, list(FIXED_SCHEMA), algorithm="md5").to_list() == [FIXED_MD5]
+
+
+@given(st.lists(st.text(), max_size=40))
+def test_sha256_hex_is_the_standard_sha256_of_each_text(texts: list[str]) -> None:
+    # hashlib (OpenSSL) is the independent reference for the vectorised plugin.
+    got = hashing.sha256_hex(pl.Series(texts, dtype=pl.String))
+    assert got.name == "row_hash"
+    assert got.to_list() == [hashlib.sha256(t.encode("utf-8")).hexdigest() for t in texts]
 
 
 def test_column_order_and_selection_matter(fixed: pl.DataFrame) -> None:
