@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import polars as pl
 
+#: One unit of ``qty`` in the kernel's micro-units (the log's ``qty`` is a count here).
+_ONE_UNIT = 1_000_000
+
 #: Columns of a cycle's rows that its log row reads (with the financial dimensions); the
 #: cycle solve selects them too (``pipeline._CYCLE_COLUMNS``).
 _LOGGED = ("pos", "component", "item_id", "txn_id", "order_id")
@@ -69,7 +72,7 @@ def cycle_residuals(
         first,
         "info",
         "cycle_residual",
-        pl.col("size"),
+        pl.col("size").cast(pl.Int64) * _ONE_UNIT,  # size groups in micro-units
         pl.col("cents"),
         pl.format(
             "cost cycle of {} group(s) through item {} solved exactly as a linear system; "
@@ -106,7 +109,7 @@ def not_converged(
         first,
         "warning",
         "not_converged",
-        pl.col("size"),
+        pl.col("size").cast(pl.Int64) * _ONE_UNIT,  # size groups in micro-units
         pl.lit(None),
         pl.format(
             "cost cycle of {} group(s) has no unique solution ({}); its derived receipts keep "

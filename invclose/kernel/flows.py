@@ -124,10 +124,10 @@ def order_links(working: pl.DataFrame) -> OrderLinks:
         gid=pl.col("order"), pos="pos", rem="q_abs", draw="key_rank"
     )
     feeds = (
-        merge_axes(t_receipts, t_issues).select("issue_pos", "receipt_pos", "qty")
+        merge_axes(t_receipts, t_issues)
         if not t_receipts.is_empty() and not t_issues.is_empty()
         else _empty_links().feeds
-    )
+    ).select("issue_pos", "receipt_pos", "qty")
     gid_of = linked.select("pos", "gid", "key_rank")
     feeds = feeds.join(
         gid_of.select(issue_pos="pos", i_gid="gid"), on="issue_pos", maintain_order="left"

@@ -27,7 +27,7 @@ from invclose.kernel.levels import group_levels
 from invclose.kernel.marking import settle_marked
 from invclose.kernel.prepare import build_working, rows_at, run_starts
 from invclose.kernel.pricing import apply_pieces, attach_sides, price_pieces
-from invclose.kernel.propagate import derived_adjustments, feed_shares
+from invclose.kernel.propagate import ORDER_TOTALS, derived_adjustments, feed_shares
 from invclose.kernel.virtual import closing_rows, onhand_rows
 from invclose.methods import method_pieces
 
@@ -310,6 +310,8 @@ def _cost_by_levels(
     """Rows, priced pieces, lineage shares and cycle log rows, costed level by level."""
     all_rows, all_pieces, all_shares, cycle_log = [], [], [], []
     adjust = pl.DataFrame(schema={"pos": pl.Int64, "derived_adj": pl.Int64})
+    # Production orders' component changes summed over the levels costed so far.
+    totals = pl.DataFrame(schema=ORDER_TOTALS)
     next_pos = plan.working.height
     for level, groups in _by_level(plan):
         at = plan.levels.filter(pl.col("level") == level)
@@ -319,12 +321,12 @@ def _cost_by_levels(
             # All cycles of a level in one block-diagonal system (cycles of a level never
             # feed each other); a cycle without a solution keeps this first pass's values.
             rows, pieces, adjust, log = _solve_cycles(
-                groups, cyclic, rows, pieces, adjust, next_pos, dims, closing_date, settle
+                groups, cyclic, rows, pieces, adjust, totals, next_pos, dims, closing_date, settle
             )
             cycle_log.append(log)
         # Virtual rows of later levels must not reuse a position: keep a running maximum.
         next_pos = max(next_pos, _max_of(rows, "pos") + 1) if rows.height else next_pos
-        shares = feed_shares(_issue_facts(rows, groups), groups.links)
+        shares, totals = feed_shares(_issue_facts(rows, groups), groups.links, totals)
         downstream = derived_adjustments(shares).filter(~pl.col("pos").is_in(rows["pos"].implode()))
         adjust = pl.concat([adjust, downstream]).group_by("pos").agg(pl.col("derived_adj").sum())
         all_rows.append(rows)
@@ -378,6 +380,7 @@ def _solve_cycles(
     rows: pl.DataFrame,
     pieces: pl.DataFrame,
     adjust: pl.DataFrame,
+    totals: pl.DataFrame,
     next_pos: int,
     dims: list[str],
     closing_date: dt.date,
@@ -387,7 +390,8 @@ def _solve_cycles(
 
     Returns the rows, pieces and derived-receipt adjustments with the solved cycles costed
     again, and their log: ``cycle_residual`` per solved cycle, ``not_converged`` per cycle
-    without a unique solution (whose rows stay as they were).
+    without a unique solution (whose rows stay as they were). ``totals`` are the production
+    orders' component changes of the earlier levels (``feed_shares``).
     """
     base_rows = _cycle_rows(rows, cyclic, dims)
     base_pieces = pieces.filter(pl.col("receipt_pos").is_in(base_rows["pos"].implode()))
@@ -402,12 +406,14 @@ def _solve_cycles(
     again_rows, again_pieces = _cost_groups(
         groups, solved["gid"], inner, next_pos + 2 * rows.height, dims, closing_date, settle
     )
-    # Re-check in integer cents: each derived receipt against its rounded inputs.
-    shares = derived_adjustments(feed_shares(_issue_facts(again_rows, groups), groups.links))
+    # Re-check in integer cents: what this level's rounded issues pass to each derived receipt
+    # against the solve's change of it (earlier levels' shares are in ``adjust`` on both sides).
+    level_shares, _ = feed_shares(_issue_facts(again_rows, groups), groups.links, totals)
+    shares = derived_adjustments(level_shares)
     derived_inside = again_rows.lazy().filter(pl.col("is_derived")).select("pos", "gid").collect()
     gap = (
         derived_inside.join(shares, on="pos", how="left")
-        .join(inner.rename({"derived_adj": "given"}), on="pos", how="left")
+        .join(solution.adjustments.rename({"derived_adj": "given"}), on="pos", how="left")
         .join(solved, on="gid")
         .group_by("component")
         .agg(cents=(pl.col("derived_adj").fill_null(0) - pl.col("given").fill_null(0)).abs().sum())

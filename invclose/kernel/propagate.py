@@ -31,12 +31,25 @@ def _cut(by: str, total: str, part: str, whole: str) -> pl.Expr:
     return cum - pl.when(run_starts(by)).then(0).otherwise(cum.shift(1))
 
 
-def feed_shares(issues: pl.DataFrame, links: OrderLinks) -> pl.DataFrame:
+#: Schema of the running totals of production orders' component changes (``feed_shares``).
+ORDER_TOTALS = {"order": pl.Int64, "before": pl.Int64}
+
+
+def feed_shares(
+    issues: pl.DataFrame, links: OrderLinks, before: pl.DataFrame
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Share of each feeding issue's change and final value per derived receipt.
 
     ``issues`` has ``pos``, ``cost_delta`` (cents, + = more cost), ``q_abs`` and ``value``
     (the issue's final cost, positive cents). Returns edges ``issue_pos``, ``receipt_pos``,
-    ``qty`` (micro-units of the issue), ``delta``, ``amount`` and ``kind``.
+    ``qty`` (micro-units of the issue), ``delta``, ``amount`` and ``kind``, and the running
+    totals after these issues.
+
+    A production order's components can sit at several cost levels, yet §9.3 cuts the
+    order's *total* change across its outputs. ``before`` (``order``, ``before``: the sum of
+    the order's component changes at earlier levels) carries that total from level to level;
+    each level adds to every output ``cut(before + this level) - cut(before)``, so an output's
+    additions sum to the cut of the whole total, whatever the levels.
     """
     facts = issues.select(
         issue_pos="pos", delta_total="cost_delta", issue_q="q_abs", value_total="value"
@@ -52,16 +65,26 @@ def feed_shares(issues: pl.DataFrame, links: OrderLinks) -> pl.DataFrame:
         .select("issue_pos", "receipt_pos", "qty", "delta", "amount", "kind")
     )
     comp = links.components.join(facts, on="issue_pos", how="inner")
-    orders = comp.group_by("order").agg(
-        order_delta=pl.col("delta_total").sum(), order_value=pl.col("value_total").sum()
+    orders = (
+        comp.group_by("order")
+        .agg(level=pl.col("delta_total").sum())
+        .join(before, on="order", how="left")
+        .with_columns(pl.col("before").fill_null(0))
+        .with_columns(after=pl.col("before") + pl.col("level"))
+    )
+    after = (
+        pl.concat([before, orders.select("order", before="after")])
+        .group_by("order")
+        .agg(pl.col("before").last())
+        .sort("order")
     )
     outputs = (
         links.production.join(orders, on="order", how="inner")
         .sort("order", "receipt_rank")
         .with_columns(whole=_group_sum("order", "weight"))
         .with_columns(
-            delta=_cut("order", "order_delta", "weight", "whole"),
-            share_value=_cut("order", "order_value", "weight", "whole"),
+            delta=_cut("order", "after", "weight", "whole")
+            - _cut("order", "before", "weight", "whole"),
         )
     )
     # Lineage edges component -> output: each component's value cut across the outputs.
@@ -91,7 +114,8 @@ def feed_shares(issues: pl.DataFrame, links: OrderLinks) -> pl.DataFrame:
         amount="amount",
         kind=pl.lit("production"),
     )
-    return pl.concat([transfer, production_deltas, production_edges], how="vertical_relaxed")
+    shares = pl.concat([transfer, production_deltas, production_edges], how="vertical_relaxed")
+    return shares, after
 
 
 def derived_adjustments(shares: pl.DataFrame) -> pl.DataFrame:

@@ -246,22 +246,18 @@ def production_networks(draw: st.DrawFn) -> pl.DataFrame:
             "purchase",
         )
     for k in range(draw(st.integers(0, 5))):
-        src, dst = sorted((draw(sites), draw(sites)))
-        if src == dst:
-            continue
-        item, qty, day = draw(st.sampled_from(ITEMS)), draw(st.integers(1, 4)), draw(days)
-        posted = price(qty)
-        add(f"T{k}-S", item, src, day, -qty, -posted, "transfer", f"T{k}")
-        add(
-            f"T{k}-R",
-            item,
-            dst,
-            day,
-            qty,
-            posted + Decimal(draw(st.integers(0, 300))) / 100,
-            "transfer",
-            f"T{k}",
-        )
+        # One shipment to one or two receipts at higher sites, dated alike: the key order of
+        # the receipts (seq) is not the order of their sites.
+        src = draw(st.integers(0, n_sites - 2))
+        item, day = draw(st.sampled_from(ITEMS)), draw(days)
+        legs = [
+            (draw(st.integers(src + 1, n_sites - 1)), draw(st.integers(1, 3)))
+            for _ in range(draw(st.integers(1, 2)))
+        ]
+        shipped = sum(q for _, q in legs)
+        add(f"T{k}-S", item, src, day, -shipped, -price(shipped), "transfer", f"T{k}")
+        for r, (dst, qty) in enumerate(legs):
+            add(f"T{k}-R{r}", item, dst, day, qty, price(qty), "transfer", f"T{k}")
     for k in range(draw(st.integers(1, 3))):
         day = draw(days)
         for c in range(draw(st.integers(1, 3))):
@@ -276,20 +272,20 @@ def production_networks(draw: st.DrawFn) -> pl.DataFrame:
                 "consumption",
                 f"M{k}",
             )
-        by_share = draw(st.booleans())
+        # Outputs shared by cost_share, else posted amounts, else (all posted at 0.00) quantities.
+        weighting = draw(st.sampled_from(["share", "amount", "qty"]))
         for o in range(draw(st.integers(1, 2))):
             qty = draw(st.integers(1, 3))
-            share = Decimal(draw(st.integers(1, 5))) if by_share else None
             add(
                 f"M{k}-O{o}",
                 "P",
                 draw(sites),
                 day + draw(st.integers(0, 2)),
                 qty,
-                price(qty),
+                Decimal("0.00") if weighting == "qty" else price(qty),
                 "production",
                 f"M{k}",
-                share,
+                Decimal(draw(st.integers(1, 5))) if weighting == "share" else None,
             )
     for k in range(draw(st.integers(0, 4))):
         qty = draw(st.integers(1, 3))
@@ -319,11 +315,13 @@ def cumulative_cuts(total: Decimal, weights: list[Decimal]) -> list[Decimal]:
 def propagation_by_group(frame: pl.DataFrame, result: invclose.CloseResult) -> dict[str, Decimal]:
     """Cost changes group by group in the order (item X, Y, P; site), with Decimals.
 
-    A transfer receipt takes its shipment's change (one shipment of the same quantity per
-    order); a production output takes its share of the sum of its order's component changes,
-    by ``cost_share`` when given, else by posted amount, cut with cumulative rounding across
-    the order's outputs in key order (date, seq, txn_id; close-semantics §9.3). Issues are
-    priced on the library's settlement pieces, as in :func:`plain_propagation`.
+    A transfer receipt takes its share of its order's one shipment's change by quantity; a
+    production output its share of the sum of its order's component changes, by
+    ``cost_share`` when given, else by posted amount, else by quantity. Both are cut with
+    cumulative rounding across the order's receipts in key order (date, seq, txn_id;
+    close-semantics §9.2, §9.3). Issues are priced on the library's settlement pieces, as in
+    :func:`plain_propagation` (which receipt each issue settles against is proved against
+    the reference close in test_kernel_vs_reference.py; the cost flow is what is checked here).
     """
     rows = {r["txn_id"]: r for r in frame.iter_rows(named=True)}
     key = {t: (r["date"], r["seq"], t) for t, r in rows.items()}
@@ -339,21 +337,22 @@ def propagation_by_group(frame: pl.DataFrame, result: invclose.CloseResult) -> d
 
     def receipt_change(t: str) -> Decimal:
         r = rows[t]
-        if r["kind"] == "transfer":
-            return delta[t.replace("-R", "-S")]
-        if r["kind"] == "production":
-            if t not in produced:
-                legs = sorted(orders[r["order_id"]], key=key.__getitem__)
-                total = sum((delta[c] for c in legs if rows[c]["qty"] < 0), Decimal(0))
-                outputs = [o for o in legs if rows[o]["qty"] > 0]
-                by_share = any(rows[o]["cost_share"] is not None for o in outputs)
-                weights = [
-                    (rows[o]["cost_share"] or Decimal(0)) if by_share else rows[o]["amount"]
-                    for o in outputs
-                ]
-                produced.update(zip(outputs, cumulative_cuts(total, weights), strict=True))
-            return produced[t]
-        return Decimal(0)
+        if r["kind"] not in ("transfer", "production"):
+            return Decimal(0)
+        if t not in produced:
+            legs = sorted(orders[r["order_id"]], key=key.__getitem__)
+            total = sum((delta[c] for c in legs if rows[c]["qty"] < 0), Decimal(0))
+            outputs = [o for o in legs if rows[o]["qty"] > 0]
+            if r["kind"] == "transfer":  # one shipment, fed to the receipts unit by unit
+                weights = [rows[o]["qty"] for o in outputs]
+            elif any(rows[o]["cost_share"] is not None for o in outputs):
+                weights = [rows[o]["cost_share"] or Decimal(0) for o in outputs]
+            elif any(rows[o]["amount"] for o in outputs):
+                weights = [rows[o]["amount"] for o in outputs]
+            else:
+                weights = [rows[o]["qty"] for o in outputs]
+            produced.update(zip(outputs, cumulative_cuts(total, weights), strict=True))
+        return produced[t]
 
     groups = sorted({(ITEMS.index(r["item_id"]), r["site"]) for r in rows.values()})
     for item, site in groups:

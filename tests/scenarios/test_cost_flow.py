@@ -238,6 +238,32 @@ def test_the_cent_left_by_a_transfer_split_goes_to_the_first_receipt_in_key_orde
     assert deltas(close(frame)) == {"SHIP": D("0.01"), "R-S3": D("0.01")}
 
 
+def test_an_order_with_components_at_two_levels_is_cut_once_for_its_total() -> None:
+    # X at S0 is consumed at 1.02 posted against its 1.00 purchase: -0.02. Y reaches S1 by a
+    # transfer (one level up) whose shipment of the 1.01 purchase was posted at 1.00: +0.01,
+    # and the component at S1 takes it: +0.01. The order's total change is -0.01, cut once
+    # across two outputs of equal posted amount in key order (§9.3): OUT-1 round(-0.005) =
+    # -0.01, OUT-2 0. Cutting each level's part on its own would give -0.01 / -0.01 for X
+    # and +0.01 / 0 for Y: 0 and -0.01, the cent on the wrong output.
+    frame = rows(
+        ("PX", "X", "S0", 1, 1, "1.00", "purchase", None),
+        ("PY", "Y", "S0", 1, 1, "1.01", "purchase", None),
+        ("T-S", "Y", "S0", 2, -1, "-1.00", "transfer", "T"),
+        ("T-R", "Y", "S1", 2, 1, "1.00", "transfer", "T"),
+        ("CX", "X", "S0", 3, -1, "-1.02", "consumption", "M"),
+        ("CY", "Y", "S1", 3, -1, "-1.00", "consumption", "M"),
+        ("OUT-1", "P", "S0", 3, 1, "1.00", "production", "M"),
+        ("OUT-2", "P", "S0", 3, 1, "1.00", "production", "M"),
+    )
+    assert deltas(close(frame)) == {
+        "CX": D("-0.02"),
+        "T-S": D("0.01"),
+        "T-R": D("0.01"),
+        "CY": D("0.01"),
+        "OUT-1": D("-0.01"),
+    }
+
+
 def test_production_with_an_uninvoiced_component_is_not_costed() -> None:
     frame = rows(
         ("PA1", "A", "S1", 1, 10, "50.00", "purchase", None),
@@ -297,6 +323,38 @@ def test_item_consuming_itself_is_solved_exactly() -> None:
     assert deltas(result) == {"W5-C": D("10.00"), "W5-O": D("10.00"), "SALE": D("5.00")}
     residual = result.log.filter(pl.col("code") == "cycle_residual")
     assert residual["amount"].to_list() == [D("0.00")]
+
+
+@pytest.mark.parametrize("method", ["fifo", "weighted_average"])
+def test_a_cycle_fed_from_an_earlier_level_leaves_no_residual(method: str) -> None:
+    # X consumes itself (a cycle) and A, one level below. CA takes 5 of A at 10.00 = 50.00
+    # (posted 60.00): -10.00, which the output OX gets. FIFO: CX takes 2 of PX1 at 20.00 as
+    # posted, so OX = 50.00 + 40.00 = 90.00 (-10.00) and the sale of 6 takes PX1 at 20.00:
+    # 120.00 (-20.00). Weighted average: CX = 2 * (200.00 + 50.00 + CX) / 14, so CX = 41.67
+    # (+1.67), OX = 91.67 (-8.33), the sale 6 * 291.67 / 14 = 125.00 (-15.00). Every derived
+    # receipt equals its rounded inputs: the residual is 0.00 (A's -10.00 reaches OX from the
+    # level below and is no rounding gap), for one cycle of one group.
+    frame = rows(
+        ("PA1", "A", "S1", 1, 10, "100.00", "purchase", None),
+        ("CA", "A", "S1", 2, -5, "-60.00", "consumption", "W1"),
+        ("PX1", "X", "S1", 1, 10, "200.00", "purchase", None),
+        ("CX", "X", "S1", 2, -2, "-40.00", "consumption", "W1"),
+        ("OX", "X", "S1", 3, 4, "100.00", "production", "W1"),
+        ("SX", "X", "S1", 4, -6, "-140.00", "sale", None),
+    )
+    result = close(frame, method)
+    expected = {
+        "fifo": {"CA": D("-10.00"), "OX": D("-10.00"), "SX": D("-20.00")},
+        "weighted_average": {
+            "CA": D("-10.00"),
+            "CX": D("1.67"),
+            "OX": D("-8.33"),
+            "SX": D("-15.00"),
+        },
+    }
+    assert deltas(result) == expected[method]
+    residual = result.log.filter(pl.col("code") == "cycle_residual")
+    assert residual.select("qty", "amount").rows() == [(D("1"), D("0.00"))]
 
 
 def test_value_that_only_circulates_is_not_converged() -> None:
