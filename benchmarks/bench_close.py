@@ -92,6 +92,8 @@ def _git(*args: str) -> str | None:
 
 def machine_info() -> dict[str, Any]:
     """CPU, memory, load and library versions of this machine, JSON-ready."""
+    import importlib.metadata
+
     import duckdb
     import numba
     import numpy
@@ -128,6 +130,7 @@ def machine_info() -> dict[str, Any]:
             "numpy": numpy.__version__,
             "duckdb": duckdb.__version__,
             "pyarrow": pyarrow.__version__,
+            "polars-hash": importlib.metadata.version("polars-hash"),
         },
         "git_commit": _git("rev-parse", "HEAD"),
         "git_dirty_files": len(status.splitlines()) if status is not None else None,
