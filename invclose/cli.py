@@ -365,13 +365,13 @@ def main() -> None:
     except FileNotFoundError as exc:
         err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         sys.exit(BAD_INPUT)
-    except Exception as exc:
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(BAD_INPUT)
-        if isinstance(exc, click.exceptions.Abort):
-            sys.exit(BAD_INPUT)
-        raise
+    except typer.Abort:
+        sys.exit(BAD_INPUT)
+    except typer.TyperException as exc:
+        # Usage errors (typer's own copy of click's exceptions, which can show themselves).
+        show = getattr(exc, "show", None)
+        if show is None:
+            raise
+        show()
+        sys.exit(BAD_INPUT)
     sys.exit(code if isinstance(code, int) else 0)

@@ -43,6 +43,7 @@ Check names (the ``check`` column of ``failures``):
 ``revaluation_qty``        a ``revaluation`` row with ``qty`` other than 0
 ``amount_missing``         null ``amount`` where amounts are required
 ``amount_sign``            ``amount`` with the opposite sign of ``qty``
+``cost_share_negative``    a negative ``cost_share``
 ``status_invalid``         ``status`` other than ``financial`` / ``physical``
 ``seq_missing``            null ``seq`` in a given ``seq`` column
 ``marked_to_on_receipt``   ``marked_to`` on a row that is not an issue
@@ -614,6 +615,10 @@ _TXN_HINTS = {
     "amount_sign": (
         "amount must have the sign of qty, or be 0 (receipts carry positive value, issues negative)"
     ),
+    "cost_share_negative": (
+        "cost_share weighs a production output's part of its order's cost: 0 or more (all 0 "
+        "or empty in an order means shares by posted amounts, else quantities)"
+    ),
     "status_invalid": f"status must be one of {', '.join(STATUSES)} (empty means {FINANCIAL})",
     "seq_missing": (
         "a given seq column needs a value on every row (or drop the column to post in row order)"
@@ -658,6 +663,7 @@ def _transaction_schema(
             *([_not_null("amount_missing", "amount")] if require_amount else []),
             _check("amount_sign", ~(((qty > 0) & (amount < 0)) | ((qty < 0) & (amount > 0)))),
         ],
+        "cost_share": [_check("cost_share_negative", pl.col("cost_share") >= 0)],
         "status": [_check("status_invalid", pl.col("status").is_in(list(STATUSES)))],
         "seq": [_not_null("seq_missing", "seq")],
     }

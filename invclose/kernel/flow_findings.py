@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 
-#: One unit of ``qty`` in the kernel's micro-units (the log's ``qty`` is a count here).
+#: The cycle log's ``qty`` is its number of groups, stored like any qty in micro-units.
 _ONE_UNIT = 1_000_000
 
 #: Columns of a cycle's rows that its log row reads (with the financial dimensions); the

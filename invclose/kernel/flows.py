@@ -201,7 +201,8 @@ def order_links(working: pl.DataFrame) -> OrderLinks:
         "pos", "order_id"
     )
     outputs = outputs.filter(~pl.col("order").is_in(uncosted_orders["order"].implode()))
-    any_share = pl.col("cost_share").is_not_null().any().over("order")
+    # Shares that are all 0 (or empty) weigh nothing: posted amounts, else quantities, decide.
+    any_share = (pl.col("cost_share").fill_null(0) > 0).any().over("order")
     any_amount = (pl.col("v0") != 0).any().over("order")
     weights = outputs.with_columns(
         weight=pl.when(any_share)

@@ -49,7 +49,9 @@ def feed_shares(
     order's *total* change across its outputs. ``before`` (``order``, ``before``: the sum of
     the order's component changes at earlier levels) carries that total from level to level;
     each level adds to every output ``cut(before + this level) - cut(before)``, so an output's
-    additions sum to the cut of the whole total, whatever the levels.
+    additions sum to the cut of the whole total, whatever the levels. (An output inside a cost
+    cycle takes the solve's rounded value instead; its gap to these additions is the cycle's
+    ``cycle_residual``.)
     """
     facts = issues.select(
         issue_pos="pos", delta_total="cost_delta", issue_q="q_abs", value_total="value"

@@ -24,8 +24,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 import pytest
-from click.testing import Result
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from invclose.cli import main
 from invclose.ledger import Ledger

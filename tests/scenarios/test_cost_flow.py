@@ -193,6 +193,11 @@ def test_production_with_components_from_two_levels_gets_both_changes() -> None:
         ((None, None), {"CO-P": D("-7.50"), "CO-Q": D("-2.50")}),
         # cost_share 1 : 1.
         (("1", "1"), {"CO-P": D("-5.00"), "CO-Q": D("-5.00")}),
+        # Shares all 0 weigh nothing: posted amounts decide, as with none (the change is
+        # never lost for want of a weight).
+        (("0", "0"), {"CO-P": D("-7.50"), "CO-Q": D("-2.50")}),
+        # A share of 0 next to a positive one: that output takes no part.
+        (("3", "0"), {"CO-P": D("-10.00")}),
     ],
 )
 def test_co_products_share_the_component_change(

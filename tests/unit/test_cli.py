@@ -105,6 +105,8 @@ def test_check_lists_findings() -> None:
     ("args", "needle"),
     [
         (("close", "missing.csv", "--date", "2025-01-31"), "no such file"),
+        # A usage error of typer (its own copy of click) shows itself and exits 2.
+        (("close", "sample_data/transactions.csv", "--no-such-option"), "No such option"),
         (("check", "missing.csv", "--date", "2025-01-31"), "no such file"),
         (("check", "sample_data/transactions.csv", "--date", "2025-13-45"), "closing date"),
         (("demo", "--data", "/nonexistent-sample"), "sample_data/ not found"),

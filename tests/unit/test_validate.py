@@ -383,6 +383,11 @@ def test_amount_decimal_column_with_more_than_two_decimals() -> None:
     assert_names(err, "too_many_decimals", "amount", ["I1"])
 
 
+def test_negative_cost_share() -> None:
+    err = rejected(good(cost_share=["1", "-0.5", "0"]), dimensions=["site"])
+    assert_names(err, "cost_share_negative", "cost_share", ["I1"])
+
+
 def test_value_out_of_range() -> None:
     err = rejected(good(qty=["10", "-4", "1" * 33]), dimensions=["site"])
     assert_names(err, "out_of_range", "qty", ["R2"])
