@@ -101,6 +101,37 @@ def networks(draw: st.DrawFn, cyclic: bool) -> pl.DataFrame:
     return pl.DataFrame(rows, schema=SCHEMA)
 
 
+def price_issues(
+    here: dict[str, dict[str, Any]],
+    value: dict[str, Decimal],
+    pieces: dict[str, list[Any]],
+    rows: dict[str, dict[str, Any]],
+    delta: dict[str, Decimal],
+) -> None:
+    """Set ``delta`` of the issues of one group (``here``) from its receipts' ``value``.
+
+    Each receipt's value is cut along its pieces in the issues' key order (cumulative
+    rounding); an issue's unsettled part keeps its posted cost pro rata.
+    """
+    paid: dict[str, Decimal] = defaultdict(Decimal)
+    drawn: dict[str, Decimal] = defaultdict(Decimal)
+    for receipt, taken in pieces.items():
+        if receipt not in value:
+            continue
+        c, before = Decimal(0), Decimal(0)
+        for _, issue, qty in sorted(taken):
+            c += qty
+            now = cut(value[receipt], c, rows[receipt]["qty"])
+            paid[issue] += now - before
+            drawn[issue] += qty
+            before = now
+    for t, r in here.items():
+        if r["qty"] < 0:
+            q, w = -r["qty"], -r["amount"]
+            new = paid[t] + w - cut(w, drawn[t], q) if drawn[t] else w
+            delta[t] = new - w
+
+
 def plain_propagation(frame: pl.DataFrame, result: invclose.CloseResult) -> dict[str, Decimal]:
     """Cost changes by site in ascending order (transfers only go up), with Decimals."""
     rows = {r["txn_id"]: r for r in frame.iter_rows(named=True)}
@@ -124,23 +155,7 @@ def plain_propagation(frame: pl.DataFrame, result: invclose.CloseResult) -> dict
                 change = sum((delta[i] for i in feeds.get(t, [])), Decimal(0))
                 delta[t] = change
                 value[t] = r["amount"] + change
-        paid: dict[str, Decimal] = defaultdict(Decimal)
-        drawn: dict[str, Decimal] = defaultdict(Decimal)
-        for receipt, taken in pieces.items():
-            if receipt not in value:
-                continue
-            c, before = Decimal(0), Decimal(0)
-            for _, issue, qty in sorted(taken):
-                c += qty
-                now = cut(value[receipt], c, rows[receipt]["qty"])
-                paid[issue] += now - before
-                drawn[issue] += qty
-                before = now
-        for t, r in here.items():
-            if r["qty"] < 0:
-                q, w = -r["qty"], -r["amount"]
-                new = paid[t] + w - cut(w, drawn[t], q) if drawn[t] else w
-                delta[t] = new - w
+        price_issues(here, value, pieces, rows, delta)
     return {t: d for t, d in delta.items() if d != 0}
 
 
@@ -362,23 +377,7 @@ def propagation_by_group(frame: pl.DataFrame, result: invclose.CloseResult) -> d
             if r["qty"] > 0:
                 delta[t] = receipt_change(t)
                 value[t] = r["amount"] + delta[t]
-        paid: dict[str, Decimal] = defaultdict(Decimal)
-        drawn: dict[str, Decimal] = defaultdict(Decimal)
-        for receipt, taken in pieces.items():
-            if receipt not in value:
-                continue
-            c, before = Decimal(0), Decimal(0)
-            for _, issue, qty in sorted(taken):
-                c += qty
-                now = cut(value[receipt], c, rows[receipt]["qty"])
-                paid[issue] += now - before
-                drawn[issue] += qty
-                before = now
-        for t, r in here.items():
-            if r["qty"] < 0:
-                q, w = -r["qty"], -r["amount"]
-                new = paid[t] + w - cut(w, drawn[t], q) if drawn[t] else w
-                delta[t] = new - w
+        price_issues(here, value, pieces, rows, delta)
     return {t: d for t, d in delta.items() if d != 0}
 
 
