@@ -2,9 +2,10 @@
 
 * Acyclic networks (transfers only from a lower to a higher site) under FIFO: the kernel's
   level-by-level costing equals a plain propagation written here with Decimals, site by site.
-* Networks with cycles under weighted average: every derived receipt equals its share of its
-  feeding issues' changes, to the cent, except for the cents the log reports as
-  ``cycle_residual``, which are exactly the cents by which they differ.
+* Networks with cycles (transfers both ways, an item consumed in its own production) under
+  weighted average: every derived receipt equals its share of its feeding issues' changes, to
+  the cent, except for the cents the log reports as ``cycle_residual``, which are exactly the
+  cents by which they differ.
 * Acyclic networks of two component items and a product, with transfers to several receipts
   and production orders whose components sit at several levels: a group-by-group propagation
   with Decimals (cuts in key order, one cut per order's total).
@@ -90,6 +91,35 @@ def networks(draw: st.DrawFn, cyclic: bool) -> pl.DataFrame:
         day = draw(st.integers(0, 9))
         add(f"T{k}-S", src, day, -qty, -posted, "transfer", f"T{k}")
         add(f"T{k}-R", dst, day, qty, posted + added, "transfer", f"T{k}")
+    # With cycles: production orders consuming the item at one or two sites and putting it
+    # out at any site (an item consumed in its own production, fed from other sites too).
+    for k in range(draw(st.integers(0, 2)) if cyclic else 0):
+        day = draw(st.integers(0, 9))
+        posted = Decimal(0)
+        for c in range(draw(st.integers(1, 2))):
+            qty = draw(st.integers(1, 3))
+            amount = qty * Decimal(draw(st.integers(100, 2000))) / 100
+            posted += amount
+            add(
+                f"M{k}-C{c}",
+                draw(st.integers(0, n_sites - 1)),
+                day,
+                -qty,
+                -amount,
+                "consumption",
+                f"M{k}",
+            )
+        qty = draw(st.integers(1, 4))
+        added = Decimal(draw(st.integers(0, 300))) / 100
+        add(
+            f"M{k}-O",
+            draw(st.integers(0, n_sites - 1)),
+            day,
+            qty,
+            posted + added,
+            "production",
+            f"M{k}",
+        )
     for k in range(draw(st.integers(0, 4))):
         qty = draw(st.integers(1, 3))
         add(
@@ -181,11 +211,18 @@ def test_cyclic_networks_satisfy_every_equation_to_the_cent(frame: pl.DataFrame)
         return
     change = dict(result.adjustments.select("txn_id", "cost_delta").rows())
     rows = {r["txn_id"]: r for r in frame.iter_rows(named=True)}
-    gap = Decimal(0)
+    # Each derived receipt should change by its feeding issues' changes: one shipment per
+    # transfer receipt, all components of its order for the one output of a production order.
+    feeding: dict[str, list[str]] = defaultdict(list)
     for t, r in rows.items():
-        if r["kind"] == "transfer" and r["qty"] > 0:
-            issue = t.replace("-R", "-S")
-            gap += abs(change.get(t, Decimal(0)) - change.get(issue, Decimal(0)))
+        if r["kind"] == "transfer" and r["qty"] < 0:
+            feeding[t.replace("-S", "-R")].append(t)
+        if r["kind"] == "consumption":
+            feeding[f"{r['order_id']}-O"].append(t)
+    gap = Decimal(0)
+    for receipt, issues in feeding.items():
+        fed = sum((change.get(i, Decimal(0)) for i in issues), Decimal(0))
+        gap += abs(change.get(receipt, Decimal(0)) - fed)
     residual = result.log.filter(pl.col("code") == "cycle_residual")["amount"].sum() or Decimal(0)
     # Every cent a rounded receipt differs from its rounded feeding issue is logged, no more.
     assert gap == residual
@@ -195,9 +232,8 @@ def test_cyclic_networks_satisfy_every_equation_to_the_cent(frame: pl.DataFrame)
     bought = sum((r["amount"] for r in rows.values() if r["kind"] == "purchase"), Decimal(0))
     added = sum(
         (
-            r["amount"] + rows[t.replace("-R", "-S")]["amount"]
-            for t, r in rows.items()
-            if r["kind"] == "transfer" and r["qty"] > 0
+            rows[receipt]["amount"] + sum((rows[i]["amount"] for i in issues), Decimal(0))
+            for receipt, issues in feeding.items()
         ),
         Decimal(0),
     )
