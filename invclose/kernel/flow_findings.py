@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 
-#: The cycle log's ``qty`` is its number of groups, stored like any qty in micro-units.
-_ONE_UNIT = 1_000_000
+from invclose.schemas import MICRO_PER_UNIT
 
 #: Columns of a cycle's rows that its log row reads (with the financial dimensions); the
 #: cycle solve selects them too (``pipeline._CYCLE_COLUMNS``).
@@ -72,7 +71,8 @@ def cycle_residuals(
         first,
         "info",
         "cycle_residual",
-        pl.col("size").cast(pl.Int64) * _ONE_UNIT,  # size groups in micro-units
+        # qty: the number of groups, stored like any qty in micro-units.
+        pl.col("size").cast(pl.Int64) * MICRO_PER_UNIT,
         pl.col("cents"),
         pl.format(
             "cost cycle of {} group(s) through item {} solved exactly as a linear system; "
@@ -109,7 +109,7 @@ def not_converged(
         first,
         "warning",
         "not_converged",
-        pl.col("size").cast(pl.Int64) * _ONE_UNIT,  # size groups in micro-units
+        pl.col("size").cast(pl.Int64) * MICRO_PER_UNIT,
         pl.lit(None),
         pl.format(
             "cost cycle of {} group(s) has no unique solution ({}); its derived receipts keep "

@@ -75,9 +75,9 @@ def feed_shares(
         .with_columns(after=pl.col("before") + pl.col("level"))
     )
     after = (
-        pl.concat([before, orders.select("order", before="after")])
+        pl.concat([before, orders.select("order", before="level")])
         .group_by("order")
-        .agg(pl.col("before").last())
+        .agg(pl.col("before").sum())
         .sort("order")
     )
     outputs = (

@@ -35,7 +35,7 @@ from typing import Any, cast
 
 import polars as pl
 
-from invclose.hashing import canonical_text
+from invclose.hashing import canonical_text, row_hashes
 from invclose.ledger.digests import BATCH, SortedHashes, add_by_run, joined_digest, sha256_text
 from invclose.ledger.store import HASHED_TABLES, Store, quote, runs_schema
 from invclose.schemas import MONEY, QTY, input_schema
@@ -85,7 +85,7 @@ def digest(store: Store, frame: pl.DataFrame, columns: list[str] | None = None) 
     """SHA-256 of the sorted row hashes of ``frame`` over ``columns`` (default: all)."""
     if frame.is_empty():
         return _EMPTY
-    return joined_digest(store.row_hashes(frame, columns or frame.columns))
+    return joined_digest(row_hashes(frame, columns or frame.columns))
 
 
 def _stream(store: Store, sql: str, params: list[Any] | None = None) -> Iterator[pl.DataFrame]:
@@ -256,7 +256,7 @@ def _state_rows(store: Store, state_run: int, dims: tuple[str, ...]) -> pl.DataF
     """The state's open rows, with the row hash of their input columns."""
     columns = list(input_schema(dims))
     opened = store.rows("open_items", state_run, dims)
-    return opened.with_columns(row_hash=store.row_hashes(opened, columns))
+    return opened.with_columns(row_hash=row_hashes(opened, columns))
 
 
 #: The real rows the state knows (open rows, then closed rows, each in storage order) with

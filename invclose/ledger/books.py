@@ -30,7 +30,7 @@ from invclose.close import close as stateless_close
 from invclose.close import recalculate as stateless_recalculate
 from invclose.config import CloseConfig, parse_date
 from invclose.errors import ConfigError, InputValidationError
-from invclose.hashing import content_id
+from invclose.hashing import content_id, row_hashes
 from invclose.io import to_polars
 from invclose.kernel.money import to_cents
 from invclose.ledger import audit, manual, postings
@@ -129,7 +129,7 @@ class Ledger(LedgerReads):
                 batch = self._cost_batch(batch)
                 postings.missing_amounts(batch)
             columns = list(input_schema(dims))
-            batch = batch.with_columns(row_hash=self._store.row_hashes(batch, columns))
+            batch = batch.with_columns(row_hash=row_hashes(batch, columns))
             grouped = resolve_items(batch, normalize_items(self._cfg.items), self._cfg)
             carried = self._store.query(
                 "SELECT version_hash AS phys_hash, SUM(adjustment) AS adjusted FROM adjustments "

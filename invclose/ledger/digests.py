@@ -14,14 +14,13 @@ import hashlib
 import numpy as np
 import polars as pl
 
-from invclose.hashing import canonical_text, sha256_hex
+from invclose.hashing import row_hashes
 
 __all__ = [
     "BATCH",
     "SortedHashes",
     "add_by_run",
     "joined_digest",
-    "row_hashes",
     "sha256_text",
 ]
 
@@ -39,19 +38,6 @@ def sha256_text(text: str) -> str:
     'e3b0c44298fc1c14'
     """
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def row_hashes(frame: pl.DataFrame, columns: list[str]) -> pl.Series:
-    """``invclose.hashing.row_hashes`` of ``frame`` (an empty frame gives an empty Series).
-
-    >>> from invclose import hashing
-    >>> frame = pl.DataFrame({"a": ["x"]})
-    >>> row_hashes(frame, ["a"]).item() == hashing.row_hashes(frame, ["a"]).item()
-    True
-    """
-    if frame.is_empty():
-        return pl.Series("row_hash", [], dtype=pl.String)
-    return sha256_hex(canonical_text(frame, columns))
 
 
 class SortedHashes:

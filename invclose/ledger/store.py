@@ -485,11 +485,6 @@ class Store:
             by_run = self._written.setdefault(table, {})
             digests.add_by_run(by_run, typed)
 
-    def row_hashes(self, frame: pl.DataFrame, columns: list[str]) -> pl.Series:
-        """``invclose.hashing.row_hashes`` of ``frame`` (never on the file's connection, see
-        :mod:`~invclose.ledger.digests`)."""
-        return digests.row_hashes(frame, columns)
-
     def written_digest(self, run_id: int, table: str) -> str:
         """The sorted-hash digest of the rows of ``table`` inserted by ``run_id`` so far."""
         acc = self._written.get(table, {}).get(int(run_id), digests.SortedHashes())

@@ -38,7 +38,37 @@ SCHEMA = {
     "seq": pl.Int64,
     "kind": pl.String,
     "order_id": pl.String,
+    "cost_share": pl.Decimal(38, 6),
 }
+
+
+def add_row(
+    rows: list[dict[str, Any]],
+    txn: str,
+    item: str,
+    site: int,
+    day: int,
+    qty: int,
+    amount: Decimal,
+    kind: str,
+    order: str | None,
+    share: Decimal | None = None,
+) -> None:
+    """Append one transaction of site ``S<site>``, dated ``day`` days after D0, in seq order."""
+    rows.append(
+        {
+            "txn_id": txn,
+            "item_id": item,
+            "site": f"S{site}",
+            "date": D0 + dt.timedelta(days=day),
+            "qty": Decimal(qty),
+            "amount": amount,
+            "seq": len(rows),
+            "kind": kind,
+            "order_id": order,
+            "cost_share": share,
+        }
+    )
 
 
 def cut(total: Decimal, part: Decimal, whole: Decimal) -> Decimal:
@@ -53,19 +83,7 @@ def networks(draw: st.DrawFn, cyclic: bool) -> pl.DataFrame:
     def add(
         txn: str, site: int, day: int, qty: int, amount: Decimal, kind: str, order: str | None
     ) -> None:
-        rows.append(
-            {
-                "txn_id": txn,
-                "item_id": "X",
-                "site": f"S{site}",
-                "date": D0 + dt.timedelta(days=day),
-                "qty": Decimal(qty),
-                "amount": amount,
-                "seq": len(rows),
-                "kind": kind,
-                "order_id": order,
-            }
-        )
+        add_row(rows, txn, "X", site, day, qty, amount, kind, order)
 
     for k in range(draw(st.integers(1, 6))):
         qty = draw(st.integers(1, 5))
@@ -241,7 +259,6 @@ def test_cyclic_networks_satisfy_every_equation_to_the_cent(frame: pl.DataFrame)
     assert abs(bought + added - out - balance) <= residual + gap
 
 
-PRODUCTION_SCHEMA = {**SCHEMA, "cost_share": pl.Decimal(38, 6)}
 #: Items in costing order: components X and Y are consumed to make P.
 ITEMS = ("X", "Y", "P")
 
@@ -269,20 +286,7 @@ def production_networks(draw: st.DrawFn) -> pl.DataFrame:
         order: str | None = None,
         share: Decimal | None = None,
     ) -> None:
-        rows.append(
-            {
-                "txn_id": txn,
-                "item_id": item,
-                "site": f"S{site}",
-                "date": D0 + dt.timedelta(days=day),
-                "qty": Decimal(qty),
-                "amount": amount,
-                "seq": len(rows),
-                "kind": kind,
-                "order_id": order,
-                "cost_share": share,
-            }
-        )
+        add_row(rows, txn, item, site, day, qty, amount, kind, order, share)
 
     def price(qty: int) -> Decimal:
         return qty * Decimal(draw(st.integers(100, 2000))) / 100
@@ -353,7 +357,7 @@ def production_networks(draw: st.DrawFn) -> pl.DataFrame:
             -price(qty),
             "sale",
         )
-    return pl.DataFrame(rows, schema=PRODUCTION_SCHEMA)
+    return pl.DataFrame(rows, schema=SCHEMA)
 
 
 def cumulative_cuts(total: Decimal, weights: list[Decimal]) -> list[Decimal]:
