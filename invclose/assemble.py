@@ -115,17 +115,25 @@ def _open_and_closed(
     columns = list(input_schema(dims))
     keep = pl.col("in_scope") if settle else pl.col("in_scope") & ~pl.col("is_virtual_new")
     # A row is closed when nothing is left of it; an on-hand row of quantity 0 that still
-    # carries value (a revaluation's remainder) stays open.
+    # carries value (a revaluation's remainder) stays open, and so does an order's issue with
+    # quantity no receipt has taken yet (its change waits for them, close-semantics §9.1).
+    waiting = ~pl.col("is_receipt") & (pl.col("unfed1").fill_null(0) > 0)
     closed_now = (
-        (pl.col("fin") & (pl.col("q1") == 0) & (pl.col("v1") == 0)) if settle else pl.lit(False)
+        (pl.col("fin") & (pl.col("q1") == 0) & (pl.col("v1") == 0) & ~waiting)
+        if settle
+        else pl.lit(False)
     )
-    still_open = _in_pos_order(rows, keep & ~closed_now, [*columns, "q1", "v1", "carried1"])
+    still_open = _in_pos_order(
+        rows, keep & ~closed_now, [*columns, "q1", "v1", "carried1", "unfed1", "pending1"]
+    )
     open_items = still_open.select(
         *columns,
         open_qty=from_micro(pl.col("q1")),
         open_value=from_cents(pl.col("v1")),
         carried_value=from_cents(pl.col("carried1")),
         is_virtual=pl.col("txn_id").str.starts_with("~"),
+        unfed_qty=from_micro(pl.col("unfed1")),
+        unfed_change=from_cents(pl.col("pending1")),
     )
     closed = _in_pos_order(rows, keep & closed_now, ["txn_id", HASH_ROW])
     virtual = _in_pos_order(rows, keep & closed_now & pl.col(HASH_ROW).is_null(), columns)

@@ -60,12 +60,31 @@ def load_opening(
 
 
 def _fresh(frame: pl.DataFrame) -> pl.DataFrame:
+    # unfed0 / pending0 null: nothing of the row has been fed yet (build_working fills them).
     return frame.with_columns(
         q0=to_micro(pl.col("qty")),
         v0=to_cents(pl.col("amount")),
         carried0=to_cents(pl.col("amount")),
         from_opening=pl.lit(False),
+        unfed0=pl.lit(None, pl.Int64),
+        pending0=pl.lit(None, pl.Int64),
     )
+
+
+def _unfed_state(open_items: pl.DataFrame) -> list[pl.Series]:
+    """``unfed0`` / ``pending0`` of the opening's rows (kernel units).
+
+    A row of a transfer or production order without them (an opening written before they
+    existed, or a row in no order) counts as fully fed: 0 and 0.
+    """
+    n = open_items.height
+    if "unfed_qty" not in open_items.columns:
+        zeros = pl.zeros(n, pl.Int64, eager=True)
+        return [zeros.alias("unfed0"), zeros.alias("pending0")]
+    return open_items.select(
+        unfed0=to_micro(pl.col("unfed_qty")).fill_null(0),
+        pending0=to_cents(pl.col("unfed_change")).fill_null(0),
+    ).get_columns()
 
 
 def _failure_table(frame: pl.DataFrame, check: str, hint: str) -> pl.DataFrame:
@@ -119,9 +138,11 @@ def merge_opening(
         tx = tx.with_columns(row_hash=row_hashes(tx, columns))
     if opening is None:
         return _fresh(tx)
-    open_items = opening.open_items.select(
-        *columns, "open_qty", "open_value", "carried_value"
-    ).with_columns(row_hash=row_hashes(opening.open_items, columns))
+    open_items = (
+        opening.open_items.select(*columns, "open_qty", "open_value", "carried_value")
+        .with_columns(_unfed_state(opening.open_items))
+        .with_columns(row_hash=row_hashes(opening.open_items, columns))
+    )
     closed = opening.closed_items.select("txn_id", pl.col("row_hash").alias("closed_hash"))
     tagged = tx.join(closed, on="txn_id", how="left").join(
         open_items.select(

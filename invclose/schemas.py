@@ -190,6 +190,11 @@ def open_items_schema(dims: Sequence[str]) -> dict[str, pl.DataType]:
             "open_value": MONEY,
             "carried_value": MONEY,
             "is_virtual": pl.Boolean(),
+            # Rows of transfer and production orders (null elsewhere), close-semantics §9.1:
+            # quantity its order has not yet fed (an issue: passed on; a receipt: received),
+            # and an issue's cost change not yet passed on (it sits on the offset account).
+            "unfed_qty": QTY,
+            "unfed_change": MONEY,
         }
     )
     return out

@@ -15,7 +15,10 @@ Two kinds of transfer pairs are settled before any method, with principle ``tran
   issues settle against its receipts in key order, and the method never pairs them with other
   rows of the group.
 
-Only financial rows dated on or before the closing date take part in the links.
+Only financial rows dated on or before the closing date take part in the links, and feeding
+runs on each row's ``unfed0`` (the quantity no earlier close has fed, close-semantics §9.1): a
+shipment closed before its receipt was dated feeds that receipt in the close that covers it,
+and a receipt an earlier close fed is not fed again.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ class OrderLinks:
     dropped: pl.DataFrame  # pos of rows that leave the method (transit and move pairs)
     derived: pl.DataFrame  # pos of derived receipts
     not_costed: pl.DataFrame  # pos and order_id of outputs whose components are not financial
+    fed: pl.DataFrame  # pos, fed: quantity of the row fed in this run (issues and receipts)
 
 
 def _empty_links() -> OrderLinks:
@@ -68,6 +72,7 @@ def _empty_links() -> OrderLinks:
         dropped=pl.DataFrame(schema={"pos": i64}),
         derived=pl.DataFrame(schema={"pos": i64}),
         not_costed=pl.DataFrame(schema={"pos": i64, "order_id": pl.String}),
+        fed=pl.DataFrame(schema={"pos": i64, "fed": i64}),
     )
 
 
@@ -88,20 +93,15 @@ _READ = (
     "w_abs",
     "v0",
     "cost_share",
+    "unfed0",
 )
 
 
 def order_links(working: pl.DataFrame) -> OrderLinks:
     """Find feeding, transit and move pairs, and production shares."""
     # Only the columns read here: every later filter, sort and join copies what it is given.
-    linked = working.select(*_READ).filter(
-        pl.col("order_id").is_not_null()
-        & ~pl.col("kind").fill_null("").is_in(["purchase", "sale"])
-        & pl.col("in_scope")
-        & pl.col("method").is_in(
-            ["fifo", "lifo", "lifo_date", "weighted_average", "weighted_average_date"]
-        )
-    )
+    # Rows of orders have ``unfed0`` (``prepare.build_working``): periodic methods only.
+    linked = working.select(*_READ).filter(pl.col("unfed0").is_not_null() & pl.col("in_scope"))
     if linked.is_empty():
         return _empty_links()
     # Order legs follow the key order across groups (date, seq, txn_id), not ``pos``.
@@ -113,15 +113,18 @@ def order_links(working: pl.DataFrame) -> OrderLinks:
     kinds = linked.group_by("order").agg(is_transfer=(pl.col("kind") == TRANSFER).all())
     linked = linked.join(kinds, on="order")
     fin = linked.filter(pl.col("fin"))
-    has_issue = linked.filter(~pl.col("is_receipt")).select("order").unique()
+    unfed = pl.col("unfed0") > 0
+    # Issues with quantity still to feed: a receipt is derived when its order has one.
+    has_issue = linked.filter(~pl.col("is_receipt") & unfed).select("order").unique()
 
-    # Transfer orders: unit-by-unit feeding in key order.
+    # Transfer orders: unit-by-unit feeding in key order, of what no earlier run has fed.
     transfer = fin.filter(pl.col("is_transfer") & (pl.col("q_abs") > 0))
-    t_receipts = transfer.filter(pl.col("is_receipt")).select(
-        gid=pl.col("order"), pos="pos", rem="q_abs", draw="key_rank"
+    feeding = fin.filter(pl.col("is_transfer") & unfed)
+    t_receipts = feeding.filter(pl.col("is_receipt")).select(
+        gid=pl.col("order"), pos="pos", rem="unfed0", draw="key_rank"
     )
-    t_issues = transfer.filter(~pl.col("is_receipt")).select(
-        gid=pl.col("order"), pos="pos", rem="q_abs", draw="key_rank"
+    t_issues = feeding.filter(~pl.col("is_receipt")).select(
+        gid=pl.col("order"), pos="pos", rem="unfed0", draw="key_rank"
     )
     feeds = (
         merge_axes(t_receipts, t_issues)
@@ -190,12 +193,15 @@ def order_links(working: pl.DataFrame) -> OrderLinks:
 
     # Production orders: every component feeds every output, shared by weight.
     production_rows = linked.filter(~pl.col("is_transfer"))
-    components = production_rows.filter(~pl.col("is_receipt")).select(
-        "order", issue_pos="pos", fin="fin"
+    components = production_rows.filter(~pl.col("is_receipt") & unfed).select(
+        "order", issue_pos="pos", fin="fin", unfed0="unfed0"
     )
     uncosted_orders = components.filter(~pl.col("fin")).select("order").unique()
     outputs = production_rows.filter(
-        pl.col("is_receipt") & pl.col("fin") & pl.col("order").is_in(has_issue["order"].implode())
+        pl.col("is_receipt")
+        & pl.col("fin")
+        & unfed
+        & pl.col("order").is_in(has_issue["order"].implode())
     )
     not_costed = outputs.filter(pl.col("order").is_in(uncosted_orders["order"].implode())).select(
         "pos", "order_id"
@@ -210,11 +216,28 @@ def order_links(working: pl.DataFrame) -> OrderLinks:
         .when(any_amount)
         .then(pl.col("w_abs"))
         .otherwise(pl.col("q_abs"))
-    ).select("order", receipt_pos="pos", weight="weight", receipt_rank="key_rank")
+    ).select("order", receipt_pos="pos", weight="weight", receipt_rank="key_rank", unfed0="unfed0")
     costed_components = components.filter(
         ~pl.col("order").is_in(uncosted_orders["order"].implode())
         & pl.col("order").is_in(weights["order"].implode())
-    ).select("order", "issue_pos")
+    )
+    # What each row has fed (or been fed) in this run: an issue's or a receipt's share of the
+    # transfer feeds and moves, and the whole unfed quantity of a costed production order.
+    fed = (
+        pl.concat(
+            [
+                feeds.select(pos="issue_pos", fed="qty"),
+                feeds.select(pos="receipt_pos", fed="qty"),
+                moves.select(pos="issue_pos", fed="qty"),
+                moves.select(pos="receipt_pos", fed="qty"),
+                costed_components.select(pos="issue_pos", fed="unfed0"),
+                weights.select(pos="receipt_pos", fed="unfed0"),
+            ]
+        )
+        .group_by("pos")
+        .agg(pl.col("fed").sum())
+        .sort("pos")
+    )
     derived = pl.concat(
         [
             feeds.select(pos="receipt_pos"),
@@ -223,10 +246,11 @@ def order_links(working: pl.DataFrame) -> OrderLinks:
     ).unique()
     return OrderLinks(
         feeds=feeds,
-        production=weights,
-        components=costed_components,
+        production=weights.drop("unfed0"),
+        components=costed_components.select("order", "issue_pos"),
         prepaired=prepaired.select("issue_pos", "receipt_pos", "qty", "phase", "rank", "principle"),
         dropped=dropped,
         derived=derived,
         not_costed=not_costed,
+        fed=fed,
     )

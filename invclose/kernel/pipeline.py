@@ -25,9 +25,17 @@ from invclose.kernel.findings import close_findings, marking_ignored
 from invclose.kernel.flows import OrderLinks, order_links
 from invclose.kernel.levels import group_levels
 from invclose.kernel.marking import settle_marked
+from invclose.kernel.money import to_micro
 from invclose.kernel.prepare import build_working, rows_at, run_starts
 from invclose.kernel.pricing import apply_pieces, attach_sides, price_pieces
-from invclose.kernel.propagate import ORDER_TOTALS, derived_adjustments, feed_shares
+from invclose.kernel.propagate import (
+    ORDER_TOTALS,
+    carry_unfed,
+    derived_adjustments,
+    feed_shares,
+    issue_passing,
+    provisional,
+)
 from invclose.kernel.virtual import closing_rows, onhand_rows
 from invclose.methods import method_pieces
 
@@ -206,18 +214,24 @@ def _issue_facts(rows: pl.DataFrame, groups: _Groups) -> pl.DataFrame:
     return (
         rows.lazy()
         .filter(~pl.col("is_receipt") & pl.col("pos").is_in(linked.implode()))
-        .select("pos", "cost_delta", "q_abs", value=(-pl.col("carried1")).clip(lower_bound=0))
+        .select(
+            "pos",
+            "unfed0",
+            *issue_passing(),
+            value=(-pl.col("carried1")).clip(lower_bound=0),
+        )
         .collect()
     )
 
 
 def _cycle_feeds(groups: _Groups, rows: pl.DataFrame) -> pl.DataFrame:
     """Float shares receipt <- issue inside one cycle (for the linear system)."""
-    facts = rows.select("pos", "q_abs")
+    # A feed of qty passes qty / (the issue's whole quantity) of its change (issue_passing).
+    facts = rows.select("pos", q_full=to_micro(pl.col("qty")).abs())
     transfer = groups.links.feeds.join(facts.rename({"pos": "issue_pos"}), on="issue_pos").select(
         "issue_pos",
         "receipt_pos",
-        share=pl.col("qty").cast(pl.Float64) / pl.col("q_abs").cast(pl.Float64),
+        share=pl.col("qty").cast(pl.Float64) / pl.col("q_full").cast(pl.Float64),
     )
     production = (
         groups.links.components.join(groups.links.production, on="order")
@@ -309,7 +323,8 @@ def _cost_by_levels(
 ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """Rows, priced pieces, lineage shares and cycle log rows, costed level by level."""
     all_rows, all_pieces, all_shares, cycle_log = [], [], [], []
-    adjust = pl.DataFrame(schema={"pos": pl.Int64, "derived_adj": pl.Int64})
+    # A recalculation's provisional changes are taken back: the run passes whole shares.
+    adjust = provisional(plan.working, plan.links)
     # Production orders' component changes summed over the levels costed so far.
     totals = pl.DataFrame(schema=ORDER_TOTALS)
     next_pos = plan.working.height
@@ -356,6 +371,7 @@ _CYCLE_COLUMNS = (
     "item_id",
     "txn_id",
     "order_id",
+    "qty",
 )
 
 
@@ -452,6 +468,7 @@ def run_kernel(
     """
     plan = _plan(frame, dims, closing_date)
     rows, priced, shares, cycle_log = _cost_by_levels(plan, dims, closing_date, settle)
+    rows, late = carry_unfed(rows, plan.links, shares, settle=settle)
     if settle:
         rows = _close_perpetual(rows, dims, closing_date)
     balances = group_balances(rows, dims)
@@ -459,6 +476,7 @@ def run_kernel(
         close_findings(rows, priced, plan.excluded, balances, dims),
         marking_ignored(rows, dims, PERPETUAL),
         flow_findings.not_costed(rows, plan.links.not_costed, dims),
+        flow_findings.late_cost(rows, late, dims),
     ]
     if cycle_log.height:
         logs.append(cycle_log)

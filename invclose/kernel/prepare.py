@@ -155,16 +155,45 @@ def _gathered(frame: pl.DataFrame, order: pl.Series) -> pl.DataFrame:
     ).select(frame.columns)
 
 
+def in_order() -> pl.Expr:
+    """Rows that join order links (close-semantics §9.1): an ``order_id``, not a purchase or
+    a sale."""
+    return pl.col("order_id").is_not_null() & ~pl.col("kind").fill_null("").is_in(
+        ["purchase", "sale"]
+    )
+
+
+def _order_state(frame: pl.DataFrame) -> list[pl.Expr]:
+    """``unfed0`` and ``pending0`` of the periodic rows of orders (null on every other row).
+
+    ``unfed0`` is the quantity (micro-units) not yet fed: a new row's whole open quantity, an
+    opening row's stored ``unfed_qty``; ``pending0`` the issue's change not yet passed on.
+    """
+    # Only the periodic methods' rows take part in links (perpetual items take no cost flow).
+    linked = in_order() & pl.col("method").is_in(_PERIODIC)
+    fresh_unfed = pl.col("q0").abs()
+    unfed = pl.col("unfed0").fill_null(fresh_unfed) if "unfed0" in frame.columns else fresh_unfed
+    pending = (
+        pl.col("pending0").fill_null(0) if "pending0" in frame.columns else pl.lit(0, pl.Int64)
+    )
+    return [
+        pl.when(linked).then(unfed).alias("unfed0"),
+        pl.when(linked).then(pending).alias("pending0"),
+    ]
+
+
 def build_working(frame: pl.DataFrame, dims: Sequence[str], closing_date: dt.date) -> pl.DataFrame:
     """Sort once and add the flags every later step needs.
 
     ``frame`` holds the canonical input columns plus the run's starting state: ``q0`` (open
     quantity, signed micro-units), ``v0`` (open value, signed cents), ``carried0`` (carried
     value, signed cents), ``method``, ``incl_phys`` and ``item_group`` per row, and optionally
-    ``frozen`` (rows a recalculation limited to other items leaves alone).
+    ``frozen`` (rows a recalculation limited to other items leaves alone) and ``unfed0`` /
+    ``pending0`` (an opening's order state, see :func:`_order_state`).
     """
     if "frozen" not in frame.columns:
         frame = frame.with_columns(frozen=pl.lit(False))
+    frame = frame.with_columns(_order_state(frame))
     frame = frame.with_columns(group_codes(frame, group_keys(dims)))
     key_order = ["gid", "date", "seq", "txn_id"]
     # The key from three one-chunk columns, not from the wide frame of a read's many chunks.

@@ -12,8 +12,8 @@ from __future__ import annotations
 import polars as pl
 
 from invclose.kernel.flows import OrderLinks
-from invclose.kernel.money import mul_div_round
-from invclose.kernel.prepare import run_starts, running_sum
+from invclose.kernel.money import mul_div_round, to_micro
+from invclose.kernel.prepare import rows_at, run_starts, running_sum
 
 
 def _group_sum(by: str, part: str) -> pl.Expr:
@@ -22,13 +22,18 @@ def _group_sum(by: str, part: str) -> pl.Expr:
     return pl.when(last).then(running_sum(by, part)).backward_fill()
 
 
-def _cut(by: str, total: str, part: str, whole: str) -> pl.Expr:
+def _cut(by: str, total: str, part: str, whole: str, offset: str | None = None) -> pl.Expr:
     """Cumulative rounding of ``total`` into shares ``part / whole`` in row order per ``by``.
 
-    The frame must be sorted by ``by`` (each group's rows together, in cutting order).
+    The frame must be sorted by ``by`` (each group's rows together, in cutting order). With
+    ``offset``, the cut goes on from that much of ``whole`` already cut (by earlier runs).
     """
-    cum = mul_div_round(pl.col(total), running_sum(by, part), pl.col(whole))
-    return cum - pl.when(run_starts(by)).then(0).otherwise(cum.shift(1))
+    if offset is None:
+        cum = mul_div_round(pl.col(total), running_sum(by, part), pl.col(whole))
+        return cum - pl.when(run_starts(by)).then(0).otherwise(cum.shift(1))
+    cum = mul_div_round(pl.col(total), pl.col(offset) + running_sum(by, part), pl.col(whole))
+    start = mul_div_round(pl.col(total), pl.col(offset), pl.col(whole))
+    return cum - pl.when(run_starts(by)).then(start).otherwise(cum.shift(1))
 
 
 #: Schema of the running totals of production orders' component changes (``feed_shares``).
@@ -40,8 +45,10 @@ def feed_shares(
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Share of each feeding issue's change and final value per derived receipt.
 
-    ``issues`` has ``pos``, ``cost_delta`` (cents, + = more cost), ``q_abs`` and ``value``
-    (the issue's final cost, positive cents). Returns edges ``issue_pos``, ``receipt_pos``,
+    ``issues`` has ``pos``, ``to_pass`` (cents, + = more cost: the change this run passes on,
+    see :func:`issue_passing`), ``unfed0`` (the quantity it is cut over), ``q_full`` (the
+    issue's whole quantity), ``fed_before`` (what earlier runs fed of it) and ``value`` (the
+    issue's final cost, positive cents). Returns edges ``issue_pos``, ``receipt_pos``,
     ``qty`` (micro-units of the issue), ``delta``, ``amount`` and ``kind``, and the running
     totals after these issues.
 
@@ -54,14 +61,19 @@ def feed_shares(
     ``cycle_residual``.)
     """
     facts = issues.select(
-        issue_pos="pos", delta_total="cost_delta", issue_q="q_abs", value_total="value"
+        issue_pos="pos",
+        delta_total="to_pass",
+        issue_u="unfed0",
+        issue_q="q_full",
+        offset="fed_before",
+        value_total="value",
     )
     transfer = (
         links.feeds.join(facts, on="issue_pos", how="inner")
         .sort("issue_pos", "receipt_rank")
         .with_columns(
-            delta=_cut("issue_pos", "delta_total", "qty", "issue_q"),
-            amount=_cut("issue_pos", "value_total", "qty", "issue_q"),
+            delta=_cut("issue_pos", "delta_total", "qty", "issue_u"),
+            amount=_cut("issue_pos", "value_total", "qty", "issue_q", offset="offset"),
             kind=pl.lit("transfer"),
         )
         .select("issue_pos", "receipt_pos", "qty", "delta", "amount", "kind")
@@ -128,3 +140,96 @@ def derived_adjustments(shares: pl.DataFrame) -> pl.DataFrame:
         .agg(derived_adj=pl.col("delta").sum())
         .rename({"receipt_pos": "pos"})
     )
+
+
+def issue_passing() -> list[pl.Expr]:
+    """What an order's issue passes on in this run (close-semantics §9.1), as columns.
+
+    Reads ``qty``, ``unfed0``, ``pending0`` and ``cost_delta``. ``q_full`` is the issue's
+    whole quantity and ``fed_before`` what earlier closes fed of it for good; ``late`` is the
+    share of this run's change that belongs to that quantity (its receipts were costed
+    already: the share stays on the order's offset account, logged ``late_cost``);
+    ``to_pass`` is what the quantity not yet fed carries, cut over ``unfed0`` to the receipts
+    fed now: the rest of this run's change and what earlier runs could not pass on for good.
+    """
+    q_full = to_micro(pl.col("qty")).abs()
+    fed_before = q_full - pl.col("unfed0")
+    late = mul_div_round(pl.col("cost_delta"), fed_before, q_full)
+    return [
+        q_full.alias("q_full"),
+        fed_before.alias("fed_before"),
+        late.alias("late"),
+        (pl.col("cost_delta") - late + pl.col("pending0")).alias("to_pass"),
+    ]
+
+
+def provisional(working: pl.DataFrame, links: OrderLinks) -> pl.DataFrame:
+    """Derived receipts' changes taken provisionally by recalculations (``pos``,
+    ``derived_adj`` = minus that change): this run passes them their whole share again."""
+    return (
+        working.lazy()
+        .filter(
+            pl.col("is_receipt")
+            & (pl.col("pending0").fill_null(0) != 0)
+            & pl.col("pos").is_in(links.derived["pos"].implode())
+        )
+        .select("pos", derived_adj=-pl.col("pending0"))
+        .collect()
+    )
+
+
+def carry_unfed(
+    rows: pl.DataFrame, links: OrderLinks, shares: pl.DataFrame, *, settle: bool
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Add ``unfed1`` and ``pending1`` (the order state after the run) to ``rows``.
+
+    Returns the rows and the issues with a ``late`` share (``pos``, ``late``). A close feeds
+    for good: ``unfed1`` is ``unfed0`` less what it fed, an issue's ``pending1`` what it did
+    not pass on, a fed receipt's 0. A recalculation feeds provisionally: quantities stay
+    unfed, an issue keeps all its change not passed on for good as ``pending1``, and a fed
+    receipt records the change it took (the next run passes it the whole share again, less
+    that).
+    """
+    linked = rows.filter(pl.col("unfed0").is_not_null())
+    if linked.is_empty():
+        return rows.with_columns(
+            unfed1=pl.lit(None, pl.Int64), pending1=pl.lit(None, pl.Int64)
+        ), linked.select("pos").with_columns(late=pl.lit(0, pl.Int64))
+    passed = (
+        shares.filter(pl.col("kind") == "transfer")
+        .group_by("issue_pos")
+        .agg(passed=pl.col("delta").sum())
+        .rename({"issue_pos": "pos"})
+    )
+    received = (
+        shares.filter(pl.col("kind") != "production")
+        .group_by("receipt_pos")
+        .agg(received=pl.col("delta").sum())
+        .rename({"receipt_pos": "pos"})
+    )
+    kept = pl.col("pending0") + pl.col("cost_delta") - pl.col("late")
+    facts = (
+        linked.select("pos", "is_receipt", "qty", "unfed0", "pending0", "cost_delta")
+        .with_columns(issue_passing())
+        .join(links.fed, on="pos", how="left")
+        .join(passed, on="pos", how="left")
+        .join(received, on="pos", how="left")
+        .with_columns(
+            fed=pl.col("fed").fill_null(0),
+            passed=pl.when(pl.col("pos").is_in(links.components["issue_pos"].implode()))
+            .then(pl.col("to_pass"))
+            .otherwise(pl.col("passed").fill_null(0)),
+        )
+        .with_columns(
+            unfed1=(pl.col("unfed0") - pl.col("fed")) if settle else pl.col("unfed0"),
+            pending1=pl.when(pl.col("is_receipt") & pl.col("received").is_null())
+            .then(pl.col("pending0"))
+            .when(pl.col("is_receipt"))
+            .then(0 if settle else pl.col("received"))
+            .otherwise((kept - pl.col("passed")) if settle else kept),
+            late=pl.when(pl.col("is_receipt")).then(0).otherwise(pl.col("late")),
+        )
+    )
+    at = rows_at(facts["pos"], rows["pos"])
+    rows = rows.with_columns(facts["unfed1"].gather(at), facts["pending1"].gather(at))
+    return rows, facts.filter(pl.col("late") != 0).select("pos", "late")

@@ -1,0 +1,267 @@
+"""Cost flow across closes (close-semantics §9.1): receipts in a later period and late cost.
+
+Every expected value is worked out by hand in the test's comments. January is closed on
+2025-01-31, February on 2025-02-28; day 34 is 3 February.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+import polars as pl
+import pytest
+
+import invclose
+from tests.helpers import ACCOUNTS, D
+
+JAN = dt.date(2025, 1, 31)
+FEB = dt.date(2025, 2, 28)
+
+SCHEMA = {
+    "txn_id": pl.String,
+    "item_id": pl.String,
+    "site": pl.String,
+    "date": pl.Date,
+    "qty": pl.Decimal(38, 6),
+    "amount": pl.Decimal(38, 2),
+    "seq": pl.Int64,
+    "kind": pl.String,
+    "order_id": pl.String,
+}
+
+
+def rows(*records: tuple[Any, ...]) -> pl.DataFrame:
+    """(txn_id, item, site, day of 2025 counted from 1 January, qty, amount, kind, order)."""
+    out = [
+        {
+            "txn_id": txn,
+            "item_id": item,
+            "site": site,
+            "date": dt.date(2025, 1, 1) + dt.timedelta(days=n - 1),
+            "qty": Decimal(str(qty)),
+            "amount": Decimal(amount),
+            "seq": seq,
+            "kind": kind,
+            "order_id": order,
+        }
+        for seq, (txn, item, site, n, qty, amount, kind, order) in enumerate(records)
+    ]
+    return pl.DataFrame(out, schema=SCHEMA)
+
+
+def close(frame: pl.DataFrame, date: dt.date, **kw: Any) -> invclose.CloseResult:
+    return invclose.close(frame, date, method="fifo", dimensions=["site"], accounts=ACCOUNTS, **kw)
+
+
+def adjustment(result: invclose.CloseResult, txn: str) -> Decimal | None:
+    hit = result.adjustments.filter(pl.col("txn_id") == txn)["adjustment"]
+    return hit[0] if hit.len() else None
+
+
+def open_row(result: invclose.CloseResult, txn: str) -> dict[str, Any]:
+    hit = result.open_items.filter(pl.col("txn_id") == txn)
+    assert hit.height == 1, f"{txn} is not in open_items"
+    return hit.row(0, named=True)
+
+
+def closed(result: invclose.CloseResult) -> set[str]:
+    return set(result.closed_items["txn_id"])
+
+
+def log_rows(result: invclose.CloseResult, code: str) -> pl.DataFrame:
+    return result.log.filter(pl.col("code") == code)
+
+
+# Site S1 buys 10 at 10.00 and 10 at 20.00; the shipment of 10 on 20 January posts at the
+# running average 15.00 (150.00). FIFO settles it against the first 10: 100.00, so the
+# shipment carries 50.00 less cost (adjustment +50.00 on the issue). Its receipt at S2 is
+# dated 3 February, after the January close.
+IN_TRANSIT = rows(
+    ("P1", "X", "S1", 2, 10, "100.00", "purchase", None),
+    ("P2", "X", "S1", 3, 10, "200.00", "purchase", None),
+    ("SHIP", "X", "S1", 20, -10, "-150.00", "transfer", "T1"),
+    ("REC", "X", "S2", 34, 10, "150.00", "transfer", "T1"),
+)
+
+
+def test_shipment_closed_before_its_receipt_waits_in_open_items() -> None:
+    jan = close(IN_TRANSIT, JAN)
+    assert adjustment(jan, "SHIP") == D("50.00")
+    # Fully settled, but its receipt is not costed yet: kept with open_qty 0, the whole
+    # quantity unfed and the whole change (50.00 less cost = -50.00) not passed on.
+    ship = open_row(jan, "SHIP")
+    assert ship["open_qty"] == D("0")
+    assert ship["open_value"] == D("0.00")
+    assert ship["carried_value"] == D("-100.00")
+    assert ship["unfed_qty"] == D("10")
+    assert ship["unfed_change"] == D("-50.00")
+    assert "SHIP" not in closed(jan)
+    # P1 is fully settled and closed; P2 is open, not an order row: no unfed state.
+    assert "P1" in closed(jan)
+    assert open_row(jan, "P2")["unfed_qty"] is None
+
+
+@pytest.mark.parametrize("history", ["whole history", "only new rows"])
+def test_the_close_that_covers_the_receipt_passes_the_change_on(history: str) -> None:
+    jan = close(IN_TRANSIT, JAN)
+    feb_rows = (
+        IN_TRANSIT if history == "whole history" else IN_TRANSIT.filter(pl.col("txn_id") == "REC")
+    )
+    feb = close(feb_rows, FEB, opening=jan)
+    # The receipt takes the shipment's January change: 150.00 - 50.00 = 100.00.
+    assert adjustment(feb, "REC") == D("-50.00")
+    assert open_row(feb, "REC")["carried_value"] == D("100.00")
+    assert open_row(feb, "REC")["unfed_qty"] == D("0")
+    # The shipment is not adjusted again and now closes.
+    assert adjustment(feb, "SHIP") is None
+    assert "SHIP" in closed(feb)
+    assert "SHIP" not in set(feb.open_items["txn_id"])
+    assert log_rows(feb, "late_cost").is_empty()
+    # Lineage: the receipt's cost comes from the shipment, 100.00 for 10 units.
+    edge = feb.cost_flow.filter(pl.col("to_txn_id") == "REC")
+    assert edge.select("from_txn_id", "qty", "amount", "kind").rows() == [
+        ("SHIP", D("10"), D("100.00"), "transfer")
+    ]
+
+
+def test_vouchers_move_the_change_through_transit_and_balance() -> None:
+    jan = close(IN_TRANSIT, JAN)
+    feb = close(IN_TRANSIT, FEB, opening=jan)
+    # January: the shipment's 50.00 leaves S1's inventory cost towards the offset (transit)
+    # account; February: the receipt takes it back from there. Each voucher balances and the
+    # offset account nets to zero over the two closes.
+    for result in (jan, feb):
+        v = result.vouchers
+        assert v["debit"].sum() == v["credit"].sum()
+    both = pl.concat([jan.vouchers, feb.vouchers])
+    offset = both.filter(pl.col("account") == "5000")
+    assert offset["debit"].sum() - offset["credit"].sum() == D("0.00")
+    assert offset["debit"].sum() == D("50.00")
+
+
+# The shipment of 10 (change -50.00 as above) feeds R1 (6, in January) and R2 (4, 3 February).
+PARTIAL = rows(
+    ("P1", "X", "S1", 2, 10, "100.00", "purchase", None),
+    ("P2", "X", "S1", 3, 10, "200.00", "purchase", None),
+    ("SHIP", "X", "S1", 20, -10, "-150.00", "transfer", "T1"),
+    ("R1", "X", "S2", 25, 6, "90.00", "transfer", "T1"),
+    ("R2", "X", "S2", 34, 4, "60.00", "transfer", "T1"),
+)
+
+
+def test_partial_receipt_passes_the_rest_in_the_next_close() -> None:
+    jan = close(PARTIAL, JAN)
+    # R1 takes 6/10 of -50.00 = -30.00; -20.00 waits for the 4 units still in transit.
+    assert adjustment(jan, "R1") == D("-30.00")
+    ship = open_row(jan, "SHIP")
+    assert (ship["unfed_qty"], ship["unfed_change"]) == (D("4"), D("-20.00"))
+    feb = close(PARTIAL, FEB, opening=jan)
+    assert adjustment(feb, "R2") == D("-20.00")
+    assert adjustment(feb, "R1") is None
+    assert "SHIP" in closed(feb)
+
+
+# Production across month end: the component issue of order MO1 is on 28 January (posted at
+# the average 15.00 x 4 = 60.00; FIFO: 4 of P1 at 10.00 = 40.00, 20.00 less cost), its output
+# on 2 February (posted 60.00 + 5.00 of labour = 65.00).
+WIP = rows(
+    ("P1", "C", "S1", 2, 10, "100.00", "purchase", None),
+    ("P2", "C", "S1", 3, 10, "200.00", "purchase", None),
+    ("COMP", "C", "S1", 28, -4, "-60.00", "production", "MO1"),
+    ("OUT", "F", "S1", 33, 1, "65.00", "production", "MO1"),
+)
+
+
+def test_production_output_in_a_later_period_takes_the_components_change() -> None:
+    jan = close(WIP, JAN)
+    assert adjustment(jan, "COMP") == D("20.00")
+    comp = open_row(jan, "COMP")
+    assert (comp["open_qty"], comp["unfed_qty"], comp["unfed_change"]) == (
+        D("0"),
+        D("4"),
+        D("-20.00"),
+    )
+    feb = close(WIP, FEB, opening=jan)
+    # 40.00 of component + 5.00 of labour as posted = 45.00.
+    assert adjustment(feb, "OUT") == D("-20.00")
+    assert open_row(feb, "OUT")["carried_value"] == D("45.00")
+    assert "COMP" in closed(feb)
+
+
+# Late cost: S1 has only 6 units when the shipment of 10 leaves on 20 January (posted at
+# 10.00: 100.00). January settles 6 at 10.00 (as posted) and the receipt REC (25 January) is
+# fed in January with no change. February brings 4 units at 15.00 on 3 February: the
+# shipment's open 4 settle at 60.00 against a carried 40.00, 20.00 more cost. Its receipt was
+# costed in January, so the stateless close leaves that on the offset account: late_cost.
+LATE = rows(
+    ("P1", "X", "S1", 2, 6, "60.00", "purchase", None),
+    ("SHIP", "X", "S1", 20, -10, "-100.00", "transfer", "T1"),
+    ("REC", "X", "S2", 25, 10, "100.00", "transfer", "T1"),
+    ("P2", "X", "S1", 34, 4, "60.00", "purchase", None),
+)
+
+
+def test_late_cost_stays_on_the_offset_account_and_is_logged() -> None:
+    jan = close(LATE, JAN)
+    assert adjustment(jan, "REC") is None
+    assert open_row(jan, "SHIP")["open_qty"] == D("-4")
+    assert open_row(jan, "SHIP")["unfed_qty"] == D("0")
+    feb = close(LATE, FEB, opening=jan)
+    assert adjustment(feb, "SHIP") == D("-20.00")
+    assert adjustment(feb, "REC") is None
+    late = log_rows(feb, "late_cost")
+    assert late.select("level", "txn_id", "qty", "amount", "order_id").rows() == [
+        ("info", "SHIP", D("10"), D("20.00"), "T1")
+    ]
+
+
+def test_a_recalculation_feeds_provisionally_and_the_close_finishes_it() -> None:
+    # Recalculation on 26 January: the shipment's change -50.00 reaches R1 (6/10: -30.00);
+    # nothing is fed for good, so the shipment keeps all 10 unfed with -50.00, and R1 records
+    # the -30.00 it took provisionally.
+    recalc = invclose.recalculate(
+        PARTIAL, dt.date(2025, 1, 26), method="fifo", dimensions=["site"], accounts=ACCOUNTS
+    )
+    assert adjustment(recalc, "R1") == D("-30.00")
+    ship = open_row(recalc, "SHIP")
+    assert (ship["unfed_qty"], ship["unfed_change"]) == (D("10"), D("-50.00"))
+    assert (open_row(recalc, "R1")["unfed_qty"], open_row(recalc, "R1")["unfed_change"]) == (
+        D("6"),
+        D("-30.00"),
+    )
+    # The close on 31 January changes nothing more: R1's whole share is -30.00, which it has.
+    jan = close(PARTIAL, JAN, opening=recalc)
+    assert adjustment(jan, "R1") is None
+    assert adjustment(jan, "SHIP") is None
+    ship = open_row(jan, "SHIP")
+    assert (ship["unfed_qty"], ship["unfed_change"]) == (D("4"), D("-20.00"))
+    assert open_row(jan, "R1")["carried_value"] == D("60.00")
+    feb = close(PARTIAL, FEB, opening=jan)
+    assert adjustment(feb, "R2") == D("-20.00")
+
+
+def test_a_change_after_a_recalculation_still_reaches_its_receipt() -> None:
+    # S1 has 4 at 10.00 before the shipment of 10 (posted 150.00) on 20 January; 6 at 20.00
+    # arrive on 28 January. The receipt REC (25 January) takes all 10.
+    frame = rows(
+        ("P1", "X", "S1", 2, 4, "40.00", "purchase", None),
+        ("SHIP", "X", "S1", 20, -10, "-150.00", "transfer", "T1"),
+        ("REC", "X", "S2", 25, 10, "150.00", "transfer", "T1"),
+        ("P2", "X", "S1", 28, 6, "120.00", "purchase", None),
+    )
+    # 26 January: 4 settle at 40.00 against 4/10 of 150.00 = 60.00: -20.00; the other 6 keep
+    # their 90.00. REC follows: 130.00.
+    recalc = invclose.recalculate(
+        frame, dt.date(2025, 1, 26), method="fifo", dimensions=["site"], accounts=ACCOUNTS
+    )
+    assert adjustment(recalc, "REC") == D("-20.00")
+    # 31 January: 40.00 + 6 x 20.00 = 160.00, +30.00 on the recalculated 130.00, and REC
+    # follows again: 160.00, as a close without the recalculation gives.
+    jan = close(frame, JAN, opening=recalc)
+    assert adjustment(jan, "SHIP") == D("-30.00")
+    assert adjustment(jan, "REC") == D("30.00")
+    assert open_row(jan, "REC")["carried_value"] == D("160.00")
+    assert open_row(close(frame, JAN), "REC")["carried_value"] == D("160.00")
+    assert "SHIP" in closed(jan)
