@@ -27,8 +27,10 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from invclose.config import PERIODIC_METHODS
 from invclose.kernel.matching import merge_axes
 
+_PERIODIC = sorted(m.value for m in PERIODIC_METHODS)
 TRANSFER = "transfer"
 PRODUCTION = "production"
 
@@ -100,8 +102,14 @@ _READ = (
 def order_links(working: pl.DataFrame) -> OrderLinks:
     """Find feeding, transit and move pairs, and production shares."""
     # Only the columns read here: every later filter, sort and join copies what it is given.
-    # Rows of orders have ``unfed0`` (``prepare.build_working``): periodic methods only.
-    linked = working.select(*_READ).filter(pl.col("unfed0").is_not_null() & pl.col("in_scope"))
+    # Rows of orders have ``unfed0`` (``prepare.build_working``). Rows of every method use up
+    # unfed quantity; only the periodic methods' rows take part in pairs and cost shares
+    # (a standard-cost receipt takes no cost from the close: its share stays on the offset).
+    linked = (
+        working.select(*_READ)
+        .filter(pl.col("unfed0").is_not_null() & pl.col("in_scope"))
+        .with_columns(periodic=pl.col("method").is_in(_PERIODIC))
+    )
     if linked.is_empty():
         return _empty_links()
     # Order legs follow the key order across groups (date, seq, txn_id), not ``pos``.
@@ -114,11 +122,12 @@ def order_links(working: pl.DataFrame) -> OrderLinks:
     linked = linked.join(kinds, on="order")
     fin = linked.filter(pl.col("fin"))
     unfed = pl.col("unfed0") > 0
-    # Issues with quantity still to feed: a receipt is derived when its order has one.
-    has_issue = linked.filter(~pl.col("is_receipt") & unfed).select("order").unique()
+    periodic = pl.col("periodic")
+    # Periodic issues with quantity still to feed: a receipt is derived when its order has one.
+    has_issue = linked.filter(~pl.col("is_receipt") & unfed & periodic).select("order").unique()
 
     # Transfer orders: unit-by-unit feeding in key order, of what no earlier run has fed.
-    transfer = fin.filter(pl.col("is_transfer") & (pl.col("q_abs") > 0))
+    transfer = fin.filter(pl.col("is_transfer") & (pl.col("q_abs") > 0) & periodic)
     feeding = fin.filter(pl.col("is_transfer") & unfed)
     t_receipts = feeding.filter(pl.col("is_receipt")).select(
         gid=pl.col("order"), pos="pos", rem="unfed0", draw="key_rank"
@@ -131,16 +140,22 @@ def order_links(working: pl.DataFrame) -> OrderLinks:
         if not t_receipts.is_empty() and not t_issues.is_empty()
         else _empty_links().feeds
     ).select("issue_pos", "receipt_pos", "qty")
-    gid_of = linked.select("pos", "gid", "key_rank")
-    feeds = feeds.join(
-        gid_of.select(issue_pos="pos", i_gid="gid"), on="issue_pos", maintain_order="left"
+    gid_of = linked.select("pos", "gid", "key_rank", "periodic")
+    all_feeds = feeds.join(
+        gid_of.select(issue_pos="pos", i_gid="gid", i_periodic="periodic"),
+        on="issue_pos",
+        maintain_order="left",
     ).join(
-        gid_of.select(receipt_pos="pos", r_gid="gid", receipt_rank="key_rank"),
+        gid_of.select(
+            receipt_pos="pos", r_gid="gid", receipt_rank="key_rank", r_periodic="periodic"
+        ),
         on="receipt_pos",
         maintain_order="left",
     )
-    moves = feeds.filter(pl.col("i_gid") == pl.col("r_gid"))
-    feeds = feeds.filter(pl.col("i_gid") != pl.col("r_gid")).select(
+    # A move stays in its group, so both sides have the group's method.
+    same_group = pl.col("i_gid") == pl.col("r_gid")
+    moves = all_feeds.filter(same_group & pl.col("i_periodic"))
+    feeds = all_feeds.filter(~same_group & pl.col("i_periodic") & pl.col("r_periodic")).select(
         "issue_pos", "receipt_pos", "qty", "receipt_rank"
     )
 
@@ -193,7 +208,16 @@ def order_links(working: pl.DataFrame) -> OrderLinks:
 
     # Production orders: every component feeds every output, shared by weight.
     production_rows = linked.filter(~pl.col("is_transfer"))
-    components = production_rows.filter(~pl.col("is_receipt") & unfed).select(
+    all_components = production_rows.filter(~pl.col("is_receipt") & unfed)
+    # An order is fed once its outputs are financial and none of its components is physical.
+    fed_orders = (
+        production_rows.filter(pl.col("is_receipt") & pl.col("fin") & unfed)
+        .select("order")
+        .join(all_components.select("order"), on="order", how="semi")
+        .join(all_components.filter(~pl.col("fin")).select("order"), on="order", how="anti")
+        .unique()
+    )
+    components = all_components.filter(periodic).select(
         "order", issue_pos="pos", fin="fin", unfed0="unfed0"
     )
     uncosted_orders = components.filter(~pl.col("fin")).select("order").unique()
@@ -201,6 +225,7 @@ def order_links(working: pl.DataFrame) -> OrderLinks:
         pl.col("is_receipt")
         & pl.col("fin")
         & unfed
+        & periodic
         & pl.col("order").is_in(has_issue["order"].implode())
     )
     not_costed = outputs.filter(pl.col("order").is_in(uncosted_orders["order"].implode())).select(
@@ -216,22 +241,24 @@ def order_links(working: pl.DataFrame) -> OrderLinks:
         .when(any_amount)
         .then(pl.col("w_abs"))
         .otherwise(pl.col("q_abs"))
-    ).select("order", receipt_pos="pos", weight="weight", receipt_rank="key_rank", unfed0="unfed0")
+    ).select("order", receipt_pos="pos", weight="weight", receipt_rank="key_rank")
     costed_components = components.filter(
         ~pl.col("order").is_in(uncosted_orders["order"].implode())
         & pl.col("order").is_in(weights["order"].implode())
     )
-    # What each row has fed (or been fed) in this run: an issue's or a receipt's share of the
-    # transfer feeds and moves, and the whole unfed quantity of a costed production order.
+    # What each row has fed (or been fed) in this run: its part of the transfer feeds (moves
+    # included), and the whole unfed quantity of the rows of a fed production order.
+    fed_rows = production_rows.filter(
+        unfed
+        & pl.col("order").is_in(fed_orders["order"].implode())
+        & (~pl.col("is_receipt") | pl.col("fin"))
+    )
     fed = (
         pl.concat(
             [
-                feeds.select(pos="issue_pos", fed="qty"),
-                feeds.select(pos="receipt_pos", fed="qty"),
-                moves.select(pos="issue_pos", fed="qty"),
-                moves.select(pos="receipt_pos", fed="qty"),
-                costed_components.select(pos="issue_pos", fed="unfed0"),
-                weights.select(pos="receipt_pos", fed="unfed0"),
+                all_feeds.select(pos="issue_pos", fed="qty"),
+                all_feeds.select(pos="receipt_pos", fed="qty"),
+                fed_rows.select(pos="pos", fed="unfed0"),
             ]
         )
         .group_by("pos")
@@ -246,7 +273,7 @@ def order_links(working: pl.DataFrame) -> OrderLinks:
     ).unique()
     return OrderLinks(
         feeds=feeds,
-        production=weights.drop("unfed0"),
+        production=weights,
         components=costed_components.select("order", "issue_pos"),
         prepaired=prepaired.select("issue_pos", "receipt_pos", "qty", "phase", "rank", "principle"),
         dropped=dropped,

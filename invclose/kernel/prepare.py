@@ -164,13 +164,12 @@ def in_order() -> pl.Expr:
 
 
 def _order_state(frame: pl.DataFrame) -> list[pl.Expr]:
-    """``unfed0`` and ``pending0`` of the periodic rows of orders (null on every other row).
+    """``unfed0`` and ``pending0`` of the rows of orders (null on every other row).
 
     ``unfed0`` is the quantity (micro-units) not yet fed: a new row's whole open quantity, an
     opening row's stored ``unfed_qty``; ``pending0`` the issue's change not yet passed on.
     """
-    # Only the periodic methods' rows take part in links (perpetual items take no cost flow).
-    linked = in_order() & pl.col("method").is_in(_PERIODIC)
+    linked = in_order()
     fresh_unfed = pl.col("q0").abs()
     unfed = pl.col("unfed0").fill_null(fresh_unfed) if "unfed0" in frame.columns else fresh_unfed
     pending = (

@@ -6,7 +6,9 @@ inside most tables rows come batch by batch). Two kinds of input:
 
 * several transfer networks (each its own item, acyclic or with cycles between sites), so one
   level of the in-memory run holds several cycles that the batches solve apart;
-* the ordinal strategies' frames (markings, physical rows, several items and dimensions).
+* the ordinal strategies' frames (markings, physical rows, several items and dimensions);
+* a February closed from January's result, with shipments and components waiting over the
+  month end (close-semantics §9.1).
 
 Every example also draws the batch size, from one component per batch to everything at once.
 """
@@ -26,6 +28,7 @@ from invclose.batched import close_batched
 from invclose.schemas import RESULT_TABLES
 from invclose.testing.strategies import close_inputs, dimension_columns
 from tests.helpers import ACCOUNTS
+from tests.property.test_cost_flow_across_closes import two_month_networks
 from tests.property.test_cost_flow_properties import networks
 
 pytestmark = pytest.mark.property
@@ -93,3 +96,15 @@ def test_ordinal_frames_closed_in_batches_give_the_same_rows(inputs, batch_rows:
         include_physical_value=include,
         accounts=ACCOUNTS,
     )
+
+
+@BATCHED
+@given(two_month_networks(), st.integers(1, 40))
+def test_a_february_batched_from_january_gives_the_same_rows(
+    frame: pl.DataFrame, batch_rows: int
+) -> None:
+    # Shipments and components January keeps waiting (open_items with unfed quantity) must
+    # reach their February receipts in whichever batch those fall.
+    keywords = {"method": "fifo", "dimensions": ["site"], "accounts": ACCOUNTS}
+    january = invclose.close(frame, "2025-01-31", **keywords)  # type: ignore[arg-type]
+    _same_rows(frame, "2025-02-28", batch_rows, opening=january, **keywords)

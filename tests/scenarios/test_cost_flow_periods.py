@@ -265,3 +265,31 @@ def test_a_change_after_a_recalculation_still_reaches_its_receipt() -> None:
     assert open_row(jan, "REC")["carried_value"] == D("160.00")
     assert open_row(close(frame, JAN), "REC")["carried_value"] == D("160.00")
     assert "SHIP" in closed(jan)
+
+
+def test_a_standard_cost_output_uses_up_the_order_and_nothing_waits() -> None:
+    # The output F is a standard-cost item: it takes no cost from the close, so the FIFO
+    # component's change (20.00 less cost, as in WIP above) stays on the WIP account, and the
+    # component closes instead of waiting for an output that will never take it.
+    frame = rows(
+        ("P1", "C", "S1", 2, 10, "100.00", "purchase", None),
+        ("P2", "C", "S1", 3, 10, "200.00", "purchase", None),
+        ("COMP", "C", "S1", 20, -4, "-60.00", "production", "MO1"),
+        ("OUT", "F", "S1", 25, 1, "65.00", "production", "MO1"),
+    )
+    items = pl.DataFrame({"item_id": ["C", "F"], "method": ["fifo", "standard"]})
+    jan = close(frame, JAN, items=items)
+    assert adjustment(jan, "COMP") == D("20.00")
+    assert adjustment(jan, "OUT") is None
+    assert "COMP" in closed(jan)
+    assert "COMP" not in set(jan.open_items["txn_id"])
+    # With the output in February, January cannot know its method's part: the component
+    # waits, and February's output uses it up without taking the change.
+    later = frame.with_columns(
+        date=pl.when(pl.col("txn_id") == "OUT").then(dt.date(2025, 2, 3)).otherwise("date")
+    )
+    jan = close(later, JAN, items=items)
+    assert open_row(jan, "COMP")["unfed_qty"] == D("4")
+    feb = close(later, FEB, items=items, opening=jan)
+    assert adjustment(feb, "OUT") is None
+    assert "COMP" in closed(feb)
