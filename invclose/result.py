@@ -265,6 +265,12 @@ class CloseResult:
             .with_columns((pl.col("debit") - pl.col("credit")).alias("balance"))
             .sort("account", nulls_last=True)
         )
+        # Order issues whose receipts no close has fed yet (close-semantics §9.1).
+        waiting = (
+            self.open_items.filter((pl.col("unfed_qty").fill_null(0) > 0) & (pl.col("qty") < 0))
+            if "unfed_qty" in self.open_items.columns
+            else pl.DataFrame(schema={"unfed_change": pl.Decimal(38, 2)})
+        )
         return {
             "items": groups.get_column("item_id").n_unique(),
             "groups": groups.height,
@@ -291,6 +297,8 @@ class CloseResult:
             "virtual": self.open_items.filter(pl.col("is_virtual").fill_null(False)).height,
             "closed_items": self.closed_items.height,
             "edges": self.cost_flow.height,
+            "waiting": waiting.height,
+            "waiting_change": total(waiting, "unfed_change", zero2),
         }
 
     def summary(self) -> str:
@@ -361,6 +369,11 @@ class CloseResult:
             f"Open items   {f['open_items']} ({f['virtual']} virtual); "
             f"closed items {f['closed_items']}; cost-flow edges {f['edges']}"
         )
+        if f["waiting"]:
+            lines.append(
+                f"Waiting      {_plural(f['waiting'], 'order issue')} for receipts not yet "
+                f"costed; their change {_signed(f['waiting_change'])} stays on offset accounts"
+            )
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
@@ -403,6 +416,14 @@ class CloseResult:
                 ", ".join(f"{t} {getattr(self, t).height}" for t in RESULT_TABLES),
             ),
         ]
+        if f["waiting"]:
+            facts.append(
+                (
+                    "waiting for receipts",
+                    f"{_plural(f['waiting'], 'order issue')}, change "
+                    f"{_signed(f['waiting_change'])} on offset accounts",
+                )
+            )
         rows = "".join(
             f"<tr><th style='text-align:left'>{esc(k)}</th>"
             f"<td style='text-align:left'>{esc(v)}</td></tr>"

@@ -98,6 +98,13 @@ def test_shipment_closed_before_its_receipt_waits_in_open_items() -> None:
     assert ship["unfed_qty"] == D("10")
     assert ship["unfed_change"] == D("-50.00")
     assert "SHIP" not in closed(jan)
+    assert (
+        "Waiting      1 order issue for receipts not yet costed; their change -50.00 stays "
+        "on offset accounts"
+    ) in jan.summary()
+    assert "waiting for receipts</th><td style='text-align:left'>1 order issue, change -50.00" in (
+        jan._repr_html_()
+    )
     # P1 is fully settled and closed; P2 is open, not an order row: no unfed state.
     assert "P1" in closed(jan)
     assert open_row(jan, "P2")["unfed_qty"] is None
