@@ -95,7 +95,11 @@ class LedgerCore:
             store.create(cfg, audit.genesis_hash(cfg.fingerprint()))
         meta = store.meta()
         if meta.get("format_version") != FORMAT_VERSION:
-            msg = f"{store.path}: unsupported ledger format {meta.get('format_version')!r}"
+            msg = (
+                f"{store.path}: unsupported ledger format {meta.get('format_version')!r} "
+                f"(this invclose reads format {FORMAT_VERSION!r}); open it with the invclose "
+                "that wrote it"
+            )
             raise LedgerError(msg)
         self._genesis = meta["genesis"]
         _, cfg, fingerprint = store.load_config()

@@ -53,8 +53,10 @@ __all__ = [
     "ledger_schema",
 ]
 
-#: Version of the file layout, stored in ``ledger_meta``.
-FORMAT_VERSION = "1"
+#: Version of the file layout, stored in ``ledger_meta``. 2: ``open_items`` has the order
+#: state ``unfed_qty`` / ``unfed_change`` (its rows' hashes cover them, so a format-1 file
+#: cannot simply gain the columns).
+FORMAT_VERSION = "2"
 
 #: Environment variable naming fault points (comma separated) at which the process kills
 #: itself with SIGKILL: the crash-safety tests use it to stop a write at a named step.

@@ -146,6 +146,20 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
     return manifest
 
 
+#: Columns later versions added to a table, which a result written before them lacks: read
+#: as null (for ``open_items``' order state, close-semantics §9.1: "fully fed").
+LATER_COLUMNS: dict[str, tuple[str, ...]] = {"open_items": ("unfed_qty", "unfed_change")}
+
+
+def _with_later_columns(frame: pl.DataFrame, table: str, dims: Sequence[str]) -> pl.DataFrame:
+    """``frame`` with the :data:`LATER_COLUMNS` it lacks added as nulls, if it lacks all."""
+    later = LATER_COLUMNS.get(table, ())
+    if not later or any(c in frame.columns for c in later):
+        return frame
+    schema = table_schema(table, dims)
+    return frame.with_columns(pl.lit(None, schema[c]).alias(c) for c in later)
+
+
 def _table_entry(manifest: Mapping[str, Any], table: str, root: Path) -> tuple[Path, int, str]:
     """The file path, row count and sha256 the manifest records for ``table``."""
     entry = manifest["tables"].get(table)
@@ -211,6 +225,7 @@ def read_result_dir(path: str | Path) -> tuple[dict[str, Any], dict[str, pl.Data
             continue
         if frame.height != rows:
             problems.append(f"{file.name} has {frame.height} rows, the manifest says {rows}")
+        frame = _with_later_columns(frame, table, dims)
         problems.extend(schema_problems(frame, table, dims))
         tables[table] = frame
     if problems:

@@ -223,3 +223,12 @@ def test_tampering_is_detected(closed: Ledger) -> None:
         chain = books.verify().filter(pl.col("check") == "hash_chain").row(0, named=True)
         assert chain["ok"] is False
         assert "configuration of run 0 does not match its fingerprint" in chain["detail"]
+
+
+def test_a_ledger_file_of_another_format_is_refused_by_name(tmp_path: Path) -> None:
+    path = tmp_path / "books.duckdb"
+    Ledger(path, config=CONFIG).disconnect()
+    with duckdb.connect(str(path)) as con:
+        con.execute("UPDATE ledger_meta SET value = '1' WHERE key = 'format_version'")
+    with pytest.raises(LedgerError, match=r"unsupported ledger format '1' .*format '2'"):
+        Ledger(path)

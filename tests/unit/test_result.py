@@ -364,6 +364,35 @@ def test_wrong_schema_with_matching_hash_is_detected(result: CloseResult, tmp_pa
         read_result(out)
 
 
+def test_a_result_written_before_the_order_state_columns_reads_them_as_null(
+    result: CloseResult, tmp_path: Path
+) -> None:
+    out = result.write(tmp_path / "jan")
+    file = out / "open_items.parquet"
+    pl.read_parquet(file).drop("unfed_qty", "unfed_change").write_parquet(file)
+    _rewrite_manifest(
+        out, {"tables/open_items/sha256": hashlib.sha256(file.read_bytes()).hexdigest()}
+    )
+    read = read_result(out)
+    assert read.open_items.schema == result.open_items.schema
+    assert read.open_items.height == result.open_items.height > 0
+    assert read.open_items["unfed_qty"].null_count() == read.open_items.height
+    assert read.open_items["unfed_change"].null_count() == read.open_items.height
+
+
+def test_a_result_lacking_only_one_order_state_column_is_damaged(
+    result: CloseResult, tmp_path: Path
+) -> None:
+    out = result.write(tmp_path / "jan")
+    file = out / "open_items.parquet"
+    pl.read_parquet(file).drop("unfed_change").write_parquet(file)
+    _rewrite_manifest(
+        out, {"tables/open_items/sha256": hashlib.sha256(file.read_bytes()).hexdigest()}
+    )
+    with pytest.raises(InvcloseError, match="unfed_change"):
+        read_result(out)
+
+
 # ------------------------------------------------------------------ atomic writes
 
 
