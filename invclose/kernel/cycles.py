@@ -206,7 +206,12 @@ class CycleSolution:
     failed: pl.DataFrame  # component, residual (cents; inf when singular): not_converged
 
 
-def solve_cycle(rows: pl.DataFrame, pieces: pl.DataFrame, feeds: pl.DataFrame) -> CycleSolution:
+def solve_cycle(
+    rows: pl.DataFrame,
+    pieces: pl.DataFrame,
+    feeds: pl.DataFrame,
+    waiting: pl.DataFrame | None = None,
+) -> CycleSolution:
     """Solve the cycles of ``rows``, each as one block of one linear system.
 
     Parameters
@@ -220,6 +225,10 @@ def solve_cycle(rows: pl.DataFrame, pieces: pl.DataFrame, feeds: pl.DataFrame) -
     feeds
         Receipt <- issue shares inside the cycles: ``issue_pos``, ``receipt_pos``, ``share``
         (a float fraction of the issue's change).
+    waiting
+        Change an issue passes on besides its own (``pos``, ``extra``: what earlier runs left
+        waiting, close-semantics §9.1), scaled so that ``share * extra`` is what reaches each
+        receipt: it enters the right-hand side like the issue's own change.
 
     A cycle fails when its block is singular or its float solve misses ``1e-6`` of its own
     largest right-hand side (at least a cent); the other cycles are solved regardless.
@@ -250,6 +259,9 @@ def solve_cycle(rows: pl.DataFrame, pieces: pl.DataFrame, feeds: pl.DataFrame) -
         (f["share"].to_numpy(), (f["r"].to_numpy(), f["i"].to_numpy())), shape=(n_r, n_i)
     ).tocsr()
     y0 = issues["cost_delta"].to_numpy().astype(np.float64)
+    if waiting is not None and waiting.height:
+        at = issues.select("i", "pos").join(waiting, on="pos")
+        y0[at["i"].to_numpy()] += at["extra"].to_numpy()
     # A receipt no issue of the cycle feeds has an empty row in F: its equation is d = 0. Only
     # the fed receipts are unknowns (derived and virtual receipts, a few of all receipts),
     # which keeps the blocks small and the sparse LU's fill-in low.

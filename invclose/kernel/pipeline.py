@@ -254,6 +254,25 @@ def _cycle_feeds(groups: _Groups, rows: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def _cycle_waiting(groups: _Groups, rows: pl.DataFrame) -> pl.DataFrame:
+    """What the cycle's issues pass on besides their own change (``pos``, ``extra``).
+
+    An issue passes ``pending0`` cut over its unfed quantity (``issue_passing``), while the
+    solve shares an issue's change by ``qty / q_full`` (transfers) or by weight (production):
+    so a transfer issue's waiting change counts ``q_full / unfed0`` times, a component's once.
+    """
+    waiting = rows.filter(~pl.col("is_receipt") & (pl.col("pending0").fill_null(0) != 0))
+    if waiting.is_empty():
+        return pl.DataFrame(schema={"pos": pl.Int64, "extra": pl.Float64})
+    transfer = pl.col("pos").is_in(groups.links.feeds["issue_pos"].implode())
+    scale = to_micro(pl.col("qty")).abs().cast(pl.Float64) / pl.col("unfed0").cast(pl.Float64)
+    return waiting.select(
+        "pos",
+        extra=pl.col("pending0").cast(pl.Float64)
+        * pl.when(transfer).then(scale).otherwise(pl.lit(1.0)),
+    )
+
+
 def _by_level(plan: _Plan) -> Iterator[tuple[int, _Groups]]:
     """The plan's rows split by the level of their group, levels in costing order.
 
@@ -372,6 +391,8 @@ _CYCLE_COLUMNS = (
     "txn_id",
     "order_id",
     "qty",
+    "unfed0",
+    "pending0",
 )
 
 
@@ -411,7 +432,9 @@ def _solve_cycles(
     """
     base_rows = _cycle_rows(rows, cyclic, dims)
     base_pieces = pieces.filter(pl.col("receipt_pos").is_in(base_rows["pos"].implode()))
-    solution = solve_cycle(base_rows, base_pieces, _cycle_feeds(groups, base_rows))
+    solution = solve_cycle(
+        base_rows, base_pieces, _cycle_feeds(groups, base_rows), _cycle_waiting(groups, base_rows)
+    )
     logs = [flow_findings.not_converged(base_rows, cyclic, solution.failed, dims)]
     solved = cyclic.filter(~pl.col("component").is_in(solution.failed["component"].implode()))
     if not solved.height:

@@ -300,3 +300,67 @@ def test_a_standard_cost_output_uses_up_the_order_and_nothing_waits() -> None:
     feb = close(later, FEB, items=items, opening=jan)
     assert adjustment(feb, "OUT") is None
     assert "COMP" in closed(feb)
+
+
+def _chain(frame: pl.DataFrame, steps: list[tuple[str, dt.date]]) -> invclose.CloseResult:
+    result: invclose.CloseResult | None = None
+    for kind, date in steps:
+        run = close if kind == "close" else recalculate
+        result = run(frame, date) if result is None else run(frame, date, opening=result)
+    assert result is not None
+    return result
+
+
+def recalculate(frame: pl.DataFrame, date: dt.date, **kw: Any) -> invclose.CloseResult:
+    return invclose.recalculate(
+        frame, date, method="fifo", dimensions=["site"], accounts=ACCOUNTS, **kw
+    )
+
+
+CHAINS = [
+    [("close", JAN), ("close", FEB)],
+    [("recalculate", dt.date(2025, 2, 4)), ("close", FEB)],
+    [("close", JAN), ("recalculate", dt.date(2025, 2, 10)), ("close", FEB)],
+]
+
+
+@pytest.mark.parametrize("steps", CHAINS, ids=["close-close", "recalc-close", "close-recalc-close"])
+def test_a_cycle_passes_on_what_waits_from_an_earlier_run(steps: list[tuple[str, dt.date]]) -> None:
+    # X is consumed in its own production order W1. COMP (-10, 20 January, posted 150.00) is
+    # FIFO-costed at P1's 100.00: -50.00; OUT (+10, 3 February) takes it: 100.00, as one
+    # close of both months gives. The change waits in January (or a recalculation passes it
+    # provisionally) and the cycle solve must count it: no residual.
+    frame = rows(
+        ("P1", "X", "S1", 2, 10, "100.00", "purchase", None),
+        ("P2", "X", "S1", 3, 10, "200.00", "purchase", None),
+        ("COMP", "X", "S1", 20, -10, "-150.00", "production", "W1"),
+        ("OUT", "X", "S1", 34, 10, "150.00", "production", "W1"),
+    )
+    result = _chain(frame, steps)
+    assert open_row(result, "OUT")["carried_value"] == D("100.00")
+    assert log_rows(result, "cycle_residual")["amount"].to_list() == [D("0.00")]
+
+
+@pytest.mark.parametrize("steps", CHAINS, ids=["close-close", "recalc-close", "close-recalc-close"])
+def test_a_transfer_cycle_over_the_month_end(steps: list[tuple[str, dt.date]]) -> None:
+    # S1 ships 10 to S2 (SH1, 20 January, posted 150.00; FIFO: P1's 100.00), received on
+    # 3 February (RC1: 100.00); S2 ships 5 of them back (SH2, posted 75.00; FIFO: 50.00),
+    # received at S1 on 6 February (RC2: 50.00); S1 sells 12.
+    frame = rows(
+        ("P1", "X", "S1", 2, 10, "100.00", "purchase", None),
+        ("P2", "X", "S1", 3, 10, "200.00", "purchase", None),
+        ("SH1", "X", "S1", 20, -10, "-150.00", "transfer", "T1"),
+        ("RC1", "X", "S2", 34, 10, "150.00", "transfer", "T1"),
+        ("SH2", "X", "S2", 36, -5, "-75.00", "transfer", "T2"),
+        ("RC2", "X", "S1", 37, 5, "75.00", "transfer", "T2"),
+        ("SALE", "X", "S1", 38, -12, "-180.00", "sale", None),
+    )
+    result = _chain(frame, steps)
+    # The same as one close of both months: RC1 150.00 - 50.00, RC2 75.00 - 25.00.
+    one = close(frame, FEB)
+    assert (adjustment(one, "RC1"), adjustment(one, "RC2")) == (D("-50.00"), D("-25.00"))
+    # RC1 keeps 5 units at 50.00; the sale takes P2's 10 and 2 of RC2, whose other 3 remain
+    # at 30.00.
+    assert open_row(result, "RC1")["open_value"] == D("50.00")
+    assert open_row(result, "RC2")["open_value"] == D("30.00")
+    assert log_rows(result, "cycle_residual")["amount"].to_list() == [D("0.00")]
