@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import polars as pl
 
-from invclose.kernel.money import to_micro
 from invclose.schemas import MICRO_PER_UNIT
 
 #: Columns of a cycle's rows that its log row reads (with the financial dimensions); the
@@ -54,9 +53,11 @@ def not_costed(rows: pl.DataFrame, outputs: pl.DataFrame, dims: list[str]) -> pl
 
 
 def late_cost(rows: pl.DataFrame, late: pl.DataFrame, dims: list[str]) -> pl.DataFrame:
-    """``late_cost`` (info): an issue's change for quantity whose receipts an earlier run
-    costed (``late``: pos, late cents). The stateless close keeps no earlier pieces, so the
-    change stays on the order's offset account (close-semantics §9.1)."""
+    """``late_cost`` (info): an issue's change for quantity whose receipts an earlier close
+    costed (``late``: pos, late cents, late_qty). The stateless close keeps no earlier pieces,
+    so the change stays on the order's offset account (close-semantics §9.1)."""
+    if late.is_empty():
+        rows = rows.clear()
     hit = rows.filter(pl.col("pos").is_in(late["pos"].implode())).join(
         late, on="pos", maintain_order="left"
     )
@@ -64,7 +65,7 @@ def late_cost(rows: pl.DataFrame, late: pl.DataFrame, dims: list[str]) -> pl.Dat
         hit,
         "info",
         "late_cost",
-        to_micro(pl.col("qty")).abs() - pl.col("unfed0"),
+        pl.col("late_qty"),
         pl.col("late"),
         pl.format(
             "issue {} of order {} changed by {} cent(s) for quantity whose receipts an earlier "

@@ -49,6 +49,7 @@ class OrderLinks:
     derived: pl.DataFrame  # pos of derived receipts
     not_costed: pl.DataFrame  # pos and order_id of outputs whose components are not financial
     fed: pl.DataFrame  # pos, fed: quantity of the row fed in this run (issues and receipts)
+    late: pl.DataFrame  # pos of components whose order's outputs an earlier close costed
 
 
 def _empty_links() -> OrderLinks:
@@ -75,6 +76,7 @@ def _empty_links() -> OrderLinks:
         derived=pl.DataFrame(schema={"pos": i64}),
         not_costed=pl.DataFrame(schema={"pos": i64, "order_id": pl.String}),
         fed=pl.DataFrame(schema={"pos": i64, "fed": i64}),
+        late=pl.DataFrame(schema={"pos": i64}),
     )
 
 
@@ -217,6 +219,20 @@ def order_links(working: pl.DataFrame) -> OrderLinks:
         .join(all_components.filter(~pl.col("fin")).select("order"), on="order", how="anti")
         .unique()
     )
+    # Components issued after every output in scope was costed by an earlier close (a late
+    # material issue): nothing is left to feed, so their change is late cost.
+    late = (
+        all_components.filter(pl.col("fin"))
+        .join(
+            production_rows.filter(pl.col("is_receipt") & pl.col("fin"))
+            .group_by("order")
+            .agg(all_fed=(pl.col("unfed0") == 0).all())
+            .filter(pl.col("all_fed")),
+            on="order",
+            how="semi",
+        )
+        .select("pos")
+    )
     components = all_components.filter(periodic).select(
         "order", issue_pos="pos", fin="fin", unfed0="unfed0"
     )
@@ -259,6 +275,7 @@ def order_links(working: pl.DataFrame) -> OrderLinks:
                 all_feeds.select(pos="issue_pos", fed="qty"),
                 all_feeds.select(pos="receipt_pos", fed="qty"),
                 fed_rows.select(pos="pos", fed="unfed0"),
+                all_components.join(late, on="pos", how="semi").select(pos="pos", fed="unfed0"),
             ]
         )
         .group_by("pos")
@@ -280,4 +297,5 @@ def order_links(working: pl.DataFrame) -> OrderLinks:
         derived=derived,
         not_costed=not_costed,
         fed=fed,
+        late=late,
     )

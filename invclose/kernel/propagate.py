@@ -183,7 +183,8 @@ def carry_unfed(
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Add ``unfed1`` and ``pending1`` (the order state after the run) to ``rows``.
 
-    Returns the rows and the issues with a ``late`` share (``pos``, ``late``). A close feeds
+    Returns the rows and the issues with a ``late`` share (``pos``, ``late``, and
+    ``late_qty``: the quantity it belongs to). A close feeds
     for good: ``unfed1`` is ``unfed0`` less what it fed, an issue's ``pending1`` what it did
     not pass on, a fed receipt's 0. A recalculation feeds provisionally: quantities stay
     unfed, an issue keeps all its change not passed on for good as ``pending1``, and a fed
@@ -194,7 +195,7 @@ def carry_unfed(
     if linked.is_empty():
         return rows.with_columns(
             unfed1=pl.lit(None, pl.Int64), pending1=pl.lit(None, pl.Int64)
-        ), linked.select("pos").with_columns(late=pl.lit(0, pl.Int64))
+        ), linked.select("pos").with_columns(late=pl.lit(0, pl.Int64), late_qty=pl.lit(0, pl.Int64))
     passed = (
         shares.filter(pl.col("kind") == "transfer")
         .group_by("issue_pos")
@@ -220,6 +221,15 @@ def carry_unfed(
             .then(pl.col("to_pass"))
             .otherwise(pl.col("passed").fill_null(0)),
         )
+        # A close hands a late component's whole change to the offset account (late cost);
+        # a recalculation leaves it waiting for the close.
+        .with_columns(
+            late_all=pl.col("pos").is_in(links.late["pos"].implode()) & pl.lit(settle),
+        )
+        .with_columns(
+            late=pl.when("late_all").then(pl.col("late") + pl.col("to_pass")).otherwise("late"),
+            passed=pl.when("late_all").then(pl.col("to_pass")).otherwise("passed"),
+        )
         .with_columns(
             unfed1=(pl.col("unfed0") - pl.col("fed")) if settle else pl.col("unfed0"),
             pending1=pl.when(pl.col("is_receipt") & pl.col("received").is_null())
@@ -232,4 +242,9 @@ def carry_unfed(
     )
     at = rows_at(facts["pos"], rows["pos"])
     rows = rows.with_columns(facts["unfed1"].gather(at), facts["pending1"].gather(at))
-    return rows, facts.filter(pl.col("late") != 0).select("pos", "late")
+    late = facts.filter(pl.col("late") != 0).select(
+        "pos",
+        "late",
+        late_qty=pl.when("late_all").then(pl.col("q_full")).otherwise(pl.col("fed_before")),
+    )
+    return rows, late

@@ -364,3 +364,47 @@ def test_a_transfer_cycle_over_the_month_end(steps: list[tuple[str, dt.date]]) -
     assert open_row(result, "RC1")["open_value"] == D("50.00")
     assert open_row(result, "RC2")["open_value"] == D("30.00")
     assert log_rows(result, "cycle_residual")["amount"].to_list() == [D("0.00")]
+
+
+def test_a_component_issued_after_its_output_was_costed_is_late_cost() -> None:
+    # MO1's output OUT is costed in January (COMP1: 4 of P1 at 10.00 = 40.00 against 60.00
+    # posted; OUT 65.00 - 20.00 = 45.00). COMP2 (2 more units, posted 30.00) is booked on
+    # 3 February: FIFO takes 2 more of P1, 20.00, 10.00 less cost. No output is left to feed,
+    # so February logs that as late cost and the component closes instead of waiting.
+    frame = rows(
+        ("P1", "C", "S1", 2, 10, "100.00", "purchase", None),
+        ("P2", "C", "S1", 3, 10, "200.00", "purchase", None),
+        ("COMP1", "C", "S1", 20, -4, "-60.00", "production", "MO1"),
+        ("OUT", "F", "S1", 25, 1, "65.00", "production", "MO1"),
+        ("COMP2", "C", "S1", 34, -2, "-30.00", "production", "MO1"),
+    )
+    jan = close(frame, JAN)
+    assert adjustment(jan, "OUT") == D("-20.00")
+    feb = close(frame, FEB, opening=jan)
+    assert adjustment(feb, "COMP2") == D("10.00")
+    assert adjustment(feb, "OUT") is None
+    assert "COMP2" in closed(feb)
+    late = log_rows(feb, "late_cost")
+    assert late.select("txn_id", "qty", "amount", "order_id").rows() == [
+        ("COMP2", D("2"), D("-10.00"), "MO1")
+    ]
+
+
+def test_quantity_never_received_keeps_waiting_as_goods_in_transit() -> None:
+    # A shipment of 10 of which 8 are received: the 2 units are still in transit, with their
+    # share of the change (2/10 of -50.00 = -10.00) on the transit account, until a receipt
+    # of the order takes them.
+    frame = rows(
+        ("P1", "X", "S1", 2, 10, "100.00", "purchase", None),
+        ("P2", "X", "S1", 3, 10, "200.00", "purchase", None),
+        ("SHIP", "X", "S1", 20, -10, "-150.00", "transfer", "T1"),
+        ("REC", "X", "S2", 25, 8, "120.00", "transfer", "T1"),
+    )
+    feb = close(frame, FEB, opening=close(frame, JAN))
+    ship = open_row(feb, "SHIP")
+    assert (ship["open_qty"], ship["unfed_qty"], ship["unfed_change"]) == (
+        D("0"),
+        D("2"),
+        D("-10.00"),
+    )
+    assert open_row(feb, "REC")["carried_value"] == D("80.00")
