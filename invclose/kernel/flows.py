@@ -29,6 +29,7 @@ import polars as pl
 
 from invclose.config import PERIODIC_METHODS
 from invclose.kernel.matching import merge_axes
+from invclose.kernel.money import to_cents, to_micro
 
 _PERIODIC = sorted(m.value for m in PERIODIC_METHODS)
 TRANSFER = "transfer"
@@ -50,6 +51,7 @@ class OrderLinks:
     not_costed: pl.DataFrame  # pos and order_id of outputs whose components are not financial
     fed: pl.DataFrame  # pos, fed: quantity of the row fed in this run (issues and receipts)
     late: pl.DataFrame  # pos of components whose order's outputs an earlier close costed
+    frozen: pl.DataFrame  # pos of receipts a recalculation limited to other items leaves alone
 
 
 def _empty_links() -> OrderLinks:
@@ -77,6 +79,7 @@ def _empty_links() -> OrderLinks:
         not_costed=pl.DataFrame(schema={"pos": i64, "order_id": pl.String}),
         fed=pl.DataFrame(schema={"pos": i64, "fed": i64}),
         late=pl.DataFrame(schema={"pos": i64}),
+        frozen=pl.DataFrame(schema={"pos": i64}),
     )
 
 
@@ -97,7 +100,10 @@ _READ = (
     "w_abs",
     "v0",
     "cost_share",
+    "amount",
+    "qty",
     "unfed0",
+    "frozen",
 )
 
 
@@ -220,9 +226,18 @@ def order_links(working: pl.DataFrame) -> OrderLinks:
         .unique()
     )
     # Components issued after every output in scope was costed by an earlier close (a late
-    # material issue): nothing is left to feed, so their change is late cost.
+    # material issue), and no output of the order waits to be fed (dated later, or not yet
+    # invoiced): nothing is left to feed, so their change is late cost.
+    waiting_outputs = (
+        working.lazy()
+        .filter(pl.col("is_receipt") & (pl.col("unfed0") > 0))
+        .select("order_id")
+        .unique()
+        .collect()
+    )
     late = (
         all_components.filter(pl.col("fin"))
+        .join(waiting_outputs, on="order_id", how="anti")
         .join(
             production_rows.filter(pl.col("is_receipt") & pl.col("fin"))
             .group_by("order")
@@ -249,14 +264,16 @@ def order_links(working: pl.DataFrame) -> OrderLinks:
     )
     outputs = outputs.filter(~pl.col("order").is_in(uncosted_orders["order"].implode()))
     # Shares that are all 0 (or empty) weigh nothing: posted amounts, else quantities, decide.
+    # Posted, not carried: an output an earlier run adjusted or consumed keeps its weight.
     any_share = (pl.col("cost_share").fill_null(0) > 0).any().over("order")
-    any_amount = (pl.col("v0") != 0).any().over("order")
+    posted = to_cents(pl.col("amount")).abs()
+    any_amount = (posted != 0).any().over("order")
     weights = outputs.with_columns(
         weight=pl.when(any_share)
         .then((pl.col("cost_share").fill_null(0) * 1_000_000).cast(pl.Int64))
         .when(any_amount)
-        .then(pl.col("w_abs"))
-        .otherwise(pl.col("q_abs"))
+        .then(posted)
+        .otherwise(to_micro(pl.col("qty")).abs())
     ).select("order", receipt_pos="pos", weight="weight", receipt_rank="key_rank")
     costed_components = components.filter(
         ~pl.col("order").is_in(uncosted_orders["order"].implode())
@@ -282,12 +299,17 @@ def order_links(working: pl.DataFrame) -> OrderLinks:
         .agg(pl.col("fed").sum())
         .sort("pos")
     )
-    derived = pl.concat(
-        [
-            feeds.select(pos="receipt_pos"),
-            weights.select(pos="receipt_pos"),
-        ]
-    ).unique()
+    frozen = linked.filter(pl.col("is_receipt") & pl.col("frozen")).select("pos")
+    derived = (
+        pl.concat(
+            [
+                feeds.select(pos="receipt_pos"),
+                weights.select(pos="receipt_pos"),
+            ]
+        )
+        .unique()
+        .join(frozen, on="pos", how="anti")
+    )
     return OrderLinks(
         feeds=feeds,
         production=weights,
@@ -298,4 +320,5 @@ def order_links(working: pl.DataFrame) -> OrderLinks:
         not_costed=not_costed,
         fed=fed,
         late=late,
+        frozen=frozen,
     )

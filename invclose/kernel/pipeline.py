@@ -250,7 +250,9 @@ def _cycle_feeds(groups: _Groups, rows: pl.DataFrame) -> pl.DataFrame:
     )
     inside = rows["pos"].implode()
     return pl.concat([transfer, production, closing]).filter(
-        pl.col("issue_pos").is_in(inside) & pl.col("receipt_pos").is_in(inside)
+        pl.col("issue_pos").is_in(inside)
+        & pl.col("receipt_pos").is_in(inside)
+        & ~pl.col("receipt_pos").is_in(groups.links.frozen["pos"].implode())
     )
 
 
@@ -343,7 +345,7 @@ def _cost_by_levels(
     """Rows, priced pieces, lineage shares and cycle log rows, costed level by level."""
     all_rows, all_pieces, all_shares, cycle_log = [], [], [], []
     # A recalculation's provisional changes are taken back: the run passes whole shares.
-    adjust = provisional(plan.working, plan.links)
+    adjust = provisional(plan.working, plan.links, settle=settle)
     # Production orders' component changes summed over the levels costed so far.
     totals = pl.DataFrame(schema=ORDER_TOTALS)
     next_pos = plan.working.height

@@ -68,11 +68,16 @@ def feed_shares(
         offset="fed_before",
         value_total="value",
     )
+    # A receipt a recalculation limited to other items leaves alone takes nothing; the others
+    # keep the cuts of a full run.
+    untouched = pl.col("receipt_pos").is_in(links.frozen["pos"].implode())
     transfer = (
         links.feeds.join(facts, on="issue_pos", how="inner")
         .sort("issue_pos", "receipt_rank")
         .with_columns(
-            delta=_cut("issue_pos", "delta_total", "qty", "issue_u"),
+            delta=pl.when(untouched)
+            .then(0)
+            .otherwise(_cut("issue_pos", "delta_total", "qty", "issue_u")),
             amount=_cut("issue_pos", "value_total", "qty", "issue_q", offset="offset"),
             kind=pl.lit("transfer"),
         )
@@ -97,8 +102,12 @@ def feed_shares(
         .sort("order", "receipt_rank")
         .with_columns(whole=_group_sum("order", "weight"))
         .with_columns(
-            delta=_cut("order", "after", "weight", "whole")
-            - _cut("order", "before", "weight", "whole"),
+            delta=pl.when(untouched)
+            .then(0)
+            .otherwise(
+                _cut("order", "after", "weight", "whole")
+                - _cut("order", "before", "weight", "whole")
+            ),
         )
     )
     # Lineage edges component -> output: each component's value cut across the outputs.
@@ -145,9 +154,9 @@ def derived_adjustments(shares: pl.DataFrame) -> pl.DataFrame:
 def issue_passing() -> list[pl.Expr]:
     """What an order's issue passes on in this run (close-semantics §9.1), as columns.
 
-    Reads ``qty``, ``unfed0``, ``pending0`` and ``cost_delta``. ``q_full`` is the issue's
-    whole quantity and ``fed_before`` what earlier closes fed of it for good; ``late`` is the
-    share of this run's change that belongs to that quantity (its receipts were costed
+    Reads ``qty``, ``unfed0``, ``pending0`` and ``cost_delta``. ``q_full`` is the
+    issue's whole quantity and ``fed_before`` what earlier closes fed of it for good; ``late``
+    is the share of this run's change that belongs to that quantity (its receipts were costed
     already: the share stays on the order's offset account, logged ``late_cost``);
     ``to_pass`` is what the quantity not yet fed carries, cut over ``unfed0`` to the receipts
     fed now: the rest of this run's change and what earlier runs could not pass on for good.
@@ -163,15 +172,22 @@ def issue_passing() -> list[pl.Expr]:
     ]
 
 
-def provisional(working: pl.DataFrame, links: OrderLinks) -> pl.DataFrame:
-    """Derived receipts' changes taken provisionally by recalculations (``pos``,
-    ``derived_adj`` = minus that change): this run passes them their whole share again."""
+def provisional(working: pl.DataFrame, links: OrderLinks, *, settle: bool) -> pl.DataFrame:
+    """Receipts' changes taken provisionally by recalculations, taken back (``pos``,
+    ``derived_adj`` = minus that change).
+
+    A run that feeds the receipt passes it its whole share again. A close takes the change
+    back from every receipt it does not feed too (its order cannot be costed now): the
+    feeding issues still hold that change as waiting, so the receipt must not keep it.
+    """
+    taken_back = pl.lit(True) if settle else pl.col("pos").is_in(links.derived["pos"].implode())
     return (
         working.lazy()
         .filter(
             pl.col("is_receipt")
             & (pl.col("pending0").fill_null(0) != 0)
-            & pl.col("pos").is_in(links.derived["pos"].implode())
+            & ~pl.col("frozen")
+            & taken_back
         )
         .select("pos", derived_adj=-pl.col("pending0"))
         .collect()
@@ -202,19 +218,12 @@ def carry_unfed(
         .agg(passed=pl.col("delta").sum())
         .rename({"issue_pos": "pos"})
     )
-    received = (
-        shares.filter(pl.col("kind") != "production")
-        .group_by("receipt_pos")
-        .agg(received=pl.col("delta").sum())
-        .rename({"receipt_pos": "pos"})
-    )
     kept = pl.col("pending0") + pl.col("cost_delta") - pl.col("late")
     facts = (
-        linked.select("pos", "is_receipt", "qty", "unfed0", "pending0", "cost_delta")
+        linked.select("pos", "is_receipt", "qty", "unfed0", "pending0", "cost_delta", "frozen")
         .with_columns(issue_passing())
         .join(links.fed, on="pos", how="left")
         .join(passed, on="pos", how="left")
-        .join(received, on="pos", how="left")
         .with_columns(
             fed=pl.col("fed").fill_null(0),
             passed=pl.when(pl.col("pos").is_in(links.components["issue_pos"].implode()))
@@ -232,10 +241,13 @@ def carry_unfed(
         )
         .with_columns(
             unfed1=(pl.col("unfed0") - pl.col("fed")) if settle else pl.col("unfed0"),
-            pending1=pl.when(pl.col("is_receipt") & pl.col("received").is_null())
+            # A receipt's provisional change: what its derived changes add up to since the last
+            # close (a cycle's receipt takes the solve's change, not the cut of its feeds); a
+            # close settles it for good (fed) or takes it back (``provisional``).
+            pending1=pl.when(pl.col("is_receipt") & pl.col("frozen"))
             .then(pl.col("pending0"))
             .when(pl.col("is_receipt"))
-            .then(0 if settle else pl.col("received"))
+            .then(0 if settle else pl.col("pending0") + pl.col("cost_delta"))
             .otherwise((kept - pl.col("passed")) if settle else kept),
             late=pl.when(pl.col("is_receipt")).then(0).otherwise(pl.col("late")),
         )

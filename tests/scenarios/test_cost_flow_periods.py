@@ -408,3 +408,93 @@ def test_quantity_never_received_keeps_waiting_as_goods_in_transit() -> None:
         D("-10.00"),
     )
     assert open_row(feb, "REC")["carried_value"] == D("80.00")
+
+
+def _late_order(o2_day: int, o2_status: str = "financial") -> pl.DataFrame:
+    frame = rows(
+        ("P1", "C", "S1", 2, 10, "100.00", "purchase", None),
+        ("P2", "C", "S1", 3, 10, "200.00", "purchase", None),
+        ("C1", "C", "S1", 20, -4, "-60.00", "production", "MO1"),
+        ("O1", "F", "S1", 25, 1, "65.00", "production", "MO1"),
+        ("C2", "C", "S1", 34, -2, "-30.00", "production", "MO1"),
+        ("O2", "F", "S1", o2_day, 1, "30.00", "production", "MO1"),
+    )
+    return frame.with_columns(
+        status=pl.when(pl.col("txn_id") == "O2")
+        .then(pl.lit(o2_status))
+        .otherwise(pl.lit("financial"))
+    )
+
+
+@pytest.mark.parametrize("o2", ["dated in March", "physical in February"])
+def test_a_component_waits_while_an_output_of_its_order_is_still_to_come(o2: str) -> None:
+    # As above, C2 (3 February) changes by -10.00 after O1 was costed in January; but O2, a
+    # second output of MO1, is dated 5 March (or posted physically in February and invoiced
+    # in March): C2 waits for it, and March passes the -10.00 to O2 (30.00 -> 20.00).
+    frame = _late_order(
+        64 if o2 == "dated in March" else 40, "physical" if "physical" in o2 else "financial"
+    )
+    jan = close(frame, JAN)
+    feb = close(frame, FEB, opening=jan)
+    assert log_rows(feb, "late_cost").is_empty()
+    c2 = open_row(feb, "C2")
+    assert (c2["unfed_qty"], c2["unfed_change"]) == (D("2"), D("-10.00"))
+    invoiced = frame.with_columns(status=pl.lit("financial"))
+    mar = close(invoiced, dt.date(2025, 3, 31), opening=feb)
+    assert adjustment(mar, "O2") == D("-10.00")
+    assert "C2" in closed(mar)
+
+
+def test_a_close_takes_back_what_a_recalculation_passed_to_an_order_it_cannot_cost() -> None:
+    # COMP (-4, 28 January: -20.00, waiting) feeds OUT (2 February), which is sold on
+    # 5 February. The recalculation of 12 February passes OUT -20.00 provisionally (45.00; the
+    # sale follows). A physical component C3 dated 11 February, posted after the
+    # recalculation, keeps the February close from costing MO1, so OUT must give the -20.00
+    # back (the sale with it): COMP still holds it, waiting. Nothing is passed twice.
+    frame = rows(
+        ("P1", "C", "S1", 2, 10, "100.00", "purchase", None),
+        ("P2", "C", "S1", 3, 10, "200.00", "purchase", None),
+        ("COMP", "C", "S1", 28, -4, "-60.00", "production", "MO1"),
+        ("OUT", "F", "S1", 33, 1, "65.00", "production", "MO1"),
+        ("SALE", "F", "S1", 36, -1, "-65.00", "sale", None),
+        ("C3", "C", "S1", 42, -1, "-15.00", "production", "MO1"),
+    ).with_columns(
+        status=pl.when(pl.col("txn_id") == "C3")
+        .then(pl.lit("physical"))
+        .otherwise(pl.lit("financial"))
+    )
+    jan = close(frame, JAN)
+    recalc = recalculate(frame.filter(pl.col("txn_id") != "C3"), dt.date(2025, 2, 12), opening=jan)
+    assert (adjustment(recalc, "OUT"), adjustment(recalc, "SALE")) == (D("-20.00"), D("20.00"))
+    feb = close(frame, FEB, opening=recalc)
+    assert (adjustment(feb, "OUT"), adjustment(feb, "SALE")) == (D("20.00"), D("-20.00"))
+    comp = open_row(feb, "COMP")
+    assert (comp["unfed_qty"], comp["unfed_change"]) == (D("4"), D("-20.00"))
+
+
+# MO2: COMP (-6, 20 January, posted 90.00; FIFO 60.00: -30.00) for two outputs received on
+# 2 February, F (posted 100.00) and G (posted 50.00): by posted amounts F takes 2/3, -20.00,
+# and G 1/3, -10.00.
+TWO_OUTPUTS = rows(
+    ("P1", "C", "S1", 2, 10, "100.00", "purchase", None),
+    ("P2", "C", "S1", 3, 10, "200.00", "purchase", None),
+    ("COMP", "C", "S1", 20, -6, "-90.00", "production", "MO2"),
+    ("OF", "F", "S1", 33, 1, "100.00", "production", "MO2"),
+    ("OG", "G", "S1", 33, 1, "50.00", "production", "MO2"),
+)
+
+
+def test_a_recalculation_of_some_items_leaves_the_others_outputs_alone() -> None:
+    jan = close(TWO_OUTPUTS, JAN)
+    recalc = recalculate(TWO_OUTPUTS, dt.date(2025, 2, 10), opening=jan, item_ids=["F"])
+    # Only F moves; G is not recalculated, and COMP keeps all of its -30.00 waiting.
+    assert adjustment(recalc, "OF") == D("-20.00")
+    assert adjustment(recalc, "OG") is None
+    assert open_row(recalc, "COMP")["unfed_change"] == D("-30.00")
+    feb = close(TWO_OUTPUTS, FEB, opening=recalc)
+    # The close shares by posted amounts, not by the values the recalculation left (OF's
+    # 80.00 against OG's 50.00 would give OF -18.46): OF has its share, OG takes -10.00.
+    assert adjustment(feb, "OF") is None
+    assert adjustment(feb, "OG") == D("-10.00")
+    plain = close(TWO_OUTPUTS, FEB, opening=jan)
+    assert (adjustment(plain, "OF"), adjustment(plain, "OG")) == (D("-20.00"), D("-10.00"))
