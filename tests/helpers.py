@@ -80,3 +80,17 @@ def tx(
 def D(x: str | int) -> Decimal:
     """Decimal from text."""
     return Decimal(str(x))
+
+
+#: Columns of the hand-written transfer and production rows of the cost-flow tests.
+ORDER_SCHEMA = {
+    "txn_id": pl.String,
+    "item_id": pl.String,
+    "site": pl.String,
+    "date": pl.Date,
+    "qty": pl.Decimal(38, 6),
+    "amount": pl.Decimal(38, 2),
+    "seq": pl.Int64,
+    "kind": pl.String,
+    "order_id": pl.String,
+}

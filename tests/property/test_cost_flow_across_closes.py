@@ -21,7 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import invclose
-from tests.helpers import ACCOUNTS
+from tests.helpers import ACCOUNTS, ORDER_SCHEMA
 
 D0 = dt.date(2025, 1, 1)
 JAN = dt.date(2025, 1, 31)
@@ -29,17 +29,7 @@ FEB = dt.date(2025, 2, 28)
 #: Day offsets from D0: January is 0..30, February 31..58.
 LAST_JAN = (JAN - D0).days
 LAST_FEB = (FEB - D0).days
-SCHEMA = {
-    "txn_id": pl.String,
-    "item_id": pl.String,
-    "site": pl.String,
-    "date": pl.Date,
-    "qty": pl.Decimal(38, 6),
-    "amount": pl.Decimal(38, 2),
-    "seq": pl.Int64,
-    "kind": pl.String,
-    "order_id": pl.String,
-}
+SCHEMA = ORDER_SCHEMA
 
 
 @st.composite

@@ -14,22 +14,12 @@ import polars as pl
 import pytest
 
 import invclose
-from tests.helpers import ACCOUNTS, D
+from tests.helpers import ACCOUNTS, ORDER_SCHEMA, D
 
 JAN = dt.date(2025, 1, 31)
 FEB = dt.date(2025, 2, 28)
 
-SCHEMA = {
-    "txn_id": pl.String,
-    "item_id": pl.String,
-    "site": pl.String,
-    "date": pl.Date,
-    "qty": pl.Decimal(38, 6),
-    "amount": pl.Decimal(38, 2),
-    "seq": pl.Int64,
-    "kind": pl.String,
-    "order_id": pl.String,
-}
+SCHEMA = ORDER_SCHEMA
 
 
 def rows(*records: tuple[Any, ...]) -> pl.DataFrame:
