@@ -200,12 +200,11 @@ def carry_unfed(
     """Add ``unfed1`` and ``pending1`` (the order state after the run) to ``rows``.
 
     Returns the rows and the issues with a ``late`` share (``pos``, ``late``, and
-    ``late_qty``: the quantity it belongs to). A close feeds
-    for good: ``unfed1`` is ``unfed0`` less what it fed, an issue's ``pending1`` what it did
-    not pass on, a fed receipt's 0. A recalculation feeds provisionally: quantities stay
-    unfed, an issue keeps all its change not passed on for good as ``pending1``, and a fed
-    receipt records the change it took (the next run passes it the whole share again, less
-    that).
+    ``late_qty``: the quantity it belongs to). A close feeds for good: ``unfed1`` is
+    ``unfed0`` less what it fed, an issue's ``pending1`` what it did not pass on, a
+    receipt's 0. A recalculation feeds provisionally: quantities stay unfed, an issue keeps
+    all its change not passed on for good as ``pending1``, and a fed receipt records the
+    change it took (the next run passes it the whole share again, less that).
     """
     linked = rows.filter(pl.col("unfed0").is_not_null())
     if linked.is_empty():
