@@ -135,7 +135,10 @@ def order_links(working: pl.DataFrame) -> OrderLinks:
     has_issue = linked.filter(~pl.col("is_receipt") & unfed & periodic).select("order").unique()
 
     # Transfer orders: unit-by-unit feeding in key order, of what no earlier run has fed.
-    transfer = fin.filter(pl.col("is_transfer") & (pl.col("q_abs") > 0) & periodic)
+    # Rows a recalculation limited to other items leaves alone pair with nothing.
+    transfer = fin.filter(
+        pl.col("is_transfer") & (pl.col("q_abs") > 0) & periodic & ~pl.col("frozen")
+    )
     feeding = fin.filter(pl.col("is_transfer") & unfed)
     t_receipts = feeding.filter(pl.col("is_receipt")).select(
         gid=pl.col("order"), pos="pos", rem="unfed0", draw="key_rank"
@@ -162,7 +165,9 @@ def order_links(working: pl.DataFrame) -> OrderLinks:
     )
     # A move stays in its group, so both sides have the group's method.
     same_group = pl.col("i_gid") == pl.col("r_gid")
-    moves = all_feeds.filter(same_group & pl.col("i_periodic"))
+    moves = all_feeds.filter(same_group & pl.col("i_periodic")).join(
+        linked.filter(pl.col("frozen")).select(issue_pos="pos"), on="issue_pos", how="anti"
+    )
     feeds = all_feeds.filter(~same_group & pl.col("i_periodic") & pl.col("r_periodic")).select(
         "issue_pos", "receipt_pos", "qty", "receipt_rank"
     )

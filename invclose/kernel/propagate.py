@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from invclose.config import PERIODIC_METHODS
 from invclose.kernel.flows import OrderLinks
 from invclose.kernel.money import mul_div_round, to_micro
 from invclose.kernel.prepare import rows_at, run_starts, running_sum
@@ -35,6 +36,8 @@ def _cut(by: str, total: str, part: str, whole: str, offset: str | None = None) 
     start = mul_div_round(pl.col(total), pl.col(offset), pl.col(whole))
     return cum - pl.when(run_starts(by)).then(start).otherwise(cum.shift(1))
 
+
+_PERIODIC = sorted(m.value for m in PERIODIC_METHODS)
 
 #: Schema of the running totals of production orders' component changes (``feed_shares``).
 ORDER_TOTALS = {"order": pl.Int64, "before": pl.Int64}
@@ -178,7 +181,9 @@ def provisional(working: pl.DataFrame, links: OrderLinks, *, settle: bool) -> pl
 
     A run that feeds the receipt passes it its whole share again. A close takes the change
     back from every receipt it does not feed too (its order cannot be costed now): the
-    feeding issues still hold that change as waiting, so the receipt must not keep it.
+    feeding issues still hold that change as waiting, so the receipt must not keep it. A
+    receipt of an item now ``standard`` or ``moving_average`` is left as it is (the close
+    adjusts no such row): it keeps the change, and its order's issues let it go when fed.
     """
     taken_back = pl.lit(True) if settle else pl.col("pos").is_in(links.derived["pos"].implode())
     return (
@@ -187,6 +192,7 @@ def provisional(working: pl.DataFrame, links: OrderLinks, *, settle: bool) -> pl
             pl.col("is_receipt")
             & (pl.col("pending0").fill_null(0) != 0)
             & ~pl.col("frozen")
+            & pl.col("method").is_in(_PERIODIC)
             & taken_back
         )
         .select("pos", derived_adj=-pl.col("pending0"))

@@ -488,3 +488,39 @@ def test_a_recalculation_of_some_items_leaves_the_others_outputs_alone() -> None
     assert adjustment(feb, "OG") == D("-10.00")
     plain = close(TWO_OUTPUTS, FEB, opening=jan)
     assert (adjustment(plain, "OF"), adjustment(plain, "OG")) == (D("-20.00"), D("-10.00"))
+
+
+def test_a_recalculation_of_other_items_leaves_a_transit_transfer_alone() -> None:
+    # X goes S1 -> transit TR -> S2; the transit issue is posted 140.00 against its receipt's
+    # 150.00. Recalculating only Y must adjust no row of X (the transit pair included); the
+    # close afterwards ends where a close alone ends.
+    frame = rows(
+        ("P1", "X", "S1", 2, 10, "100.00", "purchase", None),
+        ("P2", "X", "S1", 3, 10, "200.00", "purchase", None),
+        ("SHIP", "X", "S1", 20, -10, "-150.00", "transfer", "T1"),
+        ("TRR", "X", "TR", 21, 10, "150.00", "transfer", "T1"),
+        ("TRI", "X", "TR", 22, -10, "-140.00", "transfer", "T1"),
+        ("REC", "X", "S2", 23, 10, "140.00", "transfer", "T1"),
+        ("PY", "Y", "S1", 2, 1, "5.00", "purchase", None),
+        ("SY", "Y", "S1", 5, -1, "-4.00", "sale", None),
+    )
+    recalc = recalculate(frame, dt.date(2025, 1, 25), item_ids=["Y"])
+    assert recalc.adjustments.select("txn_id", "adjustment").rows() == [("SY", D("-1.00"))]
+    jan = close(frame, JAN, opening=recalc)
+    # A close alone: SHIP 100.00 (-50.00), the transit pair and REC follow: TRR 100.00,
+    # TRI and REC 100.00 (-40.00 on the 140.00 posted).
+    for txn, value in (("SHIP", "50.00"), ("TRR", "-50.00"), ("TRI", "40.00"), ("REC", "-40.00")):
+        assert adjustment(jan, txn) == D(value)
+
+
+def test_a_receipt_now_at_standard_cost_keeps_what_a_recalculation_gave_it() -> None:
+    # WIP as above; the recalculation of 10 February passes OUT (item F) -20.00. F is then
+    # costed at standard: the close adjusts no standard row, so OUT keeps the recalculated
+    # 45.00 (its voucher is already posted) and the books agree: F's on-hand is 45.00.
+    recalc = recalculate(WIP, dt.date(2025, 2, 10), opening=close(WIP, JAN))
+    assert adjustment(recalc, "OUT") == D("-20.00")
+    items = pl.DataFrame({"item_id": ["C", "F"], "method": ["fifo", "standard"]})
+    feb = close(WIP, FEB, opening=recalc, items=items)
+    assert adjustment(feb, "OUT") is None
+    assert feb.balances.filter(pl.col("item_id") == "F")["value"].to_list() == [D("45.00")]
+    assert "COMP" in closed(feb)
