@@ -74,13 +74,9 @@ def _fresh(frame: pl.DataFrame) -> pl.DataFrame:
 def _unfed_state(open_items: pl.DataFrame) -> list[pl.Series]:
     """``unfed0`` / ``pending0`` of the opening's rows (kernel units).
 
-    A row of a transfer or production order without them (an opening written before they
-    existed, or a row in no order) counts as fully fed: 0 and 0.
+    Null (a row in no order, or a result written before the columns existed, which
+    ``read_result`` reads as null) counts as fully fed: 0 and 0.
     """
-    n = open_items.height
-    if "unfed_qty" not in open_items.columns:
-        zeros = pl.zeros(n, pl.Int64, eager=True)
-        return [zeros.alias("unfed0"), zeros.alias("pending0")]
     return open_items.select(
         unfed0=to_micro(pl.col("unfed_qty")).fill_null(0),
         pending0=to_cents(pl.col("unfed_change")).fill_null(0),

@@ -266,10 +266,8 @@ class CloseResult:
             .sort("account", nulls_last=True)
         )
         # Order issues whose receipts no close has fed yet (close-semantics §9.1).
-        waiting = (
-            self.open_items.filter((pl.col("unfed_qty").fill_null(0) > 0) & (pl.col("qty") < 0))
-            if "unfed_qty" in self.open_items.columns
-            else pl.DataFrame(schema={"unfed_change": pl.Decimal(38, 2)})
+        waiting = self.open_items.filter(
+            (pl.col("unfed_qty").fill_null(0) > 0) & (pl.col("qty") < 0)
         )
         return {
             "items": groups.get_column("item_id").n_unique(),

@@ -27,11 +27,10 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from invclose.config import PERIODIC_METHODS
 from invclose.kernel.matching import merge_axes
 from invclose.kernel.money import to_cents, to_micro
+from invclose.kernel.prepare import PERIODIC
 
-_PERIODIC = sorted(m.value for m in PERIODIC_METHODS)
 TRANSFER = "transfer"
 PRODUCTION = "production"
 
@@ -116,7 +115,7 @@ def order_links(working: pl.DataFrame) -> OrderLinks:
     linked = (
         working.select(*_READ)
         .filter(pl.col("unfed0").is_not_null() & pl.col("in_scope"))
-        .with_columns(periodic=pl.col("method").is_in(_PERIODIC))
+        .with_columns(periodic=pl.col("method").is_in(PERIODIC))
     )
     if linked.is_empty():
         return _empty_links()
@@ -240,14 +239,12 @@ def order_links(working: pl.DataFrame) -> OrderLinks:
         .unique()
         .collect()
     )
+    # (An order with an output in scope and none waiting has all its outputs fed.)
     late = (
         all_components.filter(pl.col("fin"))
         .join(waiting_outputs, on="order_id", how="anti")
         .join(
-            production_rows.filter(pl.col("is_receipt") & pl.col("fin"))
-            .group_by("order")
-            .agg(all_fed=(pl.col("unfed0") == 0).all())
-            .filter(pl.col("all_fed")),
+            production_rows.filter(pl.col("is_receipt") & pl.col("fin")).select("order"),
             on="order",
             how="semi",
         )
@@ -275,7 +272,7 @@ def order_links(working: pl.DataFrame) -> OrderLinks:
     any_amount = (posted != 0).any().over("order")
     weights = outputs.with_columns(
         weight=pl.when(any_share)
-        .then((pl.col("cost_share").fill_null(0) * 1_000_000).cast(pl.Int64))
+        .then(to_micro(pl.col("cost_share").fill_null(0)))
         .when(any_amount)
         .then(posted)
         .otherwise(to_micro(pl.col("qty")).abs())

@@ -21,7 +21,8 @@ from invclose.config import ORDINAL_METHODS, PERIODIC_METHODS
 from invclose.kernel.group_codes import group_codes
 
 _ORDINAL = sorted(m.value for m in ORDINAL_METHODS)
-_PERIODIC = sorted(m.value for m in PERIODIC_METHODS)
+#: Names of the periodic methods (those the close settles), as ``method`` holds them.
+PERIODIC = sorted(m.value for m in PERIODIC_METHODS)
 
 #: Bits a packed sort key may use (it is an Int64 and stays non-negative).
 _KEY_BITS = 62
@@ -155,21 +156,16 @@ def _gathered(frame: pl.DataFrame, order: pl.Series) -> pl.DataFrame:
     ).select(frame.columns)
 
 
-def in_order() -> pl.Expr:
-    """Rows that join order links (close-semantics §9.1): an ``order_id``, not a purchase or
-    a sale."""
-    return pl.col("order_id").is_not_null() & ~pl.col("kind").fill_null("").is_in(
-        ["purchase", "sale"]
-    )
-
-
 def _order_state(frame: pl.DataFrame) -> list[pl.Expr]:
     """``unfed0`` and ``pending0`` of the rows of orders (null on every other row).
 
     ``unfed0`` is the quantity (micro-units) not yet fed: a new row's whole open quantity, an
     opening row's stored ``unfed_qty``; ``pending0`` the issue's change not yet passed on.
     """
-    linked = in_order()
+    # Rows that join order links (close-semantics §9.1): an order_id, not a purchase or sale.
+    linked = pl.col("order_id").is_not_null() & ~pl.col("kind").fill_null("").is_in(
+        ["purchase", "sale"]
+    )
     fresh_unfed = pl.col("q0").abs()
     unfed = pl.col("unfed0").fill_null(fresh_unfed) if "unfed0" in frame.columns else fresh_unfed
     pending = (
@@ -225,7 +221,7 @@ def build_working(frame: pl.DataFrame, dims: Sequence[str], closing_date: dt.dat
         participates=(
             pl.col("in_scope")
             & (pl.col("q0") != 0)
-            & pl.col("method").is_in(_PERIODIC)
+            & pl.col("method").is_in(PERIODIC)
             & eligible_status
             & ~pl.col("frozen")
         )

@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import polars as pl
 
-from invclose.config import PERIODIC_METHODS
 from invclose.kernel.flows import OrderLinks
 from invclose.kernel.money import mul_div_round, to_micro
-from invclose.kernel.prepare import rows_at, run_starts, running_sum
+from invclose.kernel.prepare import PERIODIC, rows_at, run_starts, running_sum
 
 
 def _group_sum(by: str, part: str) -> pl.Expr:
@@ -36,8 +35,6 @@ def _cut(by: str, total: str, part: str, whole: str, offset: str | None = None) 
     start = mul_div_round(pl.col(total), pl.col(offset), pl.col(whole))
     return cum - pl.when(run_starts(by)).then(start).otherwise(cum.shift(1))
 
-
-_PERIODIC = sorted(m.value for m in PERIODIC_METHODS)
 
 #: Schema of the running totals of production orders' component changes (``feed_shares``).
 ORDER_TOTALS = {"order": pl.Int64, "before": pl.Int64}
@@ -192,7 +189,7 @@ def provisional(working: pl.DataFrame, links: OrderLinks, *, settle: bool) -> pl
             pl.col("is_receipt")
             & (pl.col("pending0").fill_null(0) != 0)
             & ~pl.col("frozen")
-            & pl.col("method").is_in(_PERIODIC)
+            & pl.col("method").is_in(PERIODIC)
             & taken_back
         )
         .select("pos", derived_adj=-pl.col("pending0"))

@@ -12,6 +12,7 @@ import polars as pl
 
 import invclose
 from invclose.ledger import Ledger
+from tests.helpers import ORDER_SCHEMA
 from tests.ledger.helpers import D, assert_consistent, day, gl_balance
 
 ACCOUNTS = pl.DataFrame(
@@ -29,16 +30,8 @@ ACCOUNTS = pl.DataFrame(
     },
 )
 CONFIG = invclose.CloseConfig(method="fifo", dimensions=["site"], accounts=ACCOUNTS)
-SCHEMA = {
-    "txn_id": pl.String,
-    "item_id": pl.String,
-    "site": pl.String,
-    "date": pl.Date,
-    "qty": pl.Decimal(38, 6),
-    "amount": pl.Decimal(38, 2),
-    "kind": pl.String,
-    "order_id": pl.String,
-}
+# No seq: the ledger numbers each posted batch after everything posted before.
+SCHEMA = {name: dtype for name, dtype in ORDER_SCHEMA.items() if name != "seq"}
 JANUARY = pl.DataFrame(
     [
         ("P1", "X", "S1", day(1, 2), D(10), D("100.00"), "purchase", None),  # 10 @ 10.00

@@ -21,15 +21,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import invclose
-from tests.helpers import ACCOUNTS, ORDER_SCHEMA
+from tests.helpers import ACCOUNTS
+from tests.property.test_cost_flow_properties import D0, SCHEMA, add_row
 
-D0 = dt.date(2025, 1, 1)
 JAN = dt.date(2025, 1, 31)
 FEB = dt.date(2025, 2, 28)
 #: Day offsets from D0: January is 0..30, February 31..58.
 LAST_JAN = (JAN - D0).days
 LAST_FEB = (FEB - D0).days
-SCHEMA = ORDER_SCHEMA
 
 
 @st.composite
@@ -41,22 +40,22 @@ def two_month_networks(draw: st.DrawFn, stocked_february: bool = False) -> pl.Da
     def add(
         txn: str, site: int, day: int, qty: int, amount: Decimal, kind: str, order: Any
     ) -> None:
-        rows.append(
-            {
-                "txn_id": txn,
-                "item_id": "X",
-                "site": f"S{site}",
-                "date": D0 + dt.timedelta(days=day),
-                "qty": Decimal(qty),
-                "amount": amount,
-                "seq": len(rows),
-                "kind": kind,
-                "order_id": order,
-            }
-        )
+        add_row(rows, txn, "X", site, day, qty, amount, kind, order)
 
     n_sites = draw(st.integers(2, 4))
-    january_stock = {}
+    january_stock: dict[int, int] = {}
+
+    def issue_day(site: int, qty: int) -> int:
+        """A day for an issue of ``qty`` at ``site``: in January only while the site's January
+        purchases still cover it (then counted against them), else early February."""
+        day = draw(st.integers(4, LAST_FEB - 2))
+        if day > LAST_JAN:
+            return day
+        if january_stock[site] < qty:
+            return LAST_JAN + 1 + draw(st.integers(0, 10))
+        january_stock[site] -= qty
+        return day
+
     if stocked_february:
         for site in range(n_sites):
             add(
@@ -95,12 +94,7 @@ def two_month_networks(draw: st.DrawFn, stocked_february: bool = False) -> pl.Da
         src = draw(st.integers(0, n_sites - 2))
         dst = draw(st.integers(src + 1, n_sites - 1))
         qty = draw(st.integers(1, 4))
-        ship_day = draw(st.integers(4, LAST_FEB - 2))
-        if ship_day <= LAST_JAN:
-            if january_stock[src] < qty:
-                ship_day = LAST_JAN + 1 + draw(st.integers(0, 10))
-            else:
-                january_stock[src] -= qty
+        ship_day = issue_day(src, qty)
         # Posted at some unit cost: the close moves it to FIFO's, and that change flows.
         posted = Decimal(qty * draw(st.integers(5, 30)))
         order = f"T{k}"
@@ -124,17 +118,14 @@ def two_month_networks(draw: st.DrawFn, stocked_february: bool = False) -> pl.Da
         # (labour added), the output possibly in the next month.
         site = draw(st.integers(0, n_sites - 1))
         qty = draw(st.integers(1, 3))
-        day = draw(st.integers(4, LAST_FEB - 2))
-        if day <= LAST_JAN:
-            if january_stock[site] < qty:
-                day = LAST_JAN + 1 + draw(st.integers(0, 10))
-            else:
-                january_stock[site] -= qty
+        day = issue_day(site, qty)
         posted = Decimal(qty * draw(st.integers(5, 30)))
         add(f"COMP{k}", site, day, -qty, -posted, "production", f"M{k}")
         labour = Decimal(draw(st.integers(0, 9)))
-        add(
+        add_row(
+            rows,
             f"OUT{k}",
+            "F",
             site,
             draw(st.integers(day, LAST_FEB)),
             1,
@@ -142,7 +133,6 @@ def two_month_networks(draw: st.DrawFn, stocked_february: bool = False) -> pl.Da
             "production",
             f"M{k}",
         )
-        rows[-1]["item_id"] = "F"
     return pl.DataFrame(rows, schema=SCHEMA)
 
 

@@ -24,22 +24,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import invclose
-from tests.helpers import ACCOUNTS
+from tests.helpers import ACCOUNTS, ORDER_SCHEMA
 
 CENT = Decimal("0.01")
 D0 = dt.date(2025, 1, 1)
-SCHEMA = {
-    "txn_id": pl.String,
-    "item_id": pl.String,
-    "site": pl.String,
-    "date": pl.Date,
-    "qty": pl.Decimal(38, 6),
-    "amount": pl.Decimal(38, 2),
-    "seq": pl.Int64,
-    "kind": pl.String,
-    "order_id": pl.String,
-    "cost_share": pl.Decimal(38, 6),
-}
+SCHEMA = {**ORDER_SCHEMA, "cost_share": pl.Decimal(38, 6)}
 
 
 def add_row(
