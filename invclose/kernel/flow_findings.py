@@ -1,4 +1,5 @@
-"""Log rows of cost flow: uncosted production, cycle residuals, cycles without a solution."""
+"""Log rows of cost flow: uncosted production, late cost, changes no receipt takes, cycle
+residuals, cycles without a solution."""
 
 from __future__ import annotations
 
@@ -73,6 +74,35 @@ def late_cost(rows: pl.DataFrame, late: pl.DataFrame, dims: list[str]) -> pl.Dat
             pl.col("txn_id"),
             pl.col("order_id"),
             pl.col("late"),
+        ),
+        dims,
+    )
+
+
+def cost_not_taken(rows: pl.DataFrame, not_taken: pl.DataFrame, dims: list[str]) -> pl.DataFrame:
+    """``cost_not_taken`` (info): an order's issue whose change, or part of it, went with
+    quantity fed to receipts of ``standard`` or ``moving_average`` items (``not_taken``: pos,
+    not_taken cents, fed_qty). The close does not adjust such receipts, so the change stays on
+    the order's offset account (at standard cost, a variance); without this row nothing
+    would explain that balance on transit or WIP."""
+    if not_taken.is_empty():
+        rows = rows.clear()
+    hit = rows.filter(pl.col("pos").is_in(not_taken["pos"].implode())).join(
+        not_taken, on="pos", maintain_order="left"
+    )
+    return _row(
+        hit,
+        "info",
+        "cost_not_taken",
+        pl.col("fed_qty"),
+        pl.col("not_taken"),
+        pl.format(
+            "issue {} of order {} changed by {} cent(s) that no receipt takes: the quantity it "
+            "fed went to receipts of standard or moving-average items, which the close does not "
+            "adjust; that change stays on the order's offset account",
+            pl.col("txn_id"),
+            pl.col("order_id"),
+            pl.col("not_taken"),
         ),
         dims,
     )

@@ -493,7 +493,7 @@ def run_kernel(
     """
     plan = _plan(frame, dims, closing_date)
     rows, priced, shares, cycle_log = _cost_by_levels(plan, dims, closing_date, settle)
-    rows, late = carry_unfed(rows, plan.links, shares, settle=settle)
+    rows, unpassed = carry_unfed(rows, plan.links, shares, settle=settle)
     if settle:
         rows = _close_perpetual(rows, dims, closing_date)
     balances = group_balances(rows, dims)
@@ -501,7 +501,8 @@ def run_kernel(
         close_findings(rows, priced, plan.excluded, balances, dims),
         marking_ignored(rows, dims, PERPETUAL),
         flow_findings.not_costed(rows, plan.links.not_costed, dims),
-        flow_findings.late_cost(rows, late, dims),
+        flow_findings.late_cost(rows, unpassed.late, dims),
+        flow_findings.cost_not_taken(rows, unpassed.not_taken, dims),
     ]
     if cycle_log.height:
         logs.append(cycle_log)

@@ -9,6 +9,8 @@ changes flow: added cost stays as posted.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import polars as pl
 
 from invclose.kernel.flows import OrderLinks
@@ -197,23 +199,41 @@ def provisional(working: pl.DataFrame, links: OrderLinks, *, settle: bool) -> pl
     )
 
 
+class Unpassed(NamedTuple):
+    """Issues' changes a run passes to no receipt, for the log (all ``pos`` and cents)."""
+
+    late: pl.DataFrame  # pos, late, late_qty: for quantity an earlier close fed (late cost)
+    not_taken: pl.DataFrame  # pos, not_taken, fed_qty: fed to receipts the close won't adjust
+
+
+def _no_unpassed() -> Unpassed:
+    i64 = pl.Int64
+    return Unpassed(
+        late=pl.DataFrame(schema={"pos": i64, "late": i64, "late_qty": i64}),
+        not_taken=pl.DataFrame(schema={"pos": i64, "not_taken": i64, "fed_qty": i64}),
+    )
+
+
 def carry_unfed(
     rows: pl.DataFrame, links: OrderLinks, shares: pl.DataFrame, *, settle: bool
-) -> tuple[pl.DataFrame, pl.DataFrame]:
+) -> tuple[pl.DataFrame, Unpassed]:
     """Add ``unfed1`` and ``pending1`` (the order state after the run) to ``rows``.
 
-    Returns the rows and the issues with a ``late`` share (``pos``, ``late``, and
-    ``late_qty``: the quantity it belongs to). A close feeds for good: ``unfed1`` is
-    ``unfed0`` less what it fed, an issue's ``pending1`` what it did not pass on, a
-    receipt's 0. A recalculation feeds provisionally: quantities stay unfed, an issue keeps
-    all its change not passed on for good as ``pending1``, and a fed receipt records the
-    change it took (the next run passes it the whole share again, less that).
+    Returns the rows and the changes of issues that no receipt takes (:class:`Unpassed`).
+    A close feeds for good: ``unfed1`` is ``unfed0`` less what it fed, a receipt's
+    ``pending1`` is 0, and an issue's ``pending1`` what it did not pass on while quantity
+    remains to feed. Once nothing remains, what it did not pass on is late cost or went to
+    receipts of standard or moving-average items (``not_taken``): it stays on the order's
+    offset account, and ``pending1`` is 0. A recalculation feeds provisionally: quantities
+    stay unfed, an issue keeps all its change not passed on for good as ``pending1``, and a
+    fed receipt records the change it took (the next run passes it the whole share again,
+    less that).
     """
     linked = rows.filter(pl.col("unfed0").is_not_null())
     if linked.is_empty():
         return rows.with_columns(
             unfed1=pl.lit(None, pl.Int64), pending1=pl.lit(None, pl.Int64)
-        ), linked.select("pos").with_columns(late=pl.lit(0, pl.Int64), late_qty=pl.lit(0, pl.Int64))
+        ), _no_unpassed()
     passed = (
         shares.filter(pl.col("kind") == "transfer")
         .group_by("issue_pos")
@@ -239,10 +259,20 @@ def carry_unfed(
         )
         .with_columns(
             late=pl.when("late_all").then(pl.col("late") + pl.col("to_pass")).otherwise("late"),
-            passed=pl.when("late_all").then(pl.col("to_pass")).otherwise("passed"),
         )
         .with_columns(
             unfed1=(pl.col("unfed0") - pl.col("fed")) if settle else pl.col("unfed0"),
+            # An issue's change kept back (not passed on, not late).
+            left=pl.when(pl.col("is_receipt")).then(0).otherwise(kept - pl.col("passed")),
+            late=pl.when(pl.col("is_receipt")).then(0).otherwise(pl.col("late")),
+        )
+        .with_columns(
+            # Kept back with nothing left to feed: no later run can pass it on.
+            not_taken=pl.when(pl.lit(settle) & (pl.col("unfed1") == 0))
+            .then(pl.col("left"))
+            .otherwise(0),
+        )
+        .with_columns(
             # A receipt's provisional change: what its derived changes add up to since the last
             # close (a cycle's receipt takes the solve's change, not the cut of its feeds); a
             # close settles it for good (fed) or takes it back (``provisional``).
@@ -250,8 +280,7 @@ def carry_unfed(
             .then(pl.col("pending0"))
             .when(pl.col("is_receipt"))
             .then(0 if settle else pl.col("pending0") + pl.col("cost_delta"))
-            .otherwise((kept - pl.col("passed")) if settle else kept),
-            late=pl.when(pl.col("is_receipt")).then(0).otherwise(pl.col("late")),
+            .otherwise((pl.col("left") - pl.col("not_taken")) if settle else kept),
         )
     )
     at = rows_at(facts["pos"], rows["pos"])
@@ -261,4 +290,5 @@ def carry_unfed(
         "late",
         late_qty=pl.when("late_all").then(pl.col("q_full")).otherwise(pl.col("fed_before")),
     )
-    return rows, late
+    not_taken = facts.filter(pl.col("not_taken") != 0).select("pos", "not_taken", fed_qty="fed")
+    return rows, Unpassed(late=late, not_taken=not_taken)

@@ -280,6 +280,11 @@ def test_a_standard_cost_output_uses_up_the_order_and_nothing_waits() -> None:
     assert adjustment(jan, "OUT") is None
     assert "COMP" in closed(jan)
     assert "COMP" not in set(jan.open_items["txn_id"])
+    # The log explains the 20.00 left on WIP: COMP's cost fell by 20.00 (amount -20.00, in
+    # the cost_delta sign of late_cost) for the 4 units it fed to the standard-cost output.
+    not_taken = [("COMP", D("4"), D("-20.00"), "MO1")]
+    columns = ["txn_id", "qty", "amount", "order_id"]
+    assert log_rows(jan, "cost_not_taken").select(columns).rows() == not_taken
     # With the output in February, January cannot know its method's part: the component
     # waits, and February's output uses it up without taking the change.
     later = frame.with_columns(
@@ -287,9 +292,16 @@ def test_a_standard_cost_output_uses_up_the_order_and_nothing_waits() -> None:
     )
     jan = close(later, JAN, items=items)
     assert open_row(jan, "COMP")["unfed_qty"] == D("4")
+    assert log_rows(jan, "cost_not_taken").is_empty()
     feb = close(later, FEB, items=items, opening=jan)
     assert adjustment(feb, "OUT") is None
     assert "COMP" in closed(feb)
+    assert log_rows(feb, "cost_not_taken").select(columns).rows() == not_taken
+    # A recalculation leaves the change waiting for the close: nothing is logged yet.
+    recalc = invclose.recalculate(
+        frame, JAN, method="fifo", dimensions=["site"], accounts=ACCOUNTS, items=items
+    )
+    assert log_rows(recalc, "cost_not_taken").is_empty()
 
 
 def _chain(frame: pl.DataFrame, steps: list[tuple[str, dt.date]]) -> invclose.CloseResult:
@@ -378,6 +390,28 @@ def test_a_component_issued_after_its_output_was_costed_is_late_cost() -> None:
     assert late.select("txn_id", "qty", "amount", "order_id").rows() == [
         ("COMP2", D("2"), D("-10.00"), "MO1")
     ]
+
+
+def test_a_late_component_left_partly_unsettled_has_no_change_waiting() -> None:
+    # As above, but COMP2 issues 30 units on 3 February while only 16 are left (P1 6, P2 10):
+    # FIFO settles 6 x 10.00 + 10 x 20.00 = 260.00 for 16 units; the 14 unsettled keep the
+    # carried 15.00 each (210.00). The issue carries 470.00 against 450.00 posted, 20.00 more
+    # cost (adjustment -20.00), all of it late cost (MO1's only output was costed in January).
+    # Nothing of it waits: unfed_change must be 0.00, not the late change counted again.
+    frame = rows(
+        ("P1", "C", "S1", 2, 10, "100.00", "purchase", None),
+        ("P2", "C", "S1", 3, 10, "200.00", "purchase", None),
+        ("COMP1", "C", "S1", 20, -4, "-60.00", "production", "MO1"),
+        ("OUT", "F", "S1", 25, 1, "65.00", "production", "MO1"),
+        ("COMP2", "C", "S1", 34, -30, "-450.00", "production", "MO1"),
+    )
+    feb = close(frame, FEB, opening=close(frame, JAN))
+    assert adjustment(feb, "COMP2") == D("-20.00")
+    comp2 = open_row(feb, "COMP2")
+    assert (comp2["open_qty"], comp2["carried_value"]) == (D("-14"), D("-470.00"))
+    assert (comp2["unfed_qty"], comp2["unfed_change"]) == (D("0"), D("0.00"))
+    late = log_rows(feb, "late_cost").select("txn_id", "qty", "amount").rows()
+    assert late == [("COMP2", D("30"), D("20.00"))]
 
 
 def test_quantity_never_received_keeps_waiting_as_goods_in_transit() -> None:
