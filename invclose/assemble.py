@@ -17,7 +17,7 @@ from invclose.config import CloseConfig
 from invclose.errors import MissingAccountError
 from invclose.hashing import row_hashes
 from invclose.kernel.accounts import fill_accounts
-from invclose.kernel.money import from_cents, from_micro, mul_div_round, to_cents
+from invclose.kernel.money import from_cents, from_micro, mul_div_round, to_cents, to_micro
 from invclose.kernel.pipeline import KernelOutput
 from invclose.kernel.prepare import rows_at, sort_order
 from invclose.kernel.vouchers import voucher_ids, voucher_lines
@@ -479,7 +479,9 @@ def _deviation_rows(output: KernelOutput, max_deviation: Decimal, dims: list[str
     """Financial receipts dated <= D whose unit cost is far from their group's median."""
     receipts = output.rows.filter(
         pl.col("in_scope") & pl.col("fin") & pl.col("is_receipt") & (pl.col("q0") > 0)
-    ).with_columns(unit=mul_div_round(to_cents(pl.col("amount")), pl.lit(10**10), to_cents_qty()))
+    ).with_columns(
+        unit=mul_div_round(to_cents(pl.col("amount")), pl.lit(10**10), to_micro(pl.col("qty")))
+    )
     ranked = receipts.sort(["gid", "unit", "pos"]).with_columns(
         idx=pl.int_range(pl.len()).over("gid"), n=pl.len().over("gid")
     )
@@ -508,11 +510,6 @@ def _deviation_rows(output: KernelOutput, max_deviation: Decimal, dims: list[str
             pl.lit(str(max_deviation)),
         ),
     )
-
-
-def to_cents_qty() -> pl.Expr:
-    """The row's original quantity in micro-units (for unit costs of receipts)."""
-    return (pl.col("qty") * 1_000_000).cast(pl.Int64)
 
 
 def check_log(

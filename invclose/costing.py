@@ -31,7 +31,7 @@ from invclose.kernel.money import from_cents, mul_div_round, to_cents, to_micro
 from invclose.kernel.posting_walk import MOVING, PERIODIC, STANDARD, posting_walk
 from invclose.kernel.prepare import group_keys
 from invclose.opening import load_opening
-from invclose.schemas import MONEY, input_schema
+from invclose.schemas import MICRO_PER_UNIT, MONEY, input_schema
 from invclose.validate import normalize_items, normalize_transactions
 
 _NO_INVOICE = np.iinfo(np.int64).min
@@ -177,14 +177,16 @@ def _revaluations(
         date=pl.col("valid_from"),
         qty=pl.lit(0).cast(pl.Decimal(38, 6)),
         amount=from_cents(
-            mul_div_round(pl.col("new_cents") - pl.col("old_cents"), pl.col("q"), pl.lit(1_000_000))
+            mul_div_round(
+                pl.col("new_cents") - pl.col("old_cents"), pl.col("q"), pl.lit(MICRO_PER_UNIT)
+            )
         ),
         status=pl.lit("financial"),
         seq=pl.lit(-(2**63), pl.Int64),
         kind=pl.lit("revaluation"),
         variance=from_cents(
             -mul_div_round(
-                pl.col("new_cents") - pl.col("old_cents"), pl.col("q"), pl.lit(1_000_000)
+                pl.col("new_cents") - pl.col("old_cents"), pl.col("q"), pl.lit(MICRO_PER_UNIT)
             )
         ),
     )

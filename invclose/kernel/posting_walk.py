@@ -12,14 +12,14 @@ import numpy as np
 from numba import njit
 
 from invclose.kernel.wide_int import mul_div_round_scalar
+from invclose.schemas import MICRO_PER_UNIT
 
 PERIODIC, STANDARD, MOVING = 0, 1, 2
-MICRO = 1_000_000
 
 
 @njit(cache=True)  # type: ignore[misc]
 def _at_cost(unit_cents: int, qty: int) -> int:
-    return mul_div_round_scalar(unit_cents, qty, MICRO)
+    return mul_div_round_scalar(unit_cents, qty, MICRO_PER_UNIT)
 
 
 @njit(cache=True)  # type: ignore[misc]
