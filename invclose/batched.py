@@ -605,7 +605,7 @@ def _close_batch(
 ) -> tuple[pl.DataFrame, int] | None:
     """Close one batch and write its tables; its item digests and input rows."""
     batch_state = _opening_slice(state, items, rows["txn_id"].cast(pl.String))
-    frame = prepare_frame(rows, cfg, batch_state)
+    frame = prepare_frame(rows, cfg, batch_state, closing_date)
     if batch.validate_only:
         return None
     digests = group_digests(frame["item_id"], frame["row_hash"])

@@ -87,14 +87,22 @@ def _check_dates(closing_date: dt.date, state: OpeningState | None, kind: str) -
 
 
 def prepare_frame(
-    df: Any, cfg: CloseConfig, state: OpeningState | None, *, hash_rows: bool = True
+    df: Any,
+    cfg: CloseConfig,
+    state: OpeningState | None,
+    closing_date: dt.date,
+    *,
+    hash_rows: bool = True,
 ) -> pl.DataFrame:
     """Validate ``df`` and merge it with the opening: the kernel's input frame.
 
-    With ``hash_rows=False`` only rows the opening knows have their ``row_hash`` yet (the
-    others are null, see :func:`invclose.opening.merge_opening`).
+    An invoice dated after ``closing_date`` leaves its physical row in place. With
+    ``hash_rows=False`` only rows the opening knows have their ``row_hash`` yet (the others
+    are null, see :func:`invclose.opening.merge_opening`).
     """
-    tx = normalize_transactions(df, dimensions=cfg.dims, known=_known(state, cfg.dims))
+    tx = normalize_transactions(
+        df, dimensions=cfg.dims, known=_known(state, cfg.dims), as_of=closing_date
+    )
     items = normalize_items(cfg.items)
     frame = resolve_items(merge_opening(tx, state, cfg.dims, hash_rows=hash_rows), items, cfg)
     _reject_periodic_revaluations(frame)
@@ -134,7 +142,7 @@ def _prepare_run(
     closing_date = parse_date(date)
     state = load_opening(opening, cfg.dims)
     _check_dates(closing_date, state, kind)
-    frame = prepare_frame(df, cfg, state)
+    frame = prepare_frame(df, cfg, state, closing_date)
     return (
         closing_date,
         state,
@@ -234,7 +242,7 @@ def _run(
     # the kernel and the assembly of the tables leave a core mostly idle, so the other rows
     # are hashed, and the run's id summed from the hashes, on a second thread (DuckDB and
     # Polars release the GIL) meanwhile. The id and the hashes go in last (finish_result).
-    frame = prepare_frame(df, cfg, state, hash_rows=False)
+    frame = prepare_frame(df, cfg, state, closing_date, hash_rows=False)
     report(progress, "validate", 0, frame.height)
     if item_ids is not None:
         wanted = pl.Series("ids", [str(i) for i in item_ids], dtype=pl.String)

@@ -182,8 +182,10 @@ def merge_opening(
             f"rows known to {opening.close_id} were changed",
         )
     new = tagged.filter(pl.col("closed_hash").is_null() & ~is_open)
+    invoices = tagged.filter(invoice)
     if lock is not None:
-        backdated = new.filter(pl.col("date") <= lock)
+        # An invoice posts on its financial date: into a closed period no more than a new row.
+        backdated = pl.concat([new, invoices]).filter(pl.col("date") <= lock)
         if not backdated.is_empty():
             _raise_closed(
                 _failure_table(
@@ -192,9 +194,8 @@ def merge_opening(
                     f"Post them with a date after {lock.isoformat()}, or reverse the close first.",
                 ),
                 f"rows dated on or before the closing date {lock.isoformat()} that the opening "
-                "did not know",
+                "did not know (or invoices, dated then, of its physical rows)",
             )
-    invoices = tagged.filter(invoice)
     carried = open_items.filter(~pl.col("txn_id").is_in(invoices["txn_id"].implode())).with_columns(
         q0=to_micro(pl.col("open_qty")),
         v0=to_cents(pl.col("open_value")),

@@ -716,7 +716,7 @@ def _repeated(ids: pl.Series) -> pl.Series:
 
 
 def _cross_row_checks(
-    frame: pl.DataFrame, dims: Sequence[str], known: pl.DataFrame | None
+    frame: pl.DataFrame, dims: Sequence[str], known: pl.DataFrame | None, as_of: dt.date | None
 ) -> tuple[list[pl.LazyFrame], pl.Series]:
     """Duplicate / invoice-pair and marking failures, and the ``_ROW`` numbers to drop."""
     lf = frame.lazy()
@@ -735,7 +735,13 @@ def _cross_row_checks(
         pair.alias("__pair"),
         (pair & (pl.col("qty").sign().n_unique().over(by) > 1)).alias("__sign_mismatch"),
     )
-    drop_rows = repeated.filter(pl.col("__pair") & (pl.col("status") == PHYSICAL))[_ROW]
+    # The invoice replaces its physical row, unless it is dated after ``as_of``: on that day
+    # the goods were received (or shipped) but not yet invoiced.
+    replaced = pl.lit(PHYSICAL)
+    if as_of is not None:
+        invoice_date = pl.col("date").filter(pl.col("status") == FINANCIAL).first().over(by)
+        replaced = pl.when(invoice_date > as_of).then(pl.lit(FINANCIAL)).otherwise(replaced)
+    drop_rows = repeated.filter(pl.col("__pair") & (pl.col("status") == replaced))[_ROW]
     failures = [
         _row_failures(
             repeated.lazy(),
@@ -804,6 +810,7 @@ def normalize_transactions(
     dimensions: Sequence[str] = (),
     require_amount: bool = True,
     known: pl.DataFrame | None = None,
+    as_of: dt.date | None = None,
 ) -> pl.DataFrame:
     """Validate transactions and return them as the canonical frame.
 
@@ -821,6 +828,9 @@ def normalize_transactions(
     known
         Rows known from an earlier close (``txn_id``, ``item_id``, the dimensions, ``qty``):
         ``marked_to`` may name one of them instead of a row of ``data``.
+    as_of
+        The run's closing date, if any: an invoice dated after it does not replace its
+        physical row yet (on that date the row was physical).
 
     Returns
     -------
@@ -840,7 +850,8 @@ def normalize_transactions(
           given);
         * of an **invoice pair** (two rows with the same ``txn_id``, item and dimensions, one
           ``physical`` and one ``financial``) only the financial row is kept: the invoice
-          replaces the physical row.
+          replaces the physical row (with ``as_of``, only an invoice dated on or before it;
+          otherwise the physical row is kept).
 
         Text is parsed exactly: numbers by their digits (never through floats, never
         rounded), dates as ISO ``YYYY-MM-DD``. Decimal, integer, date and datetime (at
@@ -896,7 +907,7 @@ def normalize_transactions(
             frame, _transaction_schema(schema, require_amount=require_amount), "txn_id", _TXN_HINTS
         )
     )
-    cross, drop_rows = _cross_row_checks(frame, dims, known)
+    cross, drop_rows = _cross_row_checks(frame, dims, known, as_of)
     parts.extend(cross)
     failures = _finish_failures(parts, prepared.failed_columns, "txn_id", list(schema))
     if failures.height:

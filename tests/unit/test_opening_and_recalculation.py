@@ -222,3 +222,33 @@ def test_a_physical_issue_marked_to_a_receipt_closed_earlier_goes_to_the_method(
     ref_jan = reference_close(history, day(31), include_physical_value=True)
     ref_feb = reference_close(history, FEB, opening=ref_jan.state, include_physical_value=True)
     assert ref_feb.log.is_empty()
+
+
+def test_an_invoice_dated_after_the_close_leaves_the_physical_row_in_place() -> None:
+    # The input holds P's physical row (20 January) and its invoice (10 February). Closing
+    # January, P was received but not invoiced: the close must be the one of January's rows
+    # alone (the invoice takes no part yet), whatever later rows the input holds.
+    with_invoice = pl.concat([history(), invoice()])
+    alone = invclose.close(history(), day(31), accounts=ACCOUNTS)
+    jan = invclose.close(with_invoice, day(31), accounts=ACCOUNTS)
+    p = jan.open_items.filter(pl.col("txn_id") == "P").row(0, named=True)
+    assert (p["status"], p["open_qty"], p["open_value"]) == ("physical", D(2), D("24.00"))
+    for name in ("settlements", "adjustments", "balances", "open_items", "log"):
+        assert getattr(jan, name).drop("close_id").equals(getattr(alone, name).drop("close_id"))
+    # February, from January, with the whole input: the invoice replaces the physical row,
+    # as in the February close above (on hand: P invoiced, 2 @ 26.00).
+    feb = invclose.close(with_invoice, FEB, accounts=ACCOUNTS, opening=jan)
+    assert feb.balances.select("qty", "value").rows() == [(D(2), D("26.00"))]
+
+
+def test_an_invoice_dated_in_the_closed_period_is_refused() -> None:
+    # P was physical at the January close; an invoice dated 25 January posts into the closed
+    # period (close-semantics §12: physical or financial, no row on or before the lock).
+    jan = invclose.close(history(), day(31), accounts=ACCOUNTS)
+    backdated = tx(("P", "A", 25, 2, "26.00")).with_columns(seq=pl.lit(20, pl.Int64))
+    rows = pl.concat([history().filter(pl.col("txn_id") != "P"), backdated])
+    with pytest.raises(invclose.ClosedPeriodError, match="P") as err:
+        invclose.close(rows, FEB, accounts=ACCOUNTS, opening=jan)
+    assert err.value.failures.select("txn_id", "check").rows() == [
+        ("P", "posting_into_closed_period")
+    ]
