@@ -477,10 +477,21 @@ def _with_virtual_hashes(
 
 def _deviation_rows(output: KernelOutput, max_deviation: Decimal, dims: list[str]) -> pl.DataFrame:
     """Financial receipts dated <= D whose unit cost is far from their group's median."""
+    # Posted receipts only: a virtual row (a weighted average's closing receipt, an opening's
+    # on-hand row) has no posted cost of its own and would move the median.
     receipts = output.rows.filter(
-        pl.col("in_scope") & pl.col("fin") & pl.col("is_receipt") & (pl.col("q0") > 0)
+        pl.col("in_scope")
+        & pl.col("fin")
+        & pl.col("is_receipt")
+        & (pl.col("q0") > 0)
+        & ~pl.col("txn_id").str.starts_with(VIRTUAL_PREFIX)
     ).with_columns(
-        unit=mul_div_round(to_cents(pl.col("amount")), pl.lit(10**10), to_micro(pl.col("qty")))
+        unit=mul_div_round(
+            to_cents(pl.col("amount")),
+            pl.lit(10**10),
+            to_micro(pl.col("qty")),
+            wide_result=True,
+        )
     )
     ranked = receipts.sort(["gid", "unit", "pos"]).with_columns(
         idx=pl.int_range(pl.len()).over("gid"), n=pl.len().over("gid")

@@ -32,6 +32,8 @@ Check names (the ``check`` column of ``failures``):
 ``not_a_boolean``          ``include_physical_value`` that is not true / false
 ``too_many_decimals``      more than 6 places (qty, cost_share) or 2 (amount, costs)
 ``out_of_range``           does not fit ``Decimal(38, scale)`` / ``Int64``
+``too_large``              ``qty`` / ``amount`` of a group (item and financial dimensions)
+                           whose absolute values sum to more than 2**62 micro-units / cents
 ``txn_id_missing``         null or blank ``txn_id``
 ``txn_id_reserved``        ``txn_id`` starting with ``~`` (reserved for virtual rows)
 ``txn_id_duplicate``       repeated ``txn_id`` that is not an invoice pair
@@ -804,6 +806,44 @@ def _cross_row_checks(
     return failures, drop_rows
 
 
+#: Bound on the sum of absolute amounts (cents) and of absolute quantities (micro-units) of
+#: one settlement group: the kernel computes in 64-bit integers, and running sums, their
+#: differences and the opening's values must stay inside that range with room to spare.
+GROUP_LIMIT = 2**62
+
+
+def _magnitude_failures(frame: pl.DataFrame, dims: Sequence[str]) -> list[pl.LazyFrame]:
+    """Rows of groups whose amounts or quantities are too large for 64-bit cents / micro-units.
+
+    One sum over the whole frame settles the usual case; the groups are summed only when
+    the whole frame exceeds the bound.
+    """
+    group = ["item_id", *dims]
+    failures = []
+    for column, unit in (("amount", "cent"), ("qty", "micro-unit")):
+        size = pl.col(column).reinterpret(dtype=pl.Int128).abs()
+        total = frame.select(size.sum()).item()
+        if total is None or total <= GROUP_LIMIT:
+            continue
+        hint = (
+            f"the {column} values of this item and financial dimension add up (in absolute "
+            f"value) to more than 2**62 {unit}s, which the close cannot compute exactly in "
+            "64-bit integers: check the row for a mistyped value, or split the item"
+        )
+        failures.append(
+            _row_failures(
+                frame.lazy(),
+                "txn_id",
+                size.sum().over(group) > GROUP_LIMIT,
+                column,
+                "too_large",
+                pl.col(column),
+                hint,
+            )
+        )
+    return failures
+
+
 def normalize_transactions(
     data: object,
     *,
@@ -907,6 +947,7 @@ def normalize_transactions(
             frame, _transaction_schema(schema, require_amount=require_amount), "txn_id", _TXN_HINTS
         )
     )
+    parts.extend(_magnitude_failures(frame, dims))
     cross, drop_rows = _cross_row_checks(frame, dims, known, as_of)
     parts.extend(cross)
     failures = _finish_failures(parts, prepared.failed_columns, "txn_id", list(schema))

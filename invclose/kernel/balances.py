@@ -50,6 +50,11 @@ def group_balances(rows: pl.DataFrame, dims: list[str]) -> pl.DataFrame:
         .rechunk()
     )
     unit_cost = pl.when(pl.col("qty") > 0).then(
-        mul_div_round(pl.col("value"), pl.lit(_UNIT_COST_SCALE), pl.col("qty").clip(lower_bound=1))
+        mul_div_round(
+            pl.col("value"),
+            pl.lit(_UNIT_COST_SCALE),
+            pl.col("qty").clip(lower_bound=1),
+            wide_result=True,
+        )
     )
     return balances.with_columns(unit_cost_micro=unit_cost).sort("gid")

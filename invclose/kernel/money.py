@@ -54,13 +54,16 @@ def from_cents(expr: pl.Expr) -> pl.Expr:
     return expr.cast(pl.Int128).reinterpret(dtype=MONEY)
 
 
-def mul_div_round(a: pl.Expr, b: pl.Expr, d: pl.Expr, *, narrow: bool = False) -> pl.Expr:
+def mul_div_round(
+    a: pl.Expr, b: pl.Expr, d: pl.Expr, *, narrow: bool = False, wide_result: bool = False
+) -> pl.Expr:
     """``round(a * b / d)`` half away from zero, computed exactly in 128-bit integers.
 
-    ``d`` must be positive. The result must fit int64 (it is money in cents). With
-    ``narrow=True`` the same formula runs in 64-bit integers, several times faster; only for
-    inputs where :func:`fits_narrow` holds, so that nothing overflows and the result is the
-    same.
+    ``d`` must be positive. The result must fit int64 (it is money in cents), unless
+    ``wide_result``: then it is an Int128 (a unit cost, which a tiny quantity can make larger
+    than any amount). With ``narrow=True`` the same formula runs in 64-bit integers, several
+    times faster; only for inputs where :func:`fits_narrow` holds, so that nothing overflows
+    and the result is the same.
 
     >>> pl.select(mul_div_round(pl.lit(5), pl.lit(3), pl.lit(2))).item()  # 7.5
     8
@@ -70,7 +73,11 @@ def mul_div_round(a: pl.Expr, b: pl.Expr, d: pl.Expr, *, narrow: bool = False) -
     wide = pl.Int64 if narrow else pl.Int128
     prod = a.cast(wide) * b.cast(wide)
     den = d.cast(wide)
-    magnitude = ((prod.abs() * 2 + den) // (den * 2)).cast(pl.Int64)
+    magnitude = (prod.abs() * 2 + den) // (den * 2)
+    if wide_result:
+        # (Polars has no unary minus for Int128.)
+        return pl.when(prod < 0).then(pl.lit(0, pl.Int128) - magnitude).otherwise(magnitude)
+    magnitude = magnitude.cast(pl.Int64)
     return pl.when(prod < 0).then(-magnitude).otherwise(magnitude)
 
 

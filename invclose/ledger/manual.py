@@ -271,7 +271,7 @@ def apply_changes(
             unit_cost=pl.when(pl.col("delta").is_null())
             .then(pl.col("unit_cost"))
             .when(qty > 0)
-            .then(from_micro(mul_div_round(pl.col("_v"), pl.lit(10**10), qty)))
+            .then(from_micro(mul_div_round(pl.col("_v"), pl.lit(10**10), qty, wide_result=True)))
         )
         .drop("delta", "_v")
     )

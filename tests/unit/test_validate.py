@@ -734,3 +734,21 @@ def test_no_repeated_ids_when_all_differ() -> None:
     from invclose.validate import _repeated
 
     assert _repeated(pl.Series("txn_id", [f"T{i}" for i in range(1000)])).to_list() == []
+
+
+def test_groups_too_large_for_64_bit_cents_are_named() -> None:
+    # 2**62 cents = 46,116,860,184,273,879.04. Item A's amounts add up to 3 x 2e16 = 6e16 in
+    # absolute value (each row alone would fit): all its rows are named. Item B's 12 units of
+    # 1.00 are fine, and so are A's quantities.
+    df = good(
+        item_id=["A", "A", "A"],
+        amount=["20000000000000000.00", "-20000000000000000.00", "20000000000000000.00"],
+    )
+    df = pl.concat([df, good(txn_id=["B1", "B2", "B3"], item_id=["B", "B", "B"])])
+    err = rejected(df, dimensions=["site"])
+    assert_names(err, "too_large", "amount", ["R1", "I1", "R2"])
+    assert err.failures is not None
+    assert err.failures.height == 3
+    # 9.3e12 units are beyond 2**62 micro-units (4.6e12 units): the quantity is named.
+    err = rejected(good(qty=["9300000000000", "-4", "2.5"]), dimensions=["site"])
+    assert_names(err, "too_large", "qty", ["R1", "I1", "R2"])
