@@ -14,11 +14,11 @@ from typing import Annotated, Any
 import duckdb
 import polars as pl
 import typer
-from rich.console import Console
 from rich.table import Table
 
 import invclose
 from invclose.batched import close_batched
+from invclose.console import console, err_console, error_line
 from invclose.errors import InvcloseError
 from invclose.progress import rich_progress
 from invclose.store.duckdb import register_result
@@ -32,15 +32,13 @@ from invclose.ledger.cli import ledger_app  # noqa: E402 - the sub-app needs `ap
 
 app.add_typer(ledger_app, name="ledger")
 
-console = Console()
-err_console = Console(stderr=True)
 
 BAD_INPUT = 2
 WARNINGS = 1
 
 
 def _fail(message: str) -> None:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    err_console.print(error_line(message), highlight=False, soft_wrap=True)
     raise typer.Exit(BAD_INPUT)
 
 
@@ -276,7 +274,7 @@ def compare_cmd(
     dims = [d.strip() for d in dimensions.split(",") if d.strip()] if dimensions else []
     frame = invclose.read_transactions(transactions, dimensions=dims)
     wanted = [m.strip() for m in methods.split(",") if m.strip()] if methods else None
-    with console.status("[bold]closing under each method...[/]", spinner="dots"):
+    with console.status("closing under each method...", spinner="dots"):
         table = invclose.compare(frame, date, methods=wanted, dimensions=dims)
     if as_json:
         sys.stdout.write(table.write_json() + "\n")
@@ -360,10 +358,10 @@ def main() -> None:
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except InvcloseError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        err_console.print(error_line(str(exc)), highlight=False, soft_wrap=True)
         sys.exit(BAD_INPUT)
     except FileNotFoundError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        err_console.print(error_line(str(exc)), highlight=False, soft_wrap=True)
         sys.exit(BAD_INPUT)
     except typer.Abort:
         sys.exit(BAD_INPUT)

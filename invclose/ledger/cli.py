@@ -21,9 +21,9 @@ from typing import Annotated, Any, NoReturn
 import duckdb
 import polars as pl
 import typer
-from rich.console import Console
 
 from invclose.config import CloseConfig
+from invclose.console import console, err_console, error_line
 from invclose.errors import InvcloseError
 from invclose.ledger.books import Ledger
 from invclose.ledger.errors import LedgerError
@@ -37,8 +37,6 @@ ledger_app = typer.Typer(
     no_args_is_help=True,
     help="The period ledger on one DuckDB file: post, check, close, recalculate, reverse.",
 )
-console = Console()
-err_console = Console(stderr=True)
 
 BAD_INPUT = 2
 FAILED = 1
@@ -53,7 +51,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON (for machines)
 
 
 def _fail(message: str) -> NoReturn:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    err_console.print(error_line(message), highlight=False, soft_wrap=True)
     raise typer.Exit(BAD_INPUT)
 
 

@@ -250,6 +250,18 @@ def _check_target(target: Path) -> None:
             f"invclose result (no invclose {MANIFEST_NAME}); write to a new or empty directory"
         )
         raise InvcloseError(msg)
+    # The new result replaces the whole directory: anything else in it would be lost.
+    own = {MANIFEST_NAME, *(table_file(t) for t in RESULT_TABLES)}
+    others = sorted(p.name for p in target.iterdir() if p.name not in own)
+    if others:
+        listed = ", ".join(others[:10]) + (
+            f" and {len(others) - 10} more" if len(others) > 10 else ""
+        )
+        msg = (
+            f"refusing to overwrite the invclose result at {target}: it also holds {listed}, "
+            "which writing a result there would delete; move them, or write to another directory"
+        )
+        raise InvcloseError(msg)
 
 
 def _fsync_dir(path: Path) -> None:

@@ -189,6 +189,28 @@ def test_bad_rows_are_named(tmp_path: Path) -> None:
     assert "Traceback" not in proc.stderr
 
 
+def test_text_that_looks_like_markup_is_printed_as_it_is(tmp_path: Path) -> None:
+    # A txn_id "[/x]" repeated: the error names it and its check tag ([txn_id_duplicate]);
+    # rich markup would have crashed on the closing tag or swallowed the tag.
+    bad = pl.read_csv(SAMPLE / "transactions.csv", infer_schema=False)
+    bad = pl.concat([bad, bad.head(1)]).with_columns(
+        txn_id=pl.when(pl.col("txn_id") == bad["txn_id"][0])
+        .then(pl.lit("[/x]"))
+        .otherwise("txn_id")
+    )
+    path = tmp_path / "bad.csv"
+    bad.write_csv(path)
+    proc = run("close", str(path), "--date", "2025-01-31", "--dimensions", "site")
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert "(txn_id '[/x]'), column 'txn_id' [txn_id_duplicate]" in proc.stderr.replace("\n", " ")
+    out = tmp_path / "jan"
+    assert run("demo", "--out", str(out)).returncode == 0
+    proc = run("sql", str(out), "select '[/x] [bold]' as text")
+    assert proc.returncode == 0, proc.stderr
+    assert "[/x] [bold]" in proc.stdout
+
+
 def test_sql_with_a_bad_query_exits_2(tmp_path: Path) -> None:
     out = tmp_path / "jan"
     assert run("demo", "--out", str(out)).returncode == 0

@@ -406,6 +406,22 @@ def test_overwrite_existing_result(result: CloseResult, tmp_path: Path) -> None:
     assert _leftovers(tmp_path) == []
 
 
+def test_refuses_to_overwrite_a_result_that_holds_other_files(
+    result: CloseResult, tmp_path: Path
+) -> None:
+    # A result replaced in place takes its whole directory with it: a nested result written
+    # into it and a note beside the tables must stop the write, not vanish with the old one.
+    out = result.write(tmp_path / "jan")
+    _result(close_id="C2").write(out / "feb")
+    (out / "notes.txt").write_text("keep me")
+    with pytest.raises(InvcloseError, match=r"also holds feb, notes\.txt"):
+        _result(close_id="C3").write(out)
+    assert read_result(out).close_id == CID
+    assert read_result(out / "feb").close_id == "C2"
+    assert (out / "notes.txt").read_text() == "keep me"
+    assert _leftovers(tmp_path) == []
+
+
 def test_overwrite_without_rename_exchange(
     result: CloseResult, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
