@@ -109,6 +109,20 @@ def prepare_frame(
     return frame
 
 
+def _refuse_unknown_items(wanted: pl.Series, held: pl.Series) -> None:
+    """A recalculation limited to items none of the rows (or the opening) hold would do
+    nothing, silently: a mistyped id must be named instead."""
+    unknown = sorted(set(wanted.to_list()) - set(held.unique().to_list()))
+    if wanted.is_empty() or unknown:
+        listed = ", ".join(repr(i) for i in unknown[:20])
+        msg = (
+            f"item_ids names items that neither the transactions nor the opening hold: {listed}"
+            if unknown
+            else "item_ids is empty: pass None to recalculate every item"
+        )
+        raise ConfigError(msg)
+
+
 def run_parts(
     cfg: CloseConfig, closing_date: dt.date, kind: str, state: OpeningState | None
 ) -> tuple[tuple[str, ...], str]:
@@ -246,6 +260,7 @@ def _run(
     report(progress, "validate", 0, frame.height)
     if item_ids is not None:
         wanted = pl.Series("ids", [str(i) for i in item_ids], dtype=pl.String)
+        _refuse_unknown_items(wanted, frame["item_id"])
         frame = frame.with_columns(frozen=~pl.col("item_id").is_in(wanted.implode()))
     height = frame.height
     rows = [frame]

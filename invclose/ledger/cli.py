@@ -62,6 +62,12 @@ def _plain_errors() -> Iterator[None]:
         yield
     except InvcloseError as exc:
         _fail(str(exc))
+    except duckdb.Error as exc:
+        # A damaged file can fail at any read, not only when it is opened.
+        _fail(
+            f"the ledger file could not be read ({type(exc).__name__}: {_first_paragraph(exc)}); "
+            "it may be damaged: restore it from a backup"
+        )
 
 
 def _first_paragraph(exc: Exception) -> str:
@@ -256,20 +262,7 @@ def recalculate_cmd(
     """Adjust without settling or locking, dated DATE."""
     ids = None if items is None else [i.strip() for i in items.split(",") if i.strip()]
 
-    def recalculate(books: Ledger) -> CloseResult:
-        if ids is not None:
-            known = books.sql("SELECT DISTINCT item_id FROM current_transactions")
-            unknown = sorted(set(ids) - set(known["item_id"].to_list()))
-            if not ids or unknown:
-                msg = (
-                    f"--items names no item the ledger holds: {', '.join(unknown)}"
-                    if unknown
-                    else "--items names no item"
-                )
-                raise InvcloseError(msg)
-        return books.recalculate(date, ids, comment=comment)
-
-    result = _run(db, recalculate)
+    result = _run(db, lambda books: books.recalculate(date, ids, comment=comment))
     if as_json:
         _write_json(_facts(result))
     else:

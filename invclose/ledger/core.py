@@ -28,6 +28,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import polars as pl
 
 from invclose.config import CloseConfig, VoucherDetail
@@ -36,7 +37,7 @@ from invclose.hashing import content_id
 from invclose.kernel.money import from_cents, to_cents
 from invclose.kernel.vouchers import voucher_lines
 from invclose.ledger import audit
-from invclose.ledger.errors import LedgerError, LedgerStateError
+from invclose.ledger.errors import LedgerBusyError, LedgerError, LedgerStateError
 from invclose.ledger.store import FORMAT_VERSION, Store, quote
 from invclose.result import CloseResult
 from invclose.schemas import RESULT_TABLES, conform, input_schema
@@ -79,6 +80,13 @@ class LedgerCore:
         self._store = Store(path, read_only=read_only)
         try:
             self._open(config)
+        except duckdb.Error as exc:
+            self._store.release()
+            msg = (
+                f"cannot read the ledger file {self._store.path} ({type(exc).__name__}: {exc}); "
+                "it may be damaged: restore it from a backup"
+            )
+            raise LedgerError(msg) from None
         except BaseException:
             self._store.release()
             raise
@@ -152,7 +160,7 @@ class LedgerCore:
     def _operation(self, verb: str, *, write: bool = True) -> Iterator[None]:
         if not self._busy.acquire(blocking=False):
             msg = f"{verb}: another operation is running on this ledger; they run one at a time"
-            raise LedgerError(msg)
+            raise LedgerBusyError(msg)
         try:
             with self._store.transaction(verb, write=write):
                 yield

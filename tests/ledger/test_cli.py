@@ -351,7 +351,7 @@ BAD = [
     ("closed", "close --db {db} --date 2025-01-15", "after the latest closing date 2025-01-31"),
     ("posted", "close --db {db} --date 2025-02-30", "got '2025-02-30'"),
     ("posted", "close --db {db}", "Missing option '--date'"),
-    ("posted", "recalculate --db {db} --date 2025-01-20 --items ZZZ", "holds: ZZZ"),
+    ("posted", "recalculate --db {db} --date 2025-01-20 --items ZZZ", "hold: 'ZZZ'"),
     ("closed", "recalculate --db {db} --date 2025-01-20", "latest closing date 2025-01-31"),
     ("recalculated", "recalculate --db {db} --date 2025-01-15", "2025-01-20 is in force"),
     ("posted", "reverse --db {db}", "nothing to reverse"),

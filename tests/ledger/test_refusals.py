@@ -120,7 +120,7 @@ def test_a_second_writer_in_this_process_is_refused(closed: Ledger) -> None:
 def test_one_operation_at_a_time(closed: Ledger) -> None:
     assert closed._busy.acquire(blocking=False)  # as if another thread were closing
     try:
-        with pytest.raises(LedgerError, match="another operation is running"):
+        with pytest.raises(LedgerBusyError, match="another operation is running"):
             closed.close("2025-02-28")
     finally:
         closed._busy.release()
@@ -171,6 +171,17 @@ def test_recalculating_before_a_recalculation_in_force_is_refused(closed: Ledger
     assert same_dump(before, dump(closed))
     assert len(closed.reverse_recalculations("2025-02-01")) == 1
     assert closed.recalculate("2025-02-10").closing_date == day(2, 10)
+
+
+def test_a_recalculation_of_an_unknown_item_is_refused_and_stores_nothing(
+    closed: Ledger,
+) -> None:
+    # books.recalculate(date, items=["NOPE"]) used to record an empty recalculation, in force
+    # and blocking earlier ones; the library must refuse it as the command line does.
+    before = dump(closed)
+    with pytest.raises(invclose.ConfigError, match="hold: 'NOPE'"):
+        closed.recalculate("2025-02-15", items=["NOPE"])
+    assert same_dump(before, dump(closed))
 
 
 def test_a_recalculation_under_a_manual_adjustment_blocks_an_earlier_close(
@@ -232,3 +243,23 @@ def test_a_ledger_file_of_another_format_is_refused_by_name(tmp_path: Path) -> N
         con.execute("UPDATE ledger_meta SET value = '1' WHERE key = 'format_version'")
     with pytest.raises(LedgerError, match=r"unsupported ledger format '1' .*format '2'"):
         Ledger(path)
+
+
+def test_a_damaged_ledger_file_is_named_not_a_traceback(closed: Ledger, tmp_path: Path) -> None:
+    # Half of the file cut off (a failed copy): opening it must say the file is damaged,
+    # as a LedgerError (exit 2 on the command line), not leak DuckDB's IOException.
+    closed.disconnect()
+    damaged = tmp_path / "damaged.duckdb"
+    data = closed.path.read_bytes()
+    damaged.write_bytes(data[: len(data) // 2])
+    with pytest.raises(LedgerError, match="may be damaged: restore it from a backup"):
+        Ledger(damaged)
+    proc = subprocess.run(
+        [sys.executable, "-m", "invclose", "ledger", "history", "--db", str(damaged)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert "may be damaged" in proc.stderr
+    assert "Traceback" not in proc.stderr

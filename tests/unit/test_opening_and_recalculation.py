@@ -189,6 +189,14 @@ def test_recalculation_limited_to_some_items() -> None:
     assert "J1" in set(r.open_items["txn_id"])
 
 
+def test_a_recalculation_limited_to_unknown_items_is_refused() -> None:
+    # A mistyped id would recalculate nothing and say nothing: it must be named instead.
+    with pytest.raises(invclose.ConfigError, match="hold: 'ZZZ'"):
+        invclose.recalculate(history(), day(15), accounts=ACCOUNTS, item_ids=["A", "ZZZ"])
+    with pytest.raises(invclose.ConfigError, match="item_ids is empty"):
+        invclose.recalculate(history(), day(15), accounts=ACCOUNTS, item_ids=[])
+
+
 def test_recalculation_keeps_the_lock_of_its_opening() -> None:
     jan = invclose.close(history(), day(31), accounts=ACCOUNTS)
     r = invclose.recalculate(history(), dt.date(2025, 2, 15), accounts=ACCOUNTS, opening=jan)

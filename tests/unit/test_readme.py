@@ -34,3 +34,7 @@ def test_quick_start_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     assert (tmp_path / "out" / "jan" / "manifest.json").exists()
     feb = namespace["feb"]
     assert feb.lock_date.isoformat() == "2025-02-28"
+    # February keeps each item's own method (PAINT is lifo, GLUE lifo_date), not the default.
+    methods = dict(feb.balances.select("item_id", "method").unique().rows())  # type: ignore[attr-defined]
+    assert methods["PAINT"] == "lifo"
+    assert methods["GLUE"] == "lifo_date"
