@@ -20,6 +20,7 @@ file has one writer at a time.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 from typing import Any
 
 import polars as pl
@@ -28,11 +29,12 @@ from invclose.assemble import resolve_items
 from invclose.close import check as stateless_check
 from invclose.close import close as stateless_close
 from invclose.close import recalculate as stateless_recalculate
-from invclose.config import CloseConfig, parse_date
+from invclose.config import CloseConfig, VoucherDetail, parse_date
 from invclose.errors import ConfigError, InputValidationError
 from invclose.hashing import content_id, row_hashes
 from invclose.io import to_polars
-from invclose.kernel.money import to_cents
+from invclose.kernel.money import from_cents, to_cents
+from invclose.kernel.vouchers import voucher_lines
 from invclose.ledger import audit, manual, postings
 from invclose.ledger.errors import (
     LedgerDateError,
@@ -297,6 +299,7 @@ class Ledger(LedgerReads):
                 df, date, item_ids=items, opening=opening, config=self._cfg
             )
         del df, opening
+        result = self._with_posted_accounts(result)
         run_id = self._next_run_id()
         parts = [kind, date.isoformat(), result.close_id, str(state_run), self._cfg.fingerprint()]
         input_hash = audit.joined_digest(versions["row_hash"], prefix="\x1e".join(parts) + "\x1e")
@@ -320,6 +323,46 @@ class Ledger(LedgerReads):
             self._certify(run_id)
             self._store.fault("certified")
         return result
+
+    def _with_posted_accounts(self, result: CloseResult) -> CloseResult:
+        """``result`` with each adjustment on the accounts its row was posted to.
+
+        The close fills a row's missing accounts from the configuration in force, but the
+        ledger posted the row with the mapping in force then: after ``reconfigure`` they can
+        differ, and the adjustment must correct the accounts that hold the row's value. The
+        vouchers are built again only when an account changes (same ids and detail).
+        """
+        adjusted = result.adjustments
+        if adjusted.is_empty():
+            return result
+        posted = self._current(
+            ["txn_id", "posted_inventory_account", "posted_offset_account"],
+            ids=adjusted["txn_id"],
+        )
+        moved = adjusted.join(posted, on="txn_id", how="left", maintain_order="left").with_columns(
+            inventory_account=pl.coalesce("posted_inventory_account", "inventory_account"),
+            offset_account=pl.coalesce("posted_offset_account", "offset_account"),
+        )
+        unchanged = adjusted.select("inventory_account", "offset_account").equals(
+            moved.select("inventory_account", "offset_account")
+        )
+        if unchanged:
+            return result
+        adjustments = moved.select(adjusted.columns)
+        dims = list(result.dimensions)
+        lines = voucher_lines(
+            adjustments.with_columns(adjustment=to_cents(pl.col("adjustment"))),
+            VoucherDetail(self._cfg.voucher_detail),
+            dims,
+            result.close_id,
+        )
+        vouchers = lines.with_columns(
+            close_id=pl.lit(result.close_id),
+            posting_date=pl.lit(result.closing_date),
+            debit=from_cents(pl.col("debit")),
+            credit=from_cents(pl.col("credit")),
+        ).select(result.vouchers.columns)
+        return replace(result, adjustments=adjustments, vouchers=vouchers)
 
     def recalculate(
         self, date: Any, items: list[str] | None = None, *, comment: str | None = None

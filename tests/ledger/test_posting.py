@@ -154,3 +154,37 @@ def test_posting_time_costing_hook(books: Ledger, monkeypatch: pytest.MonkeyPatc
     amounts = dict(books.transactions().select("txn_id", "amount").iter_rows())
     assert amounts["S2"] == D("-11.50")
     assert_consistent(books)
+
+
+def test_adjustments_keep_the_accounts_a_row_was_posted_to(books: Ledger) -> None:
+    # R1 10 @ 10.00 and R2 10 @ 20.00 bought on 1400, I1 sold 10 @ 15.00 (150.00) from 1400
+    # to COGS 5000. Then the chart changes: purchases and sales now map to 1500 / 5500. FIFO
+    # values I1 at 100.00: the close must take 50.00 back to 1400 and from 5000, where I1's
+    # 150.00 was posted, not to 1500 / 5500 (1500 would show 50.00 it never held).
+    books.post(
+        rows(
+            ("R1", "A", day(1, 2), "10", "100.00", "purchase"),
+            ("R2", "A", day(1, 3), "10", "200.00", "purchase"),
+            ("I1", "A", day(1, 5), "-10", "-150.00", "sale"),
+        )
+    )
+    new_chart = ACCOUNTS.with_columns(
+        inventory_account=pl.lit("1500"), offset_account=pl.lit("5500")
+    )
+    books.reconfigure(
+        invclose.CloseConfig(method="fifo", dimensions=["site"], accounts=new_chart),
+        comment="new chart of accounts",
+    )
+    result = books.close("2025-01-31")
+    i1 = result.adjustments.filter(pl.col("txn_id") == "I1").row(0, named=True)
+    assert (i1["adjustment"], i1["inventory_account"], i1["offset_account"]) == (
+        D("50.00"),
+        "1400",
+        "5000",
+    )
+    # 1400: 100.00 + 200.00 - 150.00 + 50.00 = 200.00, the 10 units left of R2.
+    assert gl_balance(books, "1400") == D("200.00")
+    assert gl_balance(books, "5000") == D("100.00")
+    assert gl_balance(books, "1500") == D("0.00")
+    assert gl_balance(books, "5500") == D("0.00")
+    assert_consistent(books)
