@@ -604,7 +604,12 @@ def _close_batch(
     progress: ProgressCallback | None,
 ) -> tuple[pl.DataFrame, int] | None:
     """Close one batch and write its tables; its item digests and input rows."""
-    batch_state = _opening_slice(state, items, rows["txn_id"].cast(pl.String))
+    # The closed rows this batch repeats, and those its marks name (a mark to a closed
+    # receipt is valid, see close._known).
+    named = [rows["txn_id"].cast(pl.String)]
+    if "marked_to" in rows.columns:
+        named.append(rows["marked_to"].cast(pl.String).drop_nulls())
+    batch_state = _opening_slice(state, items, pl.concat(named))
     frame = prepare_frame(rows, cfg, batch_state, closing_date)
     if batch.validate_only:
         return None

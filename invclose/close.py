@@ -41,9 +41,22 @@ def _config(config: CloseConfig | None, **overrides: Any) -> CloseConfig:
 
 
 def _known(opening: OpeningState | None, dims: tuple[str, ...]) -> pl.DataFrame | None:
+    """Rows ``marked_to`` may name besides the input's: the opening's open and closed rows.
+
+    A mark to a closed receipt is valid (the full history would hold it): the close then
+    finds nothing open to settle it against, and the issue goes to the method.
+    """
     if opening is None:
         return None
-    return opening.open_items.select("txn_id", "item_id", *dims, "qty")
+    open_rows = opening.open_items.select("txn_id", "item_id", *dims, "qty")
+    closed = opening.closed_items.select("txn_id").join(open_rows, on="txn_id", how="anti")
+    return pl.concat(
+        [
+            open_rows.with_columns(known_closed=pl.lit(False)),
+            closed.with_columns(known_closed=pl.lit(True)),
+        ],
+        how="diagonal_relaxed",
+    )
 
 
 def _reject_periodic_revaluations(frame: pl.DataFrame) -> None:

@@ -686,11 +686,13 @@ def _known_rows(known: pl.DataFrame | pl.LazyFrame, dims: Sequence[str]) -> pl.D
     if missing:
         msg = f"internal: the known rows lack the columns {missing}"
         raise ConfigError(msg)
+    closed = pl.col("known_closed") if "known_closed" in frame.columns else pl.lit(False)
     return frame.select(
         pl.col("txn_id").cast(pl.String),
         pl.col("item_id").cast(pl.String),
         *[pl.col(d).cast(pl.String) for d in dims],
         pl.col("qty").cast(pl.Decimal(38, 6), strict=False),
+        closed.fill_null(False).alias("known_closed"),
     )
 
 
@@ -772,8 +774,12 @@ def _cross_row_checks(
     if marked_rows.is_empty():
         return failures, drop_rows
     names = marked_rows["marked_to"].unique().implode()
-    target_cols = ["txn_id", "item_id", *dims, "qty"]
-    targets = lf.filter(~drop & txn.is_in(names)).select(target_cols)
+    target_cols = ["txn_id", "item_id", *dims, "qty", "known_closed"]
+    targets = (
+        lf.filter(~drop & txn.is_in(names))
+        .with_columns(known_closed=pl.lit(False))
+        .select(target_cols)
+    )
     if known is not None:
         known_targets = _known_rows(known, dims).lazy().filter(txn.is_in(names))
         targets = pl.concat([targets, known_targets], how="vertical_relaxed")
@@ -793,11 +799,13 @@ def _cross_row_checks(
     other_group = ~pl.all_horizontal(
         [pl.col(c).eq_missing(pl.col(f"__t_{c}")) for c in ("item_id", *dims)]
     )
+    # A receipt an earlier close closed is known by its id only (it is settled already).
+    open_target = found & ~pl.col("__t_known_closed").fill_null(False)
     checks = {
         "marked_to_on_receipt": pl.col("qty") >= 0,
         "marked_to_unknown": ~found,
-        "marked_to_other_group": found & other_group,
-        "marked_to_not_receipt": found & (pl.col("__t_qty") <= 0),
+        "marked_to_other_group": open_target & other_group,
+        "marked_to_not_receipt": open_target & (pl.col("__t_qty") <= 0),
     }
     failures.extend(
         _row_failures(marked, key, mask, "marked_to", check, mark, _MARK_HINTS[check])

@@ -9,6 +9,7 @@ import polars as pl
 import pytest
 
 import invclose
+from invclose.batched import close_batched
 from invclose.testing.reference import reference_close
 from tests.helpers import ACCOUNTS, D, day, tx
 
@@ -260,3 +261,28 @@ def test_an_invoice_dated_in_the_closed_period_is_refused() -> None:
     assert err.value.failures.select("txn_id", "check").rows() == [
         ("P", "posting_into_closed_period")
     ]
+
+
+def test_a_mark_to_a_receipt_closed_earlier_needs_no_history(tmp_path: Path) -> None:
+    # January closes R1 (J1 takes both its units). February's F2 is marked to R1: nothing of
+    # R1 is left, so F2 goes to FIFO, where R2's 2 units go to J1's open unit and F1 first:
+    # F2 is left unsettled (1 unit, logged). Given only February's rows (the contract
+    # allows it), the mark names a row the input does not hold but the opening closed: the
+    # close must be the one of the whole history, not a marked_to_unknown error.
+    jan = invclose.close(history(), day(31), accounts=ACCOUNTS)
+    marked = tx(("F2", "A", dt.date(2025, 2, 5), -1, "-12.00", "financial", "R1")).with_columns(
+        seq=pl.lit(30, pl.Int64)
+    )
+    full = pl.concat([history(), marked])
+    only_new = full.filter(pl.col("date") > day(31))
+    a = invclose.close(full, FEB, accounts=ACCOUNTS, opening=jan)
+    b = invclose.close(only_new, FEB, accounts=ACCOUNTS, opening=jan)
+    assert b.settlements.filter(pl.col("issue_txn_id") == "F2").is_empty()
+    short = b.log.filter(pl.col("code") == "insufficient_receipts")
+    assert short.select("txn_id", "qty").rows() == [("F2", D(1))]
+    for name in ("settlements", "adjustments", "balances", "open_items", "log"):
+        assert getattr(a, name).drop("close_id").equals(getattr(b, name).drop("close_id")), name
+    # The batched close too: each batch's slice of the opening holds the receipts its marks name.
+    close_batched(only_new, FEB, tmp_path / "feb", batch_rows=1, accounts=ACCOUNTS, opening=jan)
+    batched = invclose.read_result(tmp_path / "feb")
+    assert batched.log.drop("close_id").equals(b.log.drop("close_id"))
