@@ -119,7 +119,32 @@ def prepare_frame(
     items = normalize_items(cfg.items)
     frame = resolve_items(merge_opening(tx, state, cfg.dims, hash_rows=hash_rows), items, cfg)
     _reject_periodic_revaluations(frame)
+    if state is not None:
+        _refuse_moving_average_conversion(frame, state.moving_average_items)
     return frame
+
+
+def _refuse_moving_average_conversion(frame: pl.DataFrame, moving: pl.Series) -> None:
+    """close-semantics §3.8: an item valued at moving average never becomes periodic (its
+    on-hand row carries a moving-average value no periodic method could settle)."""
+    if moving.is_empty():
+        return
+    periodic = sorted(m.value for m in PERIODIC_METHODS)
+    converted = (
+        frame.filter(pl.col("item_id").is_in(moving.implode()) & pl.col("method").is_in(periodic))
+        .select("item_id", "method")
+        .unique()
+        .sort("item_id")
+    )
+    if converted.is_empty():
+        return
+    listed = ", ".join(f"{i} (now {m})" for i, m in converted.head(20).iter_rows())
+    msg = (
+        f"items valued at moving average by the opening's close cannot change to a periodic "
+        f"method (close-semantics §3.8): {listed}; keep them moving_average in items= or the "
+        "method keyword"
+    )
+    raise ConfigError(msg)
 
 
 def _refuse_unknown_items(wanted: pl.Series, held: pl.Series) -> None:

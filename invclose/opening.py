@@ -33,6 +33,9 @@ class OpeningState:
     lock_date: dt.date | None
     open_items: pl.DataFrame
     closed_items: pl.DataFrame
+    #: Items the opening valued at moving average (close-semantics §3.8: no conversion to a
+    #: periodic method).
+    moving_average_items: pl.Series
 
 
 def load_opening(
@@ -56,6 +59,9 @@ def load_opening(
         lock_date=result.lock_date,
         open_items=result.open_items,
         closed_items=result.closed_items,
+        moving_average_items=result.balances.filter(pl.col("method") == "moving_average")[
+            "item_id"
+        ].unique(),
     )
 
 

@@ -463,7 +463,11 @@ def test_a_component_waits_while_an_output_of_its_order_is_still_to_come(o2: str
     assert log_rows(feb, "late_cost").is_empty()
     c2 = open_row(feb, "C2")
     assert (c2["unfed_qty"], c2["unfed_change"]) == (D("2"), D("-10.00"))
-    invoiced = frame.with_columns(status=pl.lit("financial"))
+    # O2's invoice (or O2 itself) is dated 5 March: nothing posts into the closed February.
+    invoiced = frame.with_columns(
+        status=pl.lit("financial"),
+        date=pl.when(pl.col("txn_id") == "O2").then(dt.date(2025, 3, 5)).otherwise("date"),
+    )
     mar = close(invoiced, dt.date(2025, 3, 31), opening=feb)
     assert adjustment(mar, "O2") == D("-10.00")
     assert "C2" in closed(mar)

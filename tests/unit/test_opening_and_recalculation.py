@@ -286,3 +286,21 @@ def test_a_mark_to_a_receipt_closed_earlier_needs_no_history(tmp_path: Path) -> 
     close_batched(only_new, FEB, tmp_path / "feb", batch_rows=1, accounts=ACCOUNTS, opening=jan)
     batched = invclose.read_result(tmp_path / "feb")
     assert batched.log.drop("close_id").equals(b.log.drop("close_id"))
+
+
+def test_no_conversion_from_moving_average_to_a_periodic_method() -> None:
+    # close-semantics §3.8. January values A at moving average (on hand 4 @ 10.00 after R1 5
+    # @ 10.00 and S1 1 @ 10.00); February asks for FIFO: refused by name, not settled against
+    # the moving-average on-hand row. Staying moving_average (or going to standard) is fine.
+    jan_rows = tx(("R1", "A", 5, 5, "50.00"), ("S1", "A", 6, -1, "-10.00"))
+    jan = invclose.close(jan_rows, day(31), method="moving_average", accounts=ACCOUNTS)
+    feb_rows = pl.concat(
+        [
+            jan_rows,
+            tx(("R2", "A", dt.date(2025, 2, 5), 2, "30.00")).with_columns(seq=pl.lit(5, pl.Int64)),
+        ]
+    )
+    with pytest.raises(invclose.ConfigError, match=r"A \(now fifo\)"):
+        invclose.close(feb_rows, FEB, method="fifo", accounts=ACCOUNTS, opening=jan)
+    feb = invclose.close(feb_rows, FEB, method="moving_average", accounts=ACCOUNTS, opening=jan)
+    assert feb.balances.select("qty", "value").rows() == [(D(6), D("70.00"))]
