@@ -8,12 +8,27 @@ replayed in posting order (``seq``, then ``txn_id``) in one compiled pass.
 
 Choices where the specification is silent (also in the README):
 
-* an invoice is recognised against ``opening``: a financial row whose ``txn_id`` is an open
-  physical row of the opening. Within one frame, an invoice pair has already been collapsed to
-  its financial row by validation;
+* an **invoice** replaces its physical row, which is either in the same frame (both rows are
+  kept and returned; each is replayed at its own place in posting order, so rows between them
+  see the physical stock, and an invoice ordered before its physical row is refused) or open
+  in ``opening``. The invoice takes the whole physical row out of stock and puts its own
+  quantity in: a partial invoice's rest comes back as the new physical row the contract asks
+  for. Under ``moving_average`` a receipt's invoice capitalises its difference to the
+  physical value of the invoiced quantity (pro rata) only for what is still on hand; an
+  issue's invoice keeps the cost the issue left at;
 * a backdated ``moving_average`` row takes the current average like any other row; its gap is
   not split out (``variance`` 0);
-* issues never carry a ``variance``: their cost is the average, whatever amount was given.
+* issues never carry a ``variance``: their cost is the average (``moving_average``) or the
+  standard cost (``standard``), whatever amount was given. Only a receipt has a price of its
+  own, so only a receipt has a purchase price variance;
+* a **standard cost change** is revalued once it is active by the frame's last date (the
+  on-hand before it is then known) and dated after ``opening``'s closing date (an earlier one
+  belongs to the run that made the opening); the on-hand counts the opening's physical and
+  financial quantity. A revaluation row already in the input (``post_costs``' own output given
+  back) is not added again; it keeps its amount and, like a new one, posts against the
+  variance account;
+* ``posted`` rows (what ``Ledger.post`` holds since its state in force) are replayed with
+  their amounts as final, to rebuild the state, and are not returned.
 """
 
 from __future__ import annotations
@@ -100,8 +115,8 @@ def _missing_standard(frame: pl.DataFrame) -> None:
 
 def _opening_state(
     opening: Any, dims: tuple[str, ...], keys: list[str]
-) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Per-group opening quantities and values, and open physical rows (for invoices)."""
+) -> tuple[pl.DataFrame, pl.DataFrame, dt.date | None]:
+    """Per-group opening quantities and values, open physical rows (for invoices), its date."""
     state = load_opening(opening, dims)
     empty_groups = pl.DataFrame(
         schema={
@@ -112,9 +127,11 @@ def _opening_state(
             "pv": pl.Int64,
         }
     )
-    empty_phys = pl.DataFrame(schema={"txn_id": pl.String, "invoice_of": pl.Int64})
+    empty_phys = pl.DataFrame(
+        schema={"txn_id": pl.String, "open_phys_q": pl.Int64, "open_phys_v": pl.Int64}
+    )
     if state is None:
-        return empty_groups, empty_phys
+        return empty_groups, empty_phys, None
     items = state.open_items.with_columns(
         q=to_micro(pl.col("open_qty")),
         v=to_cents(pl.col("open_value")),
@@ -126,18 +143,63 @@ def _opening_state(
         pq=pl.col("q").filter(~pl.col("fin")).sum(),
         pv=pl.col("v").filter(~pl.col("fin")).sum(),
     )
+    # What an invoice takes out of physical stock is what the opening holds of the row.
     physical = items.filter(~pl.col("fin")).select(
-        "txn_id", invoice_of=to_cents(pl.col("carried_value"))
+        "txn_id", open_phys_q=pl.col("q"), open_phys_v=pl.col("v")
     )
-    return groups, physical
+    return groups, physical, state.closing_date
+
+
+def _invoice_pairs(ordered: pl.DataFrame) -> pl.DataFrame:
+    """Each in-frame invoice's physical row: its position in ``ordered`` and its quantity.
+
+    ``ordered`` is in posting order with a ``__pos`` column. Validation has made sure a
+    repeated ``txn_id`` is an invoice pair (same item and dimensions, one physical and one
+    financial row); the physical row must come first in posting order.
+    """
+    physical = ordered.filter(pl.col("status") == "physical").select(
+        "txn_id", phys_pos="__pos", phys_seq="seq", phys_q=to_micro(pl.col("qty"))
+    )
+    pairs = (
+        ordered.filter(pl.col("status") == "financial")
+        .select("txn_id", "__pos", "seq")
+        .join(physical, on="txn_id", how="inner")
+    )
+    early = pairs.filter(pl.col("seq") < pl.col("phys_seq"))
+    if not early.is_empty():
+        failures = early.select(
+            pl.lit(None, pl.Int64).alias("row"),
+            "txn_id",
+            pl.lit("seq").alias("column"),
+            pl.lit("invoice_before_physical").alias("check"),
+            pl.col("seq").cast(pl.String).alias("value"),
+            pl.lit("give the invoice a seq after its physical row's").alias("hint"),
+        )
+        ids = ", ".join(early["txn_id"].to_list()[:20])
+        msg = f"invoice(s) posted before the physical row they replace (by seq): {ids}"
+        raise InputValidationError(msg, failures)
+    return pairs.select("__pos", "phys_pos", "phys_q")
 
 
 def _revaluations(
-    frame: pl.DataFrame, items: pl.DataFrame | None, dims: tuple[str, ...]
+    moves: pl.DataFrame,
+    items: pl.DataFrame | None,
+    dims: tuple[str, ...],
+    *,
+    latest: dt.date,
+    opening_date: dt.date | None,
 ) -> pl.DataFrame:
-    """A ``revaluation`` row per standard group and new standard cost, for its on-hand."""
+    """A ``revaluation`` row per standard group and new standard cost, for its on-hand.
+
+    ``moves`` holds the changes of each standard group's on-hand quantity (``q``, micro-units)
+    with their ``date``: the rows, the opening's on-hand (dated its closing date) and, for each
+    invoice, the physical row it replaces (negative, dated the invoice). A cost change is
+    revalued when it is active by ``latest`` (the frame's last date: the on-hand before it is
+    then known) and dated after ``opening_date`` (an earlier change belongs to the run that
+    produced the opening).
+    """
     if items is None:
-        return frame.clear()
+        return pl.DataFrame(schema={**input_schema(dims), "variance": MONEY})
     changes = (
         items.filter(pl.col("standard_cost").is_not_null())
         .with_columns(pl.col("valid_from").fill_null(_EARLIEST))
@@ -147,21 +209,27 @@ def _revaluations(
             old_cents=to_cents(pl.col("standard_cost")).shift(1).over("item_id"),
         )
         .filter(pl.col("old_cents").is_not_null() & (pl.col("old_cents") != pl.col("new_cents")))
+        .filter(pl.col("valid_from") <= latest)
         .select("item_id", "valid_from", "new_cents", "old_cents")
     )
-    standard = frame.filter(pl.col("method") == Method.STANDARD.value)
+    if opening_date is not None:
+        changes = changes.filter(pl.col("valid_from") > opening_date)
     keys = group_keys(dims)
     onhand = (
-        standard.join(changes, on="item_id", how="inner")
+        moves.join(changes, on="item_id", how="inner")
         .filter(pl.col("date") < pl.col("valid_from"))
         .group_by([*keys, "valid_from", "new_cents", "old_cents"])
-        .agg(q=to_micro(pl.col("qty")).sum())
+        .agg(pl.col("q").sum())
         .filter(pl.col("q") != 0)
+        .sort([*keys, "valid_from"], nulls_last=False)
     )
     dims_text = (
         pl.concat_str([pl.col(d).fill_null("") for d in dims], separator="|")
         if dims
         else pl.lit("")
+    )
+    change = mul_div_round(
+        pl.col("new_cents") - pl.col("old_cents"), pl.col("q"), pl.lit(MICRO_PER_UNIT)
     )
     rows = onhand.select(
         *keys,
@@ -176,19 +244,12 @@ def _revaluations(
         ),
         date=pl.col("valid_from"),
         qty=pl.lit(0).cast(pl.Decimal(38, 6)),
-        amount=from_cents(
-            mul_div_round(
-                pl.col("new_cents") - pl.col("old_cents"), pl.col("q"), pl.lit(MICRO_PER_UNIT)
-            )
-        ),
+        amount=from_cents(change),
         status=pl.lit("financial"),
         seq=pl.lit(-(2**63), pl.Int64),
         kind=pl.lit("revaluation"),
-        variance=from_cents(
-            -mul_div_round(
-                pl.col("new_cents") - pl.col("old_cents"), pl.col("q"), pl.lit(MICRO_PER_UNIT)
-            )
-        ),
+        # Against the variance account: the whole change is cost-change variance (§3.7).
+        variance=from_cents(-change),
     )
     schema = {**input_schema(dims), "variance": MONEY}
     return rows.select(
@@ -207,6 +268,7 @@ def post_costs(
     method: str = "fifo",
     include_physical_value: bool = False,
     opening: Any = None,
+    posted: Any = None,
 ) -> pl.DataFrame:
     """Fill the amounts the ERP posts: running average, standard cost, moving average.
 
@@ -223,13 +285,21 @@ def post_costs(
         Defaults for items the table does not list.
     opening
         An earlier ``CloseResult`` (or its directory) whose open items start the replay.
+    posted
+        Rows already posted after ``opening`` (or from the start), with their final amounts:
+        replayed, in posting order among the rows of ``df``, to rebuild the on-hand state, but
+        never re-costed nor returned. Their amounts are what entered inventory (an invoice's
+        capitalised amount, not its price), so re-costing them would not give them back;
+        ``Ledger.post`` passes the rows it holds since the state in force. A physical row
+        here may be invoiced in ``df``.
 
     Returns
     -------
     polars.DataFrame
-        The canonical transaction columns with ``amount`` filled, plus ``variance``: the part
-        of a row's given amount that does not enter inventory. Standard items get a
-        ``revaluation`` row (``qty`` 0) per new standard cost for their on-hand at that date.
+        The rows of ``df`` in their order (both rows of an invoice pair), in the canonical
+        transaction columns with ``amount`` filled, plus ``variance``: the part of a row's
+        given amount that does not enter inventory. Standard items get a ``revaluation`` row
+        (``qty`` 0) per new standard cost for their on-hand at that date, after them.
 
     Examples
     --------
@@ -248,13 +318,28 @@ def post_costs(
     )
     dims = cfg.dims
     keys = group_keys(dims)
-    tx = normalize_transactions(df, dimensions=dims, require_amount=False)
+    # Both rows of an invoice pair stay: the physical row is replayed at its place in posting
+    # order and the invoice at its own (which replaces it), and both are returned.
+    tx = normalize_transactions(df, dimensions=dims, require_amount=False, keep_invoice_pairs=True)
+    tx = tx.with_columns(__posted=pl.lit(False))
+    if posted is not None:
+        before = normalize_transactions(
+            posted, dimensions=dims, require_amount=False, keep_invoice_pairs=True
+        )
+        # Validated together: an id may repeat across the two only as an invoice pair.
+        normalize_transactions(
+            pl.concat([before, tx.drop("__posted")]), dimensions=dims, require_amount=False
+        )
+        tx = pl.concat([before.with_columns(__posted=pl.lit(True)), tx])
+    # Input order, to return the rows as given (joins below need not keep it).
+    tx = tx.with_row_index("__in")
     item_table = normalize_items(items)
     frame = _unit_costs(resolve_items(tx, item_table, cfg), item_table)
     _missing_standard(frame)
-    start, physical = _opening_state(opening, dims, keys)
+    start, physical, opening_date = _opening_state(opening, dims, keys)
     frame = frame.join(physical, on="txn_id", how="left").with_columns(
-        invoice_of=pl.when(pl.col("status") == "financial").then(pl.col("invoice_of"))
+        pl.when(pl.col("status") == "financial").then(pl.col(c)).alias(c)
+        for c in ("open_phys_q", "open_phys_v")
     )
     groups = frame.select(keys).unique().sort(keys, nulls_last=False).with_row_index("gid")
     groups = groups.join(start, on=keys, how="left", nulls_equal=True).with_columns(
@@ -262,8 +347,13 @@ def post_costs(
     )
     ordered = (
         frame.join(groups.select(*keys, "gid"), on=keys, how="left", nulls_equal=True)
-        .with_row_index("__row")
-        .sort("gid", "seq", "txn_id")
+        # A physical row sorts before its invoice when both have the same seq.
+        .sort("gid", "seq", "txn_id", pl.col("status") == "financial")
+        .with_row_index("__pos")
+    )
+    ordered = ordered.join(_invoice_pairs(ordered), on="__pos", how="left").with_columns(
+        # The quantity of the physical row an invoice replaces (in the frame or the opening).
+        replaced_q=pl.coalesce("phys_q", "open_phys_q")
     )
     code = (
         pl.when(pl.col("method") == Method.STANDARD.value)
@@ -279,28 +369,76 @@ def post_costs(
         q=to_micro(pl.col("qty")),
         v=to_cents(pl.col("amount")).fill_null(0),
         has=pl.col("amount").is_not_null(),
+        fixed=pl.col("__posted") & pl.col("amount").is_not_null(),
         unit=pl.coalesce("std_cents", "fallback_cents").fill_null(0),
-        inv=pl.col("invoice_of").fill_null(_NO_INVOICE),
+        inv_row=pl.col("phys_pos").cast(pl.Int64).fill_null(-1),
+        inv_q=pl.col("open_phys_q").fill_null(0),
+        inv_v=pl.col("open_phys_v").fill_null(0),
     )
     gids = ordered["gid"].to_numpy()
     g_off = np.searchsorted(gids, np.arange(groups.height + 1)).astype(np.int64)
     amount, variance = posting_walk(
         g_off,
-        arrays["code"].to_numpy(),
-        arrays["fin"].to_numpy(),
-        arrays["phys"].to_numpy(),
-        arrays["q"].to_numpy(),
-        arrays["v"].to_numpy(),
-        arrays["has"].to_numpy(),
-        arrays["unit"].to_numpy(),
-        arrays["inv"].to_numpy(),
+        *(
+            arrays[c].to_numpy()
+            for c in (
+                *("code", "fin", "phys", "q", "v", "has", "fixed", "unit"),
+                *("inv_row", "inv_q", "inv_v"),
+            )
+        ),
         *(groups[c].to_numpy().astype(np.int64) for c in ("fq", "fv", "pq", "pv")),
     )
     costed = (
         ordered.with_columns(amount=pl.Series(amount), variance=pl.Series(variance))
         .with_columns(amount=from_cents(pl.col("amount")), variance=from_cents(pl.col("variance")))
-        .sort("__row")
-        .select(*input_schema(dims), "variance")
+        .sort("__in")
     )
-    revaluations = _revaluations(frame, item_table, dims)
+    known_ids = costed["txn_id"]
+    costed = costed.filter(~pl.col("__posted")).select(*input_schema(dims), "variance")
+    revaluations = _revaluations(
+        _onhand_moves(ordered, start, item_table, cfg, keys, opening_date),
+        item_table,
+        dims,
+        latest=tx["date"].max(),  # type: ignore[arg-type]
+        opening_date=opening_date,
+    )
+    # Idempotent: a revaluation row already in the input (post_costs' own output given back)
+    # is not added again; it keeps its amount and, like the new one, posts against variance.
+    present = revaluations.filter(pl.col("txn_id").is_in(known_ids.implode()))
+    if not present.is_empty():
+        is_present = pl.col("txn_id").is_in(present["txn_id"].implode()) & (
+            pl.col("kind") == "revaluation"
+        )
+        costed = costed.with_columns(
+            variance=pl.when(is_present).then(-pl.col("amount")).otherwise(pl.col("variance"))
+        )
+        revaluations = revaluations.filter(~pl.col("txn_id").is_in(present["txn_id"].implode()))
     return pl.concat([costed, revaluations]) if not revaluations.is_empty() else costed
+
+
+def _onhand_moves(
+    ordered: pl.DataFrame,
+    start: pl.DataFrame,
+    items: pl.DataFrame | None,
+    cfg: CloseConfig,
+    keys: list[str],
+    opening_date: dt.date | None,
+) -> pl.DataFrame:
+    """Changes of each ``standard`` group's on-hand quantity, dated (for revaluations).
+
+    Every row counts (physical and financial), an invoice also takes out the physical row it
+    replaces (the pair is one transaction), and the opening's financial and physical on-hand
+    count as of its closing date.
+    """
+    standard = pl.col("method") == Method.STANDARD.value
+    rows = ordered.filter(standard).select(*keys, "date", q=to_micro(pl.col("qty")))
+    replaced = ordered.filter(standard & pl.col("replaced_q").is_not_null()).select(
+        *keys, "date", q=-pl.col("replaced_q")
+    )
+    parts = [rows, replaced]
+    if opening_date is not None and not start.is_empty():
+        carried = resolve_items(start, items, cfg).filter(standard)
+        parts.append(
+            carried.select(*keys, date=pl.lit(opening_date), q=pl.col("fq") + pl.col("pq"))
+        )
+    return pl.concat([p.with_columns(pl.col("q").cast(pl.Int64)) for p in parts])

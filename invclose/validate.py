@@ -859,6 +859,7 @@ def normalize_transactions(
     require_amount: bool = True,
     known: pl.DataFrame | None = None,
     as_of: dt.date | None = None,
+    keep_invoice_pairs: bool = False,
 ) -> pl.DataFrame:
     """Validate transactions and return them as the canonical frame.
 
@@ -879,6 +880,9 @@ def normalize_transactions(
     as_of
         The run's closing date, if any: an invoice dated after it does not replace its
         physical row yet (on that date the row was physical).
+    keep_invoice_pairs
+        Keep both rows of an invoice pair (still validated as one): ``post_costs`` replays
+        the physical row at its own place in posting order and the invoice at its own.
 
     Returns
     -------
@@ -899,7 +903,7 @@ def normalize_transactions(
         * of an **invoice pair** (two rows with the same ``txn_id``, item and dimensions, one
           ``physical`` and one ``financial``) only the financial row is kept: the invoice
           replaces the physical row (with ``as_of``, only an invoice dated on or before it;
-          otherwise the physical row is kept).
+          otherwise the physical row is kept; with ``keep_invoice_pairs``, both).
 
         Text is parsed exactly: numbers by their digits (never through floats, never
         rounded), dates as ISO ``YYYY-MM-DD``. Decimal, integer, date and datetime (at
@@ -961,6 +965,8 @@ def normalize_transactions(
     failures = _finish_failures(parts, prepared.failed_columns, "txn_id", list(schema))
     if failures.height:
         _raise(failures, "transactions", "txn_id")
+    if keep_invoice_pairs:
+        return frame.select(list(schema))
     return frame.filter(~pl.col(_ROW).is_in(drop_rows.implode())).select(list(schema))
 
 

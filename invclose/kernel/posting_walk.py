@@ -37,8 +37,11 @@ def posting_walk(
     qty: np.ndarray,
     amount: np.ndarray,
     has_amount: np.ndarray,
+    fixed: np.ndarray,
     unit_cost: np.ndarray,
-    invoice_of: np.ndarray,
+    invoice_row: np.ndarray,
+    replaced_qty: np.ndarray,
+    replaced_value: np.ndarray,
     start_fq: np.ndarray,
     start_fv: np.ndarray,
     start_pq: np.ndarray,
@@ -46,43 +49,73 @@ def posting_walk(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Amount and variance (cents) of every row.
 
-    ``unit_cost`` is the row's fallback or standard cost in cents per unit;
-    ``invoice_of`` is the physical amount (cents) an invoice row replaces, or the minimum
-    int64 when the row is no invoice. ``start_*`` are each group's opening financial and
-    physical quantity (micro-units) and value (cents).
+    Parameters
+    ----------
+    g_off
+        Offsets of each group's rows; within a group rows are in posting order.
+    method_code
+        ``PERIODIC``, ``STANDARD`` or ``MOVING`` per row.
+    fin, incl_phys
+        Whether the row is financial; whether its item counts physical stock (periodic).
+    qty, amount, has_amount
+        Quantity (micro-units), given amount (cents; 0 where none) and whether one is given.
+    fixed
+        The row was posted already: its amount is final and only moves the state.
+    unit_cost
+        The row's standard cost, else its fallback cost (cents per unit).
+    invoice_row, replaced_qty, replaced_value
+        An invoice replaces a physical row. If that row is in the walk, ``invoice_row`` is
+        its index (always earlier in the same group); else -1, and ``replaced_qty`` /
+        ``replaced_value`` are the opening's open physical quantity and value (0 quantity:
+        the row is no invoice).
+    start_fq, start_fv, start_pq, start_pv
+        Each group's opening financial and physical quantity (micro-units) and value (cents).
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        Amount and variance per row, in cents.
     """
     n = qty.shape[0]
     out_amount = np.zeros(n, dtype=np.int64)
     out_variance = np.zeros(n, dtype=np.int64)
-    no_invoice = np.iinfo(np.int64).min
     for g in range(g_off.shape[0] - 1):
         fq, fv, pq, pv = start_fq[g], start_fv[g], start_pq[g], start_pv[g]
         for k in range(g_off[g], g_off[g + 1]):
             q = qty[k]
             code = method_code[k]
-            if code == STANDARD:
+            # The physical row an invoice replaces: its quantity and the value it posted.
+            rq = replaced_qty[k]
+            rv = replaced_value[k]
+            if invoice_row[k] >= 0:
+                rq = qty[invoice_row[k]]
+                rv = out_amount[invoice_row[k]]
+            if fixed[k]:
+                out_amount[k] = amount[k]
+            elif code == STANDARD:
                 own = _at_cost(unit_cost[k], q)
                 out_amount[k] = own
-                if has_amount[k] and q != 0:
+                if has_amount[k] and q > 0:
+                    # Purchase price variance: only a receipt has a price of its own; an
+                    # issue leaves at standard whatever amount it was given.
                     out_variance[k] = amount[k] - own
-                elif has_amount[k]:
+                elif has_amount[k] and q == 0:
                     out_amount[k] = amount[k]  # a revaluation row keeps its amount
             elif code == MOVING:
                 tq = fq + pq
                 tv = fv + pv
-                if invoice_of[k] != no_invoice:
-                    diff = amount[k] - invoice_of[k]
-                    held = min(max(tq, 0), abs(q))
-                    kept = _average(diff, abs(q), held) if q != 0 else 0
-                    out_amount[k] = invoice_of[k] + kept
+                if rq != 0:
+                    # The invoiced part of the physical row, pro rata (all of it when the
+                    # invoice is for the row's whole quantity).
+                    part = _average(rv, rq, q)
+                    diff = amount[k] - part if has_amount[k] and q > 0 else 0
+                    # Only what is still on hand takes the price difference (§3.8); an
+                    # issue's invoice keeps the cost it left at.
+                    held = min(max(tq, 0), q) if q > 0 else 0
+                    kept = _average(diff, q, held) if q > 0 else 0
+                    out_amount[k] = part + kept
                     out_variance[k] = diff - kept
-                    # The physical row is already on hand: move it to financial.
-                    pq -= q
-                    pv -= invoice_of[k]
-                    fq += q
-                    fv += invoice_of[k] + kept
-                    continue
-                if q == 0:
+                elif q == 0:
                     out_amount[k] = amount[k]
                 elif q > 0 and has_amount[k]:
                     if tq < 0:
@@ -103,7 +136,13 @@ def posting_walk(
                     out_amount[k] = _average(-tv, -tq, q)
                 else:
                     out_amount[k] = _at_cost(unit_cost[k], q)
-            else:
+            if rq != 0:
+                # The invoice replaces the whole physical row (a partial invoice's rest comes
+                # back as a physical row of its own), so the row leaves physical stock before
+                # a periodic invoice is priced on what remains.
+                pq -= rq
+                pv -= rv
+            if code == PERIODIC and not fixed[k]:
                 num = fv + (pv if incl_phys[k] else 0)
                 den = fq + (pq if incl_phys[k] else 0)
                 if has_amount[k]:

@@ -127,9 +127,8 @@ class Ledger(LedgerReads):
                 batch = batch.with_columns(pl.col("seq") + int(start))
             postings.refuse_backdated(batch, self._lock())
             invoices = postings.check_against_ledger(batch, stored, dims)
-            if batch["amount"].null_count():
-                batch = self._cost_batch(batch)
-                postings.missing_amounts(batch)
+            batch = self._cost_batch(batch)
+            postings.missing_amounts(batch)
             columns = list(input_schema(dims))
             batch = batch.with_columns(row_hash=row_hashes(batch, columns))
             grouped = resolve_items(batch, normalize_items(self._cfg.items), self._cfg)
@@ -163,13 +162,21 @@ class Ledger(LedgerReads):
         return run_id
 
     def _cost_batch(self, batch: pl.DataFrame) -> pl.DataFrame:
-        """Hook for posting-time costing: fill null amounts with ``invclose.post_costs``.
+        """Posting-time costing of a batch with ``invclose.post_costs``.
 
-        The rows the state in force does not know, then the batch, are replayed from that
-        state. Rows given an amount keep it; rows without one take the costed amount and its
-        ``variance`` (posted to the mapping's ``variance_account``). Revaluation rows that
-        ``post_costs`` may add are not posted. Until ``invclose.post_costs`` exists, rows
-        without an amount are refused.
+        The batch is replayed from the state in force after the rows posted since (every
+        version: a physical row and its invoice are both replayed, each at its place, with
+        the amounts they posted). A row without an amount takes the costed amount, and so
+        does every row of a ``standard`` or ``moving_average`` item, whose posted cost is
+        fixed at posting (close-semantics §3.7, §3.8): what its given amount holds beyond
+        that is its ``variance``, posted to the mapping's ``variance_account``. Rows of
+        periodic items given an amount keep it (the close corrects them).
+
+        The ``revaluation`` rows that ``post_costs`` adds for a new standard cost (and that
+        the ledger does not hold yet) are appended to the batch and posted with it, on the
+        accounts the mapping gives kind ``revaluation``: the change to the inventory
+        account, the opposite to the variance account. Until ``invclose.post_costs``
+        exists, rows without an amount are refused.
         """
         import invclose
 
@@ -177,32 +184,53 @@ class Ledger(LedgerReads):
         if post_costs is None:
             postings.missing_amounts(batch)
             return batch
-        state = self._state()
-        known: set[str] = set()
-        if state is not None:
-            known = set(state.open_items["txn_id"]) | set(state.closed_items["txn_id"])
-        history = self._current().filter(~pl.col("txn_id").is_in(sorted(known)))
-        replay = pl.concat([history.select(batch.columns), batch])
         cfg = self._cfg
+        costed_methods = ("standard", "moving_average")
+        methods = resolve_items(batch, normalize_items(cfg.items), cfg)["method"]
+        if not batch["amount"].null_count() and not methods.is_in(costed_methods).any():
+            return batch
+        dims = self.dimensions
+        state = self._state()
+        columns = list(batch.columns)
+        versions = self._store.query(
+            "SELECT " + ", ".join(quote(c) for c in columns) + " FROM transactions ORDER BY run_id"
+        )
+        if state is not None:
+            known = pl.concat([state.open_items["txn_id"], state.closed_items["txn_id"]])
+            open_physical = state.open_items.filter(pl.col("status") == "physical")["txn_id"]
+            # Rows the state does not know, and the invoices of physical rows it holds open
+            # (post_costs recognises them against the opening).
+            versions = versions.filter(
+                ~pl.col("txn_id").is_in(known.implode())
+                | (
+                    pl.col("txn_id").is_in(open_physical.implode())
+                    & (pl.col("status") == "financial")
+                )
+            )
         costed = to_polars(
             post_costs(
-                replay,
+                batch,
                 items=cfg.items,
-                dimensions=list(cfg.dims),
+                dimensions=list(dims),
                 method=str(cfg.method),
                 include_physical_value=cfg.include_physical_value,
                 opening=state,
+                posted=versions,
             )
         )
         if "variance" not in costed.columns:
             costed = costed.with_columns(variance=pl.lit(None, MONEY))
-        filled = costed.select("txn_id", pl.col("amount").alias("costed"), "variance")
-        out = batch.join(filled, on="txn_id", how="left", maintain_order="left")
-        was_null = pl.col("amount").is_null()
-        return out.with_columns(
-            amount=pl.coalesce("amount", "costed"),
-            variance=pl.when(was_null).then(pl.col("variance")),
-        ).drop("costed")
+        # post_costs returns the batch's rows in order, then the revaluation rows it adds.
+        mine = costed.slice(0, batch.height)
+        take = pl.col("amount").is_null() | methods.is_in(costed_methods)
+        out = batch.with_columns(
+            amount=pl.when(take).then(mine["amount"]).otherwise(pl.col("amount")),
+            variance=pl.when(take).then(mine["variance"]),
+        )
+        added = costed.slice(batch.height)
+        if added.is_empty():
+            return out
+        return pl.concat([out, added.select(out.columns)])
 
     def check(self, date: Any) -> pl.DataFrame:
         """What a close at ``date`` would log: ``invclose.check`` over what is open (read-only).

@@ -188,3 +188,83 @@ def test_adjustments_keep_the_accounts_a_row_was_posted_to(books: Ledger) -> Non
     assert gl_balance(books, "1500") == D("0.00")
     assert gl_balance(books, "5500") == D("0.00")
     assert_consistent(books)
+
+
+def test_standard_cost_change_posts_its_revaluation(tmp_path: Path) -> None:
+    items = pl.DataFrame(
+        {
+            "item_id": ["S", "S"],
+            "method": ["standard", "standard"],
+            "standard_cost": ["10.00", "12.00"],
+            "valid_from": [day(1, 1), day(2, 1)],
+        }
+    )
+    # A revaluation posts its change to inventory against the variance account; purchases
+    # post their price variance there too.
+    revaluation = pl.DataFrame(
+        {
+            "kind": ["revaluation"],
+            "item_group": [None],
+            "inventory_account": ["1400"],
+            "offset_account": [None],
+        },
+        schema=ACCOUNTS.schema,
+    )
+    accounts = pl.concat([ACCOUNTS, revaluation]).with_columns(variance_account=pl.lit("5900"))
+    config = invclose.CloseConfig(dimensions=["site"], accounts=accounts, items=items)
+    with Ledger(tmp_path / "books.duckdb", config=config) as books:
+        books.post(rows(("R1", "S", day(1, 2), "10", None, "purchase")))  # 10 x 10.00
+        books.post(rows(("I1", "S", day(2, 5), "-5", None, "sale")))  # 5 x 12.00
+        # 10 units were on hand on 1 February: +2.00 x 10 = +20.00, posted with I1.
+        amounts = books.transactions().select("txn_id", "date", "amount").rows()
+        assert amounts == [
+            ("R1", day(1, 2), D("100.00")),
+            ("REVAL:2025-02-01:S:S1", day(2, 1), D("20.00")),
+            ("I1", day(2, 5), D("-60.00")),
+        ]
+        reval = books.vouchers().filter(pl.col("txn_id") == "REVAL:2025-02-01:S:S1")
+        assert reval.select("posting_date", "account", "debit", "credit").rows() == [
+            (day(2, 1), "1400", D("20.00"), D("0.00")),
+            (day(2, 1), "5900", D("0.00"), D("20.00")),
+        ]
+        # A purchase given 15.00 posts at the standard 12.00; 3.00 is price variance.
+        books.post(rows(("R2", "S", day(2, 10), "1", "15.00", "purchase")))
+        assert lines(books, books.history()["run_id"][-1]) == [
+            ("R2", "1400", D("12.00"), D("0.00")),
+            ("R2", "2100", D("0.00"), D("15.00")),
+            ("R2", "5900", D("3.00"), D("0.00")),
+        ]
+        # 100.00 + 20.00 - 60.00 + 12.00 = 72.00 for 6 units: 6 x 12.00.
+        feb = books.close("2025-02-28")
+        assert feb.balances.select("qty", "value").rows() == [(D(6), D("72.00"))]
+        assert gl_balance(books, "1400") == D("72.00")
+        assert gl_balance(books, "5900") == D("-17.00")
+        assert_consistent(books)
+        # The next posting does not revalue again (the change is before the closing date).
+        books.post(rows(("I2", "S", day(3, 3), "-1", None, "sale")))
+        assert books.transactions().filter(pl.col("kind") == "revaluation").height == 1
+        assert_consistent(books)
+
+
+def test_moving_average_invoice_capitalises_only_what_is_on_hand(tmp_path: Path) -> None:
+    items = pl.DataFrame({"item_id": ["M"], "method": ["moving_average"]})
+    accounts = ACCOUNTS.with_columns(variance_account=pl.lit("5900"))
+    config = invclose.CloseConfig(dimensions=["site"], accounts=accounts, items=items)
+    with Ledger(tmp_path / "books.duckdb", config=config) as books:
+        books.post(rows(("P1", "M", day(1, 2), "2", "20.00", "purchase", "physical")))
+        books.post(rows(("S1", "M", day(1, 3), "-1", None, "sale")))  # 20.00 / 2 = 10.00
+        invoice = books.post(rows(("P1", "M", day(1, 4), "2", "30.00", "purchase")))
+        # 10.00 above the physical 20.00; 1 of the 2 units is on hand: 5.00 capitalised
+        # (P1 posts 25.00), 5.00 price variance. Vouchers: inventory +5.00 (25.00 replaces
+        # 20.00), payables -10.00 more (30.00 replaces 20.00), variance +5.00.
+        assert lines(books, invoice) == [
+            ("P1", "1400", D("5.00"), D("0.00")),
+            ("P1", "2100", D("0.00"), D("10.00")),
+            ("P1", "5900", D("5.00"), D("0.00")),
+        ]
+        # On hand 1 unit, 10.00 + 5.00 = 15.00: S2 leaves at 15.00 and inventory is empty.
+        books.post(rows(("S2", "M", day(1, 5), "-1", None, "sale")))
+        amounts = dict(books.transactions().select("txn_id", "amount").iter_rows())
+        assert amounts == {"P1": D("25.00"), "S1": D("-10.00"), "S2": D("-15.00")}
+        assert gl_balance(books, "1400") == D("0.00")
+        assert_consistent(books)

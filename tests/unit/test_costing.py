@@ -187,3 +187,231 @@ def test_revaluation_row_on_a_periodic_item_is_rejected() -> None:
     )
     with pytest.raises(invclose.InputValidationError, match="RV"):
         invclose.close(frame, day(31), accounts=ACCOUNTS)
+
+
+def _rows(*rows: tuple[str, dt.date, str, str | None, str]) -> pl.DataFrame:
+    """Rows of item A as (txn_id, date, qty, amount or None, status); seq = row order."""
+    return pl.DataFrame(
+        {
+            "txn_id": [r[0] for r in rows],
+            "item_id": ["A"] * len(rows),
+            "date": [r[1] for r in rows],
+            "qty": [D(r[2]) for r in rows],
+            "amount": [None if r[3] is None else D(r[3]) for r in rows],
+            "status": [r[4] for r in rows],
+            "seq": list(range(len(rows))),
+        },
+        schema_overrides={"amount": pl.Decimal(38, 2)},
+    )
+
+
+def _amounts(frame: pl.DataFrame) -> list[tuple[object, ...]]:
+    return frame.select("txn_id", "status", "amount", "variance").rows()
+
+
+@pytest.mark.parametrize(
+    ("method", "physical", "expected"),
+    [
+        # Moving average (on-hand counts physical rows, §3.8): P1 puts 2 @ 20.00 on hand;
+        # S1 leaves at 20.00 / 2 = 10.00 (1 left, 10.00). The invoice (24.00) is 4.00 above
+        # P1's 20.00; 1 of its 2 units is still on hand, so 4.00 * 1/2 = 2.00 is capitalised
+        # (P1 posts 20.00 + 2.00 = 22.00) and 2.00 is variance. On hand: 1 unit, 10.00 + 2.00
+        # = 12.00, so S2 leaves at 12.00.
+        (
+            "moving_average",
+            False,
+            [
+                ("P1", "physical", D("20.00"), D("0.00")),
+                ("S1", "financial", D("-10.00"), D("0.00")),
+                ("P1", "financial", D("22.00"), D("2.00")),
+                ("S2", "financial", D("-12.00"), D("0.00")),
+            ],
+        ),
+        # fifo with physical value (§1.3): S1 at (0 + 20.00) / (0 + 2) = 10.00, leaving
+        # financial -1 / -10.00 and physical 2 / 20.00. The invoice replaces P1: physical
+        # 0 / 0.00, financial 1 / 14.00 (-10.00 + 24.00), so S2 takes 14.00.
+        (
+            "fifo",
+            True,
+            [
+                ("P1", "physical", D("20.00"), D("0.00")),
+                ("S1", "financial", D("-10.00"), D("0.00")),
+                ("P1", "financial", D("24.00"), D("0.00")),
+                ("S2", "financial", D("-14.00"), D("0.00")),
+            ],
+        ),
+    ],
+)
+def test_invoice_in_the_same_frame_follows_its_physical_row(
+    method: str, physical: bool, expected: list[tuple[object, ...]]
+) -> None:
+    # Default cost 5.00 would show if S1 did not see P1 on hand.
+    items = pl.DataFrame(
+        {
+            "item_id": ["A"],
+            "method": [method],
+            "include_physical_value": [physical],
+            "default_cost": ["5.00"],
+        }
+    )
+    frame = _rows(
+        ("P1", day(1), "2", "20.00", "physical"),
+        ("S1", day(2), "-1", None, "financial"),
+        ("P1", day(3), "2", "24.00", "financial"),
+        ("S2", day(4), "-1", None, "financial"),
+    )
+    assert _amounts(invclose.post_costs(frame, items=items)) == expected
+
+
+def test_invoice_before_its_physical_row_is_refused() -> None:
+    frame = _rows(
+        ("P1", day(3), "2", "24.00", "financial"),
+        ("P1", day(1), "2", "20.00", "physical"),
+    )
+    with pytest.raises(invclose.InputValidationError, match="P1") as err:
+        invclose.post_costs(frame)
+    assert err.value.failures is not None
+    assert err.value.failures["check"].to_list() == ["invoice_before_physical"]
+
+
+@pytest.mark.parametrize(
+    ("method", "physical"), [("fifo", True), ("fifo", False), ("moving_average", False)]
+)
+def test_invoice_of_an_opening_physical_row_replaces_it(method: str, physical: bool) -> None:
+    items = pl.DataFrame(
+        {"item_id": ["A"], "method": [method], "include_physical_value": [physical]}
+    )
+    jan = _rows(("P1", day(5), "2", "20.00", "physical"))
+    opening = invclose.close(jan, day(31), items=items, accounts=ACCOUNTS)
+    feb = _rows(
+        ("P1", dt.date(2025, 2, 2), "2", "24.00", "financial"),
+        ("S1", dt.date(2025, 2, 3), "-1", None, "financial"),
+    )
+    costed = invclose.post_costs(feb, items=items, opening=opening)
+    # The invoice replaces the physical 2 @ 20.00: on hand 2 units, 24.00 (not 4 units,
+    # 44.00), so S1 leaves at 12.00 whether physical stock counts or not. (Moving average:
+    # all 2 invoiced units are on hand, the 4.00 difference is capitalised in full.)
+    assert _amounts(costed) == [
+        ("P1", "financial", D("24.00"), D("0.00")),
+        ("S1", "financial", D("-12.00"), D("0.00")),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("method", "physical", "issue"),
+    [
+        # Counting physical stock: financial 1 @ 12.00 + physical rest 1 @ 10.00 = 22.00 / 2.
+        ("fifo", True, D("-11.00")),
+        ("moving_average", False, D("-11.00")),
+        # Financial stock only: 1 @ 12.00.
+        ("fifo", False, D("-12.00")),
+    ],
+)
+def test_partial_invoice_of_an_opening_physical_row(method: str, physical: bool, issue: D) -> None:
+    items = pl.DataFrame(
+        {"item_id": ["A"], "method": [method], "include_physical_value": [physical]}
+    )
+    jan = _rows(("P1", day(5), "2", "20.00", "physical"))
+    opening = invclose.close(jan, day(31), items=items, accounts=ACCOUNTS)
+    # 1 of the 2 units is invoiced at 12.00; the rest stays physical as P1b at 10.00.
+    # Moving average: the invoiced unit's physical value is 20.00 * 1/2 = 10.00, so its
+    # 2.00 difference is on hand (2 units on hand >= 1 invoiced) and capitalised in full.
+    feb = _rows(
+        ("P1", dt.date(2025, 2, 2), "1", "12.00", "financial"),
+        ("P1b", dt.date(2025, 2, 2), "1", "10.00", "physical"),
+        ("S1", dt.date(2025, 2, 3), "-1", None, "financial"),
+    )
+    costed = invclose.post_costs(feb, items=items, opening=opening)
+    assert _amounts(costed) == [
+        ("P1", "financial", D("12.00"), D("0.00")),
+        ("P1b", "physical", D("10.00"), D("0.00")),
+        ("S1", "financial", issue, D("0.00")),
+    ]
+
+
+_DATED_STANDARD = pl.DataFrame(
+    {
+        "item_id": ["A", "A"],
+        "method": ["standard", "standard"],
+        "standard_cost": ["10.00", "12.00"],
+        "valid_from": [None, dt.date(2025, 2, 1)],
+    }
+)
+
+
+def test_standard_revaluation_of_the_onhand_carried_in_the_opening() -> None:
+    jan_rows = _rows(
+        ("R1", day(5), "5", None, "financial"), ("S1", day(6), "-1", None, "financial")
+    )
+    jan_costed = invclose.post_costs(jan_rows, items=_DATED_STANDARD)
+    # January alone: the February cost change is not active by its last date (6 January),
+    # so no revaluation yet (the run that reaches 1 February makes it).
+    assert jan_costed.filter(pl.col("kind") == "revaluation").is_empty()
+    jan = invclose.close(jan_costed, day(31), items=_DATED_STANDARD, accounts=ACCOUNTS)
+    feb_rows = _rows(
+        ("R2", dt.date(2025, 2, 5), "2", "30.00", "financial"),
+        ("S2", dt.date(2025, 2, 6), "-1", None, "financial"),
+    )
+    feb = invclose.post_costs(feb_rows, items=_DATED_STANDARD, opening=jan)
+    # The opening carries 4 units (5 - 1) at 10.00; from 1 February the standard is 12.00:
+    # +2.00 x 4 = +8.00 to inventory, -8.00 variance. R2: 2 x 12.00 = 24.00, 6.00 variance.
+    reval = feb.filter(pl.col("kind") == "revaluation")
+    assert reval.select("txn_id", "date", "qty", "amount", "variance").rows() == [
+        ("REVAL:2025-02-01:A:", dt.date(2025, 2, 1), D(0), D("8.00"), D("-8.00"))
+    ]
+    assert costed_row(feb, "R2") == (D("24.00"), D("6.00"))
+    assert costed_row(feb, "S2") == (D("-12.00"), D("0.00"))
+    # The same rows in one frame give the same revaluation.
+    whole = invclose.post_costs(pl.concat([jan_rows, feb_rows]), items=_DATED_STANDARD)
+    assert whole.filter(pl.col("kind") == "revaluation").rows() == reval.rows()
+
+
+def test_post_costs_on_its_own_output_adds_no_second_revaluation() -> None:
+    frame = _rows(
+        ("R1", day(5), "5", None, "financial"),
+        ("S1", day(6), "-1", None, "financial"),
+        ("R2", dt.date(2025, 2, 5), "2", "30.00", "financial"),
+    )
+    once = invclose.post_costs(frame, items=_DATED_STANDARD)
+    twice = invclose.post_costs(once.drop("variance"), items=_DATED_STANDARD)
+    # On hand at 1 February: 5 - 1 = 4 units, +2.00 each = 8.00, once.
+    reval = twice.filter(pl.col("kind") == "revaluation")
+    assert reval.select("txn_id", "amount", "variance").rows() == [
+        ("REVAL:2025-02-01:A:", D("8.00"), D("-8.00"))
+    ]
+    assert twice.height == once.height == 4
+
+
+def test_standard_issue_given_an_amount_leaves_at_standard_without_variance() -> None:
+    # Standard 10.00. R1 was invoiced at 24.00 for 2: 20.00 at standard, 4.00 purchase
+    # price variance. An issue has no price of its own: S1 given -15.00 still leaves at
+    # 10.00 and carries no variance (as under moving average), like S2 without an amount.
+    items = pl.DataFrame({"item_id": ["A"], "method": ["standard"], "standard_cost": ["10.00"]})
+    frame = _rows(
+        ("R1", day(1), "2", "24.00", "financial"),
+        ("S1", day(2), "-1", "-15.00", "financial"),
+        ("S2", day(3), "-1", None, "financial"),
+    )
+    assert _amounts(invclose.post_costs(frame, items=items)) == [
+        ("R1", "financial", D("20.00"), D("4.00")),
+        ("S1", "financial", D("-10.00"), D("0.00")),
+        ("S2", "financial", D("-10.00"), D("0.00")),
+    ]
+
+
+def test_posted_rows_rebuild_the_state_with_their_final_amounts() -> None:
+    items = pl.DataFrame({"item_id": ["A"], "method": ["moving_average"]})
+    first = _rows(
+        ("P1", day(1), "2", "20.00", "physical"),
+        ("S1", day(2), "-1", None, "financial"),
+        ("P1", day(3), "2", "30.00", "financial"),
+    )
+    # P1's invoice posts 25.00: 10.00 above 20.00, half of it (1 of 2 units on hand)
+    # capitalised. On hand: 1 unit, 20.00 - 10.00 + 5.00 = 15.00.
+    done = invclose.post_costs(first, items=items)
+    assert _amounts(done)[2] == ("P1", "financial", D("25.00"), D("5.00"))
+    nxt = _rows(("S2", day(4), "-1", None, "financial")).with_columns(seq=pl.lit(3, pl.Int64))
+    costed = invclose.post_costs(nxt, items=items, posted=done.drop("variance"))
+    # Replayed as posted, P1's 25.00 is final (re-costing it as a 25.00 invoice would
+    # capitalise only 2.50 of it), so S2 leaves at 15.00; only S2 is returned.
+    assert _amounts(costed) == [("S2", "financial", D("-15.00"), D("0.00"))]
