@@ -225,7 +225,10 @@ class Ledger(LedgerReads):
         take = pl.col("amount").is_null() | methods.is_in(costed_methods)
         out = batch.with_columns(
             amount=pl.when(take).then(mine["amount"]).otherwise(pl.col("amount")),
-            variance=pl.when(take).then(mine["variance"]),
+            # A physical receipt posts at cost without variance: its price is not known
+            # until the invoice, which reverses the physical posting and books the variance
+            # once (a variance at both would count it twice).
+            variance=pl.when(take & (pl.col("status") == "financial")).then(mine["variance"]),
         )
         added = costed.slice(batch.height)
         if added.is_empty():

@@ -268,3 +268,24 @@ def test_moving_average_invoice_capitalises_only_what_is_on_hand(tmp_path: Path)
         assert amounts == {"P1": D("25.00"), "S1": D("-10.00"), "S2": D("-15.00")}
         assert gl_balance(books, "1400") == D("0.00")
         assert_consistent(books)
+
+
+def test_a_standard_physical_receipt_books_its_price_variance_once(tmp_path: Path) -> None:
+    # S at standard 12.00. P1 is received physically with a price of 15.00, then invoiced at
+    # 15.00. The receipt posts at standard (1400 +12.00 against 2100); the invoice reverses
+    # it and books the invoiced 15.00: 12.00 to inventory, 3.00 price variance (5900). In
+    # the end 1400 holds 12.00, 2100 owes 15.00 and 5900 has 3.00, not 6.00.
+    items = pl.DataFrame({"item_id": ["S"], "method": ["standard"], "standard_cost": ["12.00"]})
+    accounts = ACCOUNTS.with_columns(variance_account=pl.lit("5900"))
+    config = invclose.CloseConfig(dimensions=["site"], accounts=accounts, items=items)
+    with Ledger(tmp_path / "books.duckdb", config=config) as books:
+        books.post(rows(("P1", "S", day(1, 5), "1", "15.00", "purchase", "physical")))
+        assert lines(books, books.history()["run_id"][-1]) == [
+            ("P1", "1400", D("12.00"), D("0.00")),
+            ("P1", "2100", D("0.00"), D("12.00")),
+        ]
+        books.post(rows(("P1", "S", day(1, 10), "1", "15.00", "purchase")))
+        assert gl_balance(books, "1400") == D("12.00")
+        assert gl_balance(books, "2100") == D("-15.00")
+        assert gl_balance(books, "5900") == D("3.00")
+        assert_consistent(books)
