@@ -36,7 +36,7 @@ from invclose.kernel.vouchers import voucher_lines
 from invclose.ledger.errors import RefusedAdjustmentError
 from invclose.result import CloseResult
 from invclose.schemas import FINANCIAL, MONEY, conform, empty_table
-from invclose.validate import normalize_items
+from invclose.validate import GROUP_LIMIT, normalize_items
 
 __all__ = ["apply_changes", "on_hand_changes", "transaction_changes"]
 
@@ -57,6 +57,12 @@ def _money(value: Any, what: str) -> Decimal:
     exponent = number.as_tuple().exponent
     if not number.is_finite() or (isinstance(exponent, int) and exponent < -2):
         msg = f"{what} must be a finite amount with at most 2 decimals; got {value!r}"
+        raise InputValidationError(msg)
+    if abs(number) * 100 > GROUP_LIMIT:
+        msg = (
+            f"{what} is beyond what the close computes exactly in 64-bit cents (at most "
+            f"{Decimal(GROUP_LIMIT) / 100:,} in absolute value); got {value!r}"
+        )
         raise InputValidationError(msg)
     return number.quantize(Decimal("0.01"))
 

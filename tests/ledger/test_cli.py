@@ -365,6 +365,11 @@ BAD = [
     ("posted", "adjust-on-hand --db {db} A --dims site=S1 --new-value 5 --comment c", "a close"),
     ("closed", "adjust-on-hand --db {db} ZZZ --dims site=S1 --new-value 5 --comment c", "'ZZZ'"),
     ("closed", "adjust-on-hand --db {db} A --dims site=S1 --new-value abc --comment c", "'abc'"),
+    (
+        "closed",
+        "adjust-on-hand --db {db} A --dims site=S1 --new-value 1e30 --comment c",
+        "beyond what the close computes exactly",
+    ),
     ("closed", "adjust-on-hand --db {db} A --dims siteS1 --new-value 5 --comment c", "'siteS1'"),
     (
         "closed",
