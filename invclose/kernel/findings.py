@@ -65,12 +65,26 @@ def close_findings(
         ),
         dims,
     )
+    # §13: a group is short when its financial issues exceed its financial receipts (open at
+    # the start plus new, after marking). An issue left open in a group that is not short
+    # waits for something else (a physical receipt it was adjusted against: logged
+    # receipt_not_invoiced), not for receipts.
+    counted = pl.col("participates") & pl.col("fin") & ~is_excluded
+    net_issued = pl.when(pl.col("is_receipt")).then(-pl.col("q_abs")).otherwise(pl.col("q_abs"))
+    short = (
+        rows.lazy()
+        .filter(counted)
+        .group_by("gid")
+        .agg(net=net_issued.sum())
+        .filter(pl.col("net") > 0)
+        .select("gid")
+        .collect()
+    )
     unsettled = (
-        pl.col("participates")
-        & pl.col("fin")
+        counted
         & ~pl.col("is_receipt")
-        & ~is_excluded
         & (pl.col("q_abs") > pl.col("s_real"))
+        & pl.col("gid").is_in(short["gid"].implode())
     )
     insufficient = _rows(
         rows,

@@ -783,15 +783,14 @@ def reference_close(
             )
         )
 
-        # §7 Log.
+        # §7 Log. Only a group whose financial issues exceed its financial receipts (open at
+        # the start plus new) is short of receipts; an issue left open otherwise was paired
+        # with a physical receipt, which receipt_not_invoiced names.
+        counted = [w for w in rows if w.financial and w.participates and w.txn_id not in excluded]
+        issued = sum((-w.Q for w in counted if w.is_issue), _ZERO)
+        received = sum((w.Q for w in counted if not w.is_issue), _ZERO)
         insufficient = [
-            w
-            for w in rows
-            if w.financial
-            and w.participates
-            and w.is_issue
-            and w.txn_id not in excluded
-            and after_Q[w.txn_id] != 0
+            w for w in counted if issued > received and w.is_issue and after_Q[w.txn_id] != 0
         ]
         group_log.extend(
             _log_row("insufficient_receipts", dim_cols(group), w.txn_id, -after_Q[w.txn_id])

@@ -203,6 +203,28 @@ def test_financial_issue_adjusted_against_physical_receipt_logs_it() -> None:
     )
 
 
+def test_an_issue_paired_with_a_physical_receipt_is_not_short_of_receipts() -> None:
+    # include physical value, FIFO: P (physical 5 @ 10.00) comes first, so I (5 issued,
+    # posted 75.00) is adjusted against P to 50.00 and not settled. But R (5 @ 20.00,
+    # financial) covers I's 5 units: the group issues no more than it received, so nothing
+    # is short of receipts (§13); only P is named, as not invoiced.
+    frame = tx(
+        ("P", "A", 1, 5, "50.00", "physical"),
+        ("R", "A", 2, 5, "100.00"),
+        ("I", "A", 3, -5, "-75.00"),
+    )
+    result = close(frame, include_physical_value=True)
+    adj = result.adjustments.row(0, named=True)
+    assert (adj["txn_id"], adj["settled_amount"], adj["adjusted_against"]) == (
+        "I",
+        D("-50.00"),
+        ["P"],
+    )
+    assert result.log.select("code", "txn_id", "qty").rows() == [
+        ("receipt_not_invoiced", "P", D(5))
+    ]
+
+
 def test_quantities_and_money_beyond_64_bits_are_exact() -> None:
     # 1,000,000 units for 12,345,678.91; an issue of 333,333.333333 units.
     # V*c/Q = 1234567891 cents * 333333333333 micro / 1e12 micro = 411522630.3292... cents.
