@@ -211,7 +211,8 @@ def _missing_accounts(adjusted: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _missing_message(missing: pl.DataFrame) -> str:
+def missing_account_message(missing: pl.DataFrame) -> str:
+    """The message of a :class:`MissingAccountError` for ``missing`` (txn_id, kind, item_group)."""
     keys = (
         missing.select("kind", "item_group").unique().sort(["kind", "item_group"], nulls_last=True)
     )
@@ -272,7 +273,7 @@ def assemble_draft(
         failures = missing.select(
             "txn_id", "kind", "item_group", "inventory_account", "offset_account"
         )
-        raise MissingAccountError(_missing_message(missing), failures)
+        raise MissingAccountError(missing_account_message(missing), failures)
 
     adjustments = adjusted.select(
         "txn_id",

@@ -41,7 +41,7 @@ import polars as pl
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from invclose.assemble import log_order
+from invclose.assemble import log_order, missing_account_message
 from invclose.close import (
     _check_dates,
     _config,
@@ -50,7 +50,7 @@ from invclose.close import (
     run_parts,
 )
 from invclose.config import CloseConfig, VoucherDetail, parse_date
-from invclose.errors import ConfigError, InputValidationError
+from invclose.errors import ConfigError, InputValidationError, MissingAccountError
 from invclose.hashing import content_id, group_digests
 from invclose.io import PARQUET_SUFFIXES, _expand, _is_paths, _suffix, to_polars
 from invclose.kernel.money import from_cents, to_cents
@@ -523,6 +523,7 @@ def close_batched(
         report(progress, "plan", 0, total, 0, n_batches)
         digests: list[pl.DataFrame] = []
         failures: list[InputValidationError] = []
+        missing: list[MissingAccountError] = []
         done = 0
         for batch in range(n_batches):
             batch_items = plan.filter(pl.col("batch") == batch)["item_id"]
@@ -541,11 +542,17 @@ def close_batched(
             except InputValidationError as exc:
                 failures.append(exc)
                 continue
+            except MissingAccountError as exc:
+                # Every batch's rows without accounts, as one in-memory close names them all.
+                missing.append(exc)
+                continue
             if closed is not None:
                 digests.append(closed[0])
                 done += closed[1]
         if failures:
             raise _combined(failures)
+        if missing:
+            raise _combined_missing(missing)
         parts, prefix = run_parts(cfg, closing_date, "close", state)
         all_digests = pl.concat(digests) if digests else pl.DataFrame({"digest": []})
         run_id = content_id(all_digests["digest"].cast(pl.String), *parts, prefix=prefix)
@@ -652,6 +659,15 @@ def _combined(failures: Sequence[InputValidationError]) -> InputValidationError:
     return InputValidationError(
         f"the input failed validation (rows named by txn_id):\n{text}", merged
     )
+
+
+def _combined_missing(errors: Sequence[MissingAccountError]) -> MissingAccountError:
+    """One error naming the rows without accounts of every batch."""
+    tables = [e.failures for e in errors if e.failures is not None]
+    rows = pl.concat(tables, how="vertical_relaxed") if tables else None
+    if rows is None:
+        return errors[0]
+    return MissingAccountError(missing_account_message(rows), rows)
 
 
 def _version() -> str:

@@ -222,3 +222,22 @@ def test_a_small_duckdb_memory_limit_spills_and_gives_the_same_rows(tmp_path: Pa
         _ledger(), day(31), tmp_path / "o", batch_rows=1, memory_limit="64MB", accounts=ACCOUNTS
     )
     _assert_same_rows(invclose.read_result(tmp_path / "o"), in_memory)
+
+
+def test_rows_without_accounts_are_named_across_every_batch(tmp_path: Path) -> None:
+    # Only purchases have accounts. By hand, the adjusted rows are AS (item A's batch) and
+    # BC, CP, CS (the B/C batch): the batched close must name all four and the three
+    # missing keys (consumption, production, sale), as the in-memory close does, not stop
+    # at the first batch's.
+    purchases = ACCOUNTS.with_columns(kind=pl.lit("purchase"))
+    with pytest.raises(invclose.MissingAccountError) as in_memory:
+        invclose.close(_ledger(), day(31), accounts=purchases)
+    with pytest.raises(invclose.MissingAccountError) as batched:
+        close_batched(_ledger(), day(31), tmp_path / "out", batch_rows=1, accounts=purchases)
+    for err in (in_memory.value, batched.value):
+        assert err.failures is not None
+        assert sorted(err.failures["txn_id"]) == ["AS", "BC", "CP", "CS"]
+        assert "kind='consumption'" in str(err)
+        assert "kind='production'" in str(err)
+        assert "kind='sale'" in str(err)
+    assert not (tmp_path / "out").exists()
