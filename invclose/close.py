@@ -113,15 +113,42 @@ def prepare_frame(
     ``hash_rows=False`` only rows the opening knows have their ``row_hash`` yet (the others
     are null, see :func:`invclose.opening.merge_opening`).
     """
-    tx = normalize_transactions(
-        df, dimensions=cfg.dims, known=_known(state, cfg.dims), as_of=closing_date
-    )
-    items = normalize_items(cfg.items)
+    tx, items = _validated(df, cfg, state, closing_date)
     frame = resolve_items(merge_opening(tx, state, cfg.dims, hash_rows=hash_rows), items, cfg)
     _reject_periodic_revaluations(frame)
     if state is not None:
         _refuse_moving_average_conversion(frame, state.moving_average_items)
     return frame
+
+
+def _validated(
+    df: Any, cfg: CloseConfig, state: OpeningState | None, closing_date: dt.date
+) -> tuple[pl.DataFrame, pl.DataFrame | None]:
+    """The canonical transactions and item table; the failures of both in one error.
+
+    ``failures`` of that error are the transactions' (or, when only the item table fails,
+    the item table's); its message lists both tables' problems.
+    """
+    errors: list[InputValidationError] = []
+    tx: pl.DataFrame | None = None
+    items: pl.DataFrame | None = None
+    try:
+        tx = normalize_transactions(
+            df, dimensions=cfg.dims, known=_known(state, cfg.dims), as_of=closing_date
+        )
+    except InputValidationError as exc:
+        errors.append(exc)
+    try:
+        items = normalize_items(cfg.items)
+    except InputValidationError as exc:
+        errors.append(exc)
+    if len(errors) > 1:
+        text = "\n".join(str(e) for e in errors)
+        raise InputValidationError(text, errors[0].failures)
+    if errors:
+        raise errors[0]
+    assert tx is not None  # no error: the transactions were validated
+    return tx, items
 
 
 def _refuse_moving_average_conversion(frame: pl.DataFrame, moving: pl.Series) -> None:

@@ -253,3 +253,18 @@ def test_an_empty_frame_closes_to_empty_tables() -> None:
     result = close(frame)
     assert all(table.is_empty() for table in result.tables().values())
     assert result.lock_date == day(31)
+
+
+def test_bad_transactions_and_a_bad_item_table_are_reported_together() -> None:
+    # One round of fixes, not two: I's amount has the wrong sign and the item table names a
+    # method that does not exist; the one error lists both, the transactions' rows in
+    # .failures.
+    frame = tx(("R", "A", 1, 2, "20.00"), ("I", "A", 3, -1, "3.00"))
+    items = pl.DataFrame({"item_id": ["A"], "method": ["fifoo"]})
+    with pytest.raises(invclose.InputValidationError) as err:
+        close(frame, items=items)
+    text = str(err.value)
+    assert "(txn_id 'I'), column 'amount' [amount_sign]" in text
+    assert "(item_id 'A'), column 'method' [method_unknown]" in text
+    assert err.value.failures is not None
+    assert err.value.failures.select("txn_id", "check").rows() == [("I", "amount_sign")]
