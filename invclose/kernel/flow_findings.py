@@ -53,17 +53,21 @@ def not_costed(rows: pl.DataFrame, outputs: pl.DataFrame, dims: list[str]) -> pl
     )
 
 
+def _issues_with(rows: pl.DataFrame, facts: pl.DataFrame) -> pl.DataFrame:
+    """The rows named by ``facts`` (one row per ``pos``) with the facts' columns added."""
+    if facts.is_empty():
+        rows = rows.clear()
+    return rows.filter(pl.col("pos").is_in(facts["pos"].implode())).join(
+        facts, on="pos", maintain_order="left"
+    )
+
+
 def late_cost(rows: pl.DataFrame, late: pl.DataFrame, dims: list[str]) -> pl.DataFrame:
     """``late_cost`` (info): an issue's change for quantity whose receipts an earlier close
     costed (``late``: pos, late cents, late_qty). The stateless close keeps no earlier pieces,
     so the change stays on the order's offset account (close-semantics §9.1)."""
-    if late.is_empty():
-        rows = rows.clear()
-    hit = rows.filter(pl.col("pos").is_in(late["pos"].implode())).join(
-        late, on="pos", maintain_order="left"
-    )
     return _row(
-        hit,
+        _issues_with(rows, late),
         "info",
         "late_cost",
         pl.col("late_qty"),
@@ -85,13 +89,8 @@ def cost_not_taken(rows: pl.DataFrame, not_taken: pl.DataFrame, dims: list[str])
     not_taken cents, fed_qty). The close does not adjust such receipts, so the change stays on
     the order's offset account (at standard cost, a variance); without this row nothing
     would explain that balance on transit or WIP."""
-    if not_taken.is_empty():
-        rows = rows.clear()
-    hit = rows.filter(pl.col("pos").is_in(not_taken["pos"].implode())).join(
-        not_taken, on="pos", maintain_order="left"
-    )
     return _row(
-        hit,
+        _issues_with(rows, not_taken),
         "info",
         "cost_not_taken",
         pl.col("fed_qty"),
