@@ -27,7 +27,12 @@ from invclose.kernel.pipeline import KernelOutput, run_kernel
 from invclose.opening import OpeningState, load_opening, merge_opening
 from invclose.progress import ProgressCallback, report
 from invclose.schemas import input_schema
-from invclose.validate import normalize_accounts, normalize_items, normalize_transactions
+from invclose.validate import (
+    id_failures,
+    normalize_accounts,
+    normalize_items,
+    normalize_transactions,
+)
 
 if TYPE_CHECKING:
     from invclose.result import CloseResult
@@ -65,13 +70,12 @@ def _reject_periodic_revaluations(frame: pl.DataFrame) -> None:
     bad = frame.filter((pl.col("kind") == "revaluation") & pl.col("method").is_in(periodic))
     if bad.is_empty():
         return
-    failures = bad.select(
-        pl.lit(None, pl.Int64).alias("row"),
-        "txn_id",
-        pl.lit("kind").alias("column"),
-        pl.lit("revaluation_periodic").alias("check"),
-        pl.col("method").alias("value"),
-        pl.lit("revalue only standard or moving_average items").alias("hint"),
+    failures = id_failures(
+        bad,
+        "kind",
+        "revaluation_periodic",
+        pl.col("method"),
+        "revalue only standard or moving_average items",
     )
     listed = ", ".join(
         f"{t} (item {i}, {m})"

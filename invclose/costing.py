@@ -47,7 +47,7 @@ from invclose.kernel.posting_walk import MOVING, PERIODIC, STANDARD, posting_wal
 from invclose.kernel.prepare import group_keys
 from invclose.opening import load_opening
 from invclose.schemas import MICRO_PER_UNIT, MONEY, input_schema
-from invclose.validate import normalize_items, normalize_transactions
+from invclose.validate import id_failures, normalize_items, normalize_transactions
 
 _NO_INVOICE = np.iinfo(np.int64).min
 _EARLIEST = dt.date(1, 1, 1)
@@ -98,13 +98,12 @@ def _missing_standard(frame: pl.DataFrame) -> None:
     if missing.is_empty():
         return
     items = sorted(set(missing["item_id"].to_list()))
-    failures = missing.select(
-        pl.lit(None, pl.Int64).alias("row"),
-        "txn_id",
-        pl.lit("standard_cost").alias("column"),
-        pl.lit("standard_cost_missing").alias("check"),
-        pl.col("date").cast(pl.String).alias("value"),
-        pl.lit("give the item a standard_cost valid on or before this date").alias("hint"),
+    failures = id_failures(
+        missing,
+        "standard_cost",
+        "standard_cost_missing",
+        pl.col("date"),
+        "give the item a standard_cost valid on or before this date",
     )
     msg = (
         f"standard-cost item(s) without a standard cost for the row's date: {', '.join(items)}. "
@@ -167,13 +166,12 @@ def _invoice_pairs(ordered: pl.DataFrame) -> pl.DataFrame:
     )
     early = pairs.filter(pl.col("seq") < pl.col("phys_seq"))
     if not early.is_empty():
-        failures = early.select(
-            pl.lit(None, pl.Int64).alias("row"),
-            "txn_id",
-            pl.lit("seq").alias("column"),
-            pl.lit("invoice_before_physical").alias("check"),
-            pl.col("seq").cast(pl.String).alias("value"),
-            pl.lit("give the invoice a seq after its physical row's").alias("hint"),
+        failures = id_failures(
+            early,
+            "seq",
+            "invoice_before_physical",
+            pl.col("seq"),
+            "give the invoice a seq after its physical row's",
         )
         ids = ", ".join(early["txn_id"].to_list()[:20])
         msg = f"invoice(s) posted before the physical row they replace (by seq): {ids}"

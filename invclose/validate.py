@@ -390,6 +390,23 @@ def _row_failures(
     )
 
 
+def id_failures(
+    frame: pl.DataFrame, column: str, check: str, value: pl.Expr, hint: str
+) -> pl.DataFrame:
+    """Failures (``FAILURE_COLUMNS``) for the rows of ``frame``, named by ``txn_id`` only.
+
+    For checks after validation, where input row numbers are gone (``row`` is null).
+    """
+    return frame.select(
+        pl.lit(None, pl.Int64).alias("row"),
+        "txn_id",
+        pl.lit(column).alias("column"),
+        pl.lit(check).alias("check"),
+        value.cast(pl.String).alias("value"),
+        pl.lit(hint).alias("hint"),
+    )
+
+
 def _prepare(
     raw: pl.DataFrame,
     schema: dict[str, pl.DataType],

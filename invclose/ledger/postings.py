@@ -25,6 +25,7 @@ from invclose.errors import ClosedPeriodError, InputValidationError, MissingAcco
 from invclose.kernel.accounts import fill_accounts
 from invclose.kernel.money import from_cents, to_cents
 from invclose.schemas import FINANCIAL, MONEY, PHYSICAL, input_schema
+from invclose.validate import id_failures
 
 __all__ = ["check_against_ledger", "missing_amounts", "posting_vouchers", "refuse_backdated"]
 
@@ -34,19 +35,6 @@ _MAX_SHOWN = 20
 def _listed(ids: list[str]) -> str:
     more = f" ... and {len(ids) - _MAX_SHOWN} more" if len(ids) > _MAX_SHOWN else ""
     return ", ".join(ids[:_MAX_SHOWN]) + more
-
-
-def _failures(
-    frame: pl.DataFrame, column: str, check: str, value: pl.Expr, hint: str
-) -> pl.DataFrame:
-    return frame.select(
-        pl.lit(None, pl.Int64).alias("row"),
-        "txn_id",
-        pl.lit(column).alias("column"),
-        pl.lit(check).alias("check"),
-        value.cast(pl.String).alias("value"),
-        pl.lit(hint).alias("hint"),
-    )
 
 
 def missing_amounts(batch: pl.DataFrame) -> None:
@@ -62,7 +50,7 @@ def missing_amounts(batch: pl.DataFrame) -> None:
         "give the posted cost in amount: posting-time costing (invclose.post_costs) is not "
         "available in this version"
     )
-    failures = _failures(missing, "amount", "amount_missing", pl.col("amount"), hint)
+    failures = id_failures(missing, "amount", "amount_missing", pl.col("amount"), hint)
     msg = (
         f"cannot post {missing.height} row(s) without an amount: "
         f"{_listed(missing['txn_id'].to_list())}. {hint[0].upper()}{hint[1:]}."
@@ -78,7 +66,7 @@ def refuse_backdated(batch: pl.DataFrame, lock: dt.date | None) -> None:
     if late.is_empty():
         return
     hint = f"post them with a date after {lock.isoformat()}, or reverse the close first"
-    failures = _failures(late, "date", "posting_into_closed_period", pl.col("date"), hint)
+    failures = id_failures(late, "date", "posting_into_closed_period", pl.col("date"), hint)
     rows = [f"{t} ({d.isoformat()})" for t, d in late.select("txn_id", "date").iter_rows()]
     msg = (
         f"{late.height} row(s) dated on or before the closing date {lock.isoformat()} were "
@@ -122,7 +110,7 @@ def check_against_ledger(
             "a txn_id is posted once; it may come again only as the invoice of a physical "
             "row (status financial, same item, dimensions and sign of qty)"
         )
-        failures = _failures(bad, "txn_id", "txn_id_posted", pl.col("txn_id"), hint)
+        failures = id_failures(bad, "txn_id", "txn_id_posted", pl.col("txn_id"), hint)
         msg = (
             f"{bad.height} row(s) repeat a txn_id the ledger already holds and are not the "
             f"invoice of a physical row: {_listed(bad['txn_id'].to_list())}. The whole batch "
