@@ -21,10 +21,11 @@ from invclose.kernel.prepare import rows_at, run_starts, running_sum, sort_order
 
 def _sides(pieces: pl.DataFrame, working: pl.DataFrame, extra: bool = False) -> list[pl.Series]:
     """Both sides' ids and financial flags (and the receipt's open state with ``extra``)."""
-    pos = working["pos"]
-    r_cols = ["txn_id", "fin", *(["q_abs", "w_abs"] if extra else [])]
-    receipt = working.select(r_cols).rechunk()[rows_at(pos, pieces["receipt_pos"])]
-    issue = working.select("txn_id", "fin").rechunk()[rows_at(pos, pieces["issue_pos"])]
+    n = pieces.height
+    # One position lookup for both sides (receipts, then issues): a lookup spans every row.
+    rows = rows_at(working["pos"], pl.concat([pieces["receipt_pos"], pieces["issue_pos"]]))
+    both = working.select("txn_id", "fin").rechunk()[rows]
+    receipt, issue = both.slice(0, n), both.slice(n)
     out = [
         receipt["txn_id"].alias("receipt_txn_id"),
         receipt["fin"].alias("r_fin"),
@@ -32,7 +33,8 @@ def _sides(pieces: pl.DataFrame, working: pl.DataFrame, extra: bool = False) -> 
         issue["fin"].alias("i_fin"),
     ]
     if extra:
-        out += [receipt["q_abs"].alias("r_q"), receipt["w_abs"].alias("r_w")]
+        state = working.select("q_abs", "w_abs").rechunk()[rows.slice(0, n)]
+        out += [state["q_abs"].alias("r_q"), state["w_abs"].alias("r_w")]
     return out
 
 
