@@ -44,7 +44,7 @@ from invclose.ledger.errors import (
 from invclose.ledger.reads import LedgerReads
 from invclose.ledger.store import quote
 from invclose.result import CloseResult
-from invclose.schemas import MONEY, input_schema
+from invclose.schemas import MONEY, conform, input_schema
 from invclose.validate import normalize_accounts, normalize_items, normalize_transactions
 
 __all__ = ["Ledger"]
@@ -387,12 +387,17 @@ class Ledger(LedgerReads):
             dims,
             result.close_id,
         )
-        vouchers = lines.with_columns(
-            close_id=pl.lit(result.close_id),
-            posting_date=pl.lit(result.closing_date),
-            debit=from_cents(pl.col("debit")),
-            credit=from_cents(pl.col("credit")),
-        ).select(result.vouchers.columns)
+        # Coarser voucher detail nets over rows: conform fills the columns it leaves out.
+        vouchers = conform(
+            lines.with_columns(
+                close_id=pl.lit(result.close_id),
+                posting_date=pl.lit(result.closing_date),
+                debit=from_cents(pl.col("debit")),
+                credit=from_cents(pl.col("credit")),
+            ),
+            "vouchers",
+            dims,
+        )
         return replace(result, adjustments=adjustments, vouchers=vouchers)
 
     def recalculate(

@@ -156,7 +156,8 @@ def test_posting_time_costing_hook(books: Ledger, monkeypatch: pytest.MonkeyPatc
     assert_consistent(books)
 
 
-def test_adjustments_keep_the_accounts_a_row_was_posted_to(books: Ledger) -> None:
+@pytest.mark.parametrize("detail", ["transaction", "item", "item_group", "total"])
+def test_adjustments_keep_the_accounts_a_row_was_posted_to(books: Ledger, detail: str) -> None:
     # R1 10 @ 10.00 and R2 10 @ 20.00 bought on 1400, I1 sold 10 @ 15.00 (150.00) from 1400
     # to COGS 5000. Then the chart changes: purchases and sales now map to 1500 / 5500. FIFO
     # values I1 at 100.00: the close must take 50.00 back to 1400 and from 5000, where I1's
@@ -172,7 +173,9 @@ def test_adjustments_keep_the_accounts_a_row_was_posted_to(books: Ledger) -> Non
         inventory_account=pl.lit("1500"), offset_account=pl.lit("5500")
     )
     books.reconfigure(
-        invclose.CloseConfig(method="fifo", dimensions=["site"], accounts=new_chart),
+        invclose.CloseConfig(
+            method="fifo", dimensions=["site"], accounts=new_chart, voucher_detail=detail
+        ),
         comment="new chart of accounts",
     )
     result = books.close("2025-01-31")
