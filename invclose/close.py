@@ -7,7 +7,7 @@ returns result tables in the contract's types (Decimal money and quantities).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +28,7 @@ from invclose.opening import OpeningState, load_opening, merge_opening
 from invclose.progress import ProgressCallback, report
 from invclose.schemas import input_schema
 from invclose.validate import (
+    GROUP_LIMIT,
     id_failures,
     normalize_accounts,
     normalize_items,
@@ -122,7 +123,31 @@ def prepare_frame(
     _reject_periodic_revaluations(frame)
     if state is not None:
         _refuse_moving_average_conversion(frame, state.moving_average_items)
+        _refuse_too_large(frame, cfg.dims)
     return frame
+
+
+def _refuse_too_large(frame: pl.DataFrame, dims: Sequence[str]) -> None:
+    """The input's groups were bounded by validation (``too_large``); with the opening's open
+    rows added, a group can still pass 2**62 micro-units or cents, where 64-bit sums wrap."""
+    group = ["item_id", *dims]
+    for column, unit in (("q0", "micro-units of quantity"), ("v0", "cents of value")):
+        size = pl.col(column).cast(pl.Int128).abs()
+        total = frame.select(size.sum()).item()
+        if total is None or total <= GROUP_LIMIT:
+            continue
+        big = frame.filter(size.sum().over(group) > GROUP_LIMIT)
+        hint = (
+            f"with the opening's open rows, this item and financial dimension hold more than "
+            f"2**62 {unit} (in absolute value), which the close cannot compute exactly"
+        )
+        failures = id_failures(big, column, "too_large", pl.col(column), hint)
+        listed = ", ".join(sorted(set(big["item_id"].to_list()))[:20])
+        msg = (
+            f"groups too large to close exactly, with the opening's open rows: {listed}; "
+            "split the item or correct a mistyped quantity or amount"
+        )
+        raise InputValidationError(msg, failures)
 
 
 def _validated(

@@ -304,3 +304,18 @@ def test_no_conversion_from_moving_average_to_a_periodic_method() -> None:
         invclose.close(feb_rows, FEB, method="fifo", accounts=ACCOUNTS, opening=jan)
     feb = invclose.close(feb_rows, FEB, method="moving_average", accounts=ACCOUNTS, opening=jan)
     assert feb.balances.select("qty", "value").rows() == [(D(6), D("70.00"))]
+
+
+def test_an_opening_that_makes_a_group_too_large_is_refused() -> None:
+    # 3e12 units in January, 2e12 in February: each input alone is under 2**62 micro-units
+    # (4.6e12 units), but February's group with the opening's open receipt holds 5e12, where
+    # 64-bit sums wrap around (a negative balance came out). It must be refused by name.
+    jan_rows = tx(("R1", "A", 2, "3000000000000", "100.00"))
+    jan = invclose.close(jan_rows, day(31), accounts=ACCOUNTS)
+    feb_rows = tx(("R2", "A", dt.date(2025, 2, 2), "2000000000000", "300.00")).with_columns(
+        seq=pl.lit(1, pl.Int64)
+    )
+    with pytest.raises(invclose.InputValidationError, match="too large to close exactly") as err:
+        invclose.close(feb_rows, FEB, accounts=ACCOUNTS, opening=jan)
+    assert err.value.failures is not None
+    assert sorted(err.value.failures["txn_id"]) == ["R1", "R2"]
