@@ -292,3 +292,40 @@ def test_a_standard_physical_receipt_books_its_price_variance_once(tmp_path: Pat
         assert gl_balance(books, "2100") == D("-15.00")
         assert gl_balance(books, "5900") == D("3.00")
         assert_consistent(books)
+
+
+def test_an_invoice_posted_before_an_earlier_close_leaves_its_physical_row_in_it(
+    tmp_path: Path,
+) -> None:
+    # include physical value, FIFO. January: R2 1 @ 30.00, R1 received physically 10 @ 10.00,
+    # I1 sells 2 posted at 50.00. R1's invoice (10 @ 12.00, 5 February) is posted before the
+    # January close runs (as happens a few days into the next month). At 31 January R1 was
+    # physical: I1 takes R2's 30.00 and one unit adjusted against R1 at 10.00 -> 40.00,
+    # adjustment +10.00, and R1 stays open as physical; the same as when the invoice is
+    # posted after the close. February then closes the same way in both ledgers.
+    config = invclose.CloseConfig(
+        method="fifo", dimensions=["site"], accounts=ACCOUNTS, include_physical_value=True
+    )
+    january = rows(
+        ("R2", "A", day(1, 2), "1", "30.00", "purchase"),
+        ("R1", "A", day(1, 10), "10", "100.00", "purchase", "physical"),
+        ("I1", "A", day(1, 20), "-2", "-50.00", "sale"),
+    )
+    invoice = rows(("R1", "A", day(2, 5), "10", "120.00", "purchase"))
+    results = {}
+    for order in ("invoice first", "close first"):
+        with Ledger(tmp_path / f"{order}.duckdb", config=config) as books:
+            books.post(january)
+            if order == "invoice first":
+                books.post(invoice)
+            jan = books.close("2025-01-31")
+            if order == "close first":
+                books.post(invoice)
+            i1 = jan.adjustments.filter(pl.col("txn_id") == "I1")
+            assert i1["adjustment"].to_list() == [D("10.00")], order
+            r1 = jan.open_items.filter(pl.col("txn_id") == "R1").row(0, named=True)
+            assert (r1["status"], r1["open_qty"]) == ("physical", D(10)), order
+            feb = books.close("2025-02-28")
+            results[order] = feb.balances.select("qty", "value").rows()
+            assert_consistent(books)
+    assert results["invoice first"] == results["close first"]
