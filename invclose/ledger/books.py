@@ -321,7 +321,7 @@ class Ledger(LedgerReads):
         columns = self._close_columns()
         current = self._current([*columns, "row_hash"])
         versions = current.select("txn_id", "row_hash")
-        df = pl.concat([current.select(columns), self._physical_before(current, date, columns)])
+        df = current.select(columns)
         del current
         if kind == "close":
             result = stateless_close(df, date, opening=opening, config=self._cfg)
@@ -354,32 +354,6 @@ class Ledger(LedgerReads):
             self._certify(run_id)
             self._store.fault("certified")
         return result
-
-    def _physical_before(
-        self, current: pl.DataFrame, date: dt.date, columns: list[str]
-    ) -> pl.DataFrame:
-        """The physical versions of rows whose current version is an invoice dated after
-        ``date``.
-
-        On ``date`` those rows were physical: the close sees the invoice pair and, dated
-        after it, the invoice takes no part yet (``normalize_transactions(as_of=)``), just
-        as in a stateless close of the same history. Without them the row would be missing
-        from a close at ``date`` whenever its invoice was posted before that close ran.
-        """
-        later = current.filter((pl.col("status") == "financial") & (pl.col("date") > date))
-        if later.is_empty():
-            return current.select(columns).clear()
-        name = "__invclose_later_invoices"
-        self._store.con.register(name, later.select("txn_id").to_arrow())
-        try:
-            physical = self._store.query(
-                "SELECT " + ", ".join(quote(c) for c in columns) + " FROM transactions "
-                f"WHERE status = 'physical' AND txn_id IN (SELECT txn_id FROM {quote(name)}) "
-                "QUALIFY row_number() OVER (PARTITION BY txn_id ORDER BY run_id DESC) = 1"
-            )
-        finally:
-            self._store.con.unregister(name)
-        return physical.select(columns).cast(current.select(columns).schema)
 
     def _with_posted_accounts(self, result: CloseResult) -> CloseResult:
         """``result`` with each adjustment on the accounts its row was posted to.
