@@ -422,21 +422,18 @@ def _onhand_moves(
     keys: list[str],
     opening_date: dt.date | None,
 ) -> pl.DataFrame:
-    """Changes of each ``standard`` group's on-hand quantity, dated (for revaluations).
+    """Changes of each ``standard`` group's financial on-hand quantity, dated (for
+    revaluations), with the opening's financial on-hand as of its closing date.
 
-    Every row counts (physical and financial), an invoice also takes out the physical row it
-    replaces (the pair is one transaction), and the opening's financial and physical on-hand
-    count as of its closing date.
+    Physical rows do not count: a physical receipt stays at the standard of its day until
+    its invoice, which reverses it and posts at the standard in force then. Revaluing it
+    too would put the cost change on the books twice.
     """
     standard = pl.col("method") == Method.STANDARD.value
-    rows = ordered.filter(standard).select(*keys, "date", q=to_micro(pl.col("qty")))
-    replaced = ordered.filter(standard & pl.col("replaced_q").is_not_null()).select(
-        *keys, "date", q=-pl.col("replaced_q")
-    )
-    parts = [rows, replaced]
+    financial = pl.col("status") == "financial"
+    rows = ordered.filter(standard & financial).select(*keys, "date", q=to_micro(pl.col("qty")))
+    parts = [rows]
     if opening_date is not None and not start.is_empty():
         carried = resolve_items(start, items, cfg).filter(standard)
-        parts.append(
-            carried.select(*keys, date=pl.lit(opening_date), q=pl.col("fq") + pl.col("pq"))
-        )
+        parts.append(carried.select(*keys, date=pl.lit(opening_date), q=pl.col("fq")))
     return pl.concat([p.with_columns(pl.col("q").cast(pl.Int64)) for p in parts])

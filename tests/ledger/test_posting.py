@@ -292,3 +292,38 @@ def test_a_standard_physical_receipt_books_its_price_variance_once(tmp_path: Pat
         assert gl_balance(books, "2100") == D("-15.00")
         assert gl_balance(books, "5900") == D("3.00")
         assert_consistent(books)
+
+
+def test_a_physical_standard_receipt_across_a_cost_change_is_valued_once(tmp_path: Path) -> None:
+    # S at standard 10.00, 12.00 from 1 February. P1 is received physically on 20 January
+    # (price 11.00: posted at standard 10.00) and invoiced on 5 February at 11.00. Nothing
+    # was financially on hand on 1 February, so there is no revaluation; the invoice reverses
+    # the physical 10.00 and books 12.00 to inventory, 11.00 owed and -1.00 price variance
+    # (the invoice is 1.00 below standard). 1400 = 12.00: one unit at the new standard, not
+    # 14.00 (the cost change revalued on the physical row and then again by the invoice).
+    items = pl.DataFrame(
+        {
+            "item_id": ["S", "S"],
+            "method": ["standard", "standard"],
+            "standard_cost": ["10.00", "12.00"],
+            "valid_from": [day(1, 1), day(2, 1)],
+        }
+    )
+    revaluation = pl.DataFrame(
+        {"kind": ["revaluation"], "item_group": [None], "inventory_account": ["1400"]},
+        schema={k: ACCOUNTS.schema[k] for k in ("kind", "item_group", "inventory_account")},
+    )
+    accounts = pl.concat([ACCOUNTS, revaluation], how="diagonal").with_columns(
+        variance_account=pl.lit("5900")
+    )
+    config = invclose.CloseConfig(dimensions=["site"], accounts=accounts, items=items)
+    with Ledger(tmp_path / "books.duckdb", config=config) as books:
+        books.post(rows(("P1", "S", day(1, 20), "1", "11.00", "purchase", "physical")))
+        books.post(rows(("P1", "S", day(2, 5), "1", "11.00", "purchase")))
+        assert books.transactions().filter(pl.col("kind") == "revaluation").is_empty()
+        assert gl_balance(books, "1400") == D("12.00")
+        assert gl_balance(books, "2100") == D("-11.00")
+        assert gl_balance(books, "5900") == D("-1.00")
+        feb = books.close("2025-02-28")
+        assert feb.balances.select("qty", "value").rows() == [(D(1), D("12.00"))]
+        assert_consistent(books)
