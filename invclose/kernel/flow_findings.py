@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from invclose.kernel.money import to_micro
 from invclose.schemas import MICRO_PER_UNIT
 
 #: Columns of a cycle's rows that its log row reads (with the financial dimensions); the
@@ -99,6 +100,28 @@ def cost_not_taken(rows: pl.DataFrame, not_taken: pl.DataFrame, dims: list[str])
             "issue {} of order {} changed by {} cent(s) that no receipt takes: the quantity it "
             "fed went to receipts of standard or moving-average items, which the close does not "
             "adjust; that change stays on the order's offset account",
+            pl.col("txn_id"),
+            pl.col("order_id"),
+            pl.col("not_taken"),
+        ),
+        dims,
+    )
+
+
+def share_not_taken(rows: pl.DataFrame, untaken: pl.DataFrame, dims: list[str]) -> pl.DataFrame:
+    """``cost_not_taken`` (info) on an output of a ``standard`` or ``moving_average`` item of a
+    production order whose other outputs are periodic (``untaken``: pos, not_taken cents).
+    Its share of the order's change (by the order's weights, §9.3) is not adjusted (§7.4)
+    and stays on the order's offset account."""
+    return _row(
+        _issues_with(rows, untaken),
+        "info",
+        "cost_not_taken",
+        to_micro(pl.col("qty")).abs(),
+        pl.col("not_taken"),
+        pl.format(
+            "output {} of order {} is an item the close does not adjust: its share of the "
+            "order's cost change, {} cent(s), stays on the order's offset account",
             pl.col("txn_id"),
             pl.col("order_id"),
             pl.col("not_taken"),

@@ -43,6 +43,9 @@ class OrderLinks:
     # order in which an issue's or an order's change is cut across the receipts it feeds.
     feeds: pl.DataFrame  # issue_pos, receipt_pos, qty (transfer feeding), receipt_rank
     production: pl.DataFrame  # order, receipt_pos, weight, receipt_rank (costed outputs)
+    # The same for outputs of standard / moving-average items of those orders: they weigh in
+    # the order's split but take nothing (the close adjusts no such row).
+    untaken: pl.DataFrame
     components: pl.DataFrame  # order, issue_pos (components of costed production orders)
     prepaired: pl.DataFrame  # pieces settled before the method (principle transfer)
     dropped: pl.DataFrame  # pos of rows that leave the method (transit and move pairs)
@@ -60,6 +63,9 @@ def _empty_links() -> OrderLinks:
             schema={"issue_pos": i64, "receipt_pos": i64, "qty": i64, "receipt_rank": i64}
         ),
         production=pl.DataFrame(
+            schema={"order": i64, "receipt_pos": i64, "weight": i64, "receipt_rank": i64}
+        ),
+        untaken=pl.DataFrame(
             schema={"order": i64, "receipt_pos": i64, "weight": i64, "receipt_rank": i64}
         ),
         components=pl.DataFrame(schema={"order": i64, "issue_pos": i64}),
@@ -258,25 +264,31 @@ def order_links(working: pl.DataFrame) -> OrderLinks:
         pl.col("is_receipt")
         & pl.col("fin")
         & unfed
-        & periodic
         & pl.col("order").is_in(has_issue["order"].implode())
     )
-    not_costed = outputs.filter(pl.col("order").is_in(uncosted_orders["order"].implode())).select(
-        "pos", "order_id"
-    )
+    not_costed = outputs.filter(
+        periodic & pl.col("order").is_in(uncosted_orders["order"].implode())
+    ).select("pos", "order_id")
     outputs = outputs.filter(~pl.col("order").is_in(uncosted_orders["order"].implode()))
     # Shares that are all 0 (or empty) weigh nothing: posted amounts, else quantities, decide.
     # Posted, not carried: an output an earlier run adjusted or consumed keeps its weight.
+    # Every output of the order weighs (§9.3), a standard co-product's share included.
     any_share = (pl.col("cost_share").fill_null(0) > 0).any().over("order")
     posted = to_cents(pl.col("amount")).abs()
     any_amount = (posted != 0).any().over("order")
-    weights = outputs.with_columns(
+    all_weights = outputs.with_columns(
         weight=pl.when(any_share)
         .then(to_micro(pl.col("cost_share").fill_null(0)))
         .when(any_amount)
         .then(posted)
         .otherwise(to_micro(pl.col("qty")).abs())
-    ).select("order", receipt_pos="pos", weight="weight", receipt_rank="key_rank")
+    ).select("order", "periodic", receipt_pos="pos", weight="weight", receipt_rank="key_rank")
+    weights = all_weights.filter(pl.col("periodic")).drop("periodic")
+    # Only orders with a periodic output share out their change (with none, the components'
+    # change stays on the offset whole, logged on the components: cost_not_taken).
+    untaken = all_weights.filter(
+        ~pl.col("periodic") & pl.col("order").is_in(weights["order"].implode())
+    ).drop("periodic")
     costed_components = components.filter(
         ~pl.col("order").is_in(uncosted_orders["order"].implode())
         & pl.col("order").is_in(weights["order"].implode())
@@ -315,6 +327,7 @@ def order_links(working: pl.DataFrame) -> OrderLinks:
     return OrderLinks(
         feeds=feeds,
         production=weights,
+        untaken=untaken,
         components=costed_components.select("order", "issue_pos"),
         prepaired=prepaired.select("issue_pos", "receipt_pos", "qty", "phase", "rank", "principle"),
         dropped=dropped,

@@ -30,6 +30,7 @@ from invclose.kernel.prepare import build_working, rows_at, run_starts
 from invclose.kernel.pricing import apply_pieces, attach_sides, price_pieces
 from invclose.kernel.propagate import (
     ORDER_TOTALS,
+    UNTAKEN,
     carry_unfed,
     derived_adjustments,
     feed_shares,
@@ -233,9 +234,17 @@ def _cycle_feeds(groups: _Groups, rows: pl.DataFrame) -> pl.DataFrame:
         "receipt_pos",
         share=pl.col("qty").cast(pl.Float64) / pl.col("q_full").cast(pl.Float64),
     )
+    # Outputs that take nothing (standard co-products) still weigh in the whole.
+    outputs = pl.concat(
+        [
+            groups.links.production.with_columns(takes=pl.lit(True)),
+            groups.links.untaken.with_columns(takes=pl.lit(False)),
+        ]
+    )
     production = (
-        groups.links.components.join(groups.links.production, on="order")
+        groups.links.components.join(outputs, on="order")
         .with_columns(whole=pl.col("weight").sum().over("order", "issue_pos"))
+        .filter(pl.col("takes"))
         .select(
             "issue_pos",
             "receipt_pos",
@@ -504,6 +513,12 @@ def run_kernel(
         flow_findings.late_cost(rows, unpassed.late, dims),
         flow_findings.cost_not_taken(rows, unpassed.not_taken, dims),
     ]
+    if settle:
+        # A recalculation's change still waits for the close; a close's stays where it is.
+        untaken = shares.filter(pl.col("kind") == UNTAKEN).select(
+            pos="receipt_pos", not_taken="delta"
+        )
+        logs.append(flow_findings.share_not_taken(rows, untaken, dims))
     if cycle_log.height:
         logs.append(cycle_log)
     log = pl.concat(logs, how="vertical_relaxed")

@@ -38,6 +38,10 @@ def _cut(by: str, total: str, part: str, whole: str, offset: str | None = None) 
     return cum - pl.when(run_starts(by)).then(start).otherwise(cum.shift(1))
 
 
+#: Kind of the shares of outputs that take nothing (``feed_shares``): their receipt's share of
+#: its order's change, left on the order's offset account.
+UNTAKEN = "production_untaken"
+
 #: Schema of the running totals of production orders' component changes (``feed_shares``).
 ORDER_TOTALS = {"order": pl.Int64, "before": pl.Int64}
 
@@ -99,8 +103,16 @@ def feed_shares(
         .agg(pl.col("before").sum())
         .sort("order")
     )
-    outputs = (
-        links.production.join(orders, on="order", how="inner")
+    # Outputs of standard / moving-average items weigh in the cut but take nothing: their
+    # shares stay on the order's offset account (``untaken``, logged cost_not_taken).
+    everyone = pl.concat(
+        [
+            links.production.with_columns(takes=pl.lit(True)),
+            links.untaken.with_columns(takes=pl.lit(False)),
+        ]
+    )
+    cut = (
+        everyone.join(orders, on="order", how="inner")
         .sort("order", "receipt_rank")
         .with_columns(whole=_group_sum("order", "weight"))
         .with_columns(
@@ -112,6 +124,7 @@ def feed_shares(
             ),
         )
     )
+    outputs = cut.filter(pl.col("takes"))
     # Lineage edges component -> output: each component's value cut across the outputs.
     edges = (
         comp.join(
@@ -139,14 +152,24 @@ def feed_shares(
         amount="amount",
         kind=pl.lit("production"),
     )
-    shares = pl.concat([transfer, production_deltas, production_edges], how="vertical_relaxed")
+    untaken = cut.filter(~pl.col("takes") & (pl.col("delta") != 0)).select(
+        issue_pos=pl.lit(None, pl.Int64),
+        receipt_pos="receipt_pos",
+        qty=pl.lit(None, pl.Int64),
+        delta="delta",
+        amount=pl.lit(None, pl.Int64),
+        kind=pl.lit(UNTAKEN),
+    )
+    shares = pl.concat(
+        [transfer, production_deltas, production_edges, untaken], how="vertical_relaxed"
+    )
     return shares, after
 
 
 def derived_adjustments(shares: pl.DataFrame) -> pl.DataFrame:
     """Total adjustment per derived receipt (``pos``, ``derived_adj``)."""
     return (
-        shares.filter(pl.col("kind") != "production")
+        shares.filter(pl.col("kind").is_in(["transfer", "production_total"]))
         .group_by("receipt_pos")
         .agg(derived_adj=pl.col("delta").sum())
         .rename({"receipt_pos": "pos"})

@@ -304,6 +304,30 @@ def test_a_standard_cost_output_uses_up_the_order_and_nothing_waits() -> None:
     assert log_rows(recalc, "cost_not_taken").is_empty()
 
 
+def test_a_standard_co_product_keeps_its_share_on_wip() -> None:
+    # MO1 consumes COMP (FIFO: 1 of P1 at 10.00 against 15.00 posted, 5.00 less cost) and
+    # yields OUT1 (item F, standard, posted 10.00) and OUT2 (item G, FIFO, posted 5.00). By
+    # posted amounts (§9.3) OUT1 weighs 10/15 and OUT2 5/15 of the -5.00, with cumulative
+    # rounding in key order: OUT1 -3.33, OUT2 -5.00 - (-3.33) = -1.67. OUT1 is never adjusted
+    # (§7.4): its -3.33 stays on WIP, logged; OUT2 takes only its -1.67 (not all -5.00).
+    frame = rows(
+        ("P1", "C", "S1", 2, 1, "10.00", "purchase", None),
+        ("P2", "C", "S1", 3, 1, "20.00", "purchase", None),
+        ("COMP", "C", "S1", 4, -1, "-15.00", "production", "MO1"),
+        ("OUT1", "F", "S1", 5, 1, "10.00", "production", "MO1"),
+        ("OUT2", "G", "S1", 5, 1, "5.00", "production", "MO1"),
+    )
+    items = pl.DataFrame({"item_id": ["C", "F", "G"], "method": ["fifo", "standard", "fifo"]})
+    jan = close(frame, JAN, items=items)
+    assert adjustment(jan, "COMP") == D("5.00")
+    assert adjustment(jan, "OUT1") is None
+    assert adjustment(jan, "OUT2") == D("-1.67")
+    columns = ["txn_id", "qty", "amount", "order_id"]
+    assert log_rows(jan, "cost_not_taken").select(columns).rows() == [
+        ("OUT1", D("1"), D("-3.33"), "MO1")
+    ]
+
+
 def _chain(frame: pl.DataFrame, steps: list[tuple[str, dt.date]]) -> invclose.CloseResult:
     result: invclose.CloseResult | None = None
     for kind, date in steps:
