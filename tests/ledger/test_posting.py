@@ -193,7 +193,9 @@ def test_adjustments_keep_the_accounts_a_row_was_posted_to(books: Ledger, detail
     assert_consistent(books)
 
 
-def test_standard_cost_change_posts_its_revaluation(tmp_path: Path) -> None:
+def _standard_10_then_12() -> invclose.CloseConfig:
+    """Item S at standard 10.00, 12.00 from 1 February. A revaluation posts its change to
+    inventory (1400) against the variance account (5900); price variances go there too."""
     items = pl.DataFrame(
         {
             "item_id": ["S", "S"],
@@ -202,8 +204,6 @@ def test_standard_cost_change_posts_its_revaluation(tmp_path: Path) -> None:
             "valid_from": [day(1, 1), day(2, 1)],
         }
     )
-    # A revaluation posts its change to inventory against the variance account; purchases
-    # post their price variance there too.
     revaluation = pl.DataFrame(
         {
             "kind": ["revaluation"],
@@ -214,7 +214,11 @@ def test_standard_cost_change_posts_its_revaluation(tmp_path: Path) -> None:
         schema=ACCOUNTS.schema,
     )
     accounts = pl.concat([ACCOUNTS, revaluation]).with_columns(variance_account=pl.lit("5900"))
-    config = invclose.CloseConfig(dimensions=["site"], accounts=accounts, items=items)
+    return invclose.CloseConfig(dimensions=["site"], accounts=accounts, items=items)
+
+
+def test_standard_cost_change_posts_its_revaluation(tmp_path: Path) -> None:
+    config = _standard_10_then_12()
     with Ledger(tmp_path / "books.duckdb", config=config) as books:
         books.post(rows(("R1", "S", day(1, 2), "10", None, "purchase")))  # 10 x 10.00
         books.post(rows(("I1", "S", day(2, 5), "-5", None, "sale")))  # 5 x 12.00
@@ -301,22 +305,7 @@ def test_a_physical_standard_receipt_across_a_cost_change_is_valued_once(tmp_pat
     # the physical 10.00 and books 12.00 to inventory, 11.00 owed and -1.00 price variance
     # (the invoice is 1.00 below standard). 1400 = 12.00: one unit at the new standard, not
     # 14.00 (the cost change revalued on the physical row and then again by the invoice).
-    items = pl.DataFrame(
-        {
-            "item_id": ["S", "S"],
-            "method": ["standard", "standard"],
-            "standard_cost": ["10.00", "12.00"],
-            "valid_from": [day(1, 1), day(2, 1)],
-        }
-    )
-    revaluation = pl.DataFrame(
-        {"kind": ["revaluation"], "item_group": [None], "inventory_account": ["1400"]},
-        schema={k: ACCOUNTS.schema[k] for k in ("kind", "item_group", "inventory_account")},
-    )
-    accounts = pl.concat([ACCOUNTS, revaluation], how="diagonal").with_columns(
-        variance_account=pl.lit("5900")
-    )
-    config = invclose.CloseConfig(dimensions=["site"], accounts=accounts, items=items)
+    config = _standard_10_then_12()
     with Ledger(tmp_path / "books.duckdb", config=config) as books:
         books.post(rows(("P1", "S", day(1, 20), "1", "11.00", "purchase", "physical")))
         books.post(rows(("P1", "S", day(2, 5), "1", "11.00", "purchase")))
