@@ -28,11 +28,11 @@ from invclose.opening import OpeningState, load_opening, merge_opening
 from invclose.progress import ProgressCallback, report
 from invclose.schemas import input_schema
 from invclose.validate import (
-    GROUP_LIMIT,
     id_failures,
     normalize_accounts,
     normalize_items,
     normalize_transactions,
+    oversized,
 )
 
 if TYPE_CHECKING:
@@ -130,13 +130,11 @@ def prepare_frame(
 def _refuse_too_large(frame: pl.DataFrame, dims: Sequence[str]) -> None:
     """The input's groups were bounded by validation (``too_large``); with the opening's open
     rows added, a group can still pass 2**62 micro-units or cents, where 64-bit sums wrap."""
-    group = ["item_id", *dims]
     for column, unit in (("q0", "micro-units of quantity"), ("v0", "cents of value")):
-        size = pl.col(column).cast(pl.Int128).abs()
-        total = frame.select(size.sum()).item()
-        if total is None or total <= GROUP_LIMIT:
+        mask = oversized(frame, ["item_id", *dims], pl.col(column).cast(pl.Int128).abs())
+        if mask is None:
             continue
-        big = frame.filter(size.sum().over(group) > GROUP_LIMIT)
+        big = frame.filter(mask)
         hint = (
             f"with the opening's open rows, this item and financial dimension hold more than "
             f"2**62 {unit} (in absolute value), which the close cannot compute exactly"

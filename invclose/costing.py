@@ -23,8 +23,9 @@ Choices where the specification is silent (also in the README):
   own, so only a receipt has a purchase price variance;
 * a **standard cost change** is revalued once it is active by the frame's last date (the
   on-hand before it is then known) and dated after ``opening``'s closing date (an earlier one
-  belongs to the run that made the opening); the on-hand counts the opening's physical and
-  financial quantity. A revaluation row already in the input (``post_costs``' own output given
+  belongs to the run that made the opening); the on-hand is the financial one, the
+  opening's included (a physical receipt is revalued by its invoice, which posts at the
+  standard in force then). A revaluation row already in the input (``post_costs``' own output given
   back) is not added again; it keeps its amount and, like a new one, posts against the
   variance account;
 * ``posted`` rows (what ``Ledger.post`` holds since its state in force) are replayed with
@@ -49,7 +50,6 @@ from invclose.opening import load_opening
 from invclose.schemas import MICRO_PER_UNIT, MONEY, input_schema
 from invclose.validate import id_failures, normalize_items, normalize_transactions
 
-_NO_INVOICE = np.iinfo(np.int64).min
 _EARLIEST = dt.date(1, 1, 1)
 
 
@@ -150,14 +150,14 @@ def _opening_state(
 
 
 def _invoice_pairs(ordered: pl.DataFrame) -> pl.DataFrame:
-    """Each in-frame invoice's physical row: its position in ``ordered`` and its quantity.
+    """Each in-frame invoice's physical row: its position in ``ordered``.
 
     ``ordered`` is in posting order with a ``__pos`` column. Validation has made sure a
     repeated ``txn_id`` is an invoice pair (same item and dimensions, one physical and one
     financial row); the physical row must come first in posting order.
     """
     physical = ordered.filter(pl.col("status") == "physical").select(
-        "txn_id", phys_pos="__pos", phys_seq="seq", phys_q=to_micro(pl.col("qty"))
+        "txn_id", phys_pos="__pos", phys_seq="seq"
     )
     pairs = (
         ordered.filter(pl.col("status") == "financial")
@@ -176,7 +176,7 @@ def _invoice_pairs(ordered: pl.DataFrame) -> pl.DataFrame:
         ids = ", ".join(early["txn_id"].to_list()[:20])
         msg = f"invoice(s) posted before the physical row they replace (by seq): {ids}"
         raise InputValidationError(msg, failures)
-    return pairs.select("__pos", "phys_pos", "phys_q")
+    return pairs.select("__pos", "phys_pos")
 
 
 def _revaluations(
@@ -189,9 +189,8 @@ def _revaluations(
 ) -> pl.DataFrame:
     """A ``revaluation`` row per standard group and new standard cost, for its on-hand.
 
-    ``moves`` holds the changes of each standard group's on-hand quantity (``q``, micro-units)
-    with their ``date``: the rows, the opening's on-hand (dated its closing date) and, for each
-    invoice, the physical row it replaces (negative, dated the invoice). A cost change is
+    ``moves`` holds the changes of each standard group's financial on-hand quantity (``q``,
+    micro-units) with their ``date`` (:func:`_onhand_moves`). A cost change is
     revalued when it is active by ``latest`` (the frame's last date: the on-hand before it is
     then known) and dated after ``opening_date`` (an earlier change belongs to the run that
     produced the opening).
@@ -349,10 +348,7 @@ def post_costs(
         .sort("gid", "seq", "txn_id", pl.col("status") == "financial")
         .with_row_index("__pos")
     )
-    ordered = ordered.join(_invoice_pairs(ordered), on="__pos", how="left").with_columns(
-        # The quantity of the physical row an invoice replaces (in the frame or the opening).
-        replaced_q=pl.coalesce("phys_q", "open_phys_q")
-    )
+    ordered = ordered.join(_invoice_pairs(ordered), on="__pos", how="left")
     code = (
         pl.when(pl.col("method") == Method.STANDARD.value)
         .then(STANDARD)

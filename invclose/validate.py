@@ -837,18 +837,26 @@ def _cross_row_checks(
 GROUP_LIMIT = 2**62
 
 
-def _magnitude_failures(frame: pl.DataFrame, dims: Sequence[str]) -> list[pl.LazyFrame]:
-    """Rows of groups whose amounts or quantities are too large for 64-bit cents / micro-units.
+def oversized(frame: pl.DataFrame, group: Sequence[str], size: pl.Expr) -> pl.Expr | None:
+    """The rows of groups whose ``size`` (non-negative, Int128) adds up past ``GROUP_LIMIT``.
 
-    One sum over the whole frame settles the usual case; the groups are summed only when
-    the whole frame exceeds the bound.
+    ``None`` when the whole frame stays inside the bound: one sum settles the usual case, and
+    the groups are summed only when it does not.
     """
-    group = ["item_id", *dims]
+    total = frame.select(size.sum()).item()
+    if total is None or total <= GROUP_LIMIT:
+        return None
+    return size.sum().over(group) > GROUP_LIMIT
+
+
+def _magnitude_failures(frame: pl.DataFrame, dims: Sequence[str]) -> list[pl.LazyFrame]:
+    """Rows of groups whose amounts or quantities are too large for 64-bit cents / micro-units."""
     failures = []
     for column, unit in (("amount", "cent"), ("qty", "micro-unit")):
-        size = pl.col(column).reinterpret(dtype=pl.Int128).abs()
-        total = frame.select(size.sum()).item()
-        if total is None or total <= GROUP_LIMIT:
+        mask = oversized(
+            frame, ["item_id", *dims], pl.col(column).reinterpret(dtype=pl.Int128).abs()
+        )
+        if mask is None:
             continue
         hint = (
             f"the {column} values of this item and financial dimension add up (in absolute "
@@ -859,7 +867,7 @@ def _magnitude_failures(frame: pl.DataFrame, dims: Sequence[str]) -> list[pl.Laz
             _row_failures(
                 frame.lazy(),
                 "txn_id",
-                size.sum().over(group) > GROUP_LIMIT,
+                mask,
                 column,
                 "too_large",
                 pl.col(column),

@@ -54,8 +54,8 @@ def not_costed(rows: pl.DataFrame, outputs: pl.DataFrame, dims: list[str]) -> pl
     )
 
 
-def _issues_with(rows: pl.DataFrame, facts: pl.DataFrame) -> pl.DataFrame:
-    """The rows named by ``facts`` (one row per ``pos``) with the facts' columns added."""
+def _rows_with(rows: pl.DataFrame, facts: pl.DataFrame) -> pl.DataFrame:
+    """The rows named by ``facts`` (one per ``pos``: issues or outputs), with its columns."""
     if facts.is_empty():
         rows = rows.clear()
     return rows.filter(pl.col("pos").is_in(facts["pos"].implode())).join(
@@ -68,7 +68,7 @@ def late_cost(rows: pl.DataFrame, late: pl.DataFrame, dims: list[str]) -> pl.Dat
     costed (``late``: pos, late cents, late_qty). The stateless close keeps no earlier pieces,
     so the change stays on the order's offset account (close-semantics §9.1)."""
     return _row(
-        _issues_with(rows, late),
+        _rows_with(rows, late),
         "info",
         "late_cost",
         pl.col("late_qty"),
@@ -91,7 +91,7 @@ def cost_not_taken(rows: pl.DataFrame, not_taken: pl.DataFrame, dims: list[str])
     the order's offset account (at standard cost, a variance); without this row nothing
     would explain that balance on transit or WIP."""
     return _row(
-        _issues_with(rows, not_taken),
+        _rows_with(rows, not_taken),
         "info",
         "cost_not_taken",
         pl.col("fed_qty"),
@@ -114,7 +114,7 @@ def share_not_taken(rows: pl.DataFrame, untaken: pl.DataFrame, dims: list[str]) 
     Its share of the order's change (by the order's weights, §9.3) is not adjusted (§7.4)
     and stays on the order's offset account."""
     return _row(
-        _issues_with(rows, untaken),
+        _rows_with(rows, untaken),
         "info",
         "cost_not_taken",
         to_micro(pl.col("qty")).abs(),

@@ -55,6 +55,16 @@ class OrderLinks:
     late: pl.DataFrame  # pos of components whose order's outputs an earlier close costed
     frozen: pl.DataFrame  # pos of receipts a recalculation limited to other items leaves alone
 
+    def weighed_outputs(self) -> pl.DataFrame:
+        """Every output that weighs in its order's split: ``production`` and ``untaken``, with
+        ``takes`` (whether the output takes its share)."""
+        return pl.concat(
+            [
+                self.production.with_columns(takes=pl.lit(True)),
+                self.untaken.with_columns(takes=pl.lit(False)),
+            ]
+        )
+
 
 def _empty_links() -> OrderLinks:
     i64 = pl.Int64

@@ -235,14 +235,8 @@ def _cycle_feeds(groups: _Groups, rows: pl.DataFrame) -> pl.DataFrame:
         share=pl.col("qty").cast(pl.Float64) / pl.col("q_full").cast(pl.Float64),
     )
     # Outputs that take nothing (standard co-products) still weigh in the whole.
-    outputs = pl.concat(
-        [
-            groups.links.production.with_columns(takes=pl.lit(True)),
-            groups.links.untaken.with_columns(takes=pl.lit(False)),
-        ]
-    )
     production = (
-        groups.links.components.join(outputs, on="order")
+        groups.links.components.join(groups.links.weighed_outputs(), on="order")
         .with_columns(whole=pl.col("weight").sum().over("order", "issue_pos"))
         .filter(pl.col("takes"))
         .select(

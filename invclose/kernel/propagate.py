@@ -105,14 +105,9 @@ def feed_shares(
     )
     # Outputs of standard / moving-average items weigh in the cut but take nothing: their
     # shares stay on the order's offset account (``untaken``, logged cost_not_taken).
-    everyone = pl.concat(
-        [
-            links.production.with_columns(takes=pl.lit(True)),
-            links.untaken.with_columns(takes=pl.lit(False)),
-        ]
-    )
     cut = (
-        everyone.join(orders, on="order", how="inner")
+        links.weighed_outputs()
+        .join(orders, on="order", how="inner")
         .sort("order", "receipt_rank")
         .with_columns(whole=_group_sum("order", "weight"))
         .with_columns(

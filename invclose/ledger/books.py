@@ -34,6 +34,7 @@ from invclose.errors import ConfigError, InputValidationError
 from invclose.hashing import content_id, row_hashes
 from invclose.io import to_polars
 from invclose.kernel.money import from_cents, to_cents
+from invclose.kernel.pipeline import PERPETUAL
 from invclose.kernel.vouchers import voucher_lines
 from invclose.ledger import audit, manual, postings
 from invclose.ledger.errors import (
@@ -185,9 +186,8 @@ class Ledger(LedgerReads):
             postings.missing_amounts(batch)
             return batch
         cfg = self._cfg
-        costed_methods = ("standard", "moving_average")
         methods = resolve_items(batch, normalize_items(cfg.items), cfg)["method"]
-        if not batch["amount"].null_count() and not methods.is_in(costed_methods).any():
+        if not batch["amount"].null_count() and not methods.is_in(PERPETUAL).any():
             return batch
         dims = self.dimensions
         state = self._state()
@@ -222,7 +222,7 @@ class Ledger(LedgerReads):
             costed = costed.with_columns(variance=pl.lit(None, MONEY))
         # post_costs returns the batch's rows in order, then the revaluation rows it adds.
         mine = costed.slice(0, batch.height)
-        take = pl.col("amount").is_null() | methods.is_in(costed_methods)
+        take = pl.col("amount").is_null() | methods.is_in(PERPETUAL)
         out = batch.with_columns(
             amount=pl.when(take).then(mine["amount"]).otherwise(pl.col("amount")),
             # A physical receipt posts at cost without variance: its price is not known
