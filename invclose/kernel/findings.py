@@ -99,6 +99,30 @@ def close_findings(
         ),
         dims,
     )
+    # §13 lists every issue that stays unsettled with its reason. In a group that is not
+    # short, an issue stays open only for the part it was adjusted against physical receipts
+    # (include physical value): those receipts are logged receipt_not_invoiced, and this row
+    # names the issue that waits for them.
+    waiting = (
+        counted
+        & ~pl.col("is_receipt")
+        & (pl.col("q_abs") > pl.col("s_real"))
+        & (pl.col("adj_only_qty") > 0)
+        & ~pl.col("gid").is_in(short["gid"].implode())
+    )
+    awaiting = _rows(
+        rows,
+        waiting,
+        "awaiting_invoice",
+        pl.col("q_abs") - pl.col("s_real"),
+        pl.format(
+            "issue {} was adjusted against receipt(s) {}, which are physically posted only: "
+            "its unsettled part keeps that cost and stays open until they are invoiced",
+            pl.col("txn_id"),
+            pl.col("adjusted_against").list.join(", "),
+        ),
+        dims,
+    ).with_columns(level=pl.lit("info"))
     short_groups = (
         rows.select(["gid", *{c: None for c in unsettled.meta.root_names() if c != "gid"}])
         .filter(unsettled)
@@ -140,7 +164,9 @@ def close_findings(
             "financial on-hand quantity is negative after the close; held as unsettled issues"
         ).alias("message"),
     )
-    log = pl.concat([marked, insufficient, not_invoiced, negative_rows], how="vertical_relaxed")
+    log = pl.concat(
+        [marked, insufficient, awaiting, not_invoiced, negative_rows], how="vertical_relaxed"
+    )
     return log
 
 

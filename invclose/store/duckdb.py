@@ -44,14 +44,15 @@ UNSETTLED_CODES = (
     "insufficient_receipts",
     "marked_receipt_after_close_date",
     "receipt_not_invoiced",
+    "awaiting_invoice",
 )
 
 #: ``unsettled``: the ``log`` rows of what the close could not settle, all ``log`` columns.
-UNSETTLED_SQL = """
-SELECT *
-FROM {log}
-WHERE code IN ('insufficient_receipts', 'marked_receipt_after_close_date', 'receipt_not_invoiced')
-"""
+UNSETTLED_SQL = (
+    "\nSELECT *\nFROM {log}\nWHERE code IN ("
+    + ", ".join(f"'{code}'" for code in UNSETTLED_CODES)
+    + ")\n"
+)
 
 #: ``gl_by_account``: per account, total debit, total credit and balance (debit - credit)
 #: over every voucher line of the result.

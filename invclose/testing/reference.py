@@ -74,11 +74,13 @@ _MICRO = Decimal("0.000001")
 _UNIT_COST = pl.Decimal(38, 6)
 _VIRTUAL_PREFIX = "~"
 
-#: The log codes of close-rules §7, all at level ``warning``, and §9's ``marking_ignored``
-#: (level ``info``).
+#: The log codes of close-rules §7, all at level ``warning``, and at level ``info`` §9's
+#: ``marking_ignored`` and ``awaiting_invoice`` (§13: an issue of a group that is not short,
+#: open for what it was adjusted against physical receipts).
 LOG_CODES = (
     "insufficient_receipts",
     "receipt_not_invoiced",
+    "awaiting_invoice",
     "marked_receipt_after_close_date",
     "negative_on_hand",
     "marking_ignored",
@@ -796,6 +798,18 @@ def reference_close(
             _log_row("insufficient_receipts", dim_cols(group), w.txn_id, -after_Q[w.txn_id])
             for w in insufficient
         )
+        # An issue of a group that is not short stays open only for what it was adjusted
+        # against physical receipts: it waits for their invoices (info).
+        if issued <= received:
+            group_log.extend(
+                _log_row(
+                    "awaiting_invoice", dim_cols(group), w.txn_id, -after_Q[w.txn_id], level="info"
+                )
+                for w in counted
+                if w.is_issue
+                and after_Q[w.txn_id] != 0
+                and any(p.issue == w.txn_id and not p.real for p in pieces)
+            )
         for w in rows:
             if w.financial or not w.is_receipt or after_Q[w.txn_id] <= 0:
                 continue

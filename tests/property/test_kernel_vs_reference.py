@@ -37,10 +37,12 @@ from invclose.testing.strategies import (
 pytestmark = pytest.mark.property
 
 METHODS = ("fifo", "lifo", "lifo_date")
-#: The log codes close-rules §7 defines for these methods (the kernel may log more, at info).
+#: The log codes close-rules §7 defines for these methods, and awaiting_invoice (§13; the
+#: kernel may log more, at info).
 RULE_LOG_CODES = (
     "insufficient_receipts",
     "receipt_not_invoiced",
+    "awaiting_invoice",
     "marked_receipt_after_close_date",
     "negative_on_hand",
 )

@@ -207,7 +207,9 @@ def test_an_issue_paired_with_a_physical_receipt_is_not_short_of_receipts() -> N
     # include physical value, FIFO: P (physical 5 @ 10.00) comes first, so I (5 issued,
     # posted 75.00) is adjusted against P to 50.00 and not settled. But R (5 @ 20.00,
     # financial) covers I's 5 units: the group issues no more than it received, so nothing
-    # is short of receipts (§13); only P is named, as not invoiced.
+    # is short of receipts (§13). P is named as not invoiced (warning), and I, whose 5 units
+    # stay open until P is invoiced, as awaiting that invoice (info): the pre-close check
+    # lists every issue that stays unsettled, with its reason.
     frame = tx(
         ("P", "A", 1, 5, "50.00", "physical"),
         ("R", "A", 2, 5, "100.00"),
@@ -220,9 +222,21 @@ def test_an_issue_paired_with_a_physical_receipt_is_not_short_of_receipts() -> N
         D("-50.00"),
         ["P"],
     )
-    assert result.log.select("code", "txn_id", "qty").rows() == [
-        ("receipt_not_invoiced", "P", D(5))
+    expected = [
+        ("info", "awaiting_invoice", "I", D(5)),
+        ("warning", "receipt_not_invoiced", "P", D(5)),
     ]
+    assert result.log.select("level", "code", "txn_id", "qty").sort("code").rows() == expected
+    waiting = result.log.filter(pl.col("code") == "awaiting_invoice")["message"].item()
+    assert "issue I " in waiting
+    assert "receipt(s) P," in waiting
+    checked = invclose.check(
+        frame, day(31), method="fifo", accounts=ACCOUNTS, include_physical_value=True
+    )
+    assert checked.select("level", "code", "txn_id", "qty").sort("code").rows() == expected
+    # The auditor's view of what the close could not settle names both.
+    unsettled = result.sql("select code, txn_id from unsettled order by code").rows()
+    assert unsettled == [("awaiting_invoice", "I"), ("receipt_not_invoiced", "P")]
 
 
 def test_quantities_and_money_beyond_64_bits_are_exact() -> None:
