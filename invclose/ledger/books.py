@@ -258,7 +258,7 @@ class Ledger(LedgerReads):
                 opening_run = cancel[-1]["opening_run"]
                 state_run = None if opening_run is None else int(opening_run)
             opening = None if state_run is None else self._load_result(state_run)
-            df = self._current(self._close_columns())
+            df = self._current(self._close_columns(), as_of=closing)
             return stateless_check(df, closing, opening=opening, config=self._cfg)
 
     def _require_after_lock(self, date: dt.date, verb: str) -> None:
@@ -317,10 +317,13 @@ class Ledger(LedgerReads):
         opening = None if state_run is None else self._load_result(state_run)
         # Only what the run needs: the input columns for the close (without optional columns
         # null in every row), and each row's version hash (for the adjustments and the input
-        # hash), not the posted accounts.
+        # hash), not the posted accounts. The versions in force on the date: a physical row
+        # whose invoice is dated after it is closed as physical, whenever the invoice was
+        # posted (as the stateless close of both versions does).
         columns = self._close_columns()
-        current = self._current([*columns, "row_hash"])
+        current = self._current([*columns, "row_hash"], as_of=date)
         versions = current.select("txn_id", "row_hash")
+        physical = current.filter(pl.col("status") == "physical")["txn_id"]
         df = current.select(columns)
         del current
         if kind == "close":
@@ -330,11 +333,12 @@ class Ledger(LedgerReads):
                 df, date, item_ids=items, opening=opening, config=self._cfg
             )
         del df, opening
-        result = self._with_posted_accounts(result)
+        result = self._with_posted_accounts(result, date)
         run_id = self._next_run_id()
         parts = [kind, date.isoformat(), result.close_id, str(state_run), self._cfg.fingerprint()]
         input_hash = audit.joined_digest(versions["row_hash"], prefix="\x1e".join(parts) + "\x1e")
         self._store_result(run_id, result, versions)
+        self._store_lapses(run_id, result, versions, physical)
         del versions
         self._append_run(
             run_id,
@@ -355,13 +359,37 @@ class Ledger(LedgerReads):
             self._store.fault("certified")
         return result
 
-    def _with_posted_accounts(self, result: CloseResult) -> CloseResult:
+    def _store_lapses(
+        self, run_id: int, result: CloseResult, versions: pl.DataFrame, physical: pl.Series
+    ) -> None:
+        """Post the take-back of the run's adjustments of physical rows already invoiced.
+
+        A close at D adjusts a row that was ``physical`` at D (its version in force) but
+        whose invoice, dated after D, the ledger already holds: the adjustment lapses with
+        that invoice, whose posting could not take it back (``LedgerCore._lapse_lines``).
+        """
+        adjusted = result.adjustments.filter(pl.col("txn_id").is_in(physical.implode()))
+        if adjusted.is_empty():
+            return
+        adjusted = adjusted.join(
+            versions.select("txn_id", pl.col("row_hash").alias("version_hash")),
+            on="txn_id",
+            how="left",
+            maintain_order="left",
+        )
+        current = self._current(["txn_id", "row_hash", "date"], ids=adjusted["txn_id"])
+        lines = self._lapse_lines(adjusted, current, result.close_id, run_id)
+        self._store.insert("vouchers", lines, self.dimensions)
+
+    def _with_posted_accounts(self, result: CloseResult, date: dt.date) -> CloseResult:
         """``result`` with each adjustment on the accounts its row was posted to.
 
         The close fills a row's missing accounts from the configuration in force, but the
         ledger posted the row with the mapping in force then: after ``reconfigure`` they can
-        differ, and the adjustment must correct the accounts that hold the row's value. The
-        vouchers are built again only when an account changes (same ids and detail).
+        differ, and the adjustment must correct the accounts that hold the row's value (for a
+        physical row closed as physical at ``date`` though invoiced since, the accounts of its
+        physical version). The vouchers are built again only when an account changes (same
+        ids and detail).
         """
         adjusted = result.adjustments
         if adjusted.is_empty():
@@ -369,6 +397,7 @@ class Ledger(LedgerReads):
         posted = self._current(
             ["txn_id", "posted_inventory_account", "posted_offset_account"],
             ids=adjusted["txn_id"],
+            as_of=date,
         )
         moved = adjusted.join(posted, on="txn_id", how="left", maintain_order="left").with_columns(
             inventory_account=pl.coalesce("posted_inventory_account", "inventory_account"),

@@ -14,9 +14,15 @@ verbs share:
   swapped), the run marked ``reversed``, the state pointer back to its opening and the lock
   back to the previous active close. A recalculation that sits below a manual adjustment
   cannot be popped alone: the operation is refused and says which run to reverse first.
-* **Lapsed adjustments.** An adjustment of a physical row that has since been invoiced lapsed
-  with the invoice (its posting already took the carried value back); its mirror row is
-  stored for the physical version but posts no voucher.
+* **Lapsed adjustments.** An adjustment of a physical row version lapses with its invoice
+  (close-semantics §1.2): in the general ledger it posts on its own date and is taken back on
+  the invoice's date, so the physical version's adjustments net to zero once it is invoiced
+  and the sub-ledger counts only the invoice. The invoice's posting takes back the
+  adjustments the physical version has when it is posted; an adjustment stored after it (a
+  close at a date before the invoice, run once the invoice is posted, or a reversal's mirror)
+  posts its own take-back on the invoice's date (:meth:`LedgerCore._lapse_lines`). A reversal
+  therefore restores every date exactly: the mirror on the reversed run's date, and the
+  take-back undone on the invoice's date.
 """
 
 from __future__ import annotations
@@ -212,6 +218,10 @@ class LedgerCore:
             frame = self._store.rows(name, run_id, dims).drop("run_id")
             if name == "adjustments":
                 frame = frame.drop("version_hash")
+            if name == "vouchers":
+                # Not the take-back of lapsed adjustments (``_lapse_lines``): the ledger's,
+                # not the close's.
+                frame = frame.filter(pl.col("close_id") == str(run["close_id"]))
             tables[name] = conform(frame, name, dims)
         _, _, fingerprint = self._store.load_config(int(run["config_run"]))
         return CloseResult(
@@ -229,7 +239,11 @@ class LedgerCore:
         return None if state_run is None else self._load_result(state_run)
 
     def _current(
-        self, columns: list[str] | None = None, *, ids: pl.Series | None = None
+        self,
+        columns: list[str] | None = None,
+        *,
+        ids: pl.Series | None = None,
+        as_of: dt.date | None = None,
     ) -> pl.DataFrame:
         """Current row versions in key order (date, seq, txn_id).
 
@@ -242,7 +256,14 @@ class LedgerCore:
         ids
             Only the versions of these ``txn_id`` values (filtered in the file, before the
             latest version of each id is chosen: the same rows as filtering afterwards).
+        as_of
+            The versions in force on that day instead: a physical row whose invoice (its
+            second, financial version) is dated after ``as_of`` was still physical then, so
+            its physical version is read (``normalize_transactions(as_of=)`` makes a close
+            of both versions keep that one). The rows a close at ``as_of`` takes.
         """
+        if as_of is not None:
+            return self._in_force(columns or ["txn_id", "row_hash"], ids, as_of)
         if columns is None:
             columns = [
                 "run_id",
@@ -270,6 +291,33 @@ class LedgerCore:
             )
         finally:
             self._store.con.unregister(name)
+        return frame.select(columns)
+
+    def _in_force(self, columns: list[str], ids: pl.Series | None, as_of: dt.date) -> pl.DataFrame:
+        """The row versions in force on ``as_of`` (see :meth:`_current`), in key order.
+
+        A ``txn_id`` has at most two versions, its physical row and then its invoice; the
+        invoice is passed over when it is dated after ``as_of``.
+        """
+        select = ", ".join(quote(c) for c in columns)
+        where = ""
+        name = "__invclose_ledger_ids"
+        if ids is not None:
+            wanted = pl.DataFrame({"txn_id": ids.cast(pl.String)}).unique()
+            self._store.con.register(name, wanted.to_arrow())
+            where = f"WHERE txn_id IN (SELECT txn_id FROM {quote(name)}) "
+        try:
+            frame = self._store.query(
+                f"SELECT {select} FROM (SELECT *, count(*) OVER (PARTITION BY txn_id) "
+                f"AS __versions FROM transactions {where}) "
+                "QUALIFY row_number() OVER (PARTITION BY txn_id ORDER BY "
+                "(__versions > 1 AND status = 'financial' AND date > ?), run_id DESC) = 1 "
+                "ORDER BY date, seq, txn_id",
+                [as_of],
+            )
+        finally:
+            if ids is not None:
+                self._store.con.unregister(name)
         return frame.select(columns)
 
     def _close_columns(self) -> list[str]:
@@ -337,13 +385,7 @@ class LedgerCore:
         dims = self.dimensions
         run_id = self._next_run_id()
         adj = self._store.rows("adjustments", int(target["run_id"]), dims)
-        current = self._current(["txn_id", "row_hash"]).select(
-            "txn_id", pl.col("row_hash").alias("current_hash")
-        )
-        adj = adj.join(current, on="txn_id", how="left", maintain_order="left")
-        lapsed = pl.col("version_hash").is_not_null() & (
-            pl.col("current_hash").is_null() | (pl.col("version_hash") != pl.col("current_hash"))
-        )
+        current = self._current(["txn_id", "row_hash", "date"], ids=adj["txn_id"].unique())
         rev_id = content_id(
             pl.Series([], dtype=pl.String),
             "reversal",
@@ -358,11 +400,10 @@ class LedgerCore:
             adjustment=-pl.col("adjustment"),
             cost_delta=-pl.col("cost_delta"),
             run_id=pl.lit(run_id, pl.Int64),
-            lapsed=lapsed,
         )
-        posting = mirror.filter(~pl.col("lapsed")).with_columns(
-            adjustment=to_cents(pl.col("adjustment"))
-        )
+        # Every mirror posts on the reversed run's date; a lapsed one also undoes, on its
+        # invoice's date, the take-back of the adjustment it mirrors.
+        posting = mirror.with_columns(adjustment=to_cents(pl.col("adjustment")))
         detail = VoucherDetail(str(self._cfg.voucher_detail))
         lines = voucher_lines(posting, detail, list(dims), rev_id).with_columns(
             close_id=pl.lit(rev_id),
@@ -371,8 +412,9 @@ class LedgerCore:
             credit=from_cents(pl.col("credit")),
             run_id=pl.lit(run_id, pl.Int64),
         )
-        self._store.insert("adjustments", mirror.drop("current_hash", "lapsed"), dims)
+        self._store.insert("adjustments", mirror, dims)
         self._store.insert("vouchers", lines, dims)
+        self._store.insert("vouchers", self._lapse_lines(mirror, current, rev_id, run_id), dims)
         self._store.execute(
             "UPDATE runs SET status = 'reversed' WHERE run_id = ?", [int(target["run_id"])]
         )
@@ -390,6 +432,63 @@ class LedgerCore:
             lock_date=self._lock(),
         )
         return run_id
+
+    def _lapse_lines(
+        self, adjustments: pl.DataFrame, current: pl.DataFrame, close_id: str, run_id: int
+    ) -> pl.DataFrame:
+        """Voucher lines taking back the adjustments of invoiced physical versions.
+
+        ``adjustments`` are rows a run stores (with ``version_hash``); ``current`` has the
+        current ``txn_id``, ``row_hash`` and ``date`` of their rows. An adjustment of a
+        version that is no longer current (a physical row replaced by its invoice) lapsed
+        with the invoice: on the invoice's date its opposite posts on the same accounts, as
+        the invoice's posting would have taken it back had it been there. One voucher per
+        transaction whatever the voucher detail (like the posting voucher it completes),
+        ``<close_id>-L<n>`` in date and ``txn_id`` order, with ``close_id`` ``<close_id>-L``
+        so that the run's own vouchers stay those of its result. Empty when nothing lapsed.
+        """
+        dims = list(self.dimensions)
+        keys = ["txn_id", "item_id", *dims, "item_group"]
+        invoiced = current.select(
+            "txn_id", pl.col("row_hash").alias("current_hash"), pl.col("date").alias("on")
+        )
+        lapsed = (
+            adjustments.filter(pl.col("version_hash").is_not_null() & (pl.col("adjustment") != 0))
+            .join(invoiced, on="txn_id", how="inner", maintain_order="left")
+            .filter(pl.col("version_hash") != pl.col("current_hash"))
+        )
+        if lapsed.is_empty():
+            return pl.DataFrame()
+        cents = to_cents(pl.col("adjustment"))
+        legs = pl.concat(
+            [
+                lapsed.select(*keys, "on", account=pl.col("inventory_account"), net=-cents, leg=0),
+                lapsed.select(*keys, "on", account=pl.col("offset_account"), net=cents, leg=1),
+            ]
+        )
+        lines = (
+            legs.group_by([*keys, "on", "account"])
+            .agg(pl.col("net").sum(), pl.col("leg").min())
+            .filter(pl.col("net") != 0)
+            .with_columns(voucher_no=pl.struct("on", "txn_id").rank("dense").cast(pl.Int64))
+            .sort("voucher_no", "leg", "account")
+            .with_columns(line_no=pl.int_range(1, pl.len() + 1).over("voucher_no").cast(pl.Int64))
+        )
+        prefix = f"{close_id}-L"
+        return lines.select(
+            close_id=pl.lit(prefix),
+            voucher_id=pl.format("{}{}", pl.lit(prefix), pl.col("voucher_no")),
+            line_no=pl.col("line_no"),
+            posting_date=pl.col("on"),
+            account=pl.col("account"),
+            debit=from_cents(pl.col("net").clip(lower_bound=0)),
+            credit=from_cents((-pl.col("net")).clip(lower_bound=0)),
+            item_id=pl.col("item_id"),
+            item_group=pl.col("item_group"),
+            **{d: pl.col(d) for d in dims},
+            txn_id=pl.col("txn_id"),
+            run_id=pl.lit(run_id, pl.Int64),
+        )
 
     def _recalculations_to_cancel(self, after: dt.date, *, inclusive: bool) -> list[dict[str, Any]]:
         """Recalculations in force dated after (or from) ``after``, top first; refuse if blocked."""

@@ -140,7 +140,9 @@ class LedgerReads(LedgerCore):
 
         The contract's ``vouchers`` columns plus ``run_id``; ``close_id`` names the posting
         (``P...``), close (``C...``), recalculation (``R...``), manual adjustment (``M...``)
-        or reversal (``X...``).
+        or reversal (``X...``); ``<close_id>-L`` names the lines of that close or reversal
+        that take back, on the invoice's date, its adjustments of physical rows invoiced
+        before it ran (lapsed adjustments, see :mod:`invclose.ledger.core`).
         """
         if run_id is None:
             return self._read("SELECT * FROM vouchers ORDER BY run_id, rowid")

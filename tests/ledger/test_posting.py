@@ -32,6 +32,10 @@ def books(tmp_path: Path) -> Iterator[Ledger]:
         ledger.disconnect()
 
 
+#: Voucher columns of a line with its date.
+DATED = ("posting_date", "account", "debit", "credit")
+
+
 def lines(books: Ledger, run_id: int) -> list[tuple[object, ...]]:
     frame = books.vouchers(run_id).select("txn_id", "account", "debit", "credit")
     return frame.rows()
@@ -101,7 +105,7 @@ def test_partial_invoice(books: Ledger) -> None:
     assert_consistent(books)
 
 
-def test_a_lapsed_adjustment_is_not_mirrored(tmp_path: Path) -> None:
+def test_a_lapsed_adjustment_is_mirrored_on_both_its_dates(tmp_path: Path) -> None:
     cfg = invclose.CloseConfig(dimensions=["site"], accounts=ACCOUNTS, include_physical_value=True)
     with Ledger(tmp_path / "p.duckdb", config=cfg) as books:
         books.post(
@@ -121,14 +125,32 @@ def test_a_lapsed_adjustment_is_not_mirrored(tmp_path: Path) -> None:
         ]
         assert gl_balance(books, "1400") == D("-1.50")
         assert_consistent(books)
-        # Reversing January: PS's adjustment lapsed with the invoice, so its mirror posts no
-        # voucher and inventory stays at 10.00 - 11.50.
+        # Reversing January: PS's +1.00 lapsed with the invoice, whose posting took it back on
+        # 2 February. The mirror takes it out of 31 January and undoes the take-back on
+        # 2 February: January is as before the close (1400: 10.00 - 11.00), 2 February as if
+        # the invoice replaced the unadjusted -11.00 (-0.50), and inventory stays at
+        # 10.00 - 11.50.
         (reversal,) = books.reverse()
-        assert books.vouchers(reversal).is_empty()
+        assert sorted(books.vouchers(reversal).select(*DATED).rows()) == [
+            (day(1, 31), "1400", D("0.00"), D("1.00")),
+            (day(1, 31), "5000", D("1.00"), D("0.00")),
+            (day(2, 2), "1400", D("1.00"), D("0.00")),
+            (day(2, 2), "5000", D("0.00"), D("1.00")),
+        ]
         assert books.result(int(books.history()["run_id"][1])).close_id == jan.close_id
         assert gl_balance(books, "1400") == D("-1.50")
         assert_consistent(books)
-        books.close("2025-01-31")
+        # Closed again, January sees PS as physical (its invoice is dated after 31 January):
+        # +1.00 on 31 January, taken back on the invoice's date, 2 February.
+        again = books.close("2025-01-31")
+        assert again.adjustments.select("txn_id", "adjustment").rows() == [("PS", D("1.00"))]
+        assert sorted(books.vouchers(int(books.history()["run_id"][-1])).select(*DATED).rows()) == [
+            (day(1, 31), "1400", D("1.00"), D("0.00")),
+            (day(1, 31), "5000", D("0.00"), D("1.00")),
+            (day(2, 2), "1400", D("0.00"), D("1.00")),
+            (day(2, 2), "5000", D("1.00"), D("0.00")),
+        ]
+        assert gl_balance(books, "1400") == D("-1.50")
         assert_consistent(books)
 
 
@@ -316,3 +338,258 @@ def test_a_physical_standard_receipt_across_a_cost_change_is_valued_once(tmp_pat
         feb = books.close("2025-02-28")
         assert feb.balances.select("qty", "value").rows() == [(D(1), D("12.00"))]
         assert_consistent(books)
+
+
+def by_date(books: Ledger) -> list[tuple[object, ...]]:
+    """Debit minus credit per posting date and account over every voucher line (non-zero)."""
+    frame = (
+        books.vouchers()
+        .group_by("posting_date", "account")
+        .agg((pl.col("debit").sum() - pl.col("credit").sum()).alias("net"))
+        .filter(pl.col("net") != 0)
+        .sort("posting_date", "account")
+    )
+    return frame.rows()
+
+
+def same_result(a: invclose.CloseResult, b: invclose.CloseResult) -> bool:
+    """Whether two closes have the same id and the same rows in every table."""
+    other = b.tables()
+    return a.close_id == b.close_id and all(t.equals(other[k]) for k, t in a.tables().items())
+
+
+def _stateless_january(
+    january: pl.DataFrame, invoice: pl.DataFrame, config: invclose.CloseConfig
+) -> invclose.CloseResult:
+    """``invclose.close`` at 31 January of the physical rows and their later invoice, numbered
+    as the ledger numbers them (January's batch, then the invoice's)."""
+    both = pl.concat([january, invoice]).with_columns(seq=pl.int_range(0, pl.len()))
+    return invclose.close(both, "2025-01-31", config=config)
+
+
+def test_an_invoice_posted_before_an_earlier_close_leaves_its_physical_row_in_it(
+    tmp_path: Path,
+) -> None:
+    # include physical value, FIFO. January: R2 1 @ 30.00, R1 received physically 10 @ 10.00,
+    # I1 sells 2 posted at 50.00. R1's invoice (10 @ 12.00, 5 February) is posted before the
+    # January close runs (as happens a few days into the next month). At 31 January R1 was
+    # physical: I1 takes R2's 30.00 and one unit adjusted against R1 at 10.00 -> 40.00,
+    # adjustment +10.00, and R1 stays open as physical; the same as when the invoice is
+    # posted after the close, and as the stateless close of the same rows. February then
+    # closes the same way in both ledgers: R1 invoiced at 12.00 settles I1's second unit
+    # (30.00 + 12.00 = 42.00, -2.00) and leaves 9 units at 12.00 = 108.00.
+    config = invclose.CloseConfig(
+        method="fifo", dimensions=["site"], accounts=ACCOUNTS, include_physical_value=True
+    )
+    january = rows(
+        ("R2", "A", day(1, 2), "1", "30.00", "purchase"),
+        ("R1", "A", day(1, 10), "10", "100.00", "purchase", "physical"),
+        ("I1", "A", day(1, 20), "-2", "-50.00", "sale"),
+    )
+    invoice = rows(("R1", "A", day(2, 5), "10", "120.00", "purchase"))
+    results = {}
+    for order in ("invoice first", "close first"):
+        with Ledger(tmp_path / f"{order}.duckdb", config=config) as books:
+            books.post(january)
+            if order == "invoice first":
+                books.post(invoice)
+            jan = books.close("2025-01-31")
+            if order == "close first":
+                books.post(invoice)
+            i1 = jan.adjustments.filter(pl.col("txn_id") == "I1")
+            assert i1["adjustment"].to_list() == [D("10.00")], order
+            r1 = jan.open_items.filter(pl.col("txn_id") == "R1").row(0, named=True)
+            assert (r1["status"], r1["open_qty"]) == ("physical", D(10)), order
+            assert same_result(jan, _stateless_january(january, invoice, config)), order
+            feb = books.close("2025-02-28")
+            assert feb.balances.select("qty", "value").rows() == [(D(9), D("108.00"))], order
+            assert feb.adjustments.select("txn_id", "adjustment").rows() == [("I1", D("-2.00"))]
+            results[order] = (jan, feb, by_date(books))
+            assert_consistent(books)
+    early, late = results["invoice first"], results["close first"]
+    assert same_result(early[0], late[0])
+    assert same_result(early[1], late[1])
+    assert early[2] == late[2]
+
+
+#: Cases of a physical receipt R1 (10 for 100.00 on 10 January) invoiced on 5 February at
+#: 120.00: configuration, January's other rows, and by hand the January adjustments, R1's
+#: open row at 31 January (status, qty, carried value) and February's balance.
+_EARLY_INVOICE_CASES = {
+    # FIFO with physical value: see the test above.
+    "fifo_physical": (
+        invclose.CloseConfig(
+            method="fifo", dimensions=["site"], accounts=ACCOUNTS, include_physical_value=True
+        ),
+        [
+            ("R2", "A", day(1, 2), "1", "30.00", "purchase"),
+            ("I1", "A", day(1, 20), "-2", "-50.00", "sale"),
+        ],
+        [("I1", D("10.00"))],
+        (D(9), D("108.00")),
+    ),
+    # Weighted average ignores physical rows, with or without the option: I1 (posted 40.00)
+    # moves to the average of R2 30.00 and R3 20.00, 25.00: +15.00. February: R2/R3's unit
+    # left (25.00) and R1's 10 invoiced units (120.00): 11 units, 145.00.
+    "weighted_average": (
+        invclose.CloseConfig(
+            method="weighted_average",
+            dimensions=["site"],
+            accounts=ACCOUNTS,
+            include_physical_value=True,
+        ),
+        [
+            ("R2", "A", day(1, 2), "1", "30.00", "purchase"),
+            ("R3", "A", day(1, 3), "1", "20.00", "purchase"),
+            ("I1", "A", day(1, 20), "-1", "-40.00", "sale"),
+        ],
+        [("I1", D("15.00"))],
+        (D(11), D("145.00")),
+    ),
+    # FIFO without physical value: R1 takes no part in value; I1 (posted 30.00) settles
+    # against R2 at 25.00: +5.00. R1 is still open as physical at 31 January. February: R2's
+    # unit left (25.00) and R1 invoiced (120.00): 11 units, 145.00.
+    "fifo_without_physical": (
+        invclose.CloseConfig(method="fifo", dimensions=["site"], accounts=ACCOUNTS),
+        [
+            ("R2", "A", day(1, 2), "2", "50.00", "purchase"),
+            ("I1", "A", day(1, 20), "-1", "-30.00", "sale"),
+        ],
+        [("I1", D("5.00"))],
+        (D(11), D("145.00")),
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(_EARLY_INVOICE_CASES))
+def test_reversing_and_reclosing_around_an_early_invoice_gives_the_same_books(
+    tmp_path: Path, case: str
+) -> None:
+    # R1's invoice (5 February) is posted before the January close. Closing January and
+    # February, reversing February then January and closing both again, or reversing only
+    # January and closing it again, gives the closes (and, date by date and account by
+    # account, the general ledger) of a ledger where the invoice came after the January
+    # close; verify() passes at every step. R1 is open as physical at 31 January in every
+    # case, as in the stateless close of the same rows.
+    config, others, adjusted, february = _EARLY_INVOICE_CASES[case]
+    january = rows(
+        *others[:-1],
+        ("R1", "A", day(1, 10), "10", "100.00", "purchase", "physical"),
+        others[-1],
+    )
+    invoice = rows(("R1", "A", day(2, 5), "10", "120.00", "purchase"))
+    with Ledger(tmp_path / "reference.duckdb", config=config) as books:
+        books.post(january)
+        jan = books.close("2025-01-31")
+        books.post(invoice)
+        feb = books.close("2025-02-28")
+        expected_gl = by_date(books)
+    assert jan.adjustments.select("txn_id", "adjustment").rows() == adjusted
+    r1 = jan.open_items.filter(pl.col("txn_id") == "R1")
+    assert r1.select("status", "open_qty", "carried_value").rows() == [
+        ("physical", D(10), D("100.00"))
+    ]
+    assert feb.balances.select("qty", "value").rows() == [february]
+    assert same_result(jan, _stateless_january(january, invoice, config))
+
+    with Ledger(tmp_path / "both.duckdb", config=config) as books:
+        books.post(january)
+        books.post(invoice)
+        assert same_result(books.close("2025-01-31"), jan)
+        assert same_result(books.close("2025-02-28"), feb)
+        assert_consistent(books)
+        books.reverse()  # February
+        assert_consistent(books)
+        books.reverse()  # January
+        assert_consistent(books)
+        assert same_result(books.close("2025-01-31"), jan)
+        assert_consistent(books)
+        assert same_result(books.close("2025-02-28"), feb)
+        assert_consistent(books)
+        assert by_date(books) == expected_gl
+
+    with Ledger(tmp_path / "january.duckdb", config=config) as books:
+        books.post(january)
+        books.post(invoice)
+        books.close("2025-01-31")
+        books.reverse()
+        assert_consistent(books)
+        assert same_result(books.close("2025-01-31"), jan)
+        assert same_result(books.close("2025-02-28"), feb)
+        assert_consistent(books)
+        assert by_date(books) == expected_gl
+
+
+def test_an_adjustment_of_a_physical_row_invoiced_before_the_close_lapses_on_its_date(
+    tmp_path: Path,
+) -> None:
+    # Include physical value, FIFO. R1 1 @ 10.00 (3 January); PS shipped physically 1 at
+    # -11.00 (10 January); PS's invoice at -11.50 (2 February) is posted before the January
+    # close. At 31 January PS was physical: the close moves it to R1's 10.00 (+1.00, 1400
+    # debit / 5000 credit on 31 January) and it stays open. The invoice's posting took back
+    # PS's carried -11.00 (1400: +11.00 - 11.50 = -0.50 on 2 February); the +1.00 came after
+    # it and lapses with the invoice on 2 February (1400 credit 1.00, 5000 debit 1.00), as if
+    # the close had run first: 1400 on 2 February -1.50 either way. February: PS invoiced
+    # settles against R1 at 10.00 (+1.50); inventory is empty.
+    config = invclose.CloseConfig(
+        method="fifo", dimensions=["site"], accounts=ACCOUNTS, include_physical_value=True
+    )
+    january = rows(
+        ("R1", "A", day(1, 3), "1", "10.00", "purchase"),
+        ("PS", "A", day(1, 10), "-1", "-11.00", "sale", "physical"),
+    )
+    invoice = rows(("PS", "A", day(2, 2), "-1", "-11.50", "sale"))
+    expected = [
+        (day(1, 3), "1400", D("10.00")),
+        (day(1, 3), "2100", D("-10.00")),
+        (day(1, 10), "1400", D("-11.00")),
+        (day(1, 10), "5000", D("11.00")),
+        (day(1, 31), "1400", D("1.00")),
+        (day(1, 31), "5000", D("-1.00")),
+        (day(2, 2), "1400", D("-1.50")),
+        (day(2, 2), "5000", D("1.50")),
+        (day(2, 28), "1400", D("1.50")),
+        (day(2, 28), "5000", D("-1.50")),
+    ]
+    results = {}
+    for order in ("invoice first", "close first"):
+        with Ledger(tmp_path / f"{order}.duckdb", config=config) as books:
+            books.post(january)
+            if order == "invoice first":
+                books.post(invoice)
+            jan = books.close("2025-01-31")
+            assert jan.adjustments.select("txn_id", "adjustment").rows() == [("PS", D("1.00"))]
+            ps = jan.open_items.filter(pl.col("txn_id") == "PS")
+            assert ps.select("status", "open_qty", "carried_value").rows() == [
+                ("physical", D(-1), D("-10.00"))
+            ]
+            assert same_result(jan, _stateless_january(january, invoice, config)), order
+            # The stored result is the close's (the take-back lines are the ledger's).
+            assert same_result(books.result(jan.close_id), jan), order
+            if order == "close first":
+                books.post(invoice)
+            assert_consistent(books)
+            feb = books.close("2025-02-28")
+            assert feb.adjustments.select("txn_id", "adjustment").rows() == [("PS", D("1.50"))]
+            assert gl_balance(books, "1400") == D("0.00")
+            assert by_date(books) == expected, order
+            assert_consistent(books)
+            results[order] = (jan, feb)
+            if order == "invoice first":
+                # Reversing February then January, and closing both again, gives the same
+                # books: each mirror posts on its run's date, and the take-back of PS's
+                # +1.00 is undone on 2 February.
+                books.reverse()
+                books.reverse()
+                assert_consistent(books)
+                assert by_date(books) == [
+                    *expected[:4],
+                    (day(2, 2), "1400", D("-0.50")),
+                    (day(2, 2), "5000", D("0.50")),
+                ]
+                assert same_result(books.close("2025-01-31"), jan)
+                assert same_result(books.close("2025-02-28"), feb)
+                assert by_date(books) == expected
+                assert_consistent(books)
+    assert same_result(*[r[0] for r in results.values()])
+    assert same_result(*[r[1] for r in results.values()])
