@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -267,6 +268,53 @@ def assemble_draft(
     """
     dims = list(cfg.dims)
     settle = run_kind == "close"
+    # The open and closed items read only the kernel's rows; they are built on a second
+    # thread while this one makes the other tables (most steps here keep one core busy, and
+    # the hash thread has mostly finished by then). Same tables whatever the thread count.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="invclose-items") as pool:
+        items = pool.submit(_item_tables, output.rows, dims, state, settle=settle)
+        tables = _other_tables(output, cfg, closing_date, accounts, dims, settle=settle)
+        open_items, closed_items = items.result()
+    lock = closing_date if settle else (state.lock_date if state is not None else None)
+    return Draft(
+        tables={**tables, "open_items": open_items, "closed_items": closed_items},
+        closing_date=closing_date,
+        run_kind=run_kind,
+        dimensions=tuple(dims),
+        config_fingerprint=cfg.fingerprint(),
+        lock_date=lock,
+    )
+
+
+def _item_tables(
+    rows: pl.DataFrame, dims: list[str], state: OpeningState | None, *, settle: bool
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """``open_items`` and ``closed_items`` (the opening's closed items and this run's)."""
+    open_items, newly_closed = _open_and_closed(rows, dims, settle=settle)
+    closed_items = newly_closed.with_columns(
+        closed_by=pl.lit(None, pl.String), **{_NEW: pl.lit(True)}
+    )
+    if state is not None:
+        previous = state.closed_items.select(
+            "txn_id",
+            "row_hash",
+            "closed_by",
+            **{HASH_ROW: pl.lit(None, pl.get_index_type()), _NEW: pl.lit(False)},
+        )
+        closed_items = pl.concat([previous, closed_items.select(previous.columns)])
+    return open_items, _sorted_by_id(closed_items)
+
+
+def _other_tables(
+    output: KernelOutput,
+    cfg: CloseConfig,
+    closing_date: dt.date,
+    accounts: pl.DataFrame | None,
+    dims: list[str],
+    *,
+    settle: bool,
+) -> dict[str, pl.DataFrame]:
+    """Every table but the open and closed items; raise if an adjusted row has no account."""
     adjusted = _adjustments_cents(output, accounts, dims)
     missing = _missing_accounts(adjusted)
     if not missing.is_empty():
@@ -332,38 +380,14 @@ def assemble_draft(
         physical_qty=from_micro(pl.col("physical_qty")),
         physical_value=from_cents(pl.col("physical_value")),
     )
-    open_items, newly_closed = _open_and_closed(rows, dims, settle=settle)
-    closed_items = newly_closed.with_columns(
-        closed_by=pl.lit(None, pl.String), **{_NEW: pl.lit(True)}
-    )
-    if state is not None:
-        previous = state.closed_items.select(
-            "txn_id",
-            "row_hash",
-            "closed_by",
-            **{HASH_ROW: pl.lit(None, pl.get_index_type()), _NEW: pl.lit(False)},
-        )
-        closed_items = pl.concat([previous, closed_items.select(previous.columns)])
-    closed_items = _sorted_by_id(closed_items)
-
-    lock = closing_date if settle else (state.lock_date if state is not None else None)
-    return Draft(
-        tables={
-            "settlements": settlements,
-            "adjustments": adjustments,
-            "vouchers": vouchers,
-            "log": log.sort(log_order(dims), nulls_last=True, maintain_order=True),
-            "balances": balances,
-            "open_items": open_items,
-            "closed_items": closed_items,
-            "cost_flow": cost_flow,
-        },
-        closing_date=closing_date,
-        run_kind=run_kind,
-        dimensions=tuple(dims),
-        config_fingerprint=cfg.fingerprint(),
-        lock_date=lock,
-    )
+    return {
+        "settlements": settlements,
+        "adjustments": adjustments,
+        "vouchers": vouchers,
+        "log": log.sort(log_order(dims), nulls_last=True, maintain_order=True),
+        "balances": balances,
+        "cost_flow": cost_flow,
+    }
 
 
 def finish_result(draft: Draft, run_id: str, hashes: pl.Series) -> CloseResult:
