@@ -27,7 +27,9 @@ Choices where the specification is silent (also in the README):
   opening's included (a physical receipt is revalued by its invoice, which posts at the
   standard in force then). A revaluation row already in the input (``post_costs``' own output given
   back) is not added again; it keeps its amount and, like a new one, posts against the
-  variance account;
+  variance account. When the on-hand at the change now comes to more or less than the parts
+  already there (a row backdated before the change), the difference is one more part
+  (``REVAL:...#2``, ``#3``, ...) dated the change;
 * ``posted`` rows (what ``Ledger.post`` holds since its state in force) are replayed with
   their amounts as final, to rebuild the state, and are not returned.
 """
@@ -177,6 +179,10 @@ def _invoice_pairs(ordered: pl.DataFrame) -> pl.DataFrame:
         msg = f"invoice(s) posted before the physical row they replace (by seq): {ids}"
         raise InputValidationError(msg, failures)
     return pairs.select("__pos", "phys_pos")
+
+
+#: The suffix of a revaluation's later part (``REVAL:...#2``), stripped to find its change.
+_PART_SUFFIX = r"#\d+$"
 
 
 def _revaluations(
@@ -387,8 +393,6 @@ def post_costs(
         .with_columns(amount=from_cents(pl.col("amount")), variance=from_cents(pl.col("variance")))
         .sort("__in")
     )
-    known_ids = costed["txn_id"]
-    costed = costed.filter(~pl.col("__posted")).select(*input_schema(dims), "variance")
     revaluations = _revaluations(
         _onhand_moves(ordered, start, item_table, cfg, keys, opening_date),
         item_table,
@@ -396,17 +400,43 @@ def post_costs(
         latest=tx["date"].max(),  # type: ignore[arg-type]
         opening_date=opening_date,
     )
-    # Idempotent: a revaluation row already in the input (post_costs' own output given back)
-    # is not added again; it keeps its amount and, like the new one, posts against variance.
-    present = revaluations.filter(pl.col("txn_id").is_in(known_ids.implode()))
-    if not present.is_empty():
-        is_present = pl.col("txn_id").is_in(present["txn_id"].implode()) & (
-            pl.col("kind") == "revaluation"
-        )
+    # Idempotent: a revaluation row already in the input or posted (post_costs' own output
+    # given back) is not added again; it keeps its amount and, like a new one, posts against
+    # variance. What the revaluation of a cost change now comes to beyond the parts already
+    # there (a row backdated before the change and posted after them changed the on-hand at
+    # the change) is added as one more part: "<id>#<n>", dated the change.
+    existing = (
+        costed.filter(pl.col("kind") == "revaluation")
+        .with_columns(base=pl.col("txn_id").str.replace(_PART_SUFFIX, ""))
+        .filter(pl.col("base").is_in(revaluations["txn_id"].implode()))
+    )
+    if not existing.is_empty():
         costed = costed.with_columns(
-            variance=pl.when(is_present).then(-pl.col("amount")).otherwise(pl.col("variance"))
+            variance=pl.when(
+                (pl.col("kind") == "revaluation")
+                & pl.col("txn_id").is_in(existing["txn_id"].implode())
+            )
+            .then(-pl.col("amount"))
+            .otherwise(pl.col("variance"))
         )
-        revaluations = revaluations.filter(~pl.col("txn_id").is_in(present["txn_id"].implode()))
+        done = existing.group_by("base").agg(
+            done=to_cents(pl.col("amount")).sum(), parts=pl.len().cast(pl.Int64)
+        )
+        rest = to_cents(pl.col("amount")) - pl.col("done").fill_null(0)
+        revaluations = (
+            revaluations.join(done, left_on="txn_id", right_on="base", how="left")
+            .with_columns(rest=rest)
+            .filter(pl.col("rest") != 0)
+            .with_columns(
+                txn_id=pl.when(pl.col("parts").is_null())
+                .then(pl.col("txn_id"))
+                .otherwise(pl.format("{}#{}", pl.col("txn_id"), pl.col("parts") + 1)),
+                amount=from_cents(pl.col("rest")).cast(MONEY),
+                variance=from_cents(-pl.col("rest")).cast(MONEY),
+            )
+            .select(revaluations.columns)
+        )
+    costed = costed.filter(~pl.col("__posted")).select(*input_schema(dims), "variance")
     return pl.concat([costed, revaluations]) if not revaluations.is_empty() else costed
 
 

@@ -275,6 +275,37 @@ def test_standard_cost_change_posts_its_revaluation(tmp_path: Path) -> None:
         assert_consistent(books)
 
 
+def test_a_receipt_backdated_before_a_posted_revaluation_is_revalued(tmp_path: Path) -> None:
+    # S at standard 10.00, 12.00 from 1 February. R1 (5 units, 2 January) is posted, then I1
+    # (1 unit, 5 February) with the revaluation of the 5 units on hand on 1 February:
+    # +10.00. R0 (5 units, 20 January) is posted after it: 10 units were on hand on
+    # 1 February, so the change comes to +20.00 and the rest +10.00 is posted with R0. The
+    # books then hold 9 units at 12.00 = 108.00 (50 + 10 - 12 + 50 + 10), as when the three
+    # rows are posted at once; before, 98.00 (R0 never revalued).
+    config = _standard_10_then_12()
+    rows_ = [
+        rows(("R1", "S", day(1, 2), "5", None, "purchase")),
+        rows(("I1", "S", day(2, 5), "-1", None, "sale")),
+        rows(("R0", "S", day(1, 20), "5", None, "purchase")),
+    ]
+    totals = {}
+    for batches in ("three", "one"):
+        with Ledger(tmp_path / f"{batches}.duckdb", config=config) as books:
+            if batches == "three":
+                for batch in rows_:
+                    books.post(batch)
+            else:
+                books.post(pl.concat(rows_).with_columns(seq=pl.Series([0, 2, 1])))
+            reval = books.transactions().filter(pl.col("kind") == "revaluation")
+            assert reval["amount"].sum() == D("20.00"), batches
+            assert gl_balance(books, "1400") == D("108.00"), batches
+            feb = books.close("2025-02-28")
+            assert feb.balances.select("qty", "value").rows() == [(D(9), D("108.00"))]
+            assert_consistent(books)
+            totals[batches] = (gl_balance(books, "1400"), gl_balance(books, "5900"))
+    assert totals["three"] == totals["one"] == (D("108.00"), D("-20.00"))
+
+
 def test_moving_average_invoice_capitalises_only_what_is_on_hand(tmp_path: Path) -> None:
     items = pl.DataFrame({"item_id": ["M"], "method": ["moving_average"]})
     accounts = ACCOUNTS.with_columns(variance_account=pl.lit("5900"))

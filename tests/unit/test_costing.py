@@ -382,6 +382,47 @@ def test_post_costs_on_its_own_output_adds_no_second_revaluation() -> None:
     assert twice.height == once.height == 4
 
 
+def test_a_row_backdated_before_a_revalued_cost_change_adds_the_rest_of_it() -> None:
+    # A at standard 10.00, 12.00 from 1 February. R1 (5 units, 5 January) and S1 (1 unit,
+    # 5 February) are costed: 5 units on hand on 1 February, revaluation +10.00. Then R0
+    # (3 units, 20 January) is posted late: 8 units were on hand on 1 February, so the change
+    # comes to +16.00; 10.00 is already there, the rest +6.00 is one more part of it.
+    first = invclose.post_costs(
+        _rows(
+            ("R1", day(5), "5", None, "financial"),
+            ("S1", dt.date(2025, 2, 5), "-1", None, "financial"),
+        ),
+        items=_DATED_STANDARD,
+    )
+    reval = first.filter(pl.col("kind") == "revaluation")
+    assert reval.select("txn_id", "amount").rows() == [("REVAL:2025-02-01:A:", D("10.00"))]
+    late = _rows(("R0", day(20), "3", None, "financial")).with_columns(seq=pl.lit(10, pl.Int64))
+    second = invclose.post_costs(
+        pl.concat([first.drop("variance"), late], how="diagonal_relaxed"), items=_DATED_STANDARD
+    )
+    added = second.filter(pl.col("kind") == "revaluation")
+    assert added.select("txn_id", "date", "amount", "variance").rows() == [
+        ("REVAL:2025-02-01:A:", dt.date(2025, 2, 1), D("10.00"), D("-10.00")),
+        ("REVAL:2025-02-01:A:#2", dt.date(2025, 2, 1), D("6.00"), D("-6.00")),
+    ]
+    assert costed_row(second, "R0") == (D("30.00"), D("0.00"))
+    # The same rows at once revalue the 8 units in one row: 16.00 in both cases.
+    whole = invclose.post_costs(
+        pl.concat(
+            [first.drop("variance").filter(pl.col("kind").is_null()), late],
+            how="diagonal_relaxed",
+        ),
+        items=_DATED_STANDARD,
+    )
+    assert whole.filter(pl.col("kind") == "revaluation")["amount"].to_list() == [D("16.00")]
+    # Given its own output back, nothing more is added.
+    again = invclose.post_costs(second.drop("variance"), items=_DATED_STANDARD)
+    assert again.filter(pl.col("kind") == "revaluation")["amount"].to_list() == [
+        D("10.00"),
+        D("6.00"),
+    ]
+
+
 def test_standard_issue_given_an_amount_leaves_at_standard_without_variance() -> None:
     # Standard 10.00. R1 was invoiced at 24.00 for 2: 20.00 at standard, 4.00 purchase
     # price variance. An issue has no price of its own: S1 given -15.00 still leaves at
