@@ -100,26 +100,37 @@ def close_findings(
         dims,
     )
     # §13 lists every issue that stays unsettled with its reason. In a group that is not
-    # short, an issue stays open only for the part it was adjusted against physical receipts
-    # (include physical value): those receipts are logged receipt_not_invoiced, and this row
-    # names the issue that waits for them.
+    # short, an issue stays open only because of physical rows (include physical value): it
+    # was adjusted against physical receipts (logged receipt_not_invoiced, named here), or the
+    # financial receipts that would cover it went to physical issues. Either way it is
+    # settled once those rows are invoiced.
     waiting = (
         counted
         & ~pl.col("is_receipt")
         & (pl.col("q_abs") > pl.col("s_real"))
-        & (pl.col("adj_only_qty") > 0)
         & ~pl.col("gid").is_in(short["gid"].implode())
     )
+    against = pl.col("adjusted_against").list.join(", ")
     awaiting = _rows(
         rows,
         waiting,
         "awaiting_invoice",
         pl.col("q_abs") - pl.col("s_real"),
         pl.format(
-            "issue {} was adjusted against receipt(s) {}, which are physically posted only: "
-            "its unsettled part keeps that cost and stays open until they are invoiced",
+            "issue {}: its group's financial receipts cover its financial issues, but {}; the "
+            "unsettled part keeps its cost and stays open until the physical rows are invoiced",
             pl.col("txn_id"),
-            pl.col("adjusted_against").list.join(", "),
+            pl.when(pl.col("adjusted_against").is_not_null())
+            .then(
+                pl.format(
+                    "it was adjusted against physical receipt(s) {}, and financial receipts "
+                    "may have gone to physical issues",
+                    against,
+                )
+            )
+            .otherwise(
+                pl.lit("the financial receipts that would settle it went to physical issues")
+            ),
         ),
         dims,
     ).with_columns(level=pl.lit("info"))

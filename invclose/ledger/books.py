@@ -471,9 +471,11 @@ class Ledger(LedgerReads):
     def reverse(self, *, comment: str | None = None) -> list[int]:
         """Reverse the latest close or manual adjustment (and recalculations posted after it).
 
-        Each reversal posts mirror adjustments and vouchers on the date of what it reverses,
-        marks the run ``reversed``, returns the state in force to the run's opening and lifts
-        the lock back to the previous closing date.
+        Each reversal posts mirror adjustments and vouchers on the date of what it reverses
+        (and, for an adjustment of a physical row invoiced since, undoes its take-back on the
+        invoice's date: see :mod:`invclose.ledger.core`), marks the run ``reversed``, returns
+        the state in force to the run's opening and lifts the lock back to the previous
+        closing date.
 
         Parameters
         ----------

@@ -75,8 +75,8 @@ _UNIT_COST = pl.Decimal(38, 6)
 _VIRTUAL_PREFIX = "~"
 
 #: The log codes of close-rules §7, all at level ``warning``, and at level ``info`` §9's
-#: ``marking_ignored`` and ``awaiting_invoice`` (§13: an issue of a group that is not short,
-#: open for what it was adjusted against physical receipts).
+#: ``marking_ignored`` and ``awaiting_invoice`` (§13: an issue left open in a group that is
+#: not short, which waits for physical rows to be invoiced).
 LOG_CODES = (
     "insufficient_receipts",
     "receipt_not_invoiced",
@@ -798,17 +798,15 @@ def reference_close(
             _log_row("insufficient_receipts", dim_cols(group), w.txn_id, -after_Q[w.txn_id])
             for w in insufficient
         )
-        # An issue of a group that is not short stays open only for what it was adjusted
-        # against physical receipts: it waits for their invoices (info).
+        # An issue of a group that is not short left open waits for physical rows to be
+        # invoiced (info): its open quantity.
         if issued <= received:
             group_log.extend(
                 _log_row(
                     "awaiting_invoice", dim_cols(group), w.txn_id, -after_Q[w.txn_id], level="info"
                 )
                 for w in counted
-                if w.is_issue
-                and after_Q[w.txn_id] != 0
-                and any(p.issue == w.txn_id and not p.real for p in pieces)
+                if w.is_issue and after_Q[w.txn_id] != 0
             )
         for w in rows:
             if w.financial or not w.is_receipt or after_Q[w.txn_id] <= 0:

@@ -228,8 +228,8 @@ def test_an_issue_paired_with_a_physical_receipt_is_not_short_of_receipts() -> N
     ]
     assert result.log.select("level", "code", "txn_id", "qty").sort("code").rows() == expected
     waiting = result.log.filter(pl.col("code") == "awaiting_invoice")["message"].item()
-    assert "issue I " in waiting
-    assert "receipt(s) P," in waiting
+    assert waiting.startswith("issue I:")
+    assert "physical receipt(s) P," in waiting
     checked = invclose.check(
         frame, day(31), method="fifo", accounts=ACCOUNTS, include_physical_value=True
     )
@@ -237,6 +237,49 @@ def test_an_issue_paired_with_a_physical_receipt_is_not_short_of_receipts() -> N
     # The auditor's view of what the close could not settle names both.
     unsettled = result.sql("select code, txn_id from unsettled order by code").rows()
     assert unsettled == [("awaiting_invoice", "I"), ("receipt_not_invoiced", "P")]
+
+
+def test_an_issue_whose_receipts_went_to_a_physical_issue_is_listed_as_waiting() -> None:
+    # include physical value, FIFO: F (financial 1 @ 10.00) is taken by PI, a physical issue
+    # posted first (adjusted only). FI (financial, 1 posted at 12.00) finds nothing left:
+    # it stays open, though the group's financial receipts (1) cover its financial issues
+    # (1). Nothing is short and no physical receipt is involved; FI waits for PI's invoice.
+    frame = tx(
+        ("F", "A", 1, 1, "10.00"),
+        ("PI", "A", 2, -1, "-12.00", "physical"),
+        ("FI", "A", 3, -1, "-12.00"),
+    )
+    result = close(frame, include_physical_value=True)
+    fi = result.open_items.filter(pl.col("txn_id") == "FI").row(0, named=True)
+    assert (fi["open_qty"], fi["open_value"]) == (D(-1), D("-12.00"))
+    assert result.log.select("level", "code", "txn_id", "qty").rows() == [
+        ("info", "awaiting_invoice", "FI", D(1))
+    ]
+    message = result.log["message"].item()
+    assert "went to physical issues" in message
+
+
+def test_an_issue_partly_adjusted_against_a_physical_receipt_waits_for_all_of_it() -> None:
+    # include physical value, FIFO: F (2 @ 10.00) goes to PI1 and PI2 (physical, 1 each);
+    # FI (financial, 2 posted at 24.00) meets only P (physical, 1 @ 13.00): 1 unit adjusted
+    # against P, the other unit has no receipt left. Financial receipts 2 >= financial
+    # issues 2: not short. FI's whole open quantity, 2, waits for invoices (P's and the
+    # physical issues'); P is logged as not invoiced.
+    frame = tx(
+        ("F", "A", 1, 2, "20.00"),
+        ("PI1", "A", 2, -1, "-12.00", "physical"),
+        ("PI2", "A", 3, -1, "-12.00", "physical"),
+        ("FI", "A", 4, -2, "-24.00"),
+        ("P", "A", 5, 1, "13.00", "physical"),
+    )
+    result = close(frame, include_physical_value=True)
+    log = result.log.select("level", "code", "txn_id", "qty").sort("code").rows()
+    assert log == [
+        ("info", "awaiting_invoice", "FI", D(2)),
+        ("warning", "receipt_not_invoiced", "P", D(1)),
+    ]
+    message = result.log.filter(pl.col("txn_id") == "FI")["message"].item()
+    assert "physical receipt(s) P," in message
 
 
 def test_quantities_and_money_beyond_64_bits_are_exact() -> None:
