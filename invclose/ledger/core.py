@@ -44,6 +44,7 @@ from invclose.kernel.money import from_cents, to_cents
 from invclose.kernel.vouchers import voucher_lines
 from invclose.ledger import audit
 from invclose.ledger.errors import LedgerBusyError, LedgerError, LedgerStateError
+from invclose.ledger.postings import net_voucher_lines
 from invclose.ledger.store import FORMAT_VERSION, Store, quote
 from invclose.result import CloseResult
 from invclose.schemas import RESULT_TABLES, conform, input_schema
@@ -475,19 +476,8 @@ class LedgerCore:
             .with_columns(line_no=pl.int_range(1, pl.len() + 1).over("voucher_no").cast(pl.Int64))
         )
         prefix = f"{close_id}-L"
-        return lines.select(
-            close_id=pl.lit(prefix),
-            voucher_id=pl.format("{}{}", pl.lit(prefix), pl.col("voucher_no")),
-            line_no=pl.col("line_no"),
-            posting_date=pl.col("on"),
-            account=pl.col("account"),
-            debit=from_cents(pl.col("net").clip(lower_bound=0)),
-            credit=from_cents((-pl.col("net")).clip(lower_bound=0)),
-            item_id=pl.col("item_id"),
-            item_group=pl.col("item_group"),
-            **{d: pl.col(d) for d in dims},
-            txn_id=pl.col("txn_id"),
-            run_id=pl.lit(run_id, pl.Int64),
+        return net_voucher_lines(lines, prefix, prefix, dims, date="on").with_columns(
+            run_id=pl.lit(run_id, pl.Int64)
         )
 
     def _recalculations_to_cancel(self, after: dt.date, *, inclusive: bool) -> list[dict[str, Any]]:

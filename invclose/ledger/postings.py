@@ -178,6 +178,30 @@ def _legs(
     return pl.concat(typed)
 
 
+def net_voucher_lines(
+    lines: pl.DataFrame, close_id: str, prefix: str, dims: list[str], *, date: str
+) -> pl.DataFrame:
+    """Contract ``vouchers`` columns of per-transaction lines holding ``net`` cents.
+
+    ``lines`` has ``voucher_no``, ``line_no``, the ``date`` column, ``account``, ``net``
+    (debit when positive), ``item_id``, ``item_group``, the dimensions and ``txn_id``;
+    voucher ids are ``prefix`` and the number.
+    """
+    return lines.select(
+        close_id=pl.lit(close_id),
+        voucher_id=pl.format("{}{}", pl.lit(prefix), pl.col("voucher_no")),
+        line_no=pl.col("line_no"),
+        posting_date=pl.col(date),
+        account=pl.col("account"),
+        debit=from_cents(pl.col("net").clip(lower_bound=0)),
+        credit=from_cents((-pl.col("net")).clip(lower_bound=0)),
+        item_id=pl.col("item_id"),
+        item_group=pl.col("item_group"),
+        **{d: pl.col(d) for d in dims},
+        txn_id=pl.col("txn_id"),
+    )
+
+
 def posting_vouchers(
     batch: pl.DataFrame,
     invoices: pl.DataFrame,
@@ -235,19 +259,7 @@ def posting_vouchers(
         .sort(["voucher_no", "leg", "account"])
         .with_columns(line_no=pl.int_range(1, pl.len() + 1).over("voucher_no").cast(pl.Int64))
     )
-    vouchers = lines.select(
-        close_id=pl.lit(post_id),
-        voucher_id=pl.format("{}-T{}", pl.lit(post_id), pl.col("voucher_no")),
-        line_no=pl.col("line_no"),
-        posting_date=pl.col("date"),
-        account=pl.col("account"),
-        debit=from_cents(pl.col("net").clip(lower_bound=0)),
-        credit=from_cents((-pl.col("net")).clip(lower_bound=0)),
-        item_id=pl.col("item_id"),
-        item_group=pl.col("item_group"),
-        **{d: pl.col(d) for d in dim_list},
-        txn_id=pl.col("txn_id"),
-    )
+    vouchers = net_voucher_lines(lines, post_id, f"{post_id}-T", dim_list, date="date")
     stored = posted.select(
         *input_schema(dims), "item_group", "posted_inventory_account", "posted_offset_account"
     )
