@@ -7,7 +7,7 @@ voucher detail, ids. Every table is conformed to its schema in ``invclose.schema
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal
@@ -198,11 +198,38 @@ def _distinct_order(ids: pl.Series) -> pl.Series | None:
     return order
 
 
+#: For the ledger: the accounts each of the given ``txn_id`` values was posted to, as a frame
+#: of ``txn_id``, ``inventory_account`` and ``offset_account`` (nulls where none).
+PostedAccounts = Callable[[pl.Series], pl.DataFrame]
+
+
 def _adjustments_cents(
-    output: KernelOutput, accounts: pl.DataFrame | None, dims: list[str]
+    output: KernelOutput,
+    accounts: pl.DataFrame | None,
+    dims: list[str],
+    posted: PostedAccounts | None = None,
 ) -> pl.DataFrame:
-    """Rows with an adjustment, in ``pos`` order, with their accounts filled."""
+    """Rows with an adjustment, in ``pos`` order, with their accounts filled.
+
+    An adjustment corrects the accounts that hold the row's value: those it was posted to
+    when ``posted`` knows them (a ledger posted it under the mapping in force then, which
+    ``reconfigure`` may have changed since), else the row's own, else the mapping's.
+    """
     adjusted = _in_pos_order(output.rows, pl.col("adjustment") != 0, _adjusted_columns(dims))
+    if posted is not None and adjusted.height:
+        known = posted(adjusted["txn_id"]).select(
+            "txn_id",
+            pl.col("inventory_account").alias("__posted_inventory"),
+            pl.col("offset_account").alias("__posted_offset"),
+        )
+        adjusted = (
+            adjusted.join(known, on="txn_id", how="left", maintain_order="left")
+            .with_columns(
+                inventory_account=pl.coalesce("__posted_inventory", "inventory_account"),
+                offset_account=pl.coalesce("__posted_offset", "offset_account"),
+            )
+            .drop("__posted_inventory", "__posted_offset")
+        )
     return fill_accounts(adjusted, accounts)
 
 
@@ -261,10 +288,12 @@ def assemble_draft(
     *,
     run_kind: str,
     accounts: pl.DataFrame | None,
+    posted_accounts: PostedAccounts | None = None,
 ) -> Draft:
     """Build the result tables of one run but its id; raise if an adjusted row has no account.
 
-    ``output.rows`` must carry ``HASH_ROW``.
+    ``output.rows`` must carry ``HASH_ROW``; ``posted_accounts`` (a ledger's) gives the
+    accounts rows were posted to, which their adjustments correct.
     """
     dims = list(cfg.dims)
     settle = run_kind == "close"
@@ -273,7 +302,9 @@ def assemble_draft(
     # the hash thread has mostly finished by then). Same tables whatever the thread count.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="invclose-items") as pool:
         items = pool.submit(_item_tables, output.rows, dims, state, settle=settle)
-        tables = _other_tables(output, cfg, closing_date, accounts, dims, settle=settle)
+        tables = _other_tables(
+            output, cfg, closing_date, accounts, dims, settle=settle, posted=posted_accounts
+        )
         open_items, closed_items = items.result()
     lock = closing_date if settle else (state.lock_date if state is not None else None)
     return Draft(
@@ -313,9 +344,10 @@ def _other_tables(
     dims: list[str],
     *,
     settle: bool,
+    posted: PostedAccounts | None,
 ) -> dict[str, pl.DataFrame]:
     """Every table but the open and closed items; raise if an adjusted row has no account."""
-    adjusted = _adjustments_cents(output, accounts, dims)
+    adjusted = _adjustments_cents(output, accounts, dims, posted)
     missing = _missing_accounts(adjusted)
     if not missing.is_empty():
         failures = missing.select(
@@ -554,10 +586,11 @@ def check_log(
     closing_date: dt.date,
     run_id: str,
     accounts: pl.DataFrame | None,
+    posted_accounts: PostedAccounts | None = None,
 ) -> pl.DataFrame:
     """The pre-close list in the columns of ``log``."""
     dims = list(cfg.dims)
-    adjusted = _adjustments_cents(output, accounts, dims)
+    adjusted = _adjustments_cents(output, accounts, dims, posted_accounts)
     missing = _missing_accounts(adjusted).select(
         "item_id",
         *dims,

@@ -15,6 +15,7 @@ import polars as pl
 
 from invclose.assemble import (
     HASH_ROW,
+    PostedAccounts,
     assemble_draft,
     check_log,
     finish_result,
@@ -308,6 +309,7 @@ def _tables(
     rows_done: int = 0,
     rows_total: int | None = None,
     part: tuple[int, int] = (0, 1),
+    posted_accounts: PostedAccounts | None = None,
 ) -> CloseResult:
     """Run ``kernel`` over ``height`` input rows and make the result tables, reporting progress.
 
@@ -325,6 +327,7 @@ def _tables(
         state,
         run_kind="close" if kind == "close" else "recalculation",
         accounts=normalize_accounts(cfg.accounts),
+        posted_accounts=posted_accounts,
     )
     del output
     result = finish_result(draft, *id_and_hashes())
@@ -340,6 +343,7 @@ def _run(
     kind: str,
     progress: ProgressCallback | None,
     item_ids: list[str] | None = None,
+    posted_accounts: PostedAccounts | None = None,
 ) -> CloseResult:
     closing_date = parse_date(date)
     state = load_opening(opening, cfg.dims)
@@ -369,7 +373,42 @@ def _run(
             progress,
             pending.result,
             height=height,
+            posted_accounts=posted_accounts,
         )
+
+
+def run_for_ledger(
+    df: pl.DataFrame,
+    date: dt.date,
+    cfg: CloseConfig,
+    opening: CloseResult | None,
+    kind: str,
+    *,
+    posted_accounts: PostedAccounts,
+    item_ids: list[str] | None = None,
+) -> CloseResult:
+    """A close (``kind`` "close") or recalculation of a ledger's rows under ``cfg``.
+
+    As :func:`close` and :func:`recalculate`, but each adjustment posts to the accounts its
+    row was posted to (``posted_accounts``), found by the mapping only where there are none:
+    the mapping in force may have changed since (``Ledger.reconfigure``).
+    """
+    return _run(df, date, cfg, opening, kind, None, item_ids, posted_accounts)
+
+
+def check_for_ledger(
+    df: pl.DataFrame,
+    date: dt.date,
+    cfg: CloseConfig,
+    opening: CloseResult | None,
+    *,
+    posted_accounts: PostedAccounts,
+) -> pl.DataFrame:
+    """:func:`check` of a ledger's rows, accounts as in :func:`run_for_ledger`."""
+    closing_date, _state, frame, run_id = _prepare_run(df, date, cfg, opening, "close")
+    output = run_kernel(frame, list(cfg.dims), closing_date, settle=True)
+    accounts = normalize_accounts(cfg.accounts)
+    return check_log(output, cfg, closing_date, run_id, accounts, posted_accounts)
 
 
 def _id_and_hashes(

@@ -20,22 +20,18 @@ file has one writer at a time.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import replace
 from typing import Any
 
 import polars as pl
 
-from invclose.assemble import resolve_items
-from invclose.close import check as stateless_check
-from invclose.close import close as stateless_close
-from invclose.close import recalculate as stateless_recalculate
-from invclose.config import CloseConfig, VoucherDetail, parse_date
+from invclose.assemble import PostedAccounts, resolve_items
+from invclose.close import check_for_ledger, run_for_ledger
+from invclose.config import CloseConfig, parse_date
 from invclose.errors import ConfigError, InputValidationError
 from invclose.hashing import content_id, row_hashes
 from invclose.io import to_polars
-from invclose.kernel.money import from_cents, to_cents
+from invclose.kernel.money import to_cents
 from invclose.kernel.pipeline import PERPETUAL
-from invclose.kernel.vouchers import voucher_lines
 from invclose.ledger import audit, manual, postings
 from invclose.ledger.errors import (
     LedgerDateError,
@@ -45,7 +41,7 @@ from invclose.ledger.errors import (
 from invclose.ledger.reads import LedgerReads
 from invclose.ledger.store import quote
 from invclose.result import CloseResult
-from invclose.schemas import MONEY, conform, input_schema
+from invclose.schemas import MONEY, input_schema
 from invclose.validate import normalize_accounts, normalize_items, normalize_transactions
 
 __all__ = ["Ledger"]
@@ -259,7 +255,9 @@ class Ledger(LedgerReads):
                 state_run = None if opening_run is None else int(opening_run)
             opening = None if state_run is None else self._load_result(state_run)
             df = self._current(self._close_columns(), as_of=closing)
-            return stateless_check(df, closing, opening=opening, config=self._cfg)
+            return check_for_ledger(
+                df, closing, self._cfg, opening, posted_accounts=self._posted_accounts(closing)
+            )
 
     def _require_after_lock(self, date: dt.date, verb: str) -> None:
         lock = self._lock()
@@ -326,14 +324,16 @@ class Ledger(LedgerReads):
         physical = current.filter(pl.col("status") == "physical")["txn_id"]
         df = current.select(columns)
         del current
-        if kind == "close":
-            result = stateless_close(df, date, opening=opening, config=self._cfg)
-        else:
-            result = stateless_recalculate(
-                df, date, item_ids=items, opening=opening, config=self._cfg
-            )
+        result = run_for_ledger(
+            df,
+            date,
+            self._cfg,
+            opening,
+            kind,
+            item_ids=items,
+            posted_accounts=self._posted_accounts(date),
+        )
         del df, opening
-        result = self._with_posted_accounts(result, date)
         run_id = self._next_run_id()
         parts = [kind, date.isoformat(), result.close_id, str(state_run), self._cfg.fingerprint()]
         input_hash = audit.joined_digest(versions["row_hash"], prefix="\x1e".join(parts) + "\x1e")
@@ -381,53 +381,28 @@ class Ledger(LedgerReads):
         lines = self._lapse_lines(adjusted, current, result.close_id, run_id)
         self._store.insert("vouchers", lines, self.dimensions)
 
-    def _with_posted_accounts(self, result: CloseResult, date: dt.date) -> CloseResult:
-        """``result`` with each adjustment on the accounts its row was posted to.
+    def _posted_accounts(self, date: dt.date) -> PostedAccounts:
+        """The accounts rows were posted to (their versions in force at ``date``), by id.
 
         The close fills a row's missing accounts from the configuration in force, but the
         ledger posted the row with the mapping in force then: after ``reconfigure`` they can
-        differ, and the adjustment must correct the accounts that hold the row's value (for a
-        physical row closed as physical at ``date`` though invoiced since, the accounts of its
-        physical version). The vouchers are built again only when an account changes (same
-        ids and detail).
+        differ (or the new mapping lack the row's kind), and an adjustment must correct the
+        accounts that hold the row's value (for a physical row closed as physical at ``date``
+        though invoiced since, those of its physical version).
         """
-        adjusted = result.adjustments
-        if adjusted.is_empty():
-            return result
-        posted = self._current(
-            ["txn_id", "posted_inventory_account", "posted_offset_account"],
-            ids=adjusted["txn_id"],
-            as_of=date,
-        )
-        moved = adjusted.join(posted, on="txn_id", how="left", maintain_order="left").with_columns(
-            inventory_account=pl.coalesce("posted_inventory_account", "inventory_account"),
-            offset_account=pl.coalesce("posted_offset_account", "offset_account"),
-        )
-        unchanged = adjusted.select("inventory_account", "offset_account").equals(
-            moved.select("inventory_account", "offset_account")
-        )
-        if unchanged:
-            return result
-        adjustments = moved.select(adjusted.columns)
-        dims = list(result.dimensions)
-        lines = voucher_lines(
-            adjustments.with_columns(adjustment=to_cents(pl.col("adjustment"))),
-            VoucherDetail(self._cfg.voucher_detail),
-            dims,
-            result.close_id,
-        )
-        # Coarser voucher detail nets over rows: conform fills the columns it leaves out.
-        vouchers = conform(
-            lines.with_columns(
-                close_id=pl.lit(result.close_id),
-                posting_date=pl.lit(result.closing_date),
-                debit=from_cents(pl.col("debit")),
-                credit=from_cents(pl.col("credit")),
-            ),
-            "vouchers",
-            dims,
-        )
-        return replace(result, adjustments=adjustments, vouchers=vouchers)
+
+        def posted(ids: pl.Series) -> pl.DataFrame:
+            return self._current(
+                ["txn_id", "posted_inventory_account", "posted_offset_account"],
+                ids=ids,
+                as_of=date,
+            ).select(
+                "txn_id",
+                inventory_account="posted_inventory_account",
+                offset_account="posted_offset_account",
+            )
+
+        return posted
 
     def recalculate(
         self, date: Any, items: list[str] | None = None, *, comment: str | None = None

@@ -215,6 +215,47 @@ def test_adjustments_keep_the_accounts_a_row_was_posted_to(books: Ledger, detail
     assert_consistent(books)
 
 
+def test_a_close_after_a_chart_without_the_rows_kind_uses_the_posted_accounts(
+    books: Ledger,
+) -> None:
+    # R1 10 @ 10.00 and R2 10 @ 20.00 bought, I1 sold 10 posted at 150.00, all under the
+    # catch-all mapping (1400 / 5000). The new chart maps only kind "transfer": a purchase or
+    # a sale has no mapping row any more. I1's adjustment (FIFO: 100.00, +50.00) corrects the
+    # accounts I1 was posted to, which the ledger knows: no MissingAccountError, and check()
+    # lists no missing account either.
+    books.post(
+        rows(
+            ("R1", "A", day(1, 2), "10", "100.00", "purchase"),
+            ("R2", "A", day(1, 3), "10", "200.00", "purchase"),
+            ("I1", "A", day(1, 5), "-10", "-150.00", "sale"),
+        )
+    )
+    transfers_only = pl.DataFrame(
+        {
+            "kind": ["transfer"],
+            "item_group": [None],
+            "inventory_account": ["1600"],
+            "offset_account": ["1690"],
+        },
+        schema=ACCOUNTS.schema,
+    )
+    books.reconfigure(
+        invclose.CloseConfig(method="fifo", dimensions=["site"], accounts=transfers_only),
+        comment="transfers only",
+    )
+    assert books.check("2025-01-31").filter(pl.col("code") == "missing_account").is_empty()
+    result = books.close("2025-01-31")
+    i1 = result.adjustments.filter(pl.col("txn_id") == "I1").row(0, named=True)
+    assert (i1["adjustment"], i1["inventory_account"], i1["offset_account"]) == (
+        D("50.00"),
+        "1400",
+        "5000",
+    )
+    assert gl_balance(books, "1400") == D("200.00")
+    assert gl_balance(books, "5000") == D("100.00")
+    assert_consistent(books)
+
+
 def _standard_10_then_12() -> invclose.CloseConfig:
     """Item S at standard 10.00, 12.00 from 1 February. A revaluation posts its change to
     inventory (1400) against the variance account (5900); price variances go there too."""
