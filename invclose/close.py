@@ -355,7 +355,9 @@ def _run(
     frame = prepare_frame(df, cfg, state, closing_date, hash_rows=False)
     report(progress, "validate", 0, frame.height)
     if item_ids is not None:
-        wanted = pl.Series("ids", [str(i) for i in item_ids], dtype=pl.String)
+        # One id given as a string is one item, not its characters.
+        ids = [item_ids] if isinstance(item_ids, str) else item_ids
+        wanted = pl.Series("ids", [str(i) for i in ids], dtype=pl.String)
         _refuse_unknown_items(wanted, frame["item_id"])
         frame = frame.with_columns(frozen=~pl.col("item_id").is_in(wanted.implode()))
     height = frame.height
@@ -586,7 +588,7 @@ def compare(
     df: Any,
     date: Any,
     *,
-    methods: list[str] | tuple[str, ...] | None = None,
+    methods: str | list[str] | tuple[str, ...] | None = None,
     dimensions: list[str] | tuple[str, ...] | None = None,
     include_physical_value: bool | None = None,
     opening: Any = None,
@@ -621,7 +623,15 @@ def compare(
     from invclose.config import parse_method
     from invclose.kernel.money import from_cents, from_micro
 
-    wanted = [parse_method(m).value for m in (methods or sorted(PERIODIC_METHODS))]
+    if isinstance(methods, str):
+        methods = [methods]
+    if methods is not None and not methods:
+        msg = "methods is empty; name at least one method, or leave it out to compare all five"
+        raise ConfigError(msg)
+    # Each method once (a repeated one would be closed twice under one key, summing twice).
+    wanted = list(
+        dict.fromkeys(parse_method(m).value for m in (methods or sorted(PERIODIC_METHODS)))
+    )
     cfg = _config(config, dimensions=dimensions, include_physical_value=include_physical_value)
     closing_date, _state, frame, _run = _prepare_run(df, date, cfg, opening, "close")
     sep = _COMPARE_SEPARATOR

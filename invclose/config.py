@@ -79,6 +79,38 @@ def parse_date(value: Any, what: str = "closing date") -> dt.date:
     raise ConfigError(msg)
 
 
+#: Columns of the kernel's working rows, of ``compare`` and ``post_costs`` and of the ledger's
+#: tables (besides the contract's): a financial dimension so named would collide with them.
+KERNEL_COLUMNS = frozenset(
+    {
+        *("_hash_row", "adj_only_qty", "adjusted_against", "adjustment", "carried0"),
+        *("carried1", "cost_delta", "day", "derived_adj", "fin", "from_opening", "frozen"),
+        *("gid", "i_fin", "in_scope", "incl_phys", "is_derived", "is_receipt"),
+        *("is_virtual_new", "issue_pos", "participates", "pending0", "pending1", "phase"),
+        *("pos", "q0", "q1", "q_abs", "r_fin", "rank", "real", "receipt_pos", "s_real"),
+        *("unfed0", "unfed1", "unit_cost_micro", "v0", "v1", "w_abs", "walk_day", "rem"),
+        *("used", "variance", "issued_qty", "cost_of_goods", "ending_qty", "ending_value"),
+        # the ledger's stored columns
+        *("run_id", "version_hash", "posted_inventory_account", "posted_offset_account"),
+    }
+)
+
+
+def reserved_columns() -> frozenset[str]:
+    """Names a financial dimension cannot take: every column of the contract's tables (input,
+    items, accounts and results) and of the kernel's working rows.
+
+    >>> {"qty", "close_id", "pos"} <= reserved_columns()
+    True
+    """
+    from invclose import schemas
+
+    names = {*schemas.input_schema(()), *schemas.item_schema(), *schemas.accounts_schema()}
+    for table in schemas.RESULT_TABLES:
+        names.update(schemas.table_schema(table, ()))
+    return frozenset(names) | KERNEL_COLUMNS
+
+
 @dataclass(frozen=True)
 class CloseConfig:
     """Every setting a close takes.
@@ -124,7 +156,22 @@ class CloseConfig:
         if len(set(dims)) != len(dims):
             msg = f"dimensions must not repeat a column: {dims}"
             raise ConfigError(msg)
+        reserved = sorted(set(dims) & reserved_columns())
+        if reserved:
+            msg = (
+                f"dimensions {reserved} are named like columns the close uses or writes; "
+                "rename those columns in the transactions (e.g. add a prefix) and name them here"
+            )
+            raise ConfigError(msg)
         object.__setattr__(self, "dimensions", dims)
+        for name in ("items", "accounts"):
+            table = getattr(self, name)
+            if table is not None and not isinstance(table, pl.DataFrame):
+                # pandas, Arrow, a LazyFrame or a path: one Polars frame from here on (the
+                # fingerprint and every step read it as one).
+                from invclose.io import to_polars
+
+                object.__setattr__(self, name, to_polars(table, name))
         try:
             detail = VoucherDetail(str(self.voucher_detail))
         except ValueError:

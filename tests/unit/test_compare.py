@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import polars as pl
+import pytest
 
 import invclose
 from tests.helpers import D
@@ -43,3 +44,22 @@ def test_compare_ignores_marking_only_per_copy() -> None:
     tx = invclose.read_transactions(SAMPLE / "transactions.parquet", dimensions=["site"])
     table = invclose.compare(tx, "2025-01-31", methods=["fifo"], dimensions=["site"])
     assert table.filter(pl.col("item_id") == "BOLT")["cost_of_goods"].to_list() == [D("258.00")]
+
+
+def test_a_repeated_method_is_compared_once() -> None:
+    tx = invclose.read_transactions(SAMPLE / "transactions.parquet", dimensions=["site"])
+    paint = pl.col("item_id") == "PAINT"
+    table = invclose.compare(tx, "2025-01-31", methods=["fifo", "FIFO"], dimensions=["site"])
+    # PAINT under fifo, as above: 13 issued for 108.50, 7 left for 175.00 - 108.50 = 66.50
+    # (the repeated method was closed twice under one key and every figure doubled).
+    assert table.filter(paint).select(
+        "method", "issued_qty", "cost_of_goods", "ending_value"
+    ).rows() == [("fifo", D(13), D("108.50"), D("66.50"))]
+    one = invclose.compare(tx, "2025-01-31", methods="fifo", dimensions=["site"])
+    assert one.equals(table)
+
+
+def test_an_empty_list_of_methods_is_refused() -> None:
+    tx = invclose.read_transactions(SAMPLE / "transactions.parquet", dimensions=["site"])
+    with pytest.raises(invclose.ConfigError, match="methods is empty"):
+        invclose.compare(tx, "2025-01-31", methods=[], dimensions=["site"])
