@@ -188,6 +188,10 @@ def test_recalculation_limited_to_some_items() -> None:
     assert r.adjustments["txn_id"].to_list() == ["J1b"]
     # Item A's rows are still in the open state that a later run continues from.
     assert "J1" in set(r.open_items["txn_id"])
+    # One id as a string is that item, not its characters ("AB" is not items A and B).
+    named = two_items.with_columns(item_id=pl.col("item_id").replace({"B": "AB"}))
+    one = invclose.recalculate(named, day(15), accounts=ACCOUNTS, item_ids="AB")
+    assert one.adjustments["txn_id"].to_list() == ["J1b"]
 
 
 def test_a_recalculation_limited_to_unknown_items_is_refused() -> None:
