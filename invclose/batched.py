@@ -462,6 +462,9 @@ def close_batched(
     >>> done.batches, done.close_id == invclose.close(tx, "2025-01-31").close_id
     (2, True)
     """
+    if isinstance(batch_rows, bool) or not isinstance(batch_rows, int) or batch_rows < 1:
+        msg = f"batch_rows must be a positive whole number of rows, not {batch_rows!r}"
+        raise ConfigError(msg)
     cfg = _config(
         config,
         method=method,

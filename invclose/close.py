@@ -43,6 +43,13 @@ Opening = "CloseResult | str | Path | None"
 
 
 def _config(config: CloseConfig | None, **overrides: Any) -> CloseConfig:
+    if config is not None and not isinstance(config, CloseConfig):
+        msg = (
+            f"config must be an invclose.CloseConfig, not {type(config).__name__}; build one "
+            "with invclose.CloseConfig(method=..., dimensions=[...]) or pass the settings as "
+            "keywords"
+        )
+        raise ConfigError(msg)
     base = config if config is not None else CloseConfig()
     return base.with_overrides(**overrides)
 

@@ -46,6 +46,12 @@ def load_opening(
         return None
     from invclose.result import CloseResult, read_result
 
+    if not isinstance(opening, CloseResult | str | Path):
+        msg = (
+            f"opening must be a CloseResult or the directory one was written to, not "
+            f"{type(opening).__name__}; pass the previous close's result (or its path)"
+        )
+        raise ConfigError(msg)
     result = opening if isinstance(opening, CloseResult) else read_result(opening)
     if tuple(result.dimensions) != tuple(dims):
         msg = (

@@ -69,3 +69,17 @@ def test_every_column_of_the_kernels_rows_is_reserved(monkeypatch: pytest.Monkey
             include_physical_value=True,
         )
     assert seen - {"site"} <= invclose.config.reserved_columns()
+
+
+def test_settings_of_the_wrong_type_are_named(tmp_path: object) -> None:
+    # Raw TypeError / AttributeError tracebacks before: pathlib on 42, a dict's missing
+    # with_overrides, an int comparison with a string.
+    from invclose.batched import close_batched
+
+    frame, _ = _frames()
+    with pytest.raises(invclose.ConfigError, match=r"opening must be a CloseResult.*not int"):
+        invclose.close(frame, day(31), accounts=ACCOUNTS, opening=42)
+    with pytest.raises(invclose.ConfigError, match=r"config must be an invclose\.CloseConfig"):
+        invclose.close(frame, day(31), config={"method": "lifo"})  # type: ignore[arg-type]
+    with pytest.raises(invclose.ConfigError, match="batch_rows must be a positive"):
+        close_batched(frame, day(31), f"{tmp_path}/out", batch_rows="10")  # type: ignore[arg-type]
