@@ -1,9 +1,11 @@
-"""Virtual rows the close creates: weighted-average closing pairs and perpetual on-hand rows.
+r"""Virtual rows the close creates: weighted-average closing pairs and perpetual on-hand rows.
 
 Their ids are deterministic and cannot collide with input ids (contract §4):
 ``~wac:<date>:<item_id>:<dims joined by '|'>:issue`` / ``...:receipt`` and
 ``~onhand:<date>:<item_id>:<dims joined by '|'>``. They are dated on their day with ``seq``
-after every real row of it, and they are financial.
+after every real row of it, and they are financial. Within the dimensions ``\``, ``|`` and
+``:`` are escaped with a backslash, a null value is empty and an empty one ``\e``: two groups
+such as ("a|b", "c") and ("a", "b|c") would otherwise share their ids.
 """
 
 from __future__ import annotations
@@ -17,10 +19,29 @@ from invclose.kernel.money import from_cents, from_micro
 LAST_SEQ = 2**63 - 1
 
 
+def _dim_text(column: str) -> pl.Expr:
+    """A dimension value in an id: ``\\``, ``|`` and ``:`` escaped with a backslash, null as
+    the empty string and an empty string as ``\\e``, so that distinct groups never share an
+    id (values without those characters are written as they are)."""
+    value = pl.col(column)
+    escaped = (
+        value.str.replace_all("\\", "\\\\", literal=True)
+        .str.replace_all("|", "\\|", literal=True)
+        .str.replace_all(":", "\\:", literal=True)
+    )
+    return (
+        pl.when(value.is_null())
+        .then(pl.lit(""))
+        .when(value == "")
+        .then(pl.lit("\\e"))
+        .otherwise(escaped)
+    )
+
+
 def _dims_text(dims: list[str]) -> pl.Expr:
     if not dims:
         return pl.lit("")
-    return pl.concat_str([pl.col(d).fill_null("") for d in dims], separator="|")
+    return pl.concat_str([_dim_text(d) for d in dims], separator="|")
 
 
 def virtual_id(prefix: str, dims: list[str], suffix: str | None = None) -> pl.Expr:

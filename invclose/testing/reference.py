@@ -928,12 +928,21 @@ def _balance_row(
 
 
 def _virtual_id(kind: str, date: dt.date, group: tuple[Any, ...], suffix: str = "") -> str:
-    """``~wac:<date>:<item>:<dims>:issue|receipt`` (§8) or ``~onhand:<date>:<item>:<dims>`` (§9).
+    r"""``~wac:<date>:<item>:<dims>:issue|receipt`` (§8) or ``~onhand:<date>:<item>:<dims>`` (§9).
 
-    Dimension values are joined by ``|``, a null one written as the empty string.
+    Dimension values are joined by ``|``; in each, ``\``, ``|`` and ``:`` are escaped with
+    a backslash, a null one is written as the empty string and an empty one as ``\e``.
     """
     item, *dim_values = group
-    joined = "|".join("" if v is None else str(v) for v in dim_values)
+
+    def text(value: Any) -> str:
+        if value is None:
+            return ""
+        if value == "":
+            return "\\e"
+        return str(value).replace("\\", "\\\\").replace("|", "\\|").replace(":", "\\:")
+
+    joined = "|".join(text(v) for v in dim_values)
     out = f"~{kind}:{date.isoformat()}:{item}:{joined}"
     return f"{out}:{suffix}" if suffix else out
 

@@ -325,3 +325,31 @@ def test_bad_transactions_and_a_bad_item_table_are_reported_together() -> None:
     assert "(item_id 'A'), column 'method' [method_unknown]" in text
     assert err.value.failures is not None
     assert err.value.failures.select("txn_id", "check").rows() == [("I", "amount_sign")]
+
+
+def test_virtual_ids_of_groups_whose_dimensions_hold_the_separator_differ() -> None:
+    # Two weighted-average groups of item A, dimensions ("a|b", "c") and ("a", "b|c"): each
+    # has two sources and an issue, so each gets a closing pair. Joined by "|" as they are,
+    # both pairs were "~wac:2025-01-31:A:a|b|c:...": the "|" inside a value is escaped.
+    frame = tx(
+        ("R1", "A", 1, 2, "10.00"),
+        ("R2", "A", 2, 2, "14.00"),
+        ("I1", "A", 3, -1, "-10.00"),
+        ("R3", "A", 1, 2, "10.00"),
+        ("R4", "A", 2, 2, "14.00"),
+        ("I2", "A", 3, -1, "-10.00"),
+        d1=["a|b"] * 3 + ["a"] * 3,
+        d2=["c"] * 3 + ["b|c"] * 3,
+    )
+    result = close(frame, "weighted_average", dimensions=["d1", "d2"])
+    receipts = result.open_items.filter(pl.col("is_virtual"))["txn_id"].sort().to_list()
+    assert receipts == [
+        "~wac:2025-01-31:A:a\\|b|c:receipt",
+        "~wac:2025-01-31:A:a|b\\|c:receipt",
+    ]
+    assert (
+        result.settlements["issue_txn_id"]
+        .filter(result.settlements["issue_txn_id"].str.starts_with("~"))
+        .n_unique()
+        == 2
+    )
