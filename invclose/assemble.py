@@ -249,7 +249,8 @@ def missing_account_message(missing: pl.DataFrame) -> str:
     more = f" ... and {missing.height - 20} more" if missing.height > 20 else ""
     return (
         f"{missing.height} transaction(s) must post an adjustment but have no inventory_account "
-        f"or offset_account, and the accounts mapping has no row for them: {listed}{more}. "
+        f"or offset_account, and the accounts mapping gives none (no matching row, or one "
+        f"that leaves the account empty): {listed}{more}. "
         f"Missing mapping keys: {key_text}. Fill the columns on the transactions or pass "
         "accounts= with a row for these keys (a null kind or item_group matches any)."
     )

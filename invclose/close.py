@@ -159,10 +159,11 @@ def _refuse_too_large(frame: pl.DataFrame, dims: Sequence[str]) -> None:
 def _validated(
     df: Any, cfg: CloseConfig, state: OpeningState | None, closing_date: dt.date
 ) -> tuple[pl.DataFrame, pl.DataFrame | None]:
-    """The canonical transactions and item table; the failures of both in one error.
+    """The canonical transactions and item table; the failures of all three tables in one
+    error (the accounts mapping is checked here too, before the kernel runs).
 
-    ``failures`` of that error are the transactions' (or, when only the item table fails,
-    the item table's); its message lists both tables' problems.
+    ``failures`` of that error are the transactions' (or, when they pass, the first failing
+    table's); its message lists every table's problems.
     """
     errors: list[InputValidationError] = []
     tx: pl.DataFrame | None = None
@@ -175,6 +176,10 @@ def _validated(
         errors.append(exc)
     try:
         items = normalize_items(cfg.items)
+    except InputValidationError as exc:
+        errors.append(exc)
+    try:
+        normalize_accounts(cfg.accounts)
     except InputValidationError as exc:
         errors.append(exc)
     if len(errors) > 1:

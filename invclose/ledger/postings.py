@@ -237,9 +237,9 @@ def posting_vouchers(
         missing = "; ".join(f"kind={k!r} item_group={g!r}" for k, g in pairs.iter_rows())
         msg = (
             f"{len(ids)} row(s) must post a voucher but have no inventory_account or "
-            f"offset_account (or variance_account) and the accounts mapping has no row for "
-            f"them: {_listed(ids)}. Missing mapping keys: {missing}. Fill the columns on the "
-            "rows or add a mapping row."
+            f"offset_account (or variance_account) and the accounts mapping gives none (no "
+            f"matching row, or one that leaves the account empty): {_listed(ids)}. Missing "
+            f"mapping keys: {missing}. Fill the columns on the rows or the mapping."
         )
         raise MissingAccountError(
             msg, rows.select("txn_id", "kind", "item_group", "inventory_account", "offset_account")

@@ -282,6 +282,22 @@ def test_an_issue_partly_adjusted_against_a_physical_receipt_waits_for_all_of_it
     assert "physical receipt(s) P," in message
 
 
+def test_a_bad_accounts_mapping_is_reported_with_the_other_tables_before_the_kernel() -> None:
+    # Transactions, item table and accounts mapping all fail: one error lists all three
+    # (the mapping was checked only after the kernel had run, and then alone).
+    frame = tx(("R", "A", 1, 2, "20.00"), ("I", "A", 3, -1, "3.00"))
+    items = pl.DataFrame({"item_id": ["A"], "method": ["fifoo"]})
+    accounts = pl.concat([ACCOUNTS, ACCOUNTS])  # the same (kind, item_group) twice
+    with pytest.raises(invclose.InputValidationError) as err:
+        invclose.close(frame, day(31), items=items, accounts=accounts)
+    text = str(err.value)
+    assert "[amount_sign]" in text
+    assert "[method_unknown]" in text
+    assert "[accounts_duplicate]" in text
+    assert err.value.failures is not None
+    assert err.value.failures.select("txn_id", "check").rows() == [("I", "amount_sign")]
+
+
 def test_quantities_and_money_beyond_64_bits_are_exact() -> None:
     # 1,000,000 units for 12,345,678.91; an issue of 333,333.333333 units.
     # V*c/Q = 1234567891 cents * 333333333333 micro / 1e12 micro = 411522630.3292... cents.
