@@ -18,12 +18,15 @@ from __future__ import annotations
 import glob
 import os
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 import polars as pl
 
-from invclose.errors import InputValidationError
+from invclose.errors import InputFileNotFoundError, InputValidationError
+
+_T = TypeVar("_T")
 
 #: File suffixes read as Parquet and as CSV (compared case-insensitively).
 PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
@@ -59,7 +62,7 @@ def _expand(source: _PathLike | Sequence[_PathLike]) -> list[Path]:
             matched = sorted(Path(p) for p in glob.glob(text, recursive=True))
             if not matched:
                 msg = f"no file matches the pattern {text!r}"
-                raise FileNotFoundError(msg)
+                raise InputFileNotFoundError(msg)
             files.extend(p for p in matched if p.is_file())
         elif Path(text).is_dir():
             under = sorted(
@@ -69,28 +72,70 @@ def _expand(source: _PathLike | Sequence[_PathLike]) -> list[Path]:
             )
             if not under:
                 msg = f"directory {text!r} holds no Parquet or CSV file"
-                raise FileNotFoundError(msg)
+                raise InputFileNotFoundError(msg)
             files.extend(under)
         elif Path(text).is_file():
             files.append(Path(text))
         else:
             msg = f"no such file: {text!r}"
-            raise FileNotFoundError(msg)
+            raise InputFileNotFoundError(msg)
     if not files:
         msg = f"no file to read in {source!r}"
-        raise FileNotFoundError(msg)
+        raise InputFileNotFoundError(msg)
     return files
+
+
+def first_paragraph(exc: BaseException) -> str:
+    """The first paragraph of an error's text on one line (Polars appends generic advice)."""
+    return " ".join(str(exc).split("\n\n", 1)[0].split())
+
+
+def _read_fix(path: Path, exc: BaseException) -> str:
+    """What to do about a file that could not be read."""
+    reason = str(exc).lower()
+    if isinstance(exc, pl.exceptions.NoDataError) or (path.is_file() and not path.stat().st_size):
+        return "the file is empty: give a header row and the rows"
+    if "utf-8" in reason or "utf8" in reason or isinstance(exc, UnicodeDecodeError):
+        return "save it as UTF-8 text (e.g. 'CSV UTF-8' in a spreadsheet), or as Parquet"
+    if isinstance(exc, OSError):
+        return "check the path and that the file can be read"
+    if _suffix(path) in PARQUET_SUFFIXES:
+        return "it is damaged or not Parquet: write it again, or give it as CSV"
+    return (
+        "check that every quoted field is closed and every row has the header's number of "
+        "fields, or give it as Parquet"
+    )
+
+
+def guarded_read(path: _PathLike, read: Callable[[], _T]) -> _T:
+    """Run ``read`` of the file ``path``; a failure becomes one clear InputValidationError.
+
+    The one place where every reader of input files (the library, each command of the command
+    line, the ledger's) turns Polars' and the system's errors into ``cannot read <path>:
+    <reason>; <fix>``.
+    """
+    try:
+        return read()
+    except (pl.exceptions.PolarsError, OSError, UnicodeDecodeError) as exc:
+        if isinstance(exc, FileNotFoundError) and not Path(path).exists():
+            msg = f"no such file: {os.fspath(path)!r}"
+            raise InputFileNotFoundError(msg) from None
+        shown = os.fspath(path)
+        msg = f"cannot read {shown}: {first_paragraph(exc)}; {_read_fix(Path(path), exc)}"
+        raise InputValidationError(msg) from None
 
 
 def _read_file(path: Path) -> pl.DataFrame:
     suffix = _suffix(path)
     if suffix in PARQUET_SUFFIXES:
-        return pl.read_parquet(path)
+        return guarded_read(path, lambda: pl.read_parquet(path))
     if suffix in CSV_SUFFIXES:
         separator = "\t" if suffix == ".tsv" else ","
         # Every column as text: numbers and dates are parsed exactly by validation, so a
         # CSV value never passes through a binary float.
-        return pl.read_csv(path, infer_schema=False, separator=separator)
+        return guarded_read(
+            path, lambda: pl.read_csv(path, infer_schema=False, separator=separator)
+        )
     valid = ", ".join((*PARQUET_SUFFIXES, *CSV_SUFFIXES))
     msg = f"cannot read {str(path)!r}: unknown file type; expected a name ending in {valid}"
     raise InputValidationError(msg)
@@ -102,6 +147,11 @@ def read_raw(source: _PathLike | Sequence[_PathLike]) -> pl.DataFrame:
     CSV columns are all ``String``. Files with different columns are aligned by name (missing
     columns become nulls); row numbers of a later validation count across the files in the
     order they were read (sorted names for a glob or directory).
+
+    A path that names no file raises :class:`~invclose.errors.InputFileNotFoundError` (also a
+    ``FileNotFoundError``); a file that cannot be read (damaged Parquet, CSV that is empty,
+    badly quoted or not UTF-8) raises :class:`~invclose.errors.InputValidationError`
+    ``cannot read <path>: <reason>; <fix>``.
     """
     frames = [_read_file(p) for p in _expand(source)]
     if len(frames) == 1:
@@ -189,9 +239,11 @@ def read_transactions(
     Raises
     ------
     InputValidationError
-        Listing every failing row (row numbers count from 0 across the files read).
-    FileNotFoundError
-        When the path, glob or directory names no file.
+        Listing every failing row (row numbers count from 0 across the files read), or
+        ``cannot read <path>: <reason>; <fix>`` for a file that cannot be read.
+    InputFileNotFoundError
+        When the path, glob or directory names no file (an ``InputValidationError`` that is
+        also a ``FileNotFoundError``).
 
     Examples
     --------

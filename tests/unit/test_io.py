@@ -241,3 +241,19 @@ def test_decimalize_equals_decimal_of_repr(values: list[float]) -> None:
     out = decimalize(pl.DataFrame({"qty": values, "amount": values}))
     assert out["qty"].to_list() == [_oracle(v, 6) for v in values]
     assert out["amount"].to_list() == [_oracle(v, 2) for v in values]
+
+
+def test_unreadable_files_are_input_errors(tmp_path: Path) -> None:
+    # One reader for every file: a damaged file is an InputValidationError naming it, and a
+    # path naming no file is one too (still a FileNotFoundError for existing handlers).
+    corrupt = tmp_path / "t.parquet"
+    corrupt.write_bytes(b"PAR1 not parquet")
+    with pytest.raises(InputValidationError, match=rf"^cannot read {corrupt}: .*; it is damaged"):
+        read_transactions(corrupt)
+    empty = tmp_path / "t.csv"
+    empty.write_bytes(b"")
+    with pytest.raises(InputValidationError, match=rf"^cannot read {empty}: .*; the file is empty"):
+        read_transactions(empty)
+    with pytest.raises(InputValidationError, match="no such file") as missing:
+        read_transactions(tmp_path / "absent.csv")
+    assert isinstance(missing.value, FileNotFoundError)
