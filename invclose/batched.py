@@ -32,6 +32,7 @@ import shutil
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +53,14 @@ from invclose.close import (
 from invclose.config import CloseConfig, VoucherDetail, parse_date
 from invclose.errors import ConfigError, InputValidationError, MissingAccountError
 from invclose.hashing import content_id, group_digests
-from invclose.io import PARQUET_SUFFIXES, _expand, _is_paths, _suffix, to_polars
+from invclose.io import (
+    PARQUET_SUFFIXES,
+    _expand,
+    _is_paths,
+    _suffix,
+    guarded_read,
+    to_polars,
+)
 from invclose.kernel.money import from_cents, to_cents
 from invclose.kernel.vouchers import merge_voucher_lines, voucher_id
 from invclose.opening import OpeningState, load_opening
@@ -105,6 +113,8 @@ class _Source:
                     "Convert them (e.g. invclose.read_transactions(...).write_parquet(...))"
                 )
                 raise InputValidationError(msg)
+            for path in paths:  # the footers only: a damaged file is named before any work
+                guarded_read(path, partial(pl.read_parquet_schema, path))
             self.files = [str(p) for p in paths]
         else:
             self.frame = to_polars(source)

@@ -20,6 +20,7 @@ import invclose
 from invclose.batched import close_batched
 from invclose.console import console, err_console, error_line
 from invclose.errors import InvcloseError
+from invclose.io import read_raw
 from invclose.progress import rich_progress
 from invclose.store.duckdb import register_result
 
@@ -43,13 +44,8 @@ def _fail(message: str) -> None:
 
 
 def _read_table(path: Path | None) -> pl.DataFrame | None:
-    if path is None:
-        return None
-    if not path.exists():
-        _fail(f"file not found: {path}")
-    if path.suffix.lower() == ".parquet":
-        return pl.read_parquet(path)
-    return pl.read_csv(path, infer_schema=False)
+    # The library's reader: a file it cannot read is an InputValidationError (exit 2).
+    return None if path is None else read_raw(path)
 
 
 def _settings(

@@ -50,7 +50,7 @@ from invclose.kernel.posting_walk import MOVING, PERIODIC, STANDARD, posting_wal
 from invclose.kernel.prepare import group_keys
 from invclose.opening import load_opening
 from invclose.schemas import MICRO_PER_UNIT, MONEY, input_schema
-from invclose.validate import id_failures, normalize_items, normalize_transactions
+from invclose.validate import GROUP_LIMIT, id_failures, normalize_items, normalize_transactions
 
 _EARLIEST = dt.date(1, 1, 1)
 
@@ -181,6 +181,69 @@ def _invoice_pairs(ordered: pl.DataFrame) -> pl.DataFrame:
     return pairs.select("__pos", "phys_pos")
 
 
+def _refuse_too_large(
+    ordered: pl.DataFrame, groups: pl.DataFrame, too_large: np.ndarray, keys: list[str]
+) -> None:
+    """Raise naming every row of the groups whose costed values pass ``GROUP_LIMIT``.
+
+    The walk computes in 64-bit cents; a group whose amounts (their absolute sum, a running
+    value, one cost) would pass 2**62 cents is refused instead of wrapping around, as the
+    close refuses it (``too_large``).
+    """
+    bad = groups.filter(pl.Series(too_large)).select("gid")
+    rows = ordered.join(bad, on="gid", how="semi").filter(~pl.col("__posted")).sort("__in")
+    if rows.is_empty():  # only rows posted before: name them, they make the group too large
+        rows = ordered.join(bad, on="gid", how="semi").sort("__in")
+    hint = (
+        "the costed amounts of this item and financial dimension (quantity x standard, "
+        "default or average cost, and the given amounts) would pass 2**62 cents in absolute "
+        "value, which cannot be computed exactly in 64-bit integers: check the row's qty, "
+        "amount and the item's costs for a mistyped value, or split the item"
+    )
+    failures = id_failures(rows, "amount", "too_large", pl.col("amount"), hint)
+    named = rows.select(*keys).unique(maintain_order=True)
+    groups_text = ", ".join(
+        "/".join("" if v is None else str(v) for v in r) for r in named.head(20).iter_rows()
+    )
+    ids = ", ".join(rows["txn_id"].head(20).to_list())
+    more = f" and {rows.height - 20} more" if rows.height > 20 else ""
+    msg = (
+        f"post_costs: {rows.height} row(s) of {named.height} group(s) ({groups_text}) cost to "
+        f"more than 2**62 cents (46,116,860,184,273,879.04) [too_large]: {ids}{more}. "
+        f"Fix: {hint}. Every row is in this error's .failures DataFrame."
+    )
+    raise InputValidationError(msg, failures)
+
+
+def _refuse_revaluations_too_large(
+    ordered: pl.DataFrame,
+    costed: pl.DataFrame,
+    revaluations: pl.DataFrame,
+    groups: pl.DataFrame,
+    keys: list[str],
+) -> None:
+    """Refuse the groups whose amounts with their new revaluations pass ``GROUP_LIMIT``.
+
+    A cost change revalues the whole on-hand at once: its amount can pass 64 bits, or the
+    group's absolute amounts with it the close's bound, though every row costed within it.
+    """
+    if revaluations.is_empty():
+        return
+    cents = pl.col("amount").cast(MONEY).reinterpret(dtype=pl.Int128).abs()
+    sizes = pl.concat(
+        [
+            costed.select(*keys, size=cents.fill_null(0)),
+            revaluations.select(*keys, size=cents.fill_null(0)),
+        ]
+    )
+    over = sizes.group_by(keys).agg(pl.col("size").sum()).filter(pl.col("size") > GROUP_LIMIT)
+    if over.is_empty():
+        return
+    bad = groups.join(over.select(keys), on=keys, how="semi", nulls_equal=True)
+    too_large = groups["gid"].is_in(bad["gid"].implode()).to_numpy()
+    _refuse_too_large(ordered, groups, too_large, keys)
+
+
 #: The suffix of a revaluation's later part (``REVAL:...#2``), stripped to find its change.
 _PART_SUFFIX = r"#\d+$"
 
@@ -231,8 +294,12 @@ def _revaluations(
         if dims
         else pl.lit("")
     )
+    # Int128: a revaluation past 64 bits is refused by post_costs (too_large), not wrapped.
     change = mul_div_round(
-        pl.col("new_cents") - pl.col("old_cents"), pl.col("q"), pl.lit(MICRO_PER_UNIT)
+        pl.col("new_cents") - pl.col("old_cents"),
+        pl.col("q"),
+        pl.lit(MICRO_PER_UNIT),
+        wide_result=True,
     )
     rows = onhand.select(
         *keys,
@@ -252,7 +319,7 @@ def _revaluations(
         seq=pl.lit(-(2**63), pl.Int64),
         kind=pl.lit("revaluation"),
         # Against the variance account: the whole change is cost-change variance (§3.7).
-        variance=from_cents(-change),
+        variance=from_cents(pl.lit(0, pl.Int128) - change),
     )
     schema = {**input_schema(dims), "variance": MONEY}
     return rows.select(
@@ -377,8 +444,9 @@ def post_costs(
     )
     gids = ordered["gid"].to_numpy()
     g_off = np.searchsorted(gids, np.arange(groups.height + 1)).astype(np.int64)
-    amount, variance = posting_walk(
+    amount, variance, too_large = posting_walk(
         g_off,
+        GROUP_LIMIT,
         *(
             arrays[c].to_numpy()
             for c in (
@@ -388,6 +456,8 @@ def post_costs(
         ),
         *(groups[c].to_numpy().astype(np.int64) for c in ("fq", "fv", "pq", "pv")),
     )
+    if too_large.any():
+        _refuse_too_large(ordered, groups, too_large, keys)
     costed = (
         ordered.with_columns(amount=pl.Series(amount), variance=pl.Series(variance))
         .with_columns(amount=from_cents(pl.col("amount")), variance=from_cents(pl.col("variance")))
@@ -436,6 +506,7 @@ def post_costs(
             )
             .select(revaluations.columns)
         )
+    _refuse_revaluations_too_large(ordered, costed, revaluations, groups, keys)
     costed = costed.filter(~pl.col("__posted")).select(*input_schema(dims), "variance")
     return pl.concat([costed, revaluations]) if not revaluations.is_empty() else costed
 

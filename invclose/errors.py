@@ -33,6 +33,13 @@ class InputValidationError(InvcloseError):
         self.failures = failures
 
 
+class InputFileNotFoundError(InputValidationError, FileNotFoundError):
+    """A path, glob or directory given as input names no file to read.
+
+    Also a ``FileNotFoundError``, so handlers written for the built-in error still catch it.
+    """
+
+
 class MissingAccountError(InvcloseError):
     """A transaction that must post has no inventory or offset account, even after mapping."""
 

@@ -18,12 +18,15 @@ from __future__ import annotations
 import glob
 import os
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Any, NoReturn, TypeVar
 
 import polars as pl
 
-from invclose.errors import InputValidationError
+from invclose.errors import InputFileNotFoundError, InputValidationError
+
+_T = TypeVar("_T")
 
 #: File suffixes read as Parquet and as CSV (compared case-insensitively).
 PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
@@ -59,7 +62,7 @@ def _expand(source: _PathLike | Sequence[_PathLike]) -> list[Path]:
             matched = sorted(Path(p) for p in glob.glob(text, recursive=True))
             if not matched:
                 msg = f"no file matches the pattern {text!r}"
-                raise FileNotFoundError(msg)
+                raise InputFileNotFoundError(msg)
             files.extend(p for p in matched if p.is_file())
         elif Path(text).is_dir():
             under = sorted(
@@ -69,28 +72,72 @@ def _expand(source: _PathLike | Sequence[_PathLike]) -> list[Path]:
             )
             if not under:
                 msg = f"directory {text!r} holds no Parquet or CSV file"
-                raise FileNotFoundError(msg)
+                raise InputFileNotFoundError(msg)
             files.extend(under)
         elif Path(text).is_file():
             files.append(Path(text))
         else:
             msg = f"no such file: {text!r}"
-            raise FileNotFoundError(msg)
+            raise InputFileNotFoundError(msg)
     if not files:
         msg = f"no file to read in {source!r}"
-        raise FileNotFoundError(msg)
+        raise InputFileNotFoundError(msg)
     return files
+
+
+def first_paragraph(exc: BaseException) -> str:
+    """The first paragraph of an error's text on one line (Polars appends generic advice)."""
+    return " ".join(str(exc).split("\n\n", 1)[0].split())
+
+
+def _read_fix(path: Path, exc: BaseException) -> str:
+    """What to do about a file that could not be read."""
+    reason = str(exc).lower()
+    if isinstance(exc, pl.exceptions.NoDataError) or (path.is_file() and not path.stat().st_size):
+        return "the file is empty: give a header row and the rows"
+    if "utf-8" in reason or "utf8" in reason or isinstance(exc, UnicodeDecodeError):
+        return "save it as UTF-8 text (e.g. 'CSV UTF-8' in a spreadsheet), or as Parquet"
+    if isinstance(exc, OSError):
+        return "check the path and that the file can be read"
+    if "precision" in reason:
+        return "store decimals of at most 38 digits (decimal128, not decimal256)"
+    if _suffix(path) in PARQUET_SUFFIXES:
+        return "it is damaged or not Parquet: write it again, or give it as CSV"
+    return (
+        "check that every quoted field is closed and every row has the header's number of "
+        "fields, or give it as Parquet"
+    )
+
+
+def guarded_read(path: _PathLike, read: Callable[[], _T]) -> _T:
+    """Run ``read`` of the file ``path``; a failure becomes one clear InputValidationError.
+
+    The one place where every reader of input files (the library, each command of the command
+    line, the ledger's) turns Polars' and the system's errors into ``cannot read <path>:
+    <reason>; <fix>``.
+    """
+    try:
+        return read()
+    except (pl.exceptions.PolarsError, OSError, UnicodeDecodeError) as exc:
+        if isinstance(exc, FileNotFoundError) and not Path(path).exists():
+            msg = f"no such file: {os.fspath(path)!r}"
+            raise InputFileNotFoundError(msg) from None
+        shown = os.fspath(path)
+        msg = f"cannot read {shown}: {first_paragraph(exc)}; {_read_fix(Path(path), exc)}"
+        raise InputValidationError(msg) from None
 
 
 def _read_file(path: Path) -> pl.DataFrame:
     suffix = _suffix(path)
     if suffix in PARQUET_SUFFIXES:
-        return pl.read_parquet(path)
+        return guarded_read(path, lambda: pl.read_parquet(path))
     if suffix in CSV_SUFFIXES:
         separator = "\t" if suffix == ".tsv" else ","
         # Every column as text: numbers and dates are parsed exactly by validation, so a
         # CSV value never passes through a binary float.
-        return pl.read_csv(path, infer_schema=False, separator=separator)
+        return guarded_read(
+            path, lambda: pl.read_csv(path, infer_schema=False, separator=separator)
+        )
     valid = ", ".join((*PARQUET_SUFFIXES, *CSV_SUFFIXES))
     msg = f"cannot read {str(path)!r}: unknown file type; expected a name ending in {valid}"
     raise InputValidationError(msg)
@@ -102,6 +149,11 @@ def read_raw(source: _PathLike | Sequence[_PathLike]) -> pl.DataFrame:
     CSV columns are all ``String``. Files with different columns are aligned by name (missing
     columns become nulls); row numbers of a later validation count across the files in the
     order they were read (sorted names for a glob or directory).
+
+    A path that names no file raises :class:`~invclose.errors.InputFileNotFoundError` (also a
+    ``FileNotFoundError``); a file that cannot be read (damaged Parquet, CSV that is empty,
+    badly quoted or not UTF-8) raises :class:`~invclose.errors.InputValidationError`
+    ``cannot read <path>: <reason>; <fix>``.
     """
     frames = [_read_file(p) for p in _expand(source)]
     if len(frames) == 1:
@@ -124,6 +176,95 @@ def _is_paths(data: object) -> bool:
     )
 
 
+#: Polars holds decimals of at most 38 digits (Int128); a wider Arrow decimal256 makes it panic.
+_MAX_DECIMAL_DIGITS = 38
+
+
+def _arrow_types(data: object) -> dict[str, Any]:
+    """Arrow type of each column of a pandas frame (object columns as PyArrow infers them)."""
+    pa = sys.modules.get("pyarrow")
+    if pa is None:
+        return {}
+    if isinstance(data, pa.Table | pa.RecordBatch):
+        return {field.name: field.type for field in data.schema}
+    if not _is_pandas(data):
+        return {}
+    types: dict[str, Any] = {}
+    for name in data.columns:  # type: ignore[attr-defined]
+        column = data[name]  # type: ignore[index]
+        arrow_dtype = getattr(column.dtype, "pyarrow_dtype", None)
+        if arrow_dtype is not None:
+            types[str(name)] = arrow_dtype
+        elif column.dtype == object:
+            try:  # one vectorised inference per object column, as the conversion makes
+                types[str(name)] = pa.array(column, from_pandas=True).type
+            except (pa.ArrowException, TypeError, ValueError, OverflowError):
+                continue  # mixed values: the conversion itself reports them
+    return types
+
+
+def _refuse_wide_decimals(data: object, what: str) -> None:
+    """Refuse decimal columns wider than 38 digits (Arrow decimal256) before converting."""
+    pa = sys.modules.get("pyarrow")
+    if pa is None:
+        return
+    wide = {name: str(t) for name, t in _arrow_types(data).items() if pa.types.is_decimal256(t)}
+    if wide:
+        _wide_decimal_error(what, wide)
+
+
+def _wide_decimal_error(what: str, wide: Mapping[str, str]) -> NoReturn:
+    hint = (
+        "give Decimal values of at most 38 digits (e.g. Decimal('100.10'), not Decimal(100.1), "
+        "which holds the float's 48 digits) or a decimal128 column; convert floats with "
+        "invclose.decimalize"
+    )
+    failures = pl.DataFrame(
+        {
+            "row": [None] * len(wide),
+            "txn_id": [None] * len(wide),
+            "column": list(wide),
+            "check": ["dtype"] * len(wide),
+            "value": list(wide.values()),
+            "hint": [hint] * len(wide),
+        },
+        schema={
+            "row": pl.Int64,
+            "txn_id": pl.String,
+            "column": pl.String,
+            "check": pl.String,
+            "value": pl.String,
+            "hint": pl.String,
+        },
+    )
+    columns = ", ".join(f"{name!r} ({t})" for name, t in wide.items())
+    msg = (
+        f"{what}: column(s) {columns} are Arrow decimal256, which Polars cannot hold (its "
+        f"decimals have at most {_MAX_DECIMAL_DIGITS} digits); {hint}"
+    )
+    raise InputValidationError(msg, failures)
+
+
+def _converted(what: str, convert: Callable[[], _T]) -> _T:
+    """Run a conversion to Polars; a panic inside Polars becomes an InputValidationError.
+
+    Polars panics (``pyo3_runtime.PanicException``, a ``BaseException`` that escapes
+    ``except Exception``) on an Arrow type it does not support, such as decimal256 in a
+    source not checked beforehand. Only that exception is caught, and only here.
+    """
+    try:
+        return convert()
+    except BaseException as exc:
+        if type(exc).__name__ != "PanicException":
+            raise
+        msg = (
+            f"{what}: the input could not be converted to Polars ({first_paragraph(exc)}); "
+            "give each column a type Polars supports (decimals of at most 38 digits, "
+            "decimal128 rather than decimal256)"
+        )
+        raise InputValidationError(msg) from None
+
+
 def to_polars(data: object, what: str = "transactions") -> pl.DataFrame:
     """Any supported input as an eager Polars DataFrame (the input itself is never modified).
 
@@ -137,9 +278,12 @@ def to_polars(data: object, what: str = "transactions") -> pl.DataFrame:
         return data.collect()
     if _is_paths(data):
         return read_raw(data)  # type: ignore[arg-type]
+    _refuse_wide_decimals(data, what)
     if _is_pandas(data):
         try:
-            return pl.from_pandas(data)  # type: ignore[arg-type]
+            return _converted(what, lambda: pl.from_pandas(data))  # type: ignore[arg-type]
+        except InputValidationError:
+            raise
         except Exception as exc:
             msg = (
                 f"{what}: the pandas DataFrame could not be converted ({exc}); "
@@ -148,11 +292,11 @@ def to_polars(data: object, what: str = "transactions") -> pl.DataFrame:
             raise InputValidationError(msg) from exc
     pa = sys.modules.get("pyarrow")
     if pa is not None and isinstance(data, pa.Table | pa.RecordBatch):
-        out = pl.from_arrow(data)
+        out = _converted(what, lambda: pl.from_arrow(data))
         assert isinstance(out, pl.DataFrame)
         return out
     if hasattr(data, "__arrow_c_stream__"):
-        return pl.DataFrame(data)
+        return _converted(what, lambda: pl.DataFrame(data))
     msg = (
         f"{what}: unsupported input of type {type(data).__name__}; pass a Polars DataFrame or "
         "LazyFrame, a pandas DataFrame, a PyArrow Table, or a path / glob to Parquet or CSV files"
@@ -189,9 +333,11 @@ def read_transactions(
     Raises
     ------
     InputValidationError
-        Listing every failing row (row numbers count from 0 across the files read).
-    FileNotFoundError
-        When the path, glob or directory names no file.
+        Listing every failing row (row numbers count from 0 across the files read), or
+        ``cannot read <path>: <reason>; <fix>`` for a file that cannot be read.
+    InputFileNotFoundError
+        When the path, glob or directory names no file (an ``InputValidationError`` that is
+        also a ``FileNotFoundError``).
 
     Examples
     --------

@@ -11,26 +11,42 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from invclose.kernel.wide_int import mul_div_round_scalar
+from invclose.kernel.wide_int import mul_div_round_scalar, mul_div_within
 from invclose.schemas import MICRO_PER_UNIT
 
 PERIODIC, STANDARD, MOVING = 0, 1, 2
 
 
 @njit(cache=True)  # type: ignore[misc]
-def _at_cost(unit_cents: int, qty: int) -> int:
-    return mul_div_round_scalar(unit_cents, qty, MICRO_PER_UNIT)
+def _scaled(a: int, b: int, d: int, limit: int) -> tuple[int, bool]:
+    """round(a * b / d), and whether it is within ``limit`` (else 0: it is not computed)."""
+    if not mul_div_within(a, b, d, limit):
+        return 0, False
+    return mul_div_round_scalar(a, b, d), True
 
 
 @njit(cache=True)  # type: ignore[misc]
-def _average(value: int, qty: int, moved: int) -> int:
+def _at_cost(unit_cents: int, qty: int, limit: int) -> tuple[int, bool]:
+    return _scaled(unit_cents, qty, MICRO_PER_UNIT, limit)
+
+
+@njit(cache=True)  # type: ignore[misc]
+def _average(value: int, qty: int, moved: int, limit: int) -> tuple[int, bool]:
     """value * moved / qty, the running average applied to ``moved``."""
-    return mul_div_round_scalar(value, moved, qty)
+    return _scaled(value, moved, qty, limit)
+
+
+@njit(cache=True)  # type: ignore[misc]
+def _within(value: int, limit: int) -> bool:
+    # Also catches the one wrap-around a sum of two values within the limit can make
+    # (2 * 2**62 = 2**63 reads as -2**63).
+    return -limit <= value <= limit
 
 
 @njit(cache=True)  # type: ignore[misc]
 def posting_walk(
     g_off: np.ndarray,
+    limit: int,
     method_code: np.ndarray,
     fin: np.ndarray,
     incl_phys: np.ndarray,
@@ -46,13 +62,17 @@ def posting_walk(
     start_fv: np.ndarray,
     start_pq: np.ndarray,
     start_pv: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Amount and variance (cents) of every row.
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Amount and variance (cents) of every row, and the groups too large to compute.
 
     Parameters
     ----------
     g_off
         Offsets of each group's rows; within a group rows are in posting order.
+    limit
+        Bound on every value of a group (``validate.GROUP_LIMIT``): the sum of its rows'
+        absolute amounts, its running quantities and values, each amount and variance. A
+        group that would pass it is not computed further (nothing wraps around silently).
     method_code
         ``PERIODIC``, ``STANDARD`` or ``MOVING`` per row.
     fin, incl_phys
@@ -74,14 +94,22 @@ def posting_walk(
     Returns
     -------
     tuple of numpy.ndarray
-        Amount and variance per row, in cents.
+        Amount and variance per row, in cents, and per group whether it passed ``limit``
+        (its amounts are then meaningless).
     """
     n = qty.shape[0]
     out_amount = np.zeros(n, dtype=np.int64)
     out_variance = np.zeros(n, dtype=np.int64)
+    too_large = np.zeros(g_off.shape[0] - 1, dtype=np.bool_)
     for g in range(g_off.shape[0] - 1):
         fq, fv, pq, pv = start_fq[g], start_fv[g], start_pq[g], start_pv[g]
+        # The sum of the group's absolute amounts, which the close bounds the same way.
+        total = 0
+        ok = _within(fq, limit) and _within(fv, limit) and _within(pq, limit)
+        ok = ok and _within(pv, limit)
         for k in range(g_off[g], g_off[g + 1]):
+            if not ok:
+                break
             q = qty[k]
             code = method_code[k]
             # The physical row an invoice replaces: its quantity and the value it posted.
@@ -93,7 +121,7 @@ def posting_walk(
             if fixed[k]:
                 out_amount[k] = amount[k]
             elif code == STANDARD:
-                own = _at_cost(unit_cost[k], q)
+                own, ok = _at_cost(unit_cost[k], q, limit)
                 out_amount[k] = own
                 if has_amount[k] and q > 0:
                     # Purchase price variance: only a receipt has a price of its own; an
@@ -104,38 +132,44 @@ def posting_walk(
             elif code == MOVING:
                 tq = fq + pq
                 tv = fv + pv
-                if rq != 0:
+                ok = _within(tq, limit) and _within(tv, limit)
+                if not ok:
+                    pass
+                elif rq != 0:
                     # The invoiced part of the physical row, pro rata (all of it when the
                     # invoice is for the row's whole quantity).
-                    part = _average(rv, rq, q)
+                    part, ok = _average(rv, rq, q, limit)
                     diff = amount[k] - part if has_amount[k] and q > 0 else 0
                     # Only what is still on hand takes the price difference (§3.8); an
                     # issue's invoice keeps the cost it left at.
                     held = min(max(tq, 0), q) if q > 0 else 0
-                    kept = _average(diff, q, held) if q > 0 else 0
+                    kept = 0
+                    if q > 0 and ok:
+                        kept, ok = _average(diff, q, held, limit)
                     out_amount[k] = part + kept
                     out_variance[k] = diff - kept
+                    ok = ok and _within(diff, limit)
                 elif q == 0:
                     out_amount[k] = amount[k]
                 elif q > 0 and has_amount[k]:
                     if tq < 0:
                         to_zero = min(q, -tq)
-                        at_avg = (
-                            _average(-tv, -tq, to_zero)
-                            if tv < 0
-                            else _at_cost(unit_cost[k], to_zero)
-                        )
-                        above = _average(amount[k], q, q - to_zero)
+                        if tv < 0:
+                            at_avg, ok = _average(-tv, -tq, to_zero, limit)
+                        else:
+                            at_avg, ok = _at_cost(unit_cost[k], to_zero, limit)
+                        above, fine = _average(amount[k], q, q - to_zero, limit)
+                        ok = ok and fine
                         out_amount[k] = at_avg + above
                         out_variance[k] = amount[k] - out_amount[k]
                     else:
                         out_amount[k] = amount[k]
                 elif tq > 0 and tv > 0:
-                    out_amount[k] = _average(tv, tq, q)
+                    out_amount[k], ok = _average(tv, tq, q, limit)
                 elif tq < 0 and tv < 0:
-                    out_amount[k] = _average(-tv, -tq, q)
+                    out_amount[k], ok = _average(-tv, -tq, q, limit)
                 else:
-                    out_amount[k] = _at_cost(unit_cost[k], q)
+                    out_amount[k], ok = _at_cost(unit_cost[k], q, limit)
             if rq != 0:
                 # The invoice replaces the whole physical row (a partial invoice's rest comes
                 # back as a physical row of its own), so the row leaves physical stock before
@@ -147,14 +181,22 @@ def posting_walk(
                 den = fq + (pq if incl_phys[k] else 0)
                 if has_amount[k]:
                     out_amount[k] = amount[k]
+                elif not (_within(num, limit) and _within(den, limit)):
+                    ok = False
                 elif num > 0 and den > 0:
-                    out_amount[k] = _average(num, den, q)
+                    out_amount[k], ok = _average(num, den, q, limit)
                 else:
-                    out_amount[k] = _at_cost(unit_cost[k], q)
+                    out_amount[k], ok = _at_cost(unit_cost[k], q, limit)
             if fin[k]:
                 fq += q
                 fv += out_amount[k]
             else:
                 pq += q
                 pv += out_amount[k]
-    return out_amount, out_variance
+            total += abs(out_amount[k])
+            ok = ok and _within(out_amount[k], limit) and _within(out_variance[k], limit)
+            ok = ok and _within(fq, limit) and _within(fv, limit)
+            ok = ok and _within(pq, limit) and _within(pv, limit)
+            ok = ok and 0 <= total <= limit
+        too_large[g] = not ok
+    return out_amount, out_variance, too_large

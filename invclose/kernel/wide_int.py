@@ -68,3 +68,18 @@ def mul_div_round_scalar(a: int, b: int, d: int) -> int:
     quot = _div_u128(high, new_low, ud << _ONE)
     result = int(np.int64(quot))
     return -result if negative and result != 0 else result
+
+
+@njit(cache=True)  # type: ignore[misc]
+def mul_div_within(a: int, b: int, d: int, limit: int) -> bool:
+    """Whether ``|a * b / d| <= limit`` (so ``mul_div_round_scalar`` cannot wrap around).
+
+    Exact, in 128-bit integers: ``|a| * |b| <= limit * |d|``. ``a``, ``b``, ``d`` and ``limit``
+    are above -2**63; ``d`` is not 0.
+    """
+    ua = np.uint64(-a) if a < 0 else np.uint64(a)
+    ub = np.uint64(-b) if b < 0 else np.uint64(b)
+    ud = np.uint64(-d) if d < 0 else np.uint64(d)
+    p_high, p_low = _mul_u64(ua, ub)
+    l_high, l_low = _mul_u64(ud, np.uint64(limit))
+    return bool(p_high < l_high or (p_high == l_high and p_low <= l_low))

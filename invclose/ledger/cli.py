@@ -25,6 +25,7 @@ import typer
 from invclose.config import CloseConfig
 from invclose.console import console, err_console, error_line
 from invclose.errors import InvcloseError
+from invclose.io import first_paragraph, read_raw
 from invclose.ledger.books import Ledger
 from invclose.ledger.errors import LedgerError
 from invclose.ledger.store import Store
@@ -65,13 +66,9 @@ def _plain_errors() -> Iterator[None]:
     except duckdb.Error as exc:
         # A damaged file can fail at any read, not only when it is opened.
         _fail(
-            f"the ledger file could not be read ({type(exc).__name__}: {_first_paragraph(exc)}); "
+            f"the ledger file could not be read ({type(exc).__name__}: {first_paragraph(exc)}); "
             "it may be damaged: restore it from a backup"
         )
-
-
-def _first_paragraph(exc: Exception) -> str:
-    return " ".join(str(exc).split("\n\n", 1)[0].split())
 
 
 def _read(path: Path) -> pl.DataFrame:
@@ -81,13 +78,8 @@ def _read(path: Path) -> pl.DataFrame:
     if not path.is_file():
         msg = f"{path} is not a file: give one CSV or Parquet file"
         raise InvcloseError(msg)
-    try:
-        if path.suffix.lower() == ".parquet":
-            return pl.read_parquet(path)
-        return pl.read_csv(path, infer_schema=False)
-    except (pl.exceptions.PolarsError, OSError) as exc:
-        msg = f"cannot read {path}: {_first_paragraph(exc)}"
-        raise InvcloseError(msg) from None
+    # The library's reader: "cannot read <path>: <reason>; <fix>" for a file it cannot read.
+    return read_raw(path)
 
 
 def _show(frame: pl.DataFrame) -> None:

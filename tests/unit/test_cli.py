@@ -244,3 +244,34 @@ def test_compare_with_an_unknown_method_exits_2() -> None:
     )
     assert proc.returncode == 2
     assert "unknown valuation method" in proc.stderr
+
+
+#: Files no reader can take, and what the message must say: each is refused by the one shared
+#: reader (invclose.io.read_raw) as "cannot read <path>: <reason>; <fix>", exit status 2.
+UNREADABLE: dict[str, tuple[bytes, str]] = {
+    "corrupt.parquet": (b"PAR1 this is not a parquet file", "damaged or not Parquet"),
+    "quotes.csv": (
+        b'txn_id,item_id,date,qty,amount\nR1,"A,2025-01-02,10,1.00\nR2,B",x,"y\n',
+        "every quoted field is closed",
+    ),
+    "latin1.csv": (b"txn_id,item_id,date,qty,amount\nR1,Caf\xe9,2025-01-02,1,1.00\n", "UTF-8"),
+    "empty.csv": (b"", "the file is empty"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(UNREADABLE))
+@pytest.mark.parametrize("command", ["close", "check", "compare", "close --accounts"])
+def test_unreadable_file_exits_2_naming_it(tmp_path: Path, name: str, command: str) -> None:
+    content, fix = UNREADABLE[name]
+    path = tmp_path / name
+    path.write_bytes(content)
+    if command == "close --accounts":
+        args = ["close", str(SAMPLE / "transactions.csv"), "--accounts", str(path)]
+    else:
+        args = [command, str(path)]
+    proc = run(*args, "--date", "2025-01-31")
+    assert proc.returncode == 2, proc.stderr
+    text = " ".join(proc.stderr.split())  # rich may wrap the line
+    assert f"cannot read {path}:" in text
+    assert fix in text
+    assert "Traceback" not in proc.stderr

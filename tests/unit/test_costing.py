@@ -456,3 +456,84 @@ def test_posted_rows_rebuild_the_state_with_their_final_amounts() -> None:
     # Replayed as posted, P1's 25.00 is final (re-costing it as a 25.00 invoice would
     # capitalise only 2.50 of it), so S2 leaves at 15.00; only S2 is returned.
     assert _amounts(costed) == [("S2", "financial", D("-15.00"), D("0.00"))]
+
+
+# 2**62 cents = 46,116,860,184,273,879.04: the close's bound on a group's absolute amounts.
+STANDARD_A = pl.DataFrame(
+    {"item_id": ["A"], "method": ["standard"], "standard_cost": ["1000000.00"]}
+)
+MOVING_A = pl.DataFrame({"item_id": ["A"], "method": ["moving_average"]})
+
+
+def _too_large(frame: pl.DataFrame, items: pl.DataFrame) -> pl.DataFrame:
+    with pytest.raises(invclose.InputValidationError, match=r"too_large") as refused:
+        invclose.post_costs(frame, items=items)
+    failures = refused.value.failures
+    assert failures is not None
+    assert set(failures["check"]) == {"too_large"}
+    assert failures["hint"].str.contains("2\\*\\*62 cents").all()
+    return failures
+
+
+def test_standard_cost_beyond_64_bits_is_refused_not_wrapped() -> None:
+    # 100,000,000,000 units at 1,000,000.00 = 10**19 cents > 2**62: it wrapped around to
+    # -84,467,440,737,095,516.16. Item B, small, is in the same frame: only A's row is named.
+    frame = with_null(tx(("R1", "A", 1, "100000000000", "0"), ("R2", "B", 1, 1, "1.00")), "R1")
+    failures = _too_large(frame, STANDARD_A)
+    assert failures["txn_id"].to_list() == ["R1"]
+    assert failures["column"].to_list() == ["amount"]
+
+
+def test_standard_cost_just_under_the_bound_costs_exactly() -> None:
+    # 46,116,860,184.273879 units x 1,000,000.00 = 4,611,686,018,427,387,900 cents, 4 under
+    # 2**62 (…904): posted exactly. One micro-unit more is 4,611,686,018,427,388,000: refused.
+    frame = with_null(tx(("R1", "A", 1, "46116860184.273879", "0")), "R1")
+    costed = invclose.post_costs(frame, items=STANDARD_A)
+    assert costed_row(costed, "R1") == (D("46116860184273879.00"), D("0.00"))
+    over = with_null(tx(("R1", "A", 1, "46116860184.273880", "0")), "R1")
+    assert _too_large(over, STANDARD_A)["txn_id"].to_list() == ["R1"]
+
+
+def test_moving_average_issue_beyond_64_bits_is_refused_not_wrapped() -> None:
+    # On hand 0.000001 at 1,000,000,000.00: 10**11 cents per micro-unit. An issue of
+    # 4,000,000,000,000 units at that average is -4 * 10**29 cents; it came out as
+    # +53,479,199,213,617,152.00. Both rows of the group are named.
+    frame = with_null(
+        tx(("R1", "A", 1, "0.000001", "1000000000.00"), ("S1", "A", 2, "-4000000000000", "0")),
+        "S1",
+    )
+    assert _too_large(frame, MOVING_A)["txn_id"].to_list() == ["R1", "S1"]
+
+
+def test_moving_average_issue_under_the_bound_costs_exactly() -> None:
+    # On hand 0.000001 at 46,116,860.18 = 4,611,686,018 cents per micro-unit. An issue of 999
+    # units (more than on hand) at that average: 4,611,686,018 x 999,000,000 =
+    # 4,607,074,331,982,000,000 cents; with the receipt the group's absolute amounts come to
+    # 4,607,074,336,593,686,018 <= 2**62. An issue of 1,000 units, 4,611,686,018,000,000,000
+    # cents, fits alone but not with the receipt (…022,611,686,018 > …018,427,387,904): as
+    # the close would refuse the group, post_costs does.
+    frame = with_null(
+        tx(("R1", "A", 1, "0.000001", "46116860.18"), ("S1", "A", 2, "-999", "0")), "S1"
+    )
+    costed = invclose.post_costs(frame, items=MOVING_A)
+    assert costed_row(costed, "S1") == (D("-46070743319820000.00"), D("0.00"))
+    over = with_null(
+        tx(("R1", "A", 1, "0.000001", "46116860.18"), ("S1", "A", 2, "-1000", "0")), "S1"
+    )
+    assert _too_large(over, MOVING_A)["txn_id"].to_list() == ["R1", "S1"]
+
+
+def test_standard_revaluation_beyond_64_bits_is_refused() -> None:
+    # 40,000,000,000 units on hand at 1.00 (4 * 10**12 cents, fine) when the standard becomes
+    # 1,000,000,000.00 on 5 January: the revaluation is (10**11 - 100) x 4 * 10**10 =
+    # 3,999,999,996 * 10**12 cents > 2**62. It failed in Polars' cast to 64 bits.
+    items = pl.DataFrame(
+        {
+            "item_id": ["A", "A"],
+            "method": ["standard", "standard"],
+            "standard_cost": ["1.00", "1000000000.00"],
+            "valid_from": [day(1), day(5)],
+        }
+    )
+    frame = with_null(tx(("R1", "A", 1, "40000000000", "0"), ("R2", "A", 6, 1, "0")), "R1", "R2")
+    assert _too_large(frame, items)["txn_id"].to_list() == ["R1", "R2"]

@@ -241,3 +241,58 @@ def test_decimalize_equals_decimal_of_repr(values: list[float]) -> None:
     out = decimalize(pl.DataFrame({"qty": values, "amount": values}))
     assert out["qty"].to_list() == [_oracle(v, 6) for v in values]
     assert out["amount"].to_list() == [_oracle(v, 2) for v in values]
+
+
+def test_unreadable_files_are_input_errors(tmp_path: Path) -> None:
+    # One reader for every file: a damaged file is an InputValidationError naming it, and a
+    # path naming no file is one too (still a FileNotFoundError for existing handlers).
+    corrupt = tmp_path / "t.parquet"
+    corrupt.write_bytes(b"PAR1 not parquet")
+    with pytest.raises(InputValidationError, match=rf"^cannot read {corrupt}: .*; it is damaged"):
+        read_transactions(corrupt)
+    empty = tmp_path / "t.csv"
+    empty.write_bytes(b"")
+    with pytest.raises(InputValidationError, match=rf"^cannot read {empty}: .*; the file is empty"):
+        read_transactions(empty)
+    with pytest.raises(InputValidationError, match="no such file") as missing:
+        read_transactions(tmp_path / "absent.csv")
+    assert isinstance(missing.value, FileNotFoundError)
+
+
+class _ArrowStream:
+    """Only ``__arrow_c_stream__``: converted by Polars without invclose seeing the types."""
+
+    def __init__(self, table: object) -> None:
+        self.table = table
+
+    def __arrow_c_stream__(self, requested_schema: object = None) -> object:
+        return self.table.__arrow_c_stream__(requested_schema)  # type: ignore[attr-defined]
+
+
+def test_decimals_wider_than_38_digits_are_input_errors_naming_the_column() -> None:
+    # Polars panicked (pyo3_runtime.PanicException, past `except Exception`) on decimal256:
+    # Decimal(100.1) is the float's 48 digits, 100.099999999999994315658113919198513031005859375,
+    # which PyArrow infers as decimal256(48, 45).
+    import pyarrow as pa
+
+    base = {"txn_id": ["R1"], "item_id": ["A"], "date": [dt.date(2025, 1, 2)], "qty": [D("1")]}
+    frame = pd.DataFrame({**base, "amount": [Decimal(100.1)]})  # noqa: RUF032 - the point
+    with pytest.raises(InputValidationError, match=r"'amount' \(decimal256\(48, 45\)\)") as wide:
+        read_transactions(frame)
+    assert wide.value.failures is not None
+    assert wide.value.failures.select("column", "check", "value").rows() == [
+        ("amount", "dtype", "decimal256(48, 45)")
+    ]
+    assert "at most 38 digits" in str(wide.value)
+    table = pa.table(
+        {**base, "qty": pa.array([D("1")], pa.decimal256(40, 6)), "amount": [D("100.10")]}
+    )
+    for source in (table, table.to_batches()[0]):
+        with pytest.raises(InputValidationError, match=r"'qty' \(decimal256\(40, 6\)\)"):
+            read_transactions(source)
+    # A source only Polars looks into: its panic is caught around the conversion alone.
+    with pytest.raises(InputValidationError, match="decimal128 rather than decimal256"):
+        read_transactions(_ArrowStream(table))
+    # 38 digits are fine.
+    ok = pd.DataFrame({**base, "amount": [D("100.10")]})
+    assert read_transactions(ok)["amount"].to_list() == [D("100.10")]
