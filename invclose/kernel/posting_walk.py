@@ -32,7 +32,13 @@ def _at_cost(unit_cents: int, qty: int, limit: int) -> tuple[int, bool]:
 
 @njit(cache=True)  # type: ignore[misc]
 def _average(value: int, qty: int, moved: int, limit: int) -> tuple[int, bool]:
-    """value * moved / qty, the running average applied to ``moved``."""
+    """value * moved / qty, the running average applied to ``moved``.
+
+    ``qty`` may be negative (an issue's invoice prices its part of the physical issue): the
+    signs move to the numerator, since the rounding helper divides by a positive number.
+    """
+    if qty < 0:
+        return _scaled(-value, moved, -qty, limit)
     return _scaled(value, moved, qty, limit)
 
 

@@ -114,6 +114,28 @@ def test_moving_average_invoice_capitalises_only_what_is_on_hand() -> None:
     assert costed_row(costed, "P1") == (D("22.00"), D("2.00"))
 
 
+def test_moving_average_invoice_of_a_physical_issue_keeps_the_cost_it_left_at() -> None:
+    # R1 receives 10 for 100.00; I1 ships 4 physically at the average 10.00 (-40.00), then
+    # is invoiced: an issue's invoice keeps the cost it left at (§3.8), -40.00 (it posted
+    # 0.00: the pro-rata part was divided by the physical issue's negative quantity).
+    items = pl.DataFrame({"item_id": ["A"], "method": ["moving_average"]})
+    frame = with_null(
+        tx(
+            ("R1", "A", 2, 10, "100.00"),
+            ("I1", "A", 2, -4, "0", "physical"),
+            ("I1", "A", 3, -4, "0"),
+        ),
+        "I1",
+    )
+    costed = invclose.post_costs(frame, items=items)
+    rows = costed.select("txn_id", "status", "amount", "variance").rows()
+    assert rows == [
+        ("R1", "financial", D("100.00"), D("0.00")),
+        ("I1", "physical", D("-40.00"), D("0.00")),
+        ("I1", "financial", D("-40.00"), D("0.00")),
+    ]
+
+
 def test_moving_average_revaluation_changes_the_average() -> None:
     items = pl.DataFrame({"item_id": ["A"], "method": ["moving_average"]})
     frame = with_null(
