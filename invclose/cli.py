@@ -20,7 +20,7 @@ import invclose
 from invclose.batched import close_batched
 from invclose.console import console, err_console, error_line
 from invclose.errors import InvcloseError
-from invclose.io import read_raw
+from invclose.io import read_one_file
 from invclose.progress import rich_progress
 from invclose.store.duckdb import register_result
 
@@ -45,7 +45,7 @@ def _fail(message: str) -> None:
 
 def _read_table(path: Path | None) -> pl.DataFrame | None:
     # The library's reader: a file it cannot read is an InputValidationError (exit 2).
-    return None if path is None else read_raw(path)
+    return None if path is None else read_one_file(path)
 
 
 def _settings(

@@ -90,6 +90,11 @@ KERNEL_COLUMNS = frozenset(
         *("pos", "q0", "q1", "q_abs", "r_fin", "rank", "real", "receipt_pos", "s_real"),
         *("unfed0", "unfed1", "unit_cost_micro", "v0", "v1", "w_abs", "walk_day", "rem"),
         *("used", "variance", "issued_qty", "cost_of_goods", "ending_qty", "ending_value"),
+        # post_costs' working columns
+        *("base", "default_cents", "done", "fallback_cents", "fixed", "fq", "fv", "has"),
+        *("inv_q", "inv_row", "inv_v", "new_cents", "old_cents", "open_phys_q"),
+        *("open_phys_v", "parts", "phys", "phys_pos", "phys_seq", "pq", "pv", "q", "rest"),
+        *("std_cents", "unit", "v"),
         # the ledger's stored columns
         *("run_id", "version_hash", "posted_inventory_account", "posted_offset_account"),
     }

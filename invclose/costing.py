@@ -29,7 +29,7 @@ Choices where the specification is silent (also in the README):
   back) is not added again; it keeps its amount and, like a new one, posts against the
   variance account. When the on-hand at the change now comes to more or less than the parts
   already there (a row backdated before the change), the difference is one more part
-  (``REVAL:...#2``, ``#3``, ...) dated the change;
+  (``REVAL#2:...``, ``REVAL#3:...``) dated the change;
 * ``posted`` rows (what ``Ledger.post`` holds since its state in force) are replayed with
   their amounts as final, to rebuild the state, and are not returned.
 """
@@ -244,8 +244,9 @@ def _refuse_revaluations_too_large(
     _refuse_too_large(ordered, groups, too_large, keys)
 
 
-#: The suffix of a revaluation's later part (``REVAL:...#2``), stripped to find its change.
-_PART_SUFFIX = r"#\d+$"
+#: The prefix of a revaluation's later part (``REVAL#2:...``): replaced by ``REVAL:`` it gives
+#: the id of the change's first part (the prefix is fixed text, whatever the ids hold).
+_PART_PREFIX = r"^REVAL#\d+:"
 
 
 def _revaluations(
@@ -286,7 +287,6 @@ def _revaluations(
         .filter(pl.col("date") < pl.col("valid_from"))
         .group_by([*keys, "valid_from", "new_cents", "old_cents"])
         .agg(pl.col("q").sum())
-        .filter(pl.col("q") != 0)
         .sort([*keys, "valid_from"], nulls_last=False)
     )
     dims_text = (
@@ -474,12 +474,15 @@ def post_costs(
     # given back) is not added again; it keeps its amount and, like a new one, posts against
     # variance. What the revaluation of a cost change now comes to beyond the parts already
     # there (a row backdated before the change and posted after them changed the on-hand at
-    # the change) is added as one more part: "<id>#<n>", dated the change.
+    # the change) is added as one more part: "REVAL#<n>:...", dated the change. A change
+    # whose on-hand is 0 comes to 0.00 (the parts already there are taken back).
     existing = (
         costed.filter(pl.col("kind") == "revaluation")
-        .with_columns(base=pl.col("txn_id").str.replace(_PART_SUFFIX, ""))
+        .with_columns(base=pl.col("txn_id").str.replace(_PART_PREFIX, "REVAL:"))
         .filter(pl.col("base").is_in(revaluations["txn_id"].implode()))
     )
+    if existing.is_empty():
+        revaluations = revaluations.filter(pl.col("amount") != 0)
     if not existing.is_empty():
         costed = costed.with_columns(
             variance=pl.when(
@@ -500,7 +503,13 @@ def post_costs(
             .with_columns(
                 txn_id=pl.when(pl.col("parts").is_null())
                 .then(pl.col("txn_id"))
-                .otherwise(pl.format("{}#{}", pl.col("txn_id"), pl.col("parts") + 1)),
+                .otherwise(
+                    pl.format(
+                        "REVAL#{}:{}",
+                        pl.col("parts") + 1,
+                        pl.col("txn_id").str.strip_prefix("REVAL:"),
+                    )
+                ),
                 amount=from_cents(pl.col("rest")).cast(MONEY),
                 variance=from_cents(-pl.col("rest")).cast(MONEY),
             )

@@ -127,11 +127,11 @@ def guarded_read(path: _PathLike, read: Callable[[], _T]) -> _T:
         raise InputValidationError(msg) from None
 
 
-def _read_file(path: Path) -> pl.DataFrame:
+def _read_file(path: Path, *, other_as_csv: bool = False) -> pl.DataFrame:
     suffix = _suffix(path)
     if suffix in PARQUET_SUFFIXES:
         return guarded_read(path, lambda: pl.read_parquet(path))
-    if suffix in CSV_SUFFIXES:
+    if suffix in CSV_SUFFIXES or other_as_csv:
         separator = "\t" if suffix == ".tsv" else ","
         # Every column as text: numbers and dates are parsed exactly by validation, so a
         # CSV value never passes through a binary float.
@@ -141,6 +141,18 @@ def _read_file(path: Path) -> pl.DataFrame:
     valid = ", ".join((*PARQUET_SUFFIXES, *CSV_SUFFIXES))
     msg = f"cannot read {str(path)!r}: unknown file type; expected a name ending in {valid}"
     raise InputValidationError(msg)
+
+
+def read_one_file(path: _PathLike) -> pl.DataFrame:
+    """One file as it is (no validation): Parquet by its name, anything else as CSV.
+
+    For files a user names one by one (the command line's ``--items``, ``--accounts`` and
+    ``ledger post``), whatever their name ends in; errors as :func:`read_raw`.
+    """
+    if not Path(path).is_file():
+        msg = f"no such file: {os.fspath(path)!r}"
+        raise InputFileNotFoundError(msg)
+    return _read_file(Path(path), other_as_csv=True)
 
 
 def read_raw(source: _PathLike | Sequence[_PathLike]) -> pl.DataFrame:

@@ -25,7 +25,7 @@ import typer
 from invclose.config import CloseConfig
 from invclose.console import console, err_console, error_line
 from invclose.errors import InvcloseError
-from invclose.io import first_paragraph, read_raw
+from invclose.io import first_paragraph, read_one_file
 from invclose.ledger.books import Ledger
 from invclose.ledger.errors import LedgerError
 from invclose.ledger.store import Store
@@ -79,7 +79,7 @@ def _read(path: Path) -> pl.DataFrame:
         msg = f"{path} is not a file: give one CSV or Parquet file"
         raise InvcloseError(msg)
     # The library's reader: "cannot read <path>: <reason>; <fix>" for a file it cannot read.
-    return read_raw(path)
+    return read_one_file(path)
 
 
 def _show(frame: pl.DataFrame) -> None:

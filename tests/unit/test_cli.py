@@ -275,3 +275,33 @@ def test_unreadable_file_exits_2_naming_it(tmp_path: Path, name: str, command: s
     assert f"cannot read {path}:" in text
     assert fix in text
     assert "Traceback" not in proc.stderr
+
+
+def test_item_and_account_files_of_any_name_are_read_as_csv(tmp_path: Path) -> None:
+    # --items and --accounts name one file each: Parquet by its name, anything else is CSV
+    # (items.dat was read so before the shared reader; it was refused as an unknown type).
+    items = tmp_path / "items.dat"
+    items.write_text((SAMPLE / "items.csv").read_text())
+    accounts = tmp_path / "accounts"
+    accounts.write_text((SAMPLE / "accounts.csv").read_text())
+    args = ("--date", "2025-01-31", "--dimensions", "site", "--json")
+    named = run(
+        "check",
+        str(SAMPLE / "transactions.csv"),
+        *args,
+        "--items",
+        str(items),
+        "--accounts",
+        str(accounts),
+    )
+    plain = run(
+        "check",
+        str(SAMPLE / "transactions.csv"),
+        *args,
+        "--items",
+        str(SAMPLE / "items.csv"),
+        "--accounts",
+        str(SAMPLE / "accounts.csv"),
+    )
+    assert named.returncode == plain.returncode == 0, named.stderr
+    assert named.stdout == plain.stdout
