@@ -424,6 +424,12 @@ def by_date(books: Ledger) -> list[tuple[object, ...]]:
     return frame.rows()
 
 
+#: FIFO by site, physical value included, the catch-all accounts.
+FIFO_WITH_PHYSICAL = invclose.CloseConfig(
+    method="fifo", dimensions=["site"], accounts=ACCOUNTS, include_physical_value=True
+)
+
+
 def same_result(a: invclose.CloseResult, b: invclose.CloseResult) -> bool:
     """Whether two closes have the same id and the same rows in every table."""
     other = b.tables()
@@ -450,9 +456,7 @@ def test_an_invoice_posted_before_an_earlier_close_leaves_its_physical_row_in_it
     # posted after the close, and as the stateless close of the same rows. February then
     # closes the same way in both ledgers: R1 invoiced at 12.00 settles I1's second unit
     # (30.00 + 12.00 = 42.00, -2.00) and leaves 9 units at 12.00 = 108.00.
-    config = invclose.CloseConfig(
-        method="fifo", dimensions=["site"], accounts=ACCOUNTS, include_physical_value=True
-    )
+    config = FIFO_WITH_PHYSICAL
     january = rows(
         ("R2", "A", day(1, 2), "1", "30.00", "purchase"),
         ("R1", "A", day(1, 10), "10", "100.00", "purchase", "physical"),
@@ -603,9 +607,7 @@ def test_an_adjustment_of_a_physical_row_invoiced_before_the_close_lapses_on_its
     # it and lapses with the invoice on 2 February (1400 credit 1.00, 5000 debit 1.00), as if
     # the close had run first: 1400 on 2 February -1.50 either way. February: PS invoiced
     # settles against R1 at 10.00 (+1.50); inventory is empty.
-    config = invclose.CloseConfig(
-        method="fifo", dimensions=["site"], accounts=ACCOUNTS, include_physical_value=True
-    )
+    config = FIFO_WITH_PHYSICAL
     january = rows(
         ("R1", "A", day(1, 3), "1", "10.00", "purchase"),
         ("PS", "A", day(1, 10), "-1", "-11.00", "sale", "physical"),
