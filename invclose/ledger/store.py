@@ -40,6 +40,7 @@ import duckdb
 import polars as pl
 
 from invclose.config import CloseConfig
+from invclose.errors import ConfigError
 from invclose.ledger import digests
 from invclose.ledger.errors import LedgerBusyError, LedgerError
 from invclose.schemas import RESULT_TABLES, input_schema, table_schema
@@ -427,15 +428,25 @@ class Store:
             raise LedgerError(msg)
         config_run, settings, items, accounts, fingerprint = rows[0]
         values: dict[str, Any] = json.loads(settings)
-        cfg = CloseConfig(
-            method=values["method"],
-            dimensions=tuple(values["dimensions"]),
-            items=_frame_from(items),
-            include_physical_value=values["include_physical_value"],
-            accounts=_frame_from(accounts),
-            voucher_detail=values["voucher_detail"],
-            max_deviation=values["max_deviation"],
-        )
+        try:
+            cfg = CloseConfig(
+                method=values["method"],
+                dimensions=tuple(values["dimensions"]),
+                items=_frame_from(items),
+                include_physical_value=values["include_physical_value"],
+                accounts=_frame_from(accounts),
+                voucher_detail=values["voucher_detail"],
+                max_deviation=values["max_deviation"],
+            )
+        except ConfigError as exc:
+            # A file written before a setting became invalid (e.g. a dimension named like a
+            # column the close uses, refused since: its closes could overwrite it).
+            msg = (
+                f"the ledger file {self.path} holds a configuration this version refuses: "
+                f"{exc}. Its rows are intact; read them with DuckDB (table transactions) and "
+                "post them to a new ledger with a valid configuration"
+            )
+            raise LedgerError(msg) from exc
         return int(config_run), cfg, str(fingerprint)
 
     # ------------------------------------------------------------------ IO

@@ -263,3 +263,18 @@ def test_a_damaged_ledger_file_is_named_not_a_traceback(closed: Ledger, tmp_path
     assert proc.returncode == 2
     assert "may be damaged" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_a_file_whose_configuration_is_now_refused_is_named(tmp_path: Path) -> None:
+    # A file written when a dimension could be named "day" (since refused: the close's own
+    # "day" column overwrote it). Opening it must say so, not raise a bare ConfigError, and
+    # leave the file as it was.
+    path = tmp_path / "old.duckdb"
+    with Ledger(path, config=CONFIG) as books:
+        books.post(rows(("R1", "A", day(1, 2), "1", "10.00", "purchase")))
+    with duckdb.connect(str(path)) as con:
+        con.execute("UPDATE ledger_config SET settings = replace(settings, '\"site\"', '\"day\"')")
+    before = path.read_bytes()
+    with pytest.raises(LedgerError, match=r"holds a configuration this version refuses.*'day'"):
+        Ledger(path)
+    assert path.read_bytes() == before
