@@ -15,6 +15,7 @@ This module only reads and converts; every check lives in :mod:`invclose.validat
 
 from __future__ import annotations
 
+import decimal
 import glob
 import os
 import sys
@@ -207,12 +208,19 @@ def _arrow_types(data: object) -> dict[str, Any]:
         arrow_dtype = getattr(column.dtype, "pyarrow_dtype", None)
         if arrow_dtype is not None:
             types[str(name)] = arrow_dtype
-        elif column.dtype == object:
-            try:  # one vectorised inference per object column, as the conversion makes
+        elif column.dtype == object and _holds_decimals(column):
+            try:  # one vectorised inference per decimal column, as the conversion makes
                 types[str(name)] = pa.array(column, from_pandas=True).type
             except (pa.ArrowException, TypeError, ValueError, OverflowError):
                 continue  # mixed values: the conversion itself reports them
     return types
+
+
+def _holds_decimals(column: Any) -> bool:
+    """Whether a pandas object column's first value is a Decimal (text columns are not
+    inferred again: they cannot be decimal256, and inferring a million strings costs)."""
+    first = column.first_valid_index()
+    return first is not None and isinstance(column[first], decimal.Decimal)
 
 
 def _refuse_wide_decimals(data: object, what: str) -> None:
