@@ -596,6 +596,35 @@ def test_reversing_and_reclosing_around_an_early_invoice_gives_the_same_books(
         assert by_date(books) == expected_gl
 
 
+def test_check_at_a_date_sees_a_physical_row_whose_later_invoice_is_posted(
+    tmp_path: Path,
+) -> None:
+    # As the close, the pre-close check at 31 January takes R1 as it stood then (physical),
+    # though its invoice of 5 February is posted. Financially the group received 1 (R2) and
+    # issued 2 (I1): it is short, I1's second unit (adjusted against R1) stays open as
+    # insufficient_receipts, R1 is not invoiced, and the financial on-hand is -1. The same
+    # list as the stateless check of both rows (with the invoice, R1 would be financial and
+    # nothing would be short).
+    january = rows(
+        ("R2", "A", day(1, 2), "1", "30.00", "purchase"),
+        ("R1", "A", day(1, 10), "10", "100.00", "purchase", "physical"),
+        ("I1", "A", day(1, 20), "-2", "-50.00", "sale"),
+    )
+    invoice = rows(("R1", "A", day(2, 5), "10", "120.00", "purchase"))
+    with Ledger(tmp_path / "books.duckdb", config=FIFO_WITH_PHYSICAL) as books:
+        books.post(january)
+        books.post(invoice)
+        listed = books.check("2025-01-31").select("code", "txn_id", "qty").sort("code").rows()
+    assert listed == [
+        ("insufficient_receipts", "I1", D(1)),
+        ("negative_on_hand", None, D(-1)),
+        ("receipt_not_invoiced", "R1", D(10)),
+    ]
+    both = pl.concat([january, invoice]).with_columns(seq=pl.int_range(0, pl.len()))
+    stateless = invclose.check(both, "2025-01-31", config=FIFO_WITH_PHYSICAL)
+    assert stateless.select("code", "txn_id", "qty").sort("code").rows() == listed
+
+
 def test_an_adjustment_of_a_physical_row_invoiced_before_the_close_lapses_on_its_date(
     tmp_path: Path,
 ) -> None:
