@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 _COMMON = {
@@ -25,3 +26,9 @@ settings.register_profile("ci", max_examples=200, **_COMMON)
 
 _default_profile = "ci" if os.environ.get("CI", "").strip().lower() == "true" else "dev"
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", _default_profile))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Property tests first: under ``-n auto`` the slowest tests start while the others fill
+    the workers in, instead of one of them finishing alone at the end (stable otherwise)."""
+    items.sort(key=lambda item: item.get_closest_marker("property") is None)
