@@ -25,6 +25,7 @@ from invclose.kernel.vouchers import voucher_ids, voucher_lines
 from invclose.opening import OpeningState
 from invclose.result import CloseResult
 from invclose.schemas import VIRTUAL_PREFIX, conform, input_schema
+from invclose.validate import normalize_items
 
 
 def resolve_items(
@@ -201,6 +202,66 @@ def _distinct_order(ids: pl.Series) -> pl.Series | None:
 #: For the ledger: the accounts each of the given ``txn_id`` values was posted to, as a frame
 #: of ``txn_id``, ``inventory_account`` and ``offset_account`` (nulls where none).
 PostedAccounts = Callable[[pl.Series], pl.DataFrame]
+
+
+def standard_not_revalued(
+    output: KernelOutput, items: pl.DataFrame | None, closing_date: dt.date, dims: list[str]
+) -> pl.DataFrame:
+    """Warnings (``log`` rows in kernel units) for standard groups whose financial on-hand is
+    not valued at the standard cost in force on the closing date.
+
+    Every row of a standard item posts at standard, and a new standard cost is revalued by a
+    ``revaluation`` row (close-semantics §3.7); when none was posted (no posting between the
+    change and a close), the books keep the old cost and nothing else would say so. Each
+    row's amount is rounded to the cent on its own, so up to half a cent per row is rounding,
+    not a missing revaluation.
+    """
+    if items is None or "standard_cost" not in items.columns:
+        return output.log.clear()
+    in_force = (
+        items.filter(
+            (pl.col("method") == "standard")
+            & pl.col("standard_cost").is_not_null()
+            & (pl.col("valid_from").fill_null(dt.date.min) <= closing_date)
+        )
+        .sort("item_id", pl.col("valid_from").fill_null(dt.date.min))
+        .group_by("item_id", maintain_order=True)
+        .agg(std=to_cents(pl.col("standard_cost")).last())
+    )
+    counted = (
+        output.rows.lazy()
+        .filter(pl.col("in_scope") & pl.col("fin") & (pl.col("method") == "standard"))
+        .group_by("gid")
+        .agg(n=pl.len().cast(pl.Int64))
+        .collect()
+    )
+    expected = mul_div_round(pl.col("qty"), pl.col("std"), pl.lit(10**6), wide_result=True)
+    groups = (
+        output.balances.filter(pl.col("method") == "standard")
+        .join(in_force, on="item_id", how="inner")
+        .join(counted, on="gid", how="left")
+        .with_columns(diff=(expected - pl.col("value")).cast(pl.Int64, strict=False))
+        .filter(2 * pl.col("diff").abs() > pl.col("n").fill_null(0) + 1)
+    )
+    return groups.select(
+        level=pl.lit("warning"),
+        code=pl.lit("standard_not_revalued"),
+        item_id=pl.col("item_id"),
+        **{d: pl.col(d) for d in dims},
+        txn_id=pl.lit(None, pl.String),
+        qty=pl.col("qty"),
+        amount=pl.col("diff"),
+        order_id=pl.lit(None, pl.String),
+        message=pl.format(
+            "the financial on-hand {} of this standard item is valued {}, not at the standard "
+            "cost {} in force on the closing date: a cost change was not revalued; post its "
+            "revaluation row (kind revaluation, qty 0, amount {}), e.g. with post_costs",
+            from_micro(pl.col("qty")).cast(pl.String),
+            from_cents(pl.col("value")).cast(pl.String),
+            from_cents(pl.col("std")).cast(pl.String),
+            from_cents(pl.col("diff")).cast(pl.String),
+        ),
+    ).select(output.log.columns)
 
 
 def _adjustments_cents(
@@ -399,7 +460,8 @@ def _other_tables(
         principle=pl.col("principle"),
     )
     cost_flow = _cost_flow(output, rows, ordered)
-    log = output.log.with_columns(
+    drift = standard_not_revalued(output, normalize_items(cfg.items), closing_date, dims)
+    log = pl.concat([output.log, drift], how="vertical_relaxed").with_columns(
         qty=from_micro(pl.col("qty")), amount=from_cents(pl.col("amount"))
     )
     balances = output.balances.select(
@@ -609,7 +671,8 @@ def check_log(
             pl.col("item_group").fill_null("null"),
         ),
     )
-    log = output.log.with_columns(
+    drift = standard_not_revalued(output, normalize_items(cfg.items), closing_date, dims)
+    log = pl.concat([output.log, drift], how="vertical_relaxed").with_columns(
         qty=from_micro(pl.col("qty")), amount=from_cents(pl.col("amount"))
     )
     deviation = _deviation_rows(output, Decimal(str(cfg.max_deviation)), dims)

@@ -483,6 +483,39 @@ def test_a_dimension_value_ending_in_a_number_sign_does_not_double_a_revaluation
     assert reval.select("txn_id", "amount").rows() == [("REVAL:2025-02-01:A:Bin#1", D("20.00"))]
 
 
+def test_a_close_warns_of_a_standard_cost_change_nothing_revalued() -> None:
+    # A at standard 10.00, 12.00 from 1 February. R1 (5 units, 5 January) posts 50.00; nothing
+    # is posted after 1 February, so no revaluation row exists. Closed at 28 February the
+    # 5 units stand at 50.00 where the standard says 60.00: the close logs the gap (10.00)
+    # instead of leaving it unseen. Once the revaluation is there (post_costs of a February
+    # row), 4 units at 48.00 = 4 x 12.00 and nothing is logged.
+    january = invclose.post_costs(
+        _rows(("R1", day(5), "5", None, "financial")), items=_DATED_STANDARD
+    )
+    feb = dt.date(2025, 2, 28)
+    closed = invclose.close(january.drop("variance"), feb, items=_DATED_STANDARD, accounts=ACCOUNTS)
+    warned = closed.log.filter(pl.col("code") == "standard_not_revalued")
+    assert warned.select("level", "item_id", "qty", "amount").rows() == [
+        ("warning", "A", D(5), D("10.00"))
+    ]
+    assert (
+        invclose.check(january.drop("variance"), feb, items=_DATED_STANDARD, accounts=ACCOUNTS)
+        .filter(pl.col("code") == "standard_not_revalued")
+        .height
+        == 1
+    )
+    revalued = invclose.post_costs(
+        pl.concat(
+            [january.drop("variance"), _rows(("S1", dt.date(2025, 2, 5), "-1", None, "financial"))],
+            how="diagonal_relaxed",
+        ),
+        items=_DATED_STANDARD,
+    )
+    fine = invclose.close(revalued.drop("variance"), feb, items=_DATED_STANDARD, accounts=ACCOUNTS)
+    assert fine.balances.select("qty", "value").rows() == [(D(4), D("48.00"))]
+    assert fine.log.filter(pl.col("code") == "standard_not_revalued").is_empty()
+
+
 def test_standard_issue_given_an_amount_leaves_at_standard_without_variance() -> None:
     # Standard 10.00. R1 was invoiced at 24.00 for 2: 20.00 at standard, 4.00 purchase
     # price variance. An issue has no price of its own: S1 given -15.00 still leaves at
