@@ -79,6 +79,44 @@ def log_order(dims: Sequence[str]) -> list[str]:
     return ["code", "item_id", *dims, "txn_id", "order_id", "message"]
 
 
+def unit_costs(frame: pl.DataFrame, items: pl.DataFrame | None) -> pl.DataFrame:
+    """Standard cost active on each row's date, and the fallback cost (cents per unit)."""
+    if items is None or items.is_empty():
+        return frame.with_columns(
+            std_cents=pl.lit(None, pl.Int64), fallback_cents=pl.lit(0, pl.Int64)
+        )
+    dated = (
+        items.filter(pl.col("standard_cost").is_not_null())
+        .select(
+            "item_id",
+            valid_from=pl.col("valid_from").fill_null(dt.date.min),
+            std_cents=to_cents(pl.col("standard_cost")),
+        )
+        .sort("item_id", "valid_from")
+    )
+    defaults = items.group_by("item_id").agg(
+        default_cents=to_cents(pl.col("default_cost")).drop_nulls().first()
+    )
+    with_std = (
+        frame.with_row_index("__row")
+        .sort("date")
+        .join_asof(
+            dated.sort("valid_from"),
+            left_on="date",
+            right_on="valid_from",
+            by="item_id",
+            check_sortedness=False,
+        )
+        .sort("__row")
+        .drop("__row", "valid_from")
+    )
+    return (
+        with_std.join(defaults, on="item_id", how="left")
+        .with_columns(fallback_cents=pl.coalesce("std_cents", "default_cents", pl.lit(0, pl.Int64)))
+        .drop("default_cents")
+    )
+
+
 def _in_pos_order(rows: pl.DataFrame, keep: pl.Expr, columns: list[str]) -> pl.DataFrame:
     """``columns`` of the rows where ``keep`` holds, in ``pos`` order.
 
@@ -218,16 +256,6 @@ def standard_not_revalued(
     """
     if items is None or "standard_cost" not in items.columns:
         return output.log.clear()
-    in_force = (
-        items.filter(
-            (pl.col("method") == "standard")
-            & pl.col("standard_cost").is_not_null()
-            & (pl.col("valid_from").fill_null(dt.date.min) <= closing_date)
-        )
-        .sort("item_id", pl.col("valid_from").fill_null(dt.date.min))
-        .group_by("item_id", maintain_order=True)
-        .agg(std=to_cents(pl.col("standard_cost")).last())
-    )
     counted = (
         output.rows.lazy()
         .filter(pl.col("in_scope") & pl.col("fin") & (pl.col("method") == "standard"))
@@ -236,9 +264,11 @@ def standard_not_revalued(
         .collect()
     )
     expected = mul_div_round(pl.col("qty"), pl.col("std"), pl.lit(10**6), wide_result=True)
+    standard = output.balances.filter(pl.col("method") == "standard")
     groups = (
-        output.balances.filter(pl.col("method") == "standard")
-        .join(in_force, on="item_id", how="inner")
+        unit_costs(standard.with_columns(date=pl.lit(closing_date)), items)
+        .filter(pl.col("std_cents").is_not_null())
+        .rename({"std_cents": "std"})
         .join(counted, on="gid", how="left")
         .with_columns(diff=(expected - pl.col("value")).cast(pl.Int64, strict=False))
         .filter(2 * pl.col("diff").abs() > pl.col("n").fill_null(0) + 1)
@@ -262,6 +292,16 @@ def standard_not_revalued(
             from_cents(pl.col("diff")).cast(pl.String),
         ),
     ).select(output.log.columns)
+
+
+def _run_log(
+    output: KernelOutput, cfg: CloseConfig, closing_date: dt.date, dims: list[str]
+) -> pl.DataFrame:
+    """The kernel's log with the standard groups not revalued, quantities and money decimal."""
+    drift = standard_not_revalued(output, normalize_items(cfg.items), closing_date, dims)
+    return pl.concat([output.log, drift], how="vertical_relaxed").with_columns(
+        qty=from_micro(pl.col("qty")), amount=from_cents(pl.col("amount"))
+    )
 
 
 def _adjustments_cents(
@@ -460,10 +500,7 @@ def _other_tables(
         principle=pl.col("principle"),
     )
     cost_flow = _cost_flow(output, rows, ordered)
-    drift = standard_not_revalued(output, normalize_items(cfg.items), closing_date, dims)
-    log = pl.concat([output.log, drift], how="vertical_relaxed").with_columns(
-        qty=from_micro(pl.col("qty")), amount=from_cents(pl.col("amount"))
-    )
+    log = _run_log(output, cfg, closing_date, dims)
     balances = output.balances.select(
         "item_id",
         *dims,
@@ -671,10 +708,7 @@ def check_log(
             pl.col("item_group").fill_null("null"),
         ),
     )
-    drift = standard_not_revalued(output, normalize_items(cfg.items), closing_date, dims)
-    log = pl.concat([output.log, drift], how="vertical_relaxed").with_columns(
-        qty=from_micro(pl.col("qty")), amount=from_cents(pl.col("amount"))
-    )
+    log = _run_log(output, cfg, closing_date, dims)
     deviation = _deviation_rows(output, Decimal(str(cfg.max_deviation)), dims)
     combined = pl.concat(
         [

@@ -410,15 +410,16 @@ def run_for_ledger(
     return _run(df, date, cfg, opening, kind, None, item_ids, posted_accounts)
 
 
-def check_for_ledger(
-    df: pl.DataFrame,
-    date: dt.date,
+def run_check(
+    df: Any,
+    date: Any,
     cfg: CloseConfig,
-    opening: CloseResult | None,
+    opening: Any,
     *,
-    posted_accounts: PostedAccounts,
+    posted_accounts: PostedAccounts | None = None,
 ) -> pl.DataFrame:
-    """:func:`check` of a ledger's rows, accounts as in :func:`run_for_ledger`."""
+    """The pre-close list (:func:`check`) under ``cfg``; for a ledger's rows, with the accounts
+    they were posted to (``posted_accounts``, as in :func:`run_for_ledger`)."""
     closing_date, _state, frame, run_id = _prepare_run(df, date, cfg, opening, "close")
     output = run_kernel(frame, list(cfg.dims), closing_date, settle=True)
     accounts = normalize_accounts(cfg.accounts)
@@ -588,9 +589,7 @@ def check(
         accounts=accounts,
         voucher_detail=voucher_detail,
     )
-    closing_date, _state, frame, run_id = _prepare_run(df, date, cfg, opening, "close")
-    output = run_kernel(frame, list(cfg.dims), closing_date, settle=True)
-    return check_log(output, cfg, closing_date, run_id, normalize_accounts(cfg.accounts))
+    return run_check(df, date, cfg, opening)
 
 
 _COMPARE_SEPARATOR = "\x1f"

@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from invclose.assemble import resolve_items
+from invclose.assemble import resolve_items, unit_costs
 from invclose.config import CloseConfig, Method
 from invclose.errors import InputValidationError
 from invclose.kernel.money import from_cents, mul_div_round, to_cents, to_micro
@@ -50,47 +50,15 @@ from invclose.kernel.posting_walk import MOVING, PERIODIC, STANDARD, posting_wal
 from invclose.kernel.prepare import group_keys
 from invclose.opening import load_opening
 from invclose.schemas import MICRO_PER_UNIT, MONEY, input_schema
-from invclose.validate import GROUP_LIMIT, id_failures, normalize_items, normalize_transactions
+from invclose.validate import (
+    GROUP_LIMIT,
+    id_failures,
+    normalize_items,
+    normalize_transactions,
+    oversized,
+)
 
 _EARLIEST = dt.date(1, 1, 1)
-
-
-def _unit_costs(frame: pl.DataFrame, items: pl.DataFrame | None) -> pl.DataFrame:
-    """Standard cost active on each row's date, and the fallback cost (cents per unit)."""
-    if items is None or items.is_empty():
-        return frame.with_columns(
-            std_cents=pl.lit(None, pl.Int64), fallback_cents=pl.lit(0, pl.Int64)
-        )
-    dated = (
-        items.filter(pl.col("standard_cost").is_not_null())
-        .select(
-            "item_id",
-            valid_from=pl.col("valid_from").fill_null(_EARLIEST),
-            std_cents=to_cents(pl.col("standard_cost")),
-        )
-        .sort("item_id", "valid_from")
-    )
-    defaults = items.group_by("item_id").agg(
-        default_cents=to_cents(pl.col("default_cost")).drop_nulls().first()
-    )
-    with_std = (
-        frame.with_row_index("__row")
-        .sort("date")
-        .join_asof(
-            dated.sort("valid_from"),
-            left_on="date",
-            right_on="valid_from",
-            by="item_id",
-            check_sortedness=False,
-        )
-        .sort("__row")
-        .drop("__row", "valid_from")
-    )
-    return (
-        with_std.join(defaults, on="item_id", how="left")
-        .with_columns(fallback_cents=pl.coalesce("std_cents", "default_cents", pl.lit(0, pl.Int64)))
-        .drop("default_cents")
-    )
 
 
 def _missing_standard(frame: pl.DataFrame) -> None:
@@ -236,10 +204,13 @@ def _refuse_revaluations_too_large(
             revaluations.select(*keys, size=cents.fill_null(0)),
         ]
     )
-    over = sizes.group_by(keys).agg(pl.col("size").sum()).filter(pl.col("size") > GROUP_LIMIT)
+    mask = oversized(sizes, keys, pl.col("size"))
+    if mask is None:
+        return
+    over = sizes.filter(mask).select(keys).unique()
     if over.is_empty():
         return
-    bad = groups.join(over.select(keys), on=keys, how="semi", nulls_equal=True)
+    bad = groups.join(over, on=keys, how="semi", nulls_equal=True)
     too_large = groups["gid"].is_in(bad["gid"].implode()).to_numpy()
     _refuse_too_large(ordered, groups, too_large, keys)
 
@@ -404,7 +375,7 @@ def post_costs(
     # Input order, to return the rows as given (joins below need not keep it).
     tx = tx.with_row_index("__in")
     item_table = normalize_items(items)
-    frame = _unit_costs(resolve_items(tx, item_table, cfg), item_table)
+    frame = unit_costs(resolve_items(tx, item_table, cfg), item_table)
     _missing_standard(frame)
     start, physical, opening_date = _opening_state(opening, dims, keys)
     frame = frame.join(physical, on="txn_id", how="left").with_columns(
@@ -483,7 +454,7 @@ def post_costs(
     )
     if existing.is_empty():
         revaluations = revaluations.filter(pl.col("amount") != 0)
-    if not existing.is_empty():
+    else:
         costed = costed.with_columns(
             variance=pl.when(
                 (pl.col("kind") == "revaluation")

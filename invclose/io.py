@@ -234,6 +234,8 @@ def _refuse_wide_decimals(data: object, what: str) -> None:
 
 
 def _wide_decimal_error(what: str, wide: Mapping[str, str]) -> NoReturn:
+    from invclose.validate import FAILURE_COLUMNS  # validate reads its input through here
+
     hint = (
         "give Decimal values of at most 38 digits (e.g. Decimal('100.10'), not Decimal(100.1), "
         "which holds the float's 48 digits) or a decimal128 column; convert floats with "
@@ -248,14 +250,7 @@ def _wide_decimal_error(what: str, wide: Mapping[str, str]) -> NoReturn:
             "value": list(wide.values()),
             "hint": [hint] * len(wide),
         },
-        schema={
-            "row": pl.Int64,
-            "txn_id": pl.String,
-            "column": pl.String,
-            "check": pl.String,
-            "value": pl.String,
-            "hint": pl.String,
-        },
+        schema=FAILURE_COLUMNS,
     )
     columns = ", ".join(f"{name!r} ({t})" for name, t in wide.items())
     msg = (

@@ -68,7 +68,7 @@ def close_findings(
     # §13: a group is short when its financial issues exceed its financial receipts (open at
     # the start plus new, after marking). An issue left open in a group that is not short
     # waits for something else (a physical receipt it was adjusted against: logged
-    # receipt_not_invoiced), not for receipts.
+    # receipt_not_invoiced, and itself awaiting_invoice), not for receipts.
     counted = pl.col("participates") & pl.col("fin") & ~is_excluded
     net_issued = pl.when(pl.col("is_receipt")).then(-pl.col("q_abs")).otherwise(pl.col("q_abs"))
     short = (
@@ -80,12 +80,9 @@ def close_findings(
         .select("gid")
         .collect()
     )
-    unsettled = (
-        counted
-        & ~pl.col("is_receipt")
-        & (pl.col("q_abs") > pl.col("s_real"))
-        & pl.col("gid").is_in(short["gid"].implode())
-    )
+    left_open = counted & ~pl.col("is_receipt") & (pl.col("q_abs") > pl.col("s_real"))
+    in_short = pl.col("gid").is_in(short["gid"].implode())
+    unsettled = left_open & in_short
     insufficient = _rows(
         rows,
         unsettled,
@@ -104,12 +101,7 @@ def close_findings(
     # was adjusted against physical receipts (logged receipt_not_invoiced, named here), or the
     # financial receipts that would cover it went to physical issues. Either way it is
     # settled once those rows are invoiced.
-    waiting = (
-        counted
-        & ~pl.col("is_receipt")
-        & (pl.col("q_abs") > pl.col("s_real"))
-        & ~pl.col("gid").is_in(short["gid"].implode())
-    )
+    waiting = left_open & ~in_short
     against = pl.col("adjusted_against").list.join(", ")
     awaiting = _rows(
         rows,

@@ -25,7 +25,7 @@ from typing import Any
 import polars as pl
 
 from invclose.assemble import PostedAccounts, resolve_items
-from invclose.close import check_for_ledger, run_for_ledger
+from invclose.close import run_check, run_for_ledger
 from invclose.config import CloseConfig, parse_date
 from invclose.errors import ConfigError, InputValidationError
 from invclose.hashing import content_id, row_hashes
@@ -255,7 +255,7 @@ class Ledger(LedgerReads):
                 state_run = None if opening_run is None else int(opening_run)
             opening = None if state_run is None else self._load_result(state_run)
             df = self._current(self._close_columns(), as_of=closing)
-            return check_for_ledger(
+            return run_check(
                 df, closing, self._cfg, opening, posted_accounts=self._posted_accounts(closing)
             )
 

@@ -429,6 +429,14 @@ FIFO_WITH_PHYSICAL = invclose.CloseConfig(
     method="fifo", dimensions=["site"], accounts=ACCOUNTS, include_physical_value=True
 )
 
+#: R1, received physically on 10 January (10 for 100.00), then invoiced on 5 February at
+#: 120.00 (``r1_invoice``): the invoice of the early-invoice cases below.
+R1_PHYSICAL = ("R1", "A", day(1, 10), "10", "100.00", "purchase", "physical")
+
+
+def r1_invoice() -> pl.DataFrame:
+    return rows(("R1", "A", day(2, 5), "10", "120.00", "purchase"))
+
 
 def same_result(a: invclose.CloseResult, b: invclose.CloseResult) -> bool:
     """Whether two closes have the same id and the same rows in every table."""
@@ -459,10 +467,10 @@ def test_an_invoice_posted_before_an_earlier_close_leaves_its_physical_row_in_it
     config = FIFO_WITH_PHYSICAL
     january = rows(
         ("R2", "A", day(1, 2), "1", "30.00", "purchase"),
-        ("R1", "A", day(1, 10), "10", "100.00", "purchase", "physical"),
+        R1_PHYSICAL,
         ("I1", "A", day(1, 20), "-2", "-50.00", "sale"),
     )
-    invoice = rows(("R1", "A", day(2, 5), "10", "120.00", "purchase"))
+    invoice = r1_invoice()
     results = {}
     for order in ("invoice first", "close first"):
         with Ledger(tmp_path / f"{order}.duckdb", config=config) as books:
@@ -494,9 +502,7 @@ def test_an_invoice_posted_before_an_earlier_close_leaves_its_physical_row_in_it
 _EARLY_INVOICE_CASES = {
     # FIFO with physical value: see the test above.
     "fifo_physical": (
-        invclose.CloseConfig(
-            method="fifo", dimensions=["site"], accounts=ACCOUNTS, include_physical_value=True
-        ),
+        FIFO_WITH_PHYSICAL,
         [
             ("R2", "A", day(1, 2), "1", "30.00", "purchase"),
             ("I1", "A", day(1, 20), "-2", "-50.00", "sale"),
@@ -550,10 +556,10 @@ def test_reversing_and_reclosing_around_an_early_invoice_gives_the_same_books(
     config, others, adjusted, february = _EARLY_INVOICE_CASES[case]
     january = rows(
         *others[:-1],
-        ("R1", "A", day(1, 10), "10", "100.00", "purchase", "physical"),
+        R1_PHYSICAL,
         others[-1],
     )
-    invoice = rows(("R1", "A", day(2, 5), "10", "120.00", "purchase"))
+    invoice = r1_invoice()
     with Ledger(tmp_path / "reference.duckdb", config=config) as books:
         books.post(january)
         jan = books.close("2025-01-31")
@@ -607,10 +613,10 @@ def test_check_at_a_date_sees_a_physical_row_whose_later_invoice_is_posted(
     # nothing would be short).
     january = rows(
         ("R2", "A", day(1, 2), "1", "30.00", "purchase"),
-        ("R1", "A", day(1, 10), "10", "100.00", "purchase", "physical"),
+        R1_PHYSICAL,
         ("I1", "A", day(1, 20), "-2", "-50.00", "sale"),
     )
-    invoice = rows(("R1", "A", day(2, 5), "10", "120.00", "purchase"))
+    invoice = r1_invoice()
     with Ledger(tmp_path / "books.duckdb", config=FIFO_WITH_PHYSICAL) as books:
         books.post(january)
         books.post(invoice)
