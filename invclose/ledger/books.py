@@ -188,9 +188,16 @@ class Ledger(LedgerReads):
         dims = self.dimensions
         state = self._state()
         columns = list(batch.columns)
-        versions = self._store.query(
-            "SELECT " + ", ".join(quote(c) for c in columns) + " FROM transactions ORDER BY run_id"
-        )
+        select = "SELECT " + ", ".join(quote(c) for c in columns) + " FROM transactions"
+        lock = self._lock()
+        if state is not None and lock is not None and lock <= state.closing_date:
+            # Every row dated on or before the lock is known to the state (posting there is
+            # refused, and an invoice of a row open in it is dated after the lock), so the
+            # filter below drops them all: reading only the rows since the lock keeps a
+            # costing post from reading the whole history.
+            versions = self._store.query(select + " WHERE date > ? ORDER BY run_id", [lock])
+        else:
+            versions = self._store.query(select + " ORDER BY run_id")
         if state is not None:
             known = pl.concat([state.open_items["txn_id"], state.closed_items["txn_id"]])
             open_physical = state.open_items.filter(pl.col("status") == "physical")["txn_id"]

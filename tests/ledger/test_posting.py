@@ -178,6 +178,45 @@ def test_posting_time_costing_hook(books: Ledger, monkeypatch: pytest.MonkeyPatc
     assert_consistent(books)
 
 
+def test_costing_after_a_close_reads_only_rows_since_the_lock(
+    books: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A nightly costing post must not read the whole history: January's rows are all in the
+    # state of the January close, so a February post reads only rows dated after 31 January,
+    # and costs as before. FIFO left R1's last unit (10.00), R2 (36.00) and the physical PR
+    # (1 @ 9.00, open) after S1; the physical row's invoice (dated 2 February, 1 @ 14.00)
+    # replaces it, so S2 costs (10.00 + 36.00 + 14.00) / 5 = 12.00.
+    costing = pytest.importorskip("invclose.costing")
+    monkeypatch.setattr(invclose, "post_costs", costing.post_costs, raising=False)
+    books.post(
+        rows(
+            ("R1", "A", day(1, 3), 2, "20.00", "purchase"),
+            ("R2", "A", day(1, 4), 3, "36.00", "purchase"),
+            ("S1", "A", day(1, 5), -1, "-11.20", "sale"),
+        )
+    )
+    books.post(rows(("PR", "A", day(1, 6), 1, "9.00", "purchase", "physical")))
+    books.close("2025-01-31")
+    books.post(rows(("PR", "A", day(2, 2), 1, "14.00", "purchase")))
+    read: list[pl.DataFrame] = []
+    query = books._store.query
+
+    def spy(sql: str, params: list[object] | None = None) -> pl.DataFrame:
+        out = query(sql, params)
+        if "FROM transactions" in sql and "date" in out.columns:
+            read.append(out)
+        return out
+
+    monkeypatch.setattr(books._store, "query", spy)
+    books.post(rows(("S2", "A", day(2, 3), -1, None, "sale")))
+    amounts = dict(books.transactions().select("txn_id", "amount").iter_rows())
+    assert amounts["S2"] == D("-12.00")
+    versions = [frame for frame in read if "PR" in frame["txn_id"].to_list()]
+    assert versions, "the costing replay read no stored versions"
+    assert all(frame["date"].min() > day(1, 31) for frame in versions)
+    assert_consistent(books)
+
+
 @pytest.mark.parametrize("detail", ["transaction", "item", "item_group", "total"])
 def test_adjustments_keep_the_accounts_a_row_was_posted_to(books: Ledger, detail: str) -> None:
     # R1 10 @ 10.00 and R2 10 @ 20.00 bought on 1400, I1 sold 10 @ 15.00 (150.00) from 1400
