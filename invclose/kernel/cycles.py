@@ -206,6 +206,38 @@ class CycleSolution:
     failed: pl.DataFrame  # component, residual (cents; inf when singular): not_converged
 
 
+def _exact_issue_changes(issues: pl.DataFrame, m: pl.DataFrame) -> np.ndarray:
+    """The issues' changes with ``d = 0`` before rounding (cents, float), in ``i`` order.
+
+    The first pass rounds each issue to cents: ``paid - round(w * s / q)``, its pieces cut
+    along their receipts. Inside a cycle the solve multiplies its right-hand side by
+    ``(I - F M)^-1``, about 1 / (the share of value leaving the cycle), so half a cent of
+    rounding there would come back as dollars when most of the stock circulates, and the
+    rounded result would still check out in cents (the rounded equations have many
+    solutions). The solve takes the same formula unrounded instead,
+    ``sum(W * qty / Q) - w * s / q``; the result is rounded once, after the solve (§9.4).
+    An issue whose rounded change is more than its pieces' cents away from that (a piece
+    not cut pro rata from its receipt) keeps its rounded change.
+    """
+    sums = (
+        m.group_by("i")
+        .agg(
+            drawn=(pl.col("frac") * pl.col("r_value").cast(pl.Float64)).sum(),
+            s=pl.col("qty").cast(pl.Float64).sum(),
+            n=pl.len(),
+        )
+        .join(issues, on="i", how="right")
+        .sort("i")
+    )
+    w = sums["w_abs"].cast(pl.Float64).to_numpy()
+    q = np.maximum(sums["q_abs"].cast(pl.Float64).to_numpy(), 1.0)
+    s = sums["s"].fill_null(0.0).to_numpy()
+    rounded = sums["cost_delta"].cast(pl.Float64).to_numpy()
+    exact = np.where(s > 0, sums["drawn"].fill_null(0.0).to_numpy() - w * s / q, 0.0)
+    tolerance = sums["n"].fill_null(0).cast(pl.Float64).to_numpy() + 1.0
+    return np.where(np.abs(exact - rounded) <= tolerance, exact, rounded)
+
+
 def solve_cycle(
     rows: pl.DataFrame,
     pieces: pl.DataFrame,
@@ -218,10 +250,12 @@ def solve_cycle(
     ----------
     rows
         The cycles' rows after an exact pass with ``d = 0``: ``pos``, ``is_receipt``,
-        ``q_abs``, ``cost_delta`` (issues), ``is_derived``, and ``component`` (the cycle;
+        ``q_abs``, ``w_abs`` (open quantity and value entering the run), ``cost_delta``
+        (issues), ``is_derived``, and ``component`` (the cycle;
         all rows are one cycle without it).
     pieces
-        The cycles' pieces: ``issue_pos``, ``receipt_pos``, ``qty``.
+        The cycles' pieces: ``issue_pos``, ``receipt_pos``, ``qty`` (every piece of the
+        cycles' issues).
     feeds
         Receipt <- issue shares inside the cycles: ``issue_pos``, ``receipt_pos``, ``share``
         (a float fraction of the issue's change).
@@ -242,10 +276,19 @@ def solve_cycle(
         .select("pos", "q_abs", "component")
         .with_row_index("r")
     )
-    issues = rows.filter(~pl.col("is_receipt")).select("pos", "cost_delta").with_row_index("i")
+    issues = (
+        rows.filter(~pl.col("is_receipt"))
+        .select("pos", "cost_delta", "w_abs", "q_abs")
+        .with_row_index("i")
+    )
     n_r, n_i = receipts.height, issues.height
     m = (
-        pieces.join(receipts.rename({"pos": "receipt_pos"}), on="receipt_pos")
+        pieces.join(
+            receipts.rename({"pos": "receipt_pos"}).join(
+                rows.select(receipt_pos="pos", r_value="w_abs"), on="receipt_pos"
+            ),
+            on="receipt_pos",
+        )
         .join(issues.select("i", issue_pos="pos"), on="issue_pos")
         .with_columns(frac=pl.col("qty").cast(pl.Float64) / pl.col("q_abs").cast(pl.Float64))
     )
@@ -258,7 +301,7 @@ def solve_cycle(
     mat_f = coo_matrix(
         (f["share"].to_numpy(), (f["r"].to_numpy(), f["i"].to_numpy())), shape=(n_r, n_i)
     ).tocsr()
-    y0 = issues["cost_delta"].to_numpy().astype(np.float64)
+    y0 = _exact_issue_changes(issues, m)
     if waiting is not None and waiting.height:
         at = issues.select("i", "pos").join(waiting, on="pos")
         y0[at["i"].to_numpy()] += at["extra"].to_numpy()

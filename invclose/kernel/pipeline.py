@@ -391,6 +391,7 @@ _CYCLE_COLUMNS = (
     "is_derived",
     "is_virtual_new",
     "q_abs",
+    "w_abs",
     "cost_delta",
     "item_id",
     "txn_id",

@@ -248,6 +248,43 @@ def test_cyclic_networks_satisfy_every_equation_to_the_cent(frame: pl.DataFrame)
     assert abs(bought + added - out - balance) <= residual + gap
 
 
+@pytest.mark.property
+@given(
+    method=st.sampled_from(["fifo", "weighted_average"]),
+    n=st.integers(2, 5_000),
+    a=st.integers(1, 10_000),
+    k=st.integers(0, 5_000),
+    p=st.integers(1, 10**7),
+    s=st.integers(1, 10_000),
+)
+def test_an_item_consuming_itself_is_the_exact_solution_of_its_cycle(
+    method: str, n: int, a: int, k: int, p: int, s: int
+) -> None:
+    # P1 buys 1 unit for a; order M consumes n units (posted p) and makes n (posted p + k, k
+    # the route cost); X1 sells 1 (posted s); amounts in cents. With y the output's value and
+    # c the consumption's (y = c + k), solved by hand:
+    # FIFO: c takes P1 and n - 1 of Y, c = a + (n - 1) y / n, so y = n (a + k), and X1 takes
+    # Y's last unit, y / n = a + k.
+    # Weighted average: c = n (a + y) / (n + 1), so y = n a + (n + 1) k, c = n (a + k), and
+    # X1 takes (a + y) / (n + 1) = a + k.
+    # Every value is whole cents: rounding the right-hand side before the solve (multiplied by
+    # up to n + 1) would show as a wrong value here, while its cents still check out.
+    cents = Decimal("0.01")
+    rows: list[dict[str, Any]] = []
+    add_row(rows, "P1", "X", 1, 1, 1, a * cents, "purchase", None)
+    add_row(rows, "C", "X", 1, 2, -n, -p * cents, "consumption", "M")
+    add_row(rows, "Y", "X", 1, 3, n, (p + k) * cents, "production", "M")
+    add_row(rows, "X1", "X", 1, 4, -1, -s * cents, "sale", None)
+    frame = pl.DataFrame(rows, schema=SCHEMA)
+    result = invclose.close(
+        frame, "2025-01-31", method=method, dimensions=["site"], accounts=ACCOUNTS
+    )
+    y = n * (a + k) if method == "fifo" else n * a + (n + 1) * k
+    expected = {"C": (y - k) - p, "Y": y - (p + k), "X1": (a + k) - s}
+    got = dict(result.adjustments.select("txn_id", "cost_delta").rows())
+    assert got == {t: v * cents for t, v in expected.items() if v}
+
+
 #: Items in costing order: components X and Y are consumed to make P.
 ITEMS = ("X", "Y", "P")
 

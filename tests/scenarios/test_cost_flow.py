@@ -330,6 +330,36 @@ def test_item_consuming_itself_is_solved_exactly() -> None:
     assert residual["amount"].to_list() == [D("0.00")]
 
 
+def test_a_cycle_where_most_stock_circulates_is_solved_exactly_not_from_rounded_cents() -> None:
+    # FIFO: P1 1 @ 1.50; C1 consumes 99 X (posted 99.49) for order M1, whose output Y is 99 X
+    # posted at 100.49 (1.00 of route cost); X1 sells 1. C1 takes P1 and 98 of Y: with y the
+    # value of Y, c = 1.50 + 98/99 y and y = c + 1.00, so y / 99 = 2.50: y = 247.50 and
+    # c = 246.50 (both +147.01), and X1 takes Y's last unit, 2.50 (+1.50). Solving from the
+    # rounded first pass (C1's 98/99 of 100.49 = 99.4747... cut to 99.47) multiplies that
+    # half cent by 99 and gives 247.01, which also checks out in cents.
+    fifo = rows(
+        ("P1", "X", "S1", 1, 1, "1.50", "purchase", None),
+        ("C1", "X", "S1", 2, -99, "-99.49", "consumption", "M1"),
+        ("Y", "X", "S1", 3, 99, "100.49", "production", "M1"),
+        ("X1", "X", "S1", 4, -1, "-1.00", "sale", None),
+    )
+    result = close(fifo)
+    assert deltas(result) == {"C1": D("147.01"), "Y": D("147.01"), "X1": D("1.50")}
+    residual = result.log.filter(pl.col("code") == "cycle_residual")
+    assert residual["amount"].to_list() == [D("0.00")]
+    # Weighted average: P1 1 @ 5.00, C1 999 of a pool of 1,000 units, Y 999 posted at 1000.00.
+    # c = 999/1000 (5.00 + y) and y = c + 1.00, so y / 1000 = 5.995: y = 5995.00 and
+    # c = 5994.00 (+4995.00 each); X1 takes 1/1000 of 6000.00 = 6.00 (+5.00).
+    average = rows(
+        ("P1", "X", "S1", 1, 1, "5.00", "purchase", None),
+        ("C1", "X", "S1", 2, -999, "-999.00", "consumption", "M1"),
+        ("Y", "X", "S1", 3, 999, "1000.00", "production", "M1"),
+        ("X1", "X", "S1", 4, -1, "-1.00", "sale", None),
+    )
+    result = close(average, "weighted_average")
+    assert deltas(result) == {"C1": D("4995.00"), "Y": D("4995.00"), "X1": D("5.00")}
+
+
 @pytest.mark.parametrize("method", ["fifo", "weighted_average"])
 def test_a_cycle_fed_from_an_earlier_level_leaves_no_residual(method: str) -> None:
     # X consumes itself (a cycle) and A, one level below. CA takes 5 of A at 10.00 = 50.00
