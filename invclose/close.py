@@ -529,9 +529,21 @@ def recalculate(
 ) -> CloseResult:
     """Adjust issue costs up to ``date`` without settling or locking anything (§10).
 
-    Takes the same arguments as :func:`close`, plus ``item_ids`` to limit it to some items.
-    Its result can be the ``opening`` of a later run dated on or after it; it passes on the
-    recalculated values and the lock of its own opening.
+    Parameters
+    ----------
+    df, date, method, dimensions, items, include_physical_value, accounts, voucher_detail,
+    opening, config, progress
+        As for :func:`close`.
+    item_ids
+        Only these items (one id as a string, or a list); default every item.
+
+    Returns
+    -------
+    CloseResult
+        The tables of a close with no ``settlements`` (nothing is closed): the
+        ``adjustments`` dated ``date`` and their ``vouchers``. It can be the ``opening`` of a
+        later run dated on or after it; it passes on the recalculated values and the lock of
+        its own opening.
 
     Examples
     --------
@@ -574,11 +586,36 @@ def check(
 ) -> pl.DataFrame:
     """The pre-close list (§13): what a close at ``date`` would log, without closing.
 
-    Returns a table with the columns of ``log``: the rows the close would log (every issue
-    that would stay unsettled, with the reason), a ``missing_account`` row (level ``error``)
-    per row that would need an account it cannot find, and ``cost_price_deviation`` rows for
-    financial receipts whose unit cost is more than ``max_deviation`` from their group's
-    median.
+    Parameters
+    ----------
+    df, date, method, dimensions, items, include_physical_value, accounts, voucher_detail,
+    opening, config
+        As for :func:`close`. ``config=CloseConfig(max_deviation=...)`` sets the share by
+        which a receipt's unit cost may differ from its group's median before it is listed
+        (default 0.5).
+
+    Returns
+    -------
+    polars.DataFrame
+        The columns of ``log``: the rows the close would log (every issue that would stay
+        unsettled, with the reason), a ``missing_account`` row (level ``error``) per row that
+        would need an account it cannot find, and ``cost_price_deviation`` rows (warning) for
+        financial receipts whose unit cost is further than ``max_deviation`` from their
+        group's median. Nothing is written or locked.
+
+    Examples
+    --------
+    >>> import datetime as dt
+    >>> from decimal import Decimal as D
+    >>> import polars as pl, invclose
+    >>> tx = pl.DataFrame({
+    ...     "txn_id": ["r1", "i1"], "item_id": ["A", "A"],
+    ...     "date": [dt.date(2025, 1, 2), dt.date(2025, 1, 4)],
+    ...     "qty": [D("2"), D("-3")], "amount": [D("30.00"), D("-45.00")]})
+    >>> for row in invclose.check(tx, "2025-01-31").select("code", "txn_id", "qty").rows():
+    ...     print(row)
+    ('insufficient_receipts', 'i1', Decimal('1.000000'))
+    ('negative_on_hand', None, Decimal('-1.000000'))
     """
     cfg = _config(
         config,
@@ -610,6 +647,14 @@ def compare(
     All methods run in **one** kernel pass: the rows are repeated once per method, each copy
     keyed by (item, method), so the groups stay independent. Nothing is posted, so no
     accounts are needed.
+
+    Parameters
+    ----------
+    df, date, dimensions, include_physical_value, opening, config
+        As for :func:`close`.
+    methods
+        The methods to compare, each applied to every item (one name as a string, or a
+        list; default the five periodic methods). An empty list is refused.
 
     Returns
     -------

@@ -452,9 +452,36 @@ def _qty(value: Decimal) -> str:
 def read_result(path: str | Path) -> CloseResult:
     """Read a result written by :meth:`CloseResult.write`.
 
-    Verifies the SHA-256 of every file against ``manifest.json``, the row counts and each
-    table's schema; raises :class:`~invclose.errors.InvcloseError` naming what is missing,
-    damaged or modified.
+    Parameters
+    ----------
+    path
+        The directory the result was written to.
+
+    Returns
+    -------
+    CloseResult
+        The same tables and identity (``close_id``, dates, dimensions) as were written.
+
+    Raises
+    ------
+    InvcloseError
+        A file is missing, damaged or modified: the SHA-256 of every file is checked against
+        ``manifest.json``, and so are the row counts and each table's schema.
+
+    Examples
+    --------
+    >>> import datetime as dt, tempfile
+    >>> from decimal import Decimal as D
+    >>> import polars as pl, invclose
+    >>> tx = pl.DataFrame({
+    ...     "txn_id": ["r1", "i1"], "item_id": ["A", "A"],
+    ...     "date": [dt.date(2025, 1, 2), dt.date(2025, 1, 4)],
+    ...     "qty": [D("2"), D("-1")], "amount": [D("30.00"), D("-15.00")]})
+    >>> result = invclose.close(tx, "2025-01-31")
+    >>> with tempfile.TemporaryDirectory() as out:
+    ...     _ = result.write(out)
+    ...     invclose.read_result(out).equals(result)
+    True
     """
     manifest, tables = read_result_dir(path)
     try:

@@ -20,6 +20,7 @@ MODULES = [
     "invclose.kernel.prepare",
     "invclose.assemble",
     "invclose.ledger.digests",
+    "invclose.result",
 ]
 
 
@@ -33,5 +34,6 @@ def test_docstring_examples(name: str) -> None:
         "invclose.costing",
         "invclose.kernel.matching",
         "invclose.ledger.digests",
+        "invclose.result",
     }:
         assert attempted > 0

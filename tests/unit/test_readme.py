@@ -1,4 +1,4 @@
-"""The README's quick start runs as written."""
+"""The README's Python blocks run as written, one after the other, from a fresh clone's root."""
 
 from __future__ import annotations
 
@@ -38,3 +38,33 @@ def test_quick_start_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     methods = dict(feb.balances.select("item_id", "method").unique().rows())  # type: ignore[attr-defined]
     assert methods["PAINT"] == "lifo"
     assert methods["GLUE"] == "lifo_date"
+
+
+def test_every_python_block_runs_after_the_ones_before(tmp_path: Path) -> None:
+    # Each block may use the names of the blocks before it (the quick start's settings), and
+    # nothing else: a block naming a variable defined nowhere (accounts=acc) fails here.
+    blocks = _python_blocks()
+    assert len(blocks) >= 3
+    shutil.copytree(ROOT / "sample_data", tmp_path / "sample_data")
+    cwd = Path.cwd()
+    os.chdir(tmp_path)
+    namespace: dict[str, object] = {}
+    try:
+        for block in blocks:
+            exec(compile(block, "README.md", "exec"), namespace)
+    finally:
+        os.chdir(cwd)
+    # The batched close of the sample is the in-memory one (the block asserts the id).
+    assert (tmp_path / "out" / "jan-batched" / "manifest.json").exists()
+    # The ledger block: post, close, recalculate, reverse the close with its recalculation.
+    books = namespace["books"]
+    history = books.history()  # type: ignore[attr-defined]
+    assert history.select("kind", "status").rows() == [
+        ("post", "active"),
+        ("close", "reversed"),
+        ("recalculation", "reversed"),
+        ("reversal", "active"),
+        ("reversal", "active"),
+    ]
+    assert books.verify()["ok"].all()  # type: ignore[attr-defined]
+    books.disconnect()  # type: ignore[attr-defined]
