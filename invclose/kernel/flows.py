@@ -48,7 +48,9 @@ class OrderLinks:
     untaken: pl.DataFrame
     components: pl.DataFrame  # order, issue_pos (components of costed production orders)
     prepaired: pl.DataFrame  # pieces settled before the method (principle transfer)
-    dropped: pl.DataFrame  # pos of rows that leave the method (transit and move pairs)
+    # pos of rows that leave the method (move pairs, transit receipts, transit issues their
+    # pairs cover); an issue partly covered takes the rest from the method.
+    dropped: pl.DataFrame
     derived: pl.DataFrame  # pos of derived receipts
     not_costed: pl.DataFrame  # pos and order_id of outputs whose components are not financial
     fed: pl.DataFrame  # pos, fed: quantity of the row fed in this run (issues and receipts)
@@ -226,11 +228,22 @@ def order_links(working: pl.DataFrame) -> OrderLinks:
             transit.select("issue_pos", "receipt_pos", "qty", rank=pl.col("issue_pos")),
         ]
     ).with_columns(phase=pl.lit(0, pl.Int64), principle=pl.lit(TRANSFER))
+    # A transit issue larger than its group's transit receipts settles against them first and
+    # its rest by the method (§9.2 "first"): only issues the pairs cover in full leave it, as
+    # do the transit receipts (their rest waits for the order's later issues).
+    paired = transit.group_by("issue_pos").agg(paired=pl.col("qty").sum())
+    in_transit = per_group.filter(pl.col("code").is_in(tr_i["gid"].implode()))
+    covered = (
+        in_transit.filter(~pl.col("is_receipt"))
+        .join(paired, left_on="pos", right_on="issue_pos", how="left")
+        .filter(pl.col("paired").fill_null(0) >= pl.col("q_abs"))
+    )
     dropped = pl.concat(
         [
             moves.select(pos="issue_pos"),
             moves.select(pos="receipt_pos"),
-            per_group.filter(pl.col("code").is_in(tr_i["gid"].implode())).select("pos"),
+            in_transit.filter(pl.col("is_receipt")).select("pos"),
+            covered.select("pos"),
         ]
     ).unique()
 

@@ -122,7 +122,17 @@ def _plan(frame: pl.DataFrame, dims: list[str], closing_date: dt.date) -> _Plan:
         derived_adj=pl.lit(0, pl.Int64),
     )
     marking = settle_marked(working)
-    remaining = _remaining(working, marking.used, marking.excluded)
+    # Quantity settled before the method: marked pairs, and transfer pairs (a transit issue
+    # larger than its transit receipts takes only the rest from the method).
+    transferred = links.prepaired.group_by("issue_pos").agg(pl.col("qty").sum())
+    used = (
+        pl.concat(
+            [marking.used, transferred.select(pos="issue_pos", used="qty")], how="vertical_relaxed"
+        )
+        .group_by("pos")
+        .agg(pl.col("used").sum())
+    )
+    remaining = _remaining(working, used, marking.excluded)
     if links.dropped.height:
         remaining = remaining.filter(~pl.col("pos").is_in(links.dropped["pos"].implode()))
     ordinal = method_pieces(remaining.select("gid", "pos", "day", "rem", "is_receipt", "method"))

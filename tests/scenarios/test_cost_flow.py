@@ -100,6 +100,40 @@ def test_transit_transfer_passes_the_shipments_cost_on() -> None:
     assert "MOVE-OUT" not in deltas(result)
 
 
+def test_a_transit_issue_larger_than_its_transit_receipt_takes_the_rest_by_the_method() -> None:
+    # Transit group TR holds 5 own units (P3, 50.00). Order O1 ships 2 from S1 (P1, 10.00)
+    # into transit, and takes 3 out of transit to S2. TISS settles against TREC first (2 for
+    # the shipment's 10.00, principle transfer, §9.2), and its third unit comes from TR's
+    # stock by FIFO (P3, 10.00): TISS = 20.00 (posted 30.00: 10.00 less cost), which DREC
+    # receives (-10.00); SHIP = 10.00 (posted 12.00: -2.00) and so TREC. Nothing is logged:
+    # the third unit used to be left unsettled for good, logged as awaiting an invoice.
+    frame = rows(
+        ("P3", "A", "TR", 1, 5, "50.00", "purchase", None),
+        ("P1", "A", "S1", 2, 2, "10.00", "purchase", None),
+        ("SHIP", "A", "S1", 5, -2, "-12.00", "transfer", "O1"),
+        ("TREC", "A", "TR", 5, 2, "12.00", "transfer", "O1"),
+        ("TISS", "A", "TR", 6, -3, "-30.00", "transfer", "O1"),
+        ("DREC", "A", "S2", 7, 3, "30.00", "transfer", "O1"),
+    )
+    result = close(frame)
+    assert sorted(
+        result.settlements.select(
+            "issue_txn_id", "receipt_txn_id", "qty", "amount", "principle"
+        ).rows()
+    ) == [
+        ("SHIP", "P1", D("2"), D("10.00"), "fifo"),
+        ("TISS", "P3", D("1"), D("10.00"), "fifo"),
+        ("TISS", "TREC", D("2"), D("10.00"), "transfer"),
+    ]
+    assert deltas(result) == {
+        "SHIP": D("-2.00"),
+        "TREC": D("-2.00"),
+        "TISS": D("-10.00"),
+        "DREC": D("-10.00"),
+    }
+    assert result.log.is_empty()
+
+
 def test_lineage_query_walks_back_to_the_purchase() -> None:
     result = close(TRANSIT)
     query = """
