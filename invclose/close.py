@@ -127,7 +127,8 @@ def prepare_frame(
     are null, see :func:`invclose.opening.merge_opening`).
     """
     tx, items = _validated(df, cfg, state, closing_date)
-    frame = resolve_items(merge_opening(tx, state, cfg.dims, hash_rows=hash_rows), items, cfg)
+    merged = merge_opening(tx, state, cfg.dims, hash_rows=hash_rows, as_of=closing_date)
+    frame = resolve_items(merged, items, cfg)
     _reject_periodic_revaluations(frame)
     if state is not None:
         _refuse_moving_average_conversion(frame, state.moving_average_items)

@@ -131,6 +131,7 @@ def merge_opening(
     dims: tuple[str, ...],
     *,
     hash_rows: bool = True,
+    as_of: dt.date | None = None,
 ) -> pl.DataFrame:
     """The run's working set: canonical input columns, ``row_hash`` and starting state.
 
@@ -138,6 +139,9 @@ def merge_opening(
     signed kernel units) and ``from_opening``. With ``hash_rows=False`` only the rows the
     opening knows are hashed here (their hashes find changed rows); the others keep a null
     ``row_hash`` for the caller to fill (``invclose.close`` hashes them beside the kernel).
+    The invoice of a physical row open in the opening replaces it, unless it is dated after
+    ``as_of`` (the closing date): the row was still physical then, so it is carried as the
+    opening left it and the invoice takes no part, as when the input holds both versions.
     """
     columns = list(input_schema(dims))
     if not hash_rows:
@@ -208,6 +212,8 @@ def merge_opening(
                 f"rows dated on or before the closing date {lock.isoformat()} that the opening "
                 "did not know (or invoices, dated then, of its physical rows)",
             )
+    if as_of is not None:
+        invoices = invoices.filter(pl.col("date") <= as_of)
     carried = open_items.filter(~pl.col("txn_id").is_in(invoices["txn_id"].implode())).with_columns(
         q0=to_micro(pl.col("open_qty")),
         v0=to_cents(pl.col("open_value")),

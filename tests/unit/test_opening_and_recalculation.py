@@ -254,6 +254,29 @@ def test_an_invoice_dated_after_the_close_leaves_the_physical_row_in_place() -> 
     assert feb.balances.select("qty", "value").rows() == [(D(2), D("26.00"))]
 
 
+def test_an_invoice_after_the_close_leaves_an_open_physical_row_given_only_new_rows() -> None:
+    # P (physical, 20 January, 2 @ 24.00) is open after January. February's input holds only
+    # the rows after January, with P's invoice dated 3 March (after the February close). On
+    # 28 February P was still physical: it continues from the opening (2 @ 24.00, physical)
+    # and the invoice takes no part, as when the input holds the whole history. P used to
+    # vanish: in neither open_items nor closed_items, and out of the balances.
+    late_invoice = tx(("P", "A", dt.date(2025, 3, 3), 2, "26.00")).with_columns(
+        seq=pl.lit(20, pl.Int64)
+    )
+    jan = invclose.close(history(), day(31), accounts=ACCOUNTS)
+    whole = pl.concat([history(), late_invoice])
+    after_january = whole.filter(pl.col("date") > day(31))
+    feb = invclose.close(after_january, FEB, accounts=ACCOUNTS, opening=jan)
+    p = feb.open_items.filter(pl.col("txn_id") == "P").row(0, named=True)
+    assert (p["status"], p["open_qty"], p["open_value"]) == ("physical", D(2), D("24.00"))
+    assert feb.balances.select("physical_qty", "physical_value").rows() == [(D(2), D("24.00"))]
+    from_whole = invclose.close(whole, FEB, accounts=ACCOUNTS, opening=jan)
+    for name in ("settlements", "adjustments", "balances", "open_items", "closed_items", "log"):
+        assert (
+            getattr(feb, name).drop("close_id").equals(getattr(from_whole, name).drop("close_id"))
+        )
+
+
 def test_an_invoice_dated_in_the_closed_period_is_refused() -> None:
     # P was physical at the January close; an invoice dated 25 January posts into the closed
     # period (close-semantics §12: physical or financial, no row on or before the lock).
