@@ -87,6 +87,7 @@ KERNEL_COLUMNS = frozenset(
         *("carried1", "cost_delta", "day", "derived_adj", "fin", "from_opening", "frozen"),
         *("gid", "i_fin", "in_scope", "incl_phys", "is_derived", "is_receipt"),
         *("is_virtual_new", "issue_pos", "participates", "pending0", "pending1", "phase"),
+        "mark_unknown",
         *("pos", "q0", "q1", "q_abs", "r_fin", "rank", "real", "receipt_pos", "s_real"),
         *("unfed0", "unfed1", "unit_cost_micro", "v0", "v1", "w_abs", "walk_day", "rem"),
         *("used", "variance", "issued_qty", "cost_of_goods", "ending_qty", "ending_value"),

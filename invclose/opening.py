@@ -221,4 +221,18 @@ def merge_opening(
         from_opening=pl.lit(True),
     )
     fresh = _fresh(pl.concat([new, invoices]).select(*columns, "row_hash"))
-    return pl.concat([carried.select(fresh.columns), fresh], how="vertical")
+    merged = pl.concat([carried.select(fresh.columns), fresh], how="vertical")
+    return merged.with_columns(mark_unknown=_mark_unknown(merged, opening))
+
+
+def _mark_unknown(merged: pl.DataFrame, opening: OpeningState) -> pl.Expr:
+    """Issues marked to a receipt that is neither in the run nor closed by the opening.
+
+    Validation finds every ``marked_to`` in the input or the opening when the issue comes in,
+    but an issue carried open may outlive its receipt's presence: an input cut at the
+    closing date leaves out a receipt dated after it. Such a receipt is not financial on or
+    before the closing date as far as this run knows, so the issue waits (close-semantics
+    §4) instead of going to the method as if its receipt had been used up.
+    """
+    known = pl.concat([merged["txn_id"], opening.closed_items["txn_id"]]).implode()
+    return pl.col("marked_to").is_not_null() & ~pl.col("marked_to").is_in(known)

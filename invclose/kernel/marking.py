@@ -23,14 +23,18 @@ class MarkingOutcome:
 def settle_marked(working: pl.DataFrame) -> MarkingOutcome:
     """Serve every marked issue from its receipt, in key order per receipt."""
     # Narrow selects before the filters: only the columns read here are filtered.
+    unknown = pl.col("mark_unknown") if "mark_unknown" in working.columns else pl.lit(False)
     issues = (
-        working.select("pos", "fin", "q_abs", "marked_to", "participates", "is_receipt")
+        working.select(
+            "pos", "fin", "q_abs", "marked_to", "participates", "is_receipt", unknown.alias("unk")
+        )
         .filter(pl.col("participates") & ~pl.col("is_receipt") & pl.col("marked_to").is_not_null())
         .select(
             pl.col("pos").alias("issue_pos"),
             pl.col("fin").alias("i_fin"),
             pl.col("q_abs").alias("i_q"),
             "marked_to",
+            "unk",
         )
     )
     # Only rows some issue is marked to can match: look at those alone.
@@ -49,11 +53,12 @@ def settle_marked(working: pl.DataFrame) -> MarkingOutcome:
     )
     marked = issues.join(receipts, on="marked_to", how="left")
     found = pl.col("receipt_pos").is_not_null()
-    # A receipt absent from the working set was closed (used up) by an earlier close: it is
-    # eligible but has nothing left, so the whole issue goes on to the method.
-    eligible = ~found | (
+    # A receipt absent from the working set that an earlier close closed (used up) is
+    # eligible but has nothing left, so the whole issue goes on to the method; one that no
+    # close knows (``mark_unknown``: left out of an input cut at the closing date) is not.
+    eligible = (~found & ~pl.col("unk")) | (
         pl.col("r_is_receipt") & pl.col("r_part") & (pl.col("r_fin") | ~pl.col("i_fin"))
-    )
+    ).fill_null(False)
     marked = marked.with_columns(eligible=eligible, found=found)
     excluded = marked.filter(~pl.col("eligible")).select(pl.col("issue_pos").alias("pos"))
     served = (

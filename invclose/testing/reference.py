@@ -446,6 +446,14 @@ def reference_close(
     closed_before: frozenset[str] = opening.closed if opening is not None else frozenset()
     open_before: Mapping[str, OpenEntry] = opening.open if opening is not None else {}
 
+    # The invoice of a physical row open in the opening, dated after D: on D the row was
+    # still physical, so it continues from the stored row and the invoice takes no part.
+    for k, r in enumerate(raw_rows):
+        entry = open_before.get(str(r["txn_id"]))
+        late_invoice = r["status"] == _FINANCIAL and r["date"] > D
+        if entry is not None and entry.status == _PHYSICAL and late_invoice:
+            raw_rows[k] = dict(entry.row)
+
     # Rows of the opening that the df no longer holds continue from the stored row.
     present = {r["txn_id"] for r in raw_rows}
     for txn_id, carried_over in sorted(open_before.items()):

@@ -277,6 +277,31 @@ def test_an_invoice_after_the_close_leaves_an_open_physical_row_given_only_new_r
         )
 
 
+def test_an_open_issue_marked_to_a_receipt_left_out_of_the_input_still_waits() -> None:
+    # R3 (8 January, 1 @ 8.52) and I5 (10 January, -1 posted 28.63) marked to R2, received
+    # 7 March. January leaves I5 open (its receipt is after the closing date, §4). February's
+    # input is the month's rows alone (none here), so R2 is in neither the input nor the
+    # opening's closed rows: it is not financial on or before 28 February as far as the run
+    # knows, so I5 still waits and is logged, as with the whole history. It used to go to
+    # FIFO and take R3 (8.52, +20.11) as if R2 had been used up by an earlier close.
+    rows = tx(
+        ("R3", "A", 8, 1, "8.52"),
+        ("I5", "A", 10, -1, "-28.63", "financial", "R2"),
+        ("R2", "A", dt.date(2025, 3, 7), 1, "19.97"),
+    )
+    jan = invclose.close(rows, day(31), accounts=ACCOUNTS)
+    february = rows.filter(pl.col("date").is_between(dt.date(2025, 2, 1), FEB))
+    for given in (rows, february):
+        feb = invclose.close(given, FEB, accounts=ACCOUNTS, opening=jan)
+        assert feb.settlements.is_empty()
+        assert feb.adjustments.is_empty()
+        assert feb.log.select("code", "txn_id").rows() == [
+            ("marked_receipt_after_close_date", "I5")
+        ]
+        i5 = feb.open_items.filter(pl.col("txn_id") == "I5").row(0, named=True)
+        assert (i5["open_qty"], i5["open_value"]) == (D(-1), D("-28.63"))
+
+
 def test_an_invoice_dated_in_the_closed_period_is_refused() -> None:
     # P was physical at the January close; an invoice dated 25 January posts into the closed
     # period (close-semantics §12: physical or financial, no row on or before the lock).
