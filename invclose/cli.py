@@ -1,13 +1,16 @@
 """The ``invclose`` command line: thin commands over the public API.
 
-Exit status: 0 on success, 1 when the run logged warnings and ``--strict`` was given, 2 on
-bad input (a plain message, never a traceback).
+Exit status: 0 on success; 1 when ``--strict`` was given and the log (or the check's list)
+has warning or error rows (info rows do not count); 2 on bad input or a close that would fail
+(a plain message, never a traceback): ``close`` refuses such a close, ``check`` lists its
+``error`` rows and exits 2 too, so a pipeline gating on ``check`` stops where ``close`` would.
 """
 
 from __future__ import annotations
 
 import json
 import sys
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -18,7 +21,14 @@ from rich.table import Table
 
 import invclose
 from invclose.batched import close_batched
-from invclose.console import console, err_console, error_line
+from invclose.console import (
+    check_failure,
+    cli_wording,
+    console,
+    err_console,
+    error_line,
+    findings_table,
+)
 from invclose.errors import InvcloseError
 from invclose.io import read_one_file
 from invclose.progress import rich_progress
@@ -36,11 +46,27 @@ app.add_typer(ledger_app, name="ledger")
 
 BAD_INPUT = 2
 WARNINGS = 1
+#: Log levels that ``--strict`` turns into exit status 1 (``info`` rows never do).
+STRICT_LEVELS = ("warning", "error")
 
 
 def _fail(message: str) -> None:
     err_console.print(error_line(message), highlight=False, soft_wrap=True)
     raise typer.Exit(BAD_INPUT)
+
+
+def _money(value: Decimal | float | None) -> str:
+    """An amount as the JSON summaries write it: always two decimal places.
+
+    >>> _money(Decimal("0")), _money(None), _money(Decimal("-11.5"))
+    ('0.00', '0.00', '-11.50')
+    """
+    return f"{Decimal(value or 0):.2f}"
+
+
+def _strict_failed(log: pl.DataFrame) -> bool:
+    """Whether ``--strict`` fails on ``log``: it has a warning or an error row."""
+    return log.filter(pl.col("level").is_in(STRICT_LEVELS)).height > 0
 
 
 def _read_table(path: Path | None) -> pl.DataFrame | None:
@@ -100,7 +126,7 @@ def _batched_facts(out: Path) -> dict[str, Any]:
     return {
         "settlements": settlements,
         "adjustments": adjustments,
-        "total_cost_delta": str(delta),
+        "total_cost_delta": _money(delta),
         "log": [{"level": lv, "code": c, "rows": n} for lv, c, n in log_counts],
         "vouchers": vouchers,
     }
@@ -150,7 +176,7 @@ def _close_in_batches(
         )
         for entry in facts["log"]:
             console.print(f"  {entry['level']:<8} {entry['code']:<28} {entry['rows']:,}")
-    if strict and any(entry["level"] != "info" for entry in facts["log"]):
+    if strict and any(entry["level"] in STRICT_LEVELS for entry in facts["log"]):
         raise typer.Exit(WARNINGS)
 
 
@@ -161,7 +187,7 @@ def _facts(result: invclose.CloseResult) -> dict[str, Any]:
         "closing_date": result.closing_date.isoformat(),
         "settlements": result.settlements.height,
         "adjustments": result.adjustments.height,
-        "total_cost_delta": str(result.adjustments["cost_delta"].sum() or 0),
+        "total_cost_delta": _money(result.adjustments["cost_delta"].sum()),
         "log": [{"level": lv, "code": c, "rows": n} for lv, c, n in log_counts],
         "vouchers": result.vouchers["voucher_id"].n_unique(),
     }
@@ -172,7 +198,7 @@ def _finish(result: invclose.CloseResult, as_json: bool, strict: bool) -> None:
         sys.stdout.write(json.dumps(_facts(result), indent=2) + "\n")
     else:
         console.print(result.summary(), highlight=False, soft_wrap=True)
-    if strict and result.log.filter(pl.col("level") != "info").height > 0:
+    if strict and _strict_failed(result.log):
         raise typer.Exit(WARNINGS)
 
 
@@ -180,10 +206,24 @@ MethodOpt = Annotated[str | None, typer.Option(help="fifo, lifo, lifo_date, ... 
 ItemsOpt = Annotated[Path | None, typer.Option(help="item table (CSV/Parquet): method per item")]
 DimsOpt = Annotated[str | None, typer.Option(help="financial dimensions, e.g. site,warehouse")]
 AccountsOpt = Annotated[Path | None, typer.Option(help="accounts mapping (CSV/Parquet)")]
-PhysOpt = Annotated[bool, typer.Option("--include-physical-value", help="include physical value")]
+#: Flags take no value: an empty metavar keeps typer from showing ``<bool>`` after them.
+PhysOpt = Annotated[
+    bool,
+    typer.Option("--include-physical-value", metavar="", help="include physical value"),
+]
 DetailOpt = Annotated[str | None, typer.Option(help="transaction, item, item_group or total")]
-StrictOpt = Annotated[bool, typer.Option(help="exit 1 when the log has warnings")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="print a JSON summary")]
+StrictOpt = Annotated[
+    bool,
+    typer.Option(
+        "--strict",
+        metavar="",
+        help="exit 1 when the log has warning or error rows (info rows do not count)",
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", metavar="", help="print a JSON summary")]
+OpeningOpt = Annotated[
+    Path | None, typer.Option(help="directory of the previous close (its --out)")
+]
 
 
 @app.command("close")
@@ -199,7 +239,7 @@ def close_cmd(
     accounts: AccountsOpt = None,
     include_physical_value: PhysOpt = False,
     voucher_detail: DetailOpt = None,
-    opening: Annotated[Path | None, typer.Option(help="directory of the previous close")] = None,
+    opening: OpeningOpt = None,
     batch_rows: Annotated[
         int | None,
         typer.Option(
@@ -235,24 +275,28 @@ def check_cmd(
     dimensions: DimsOpt = None,
     accounts: AccountsOpt = None,
     include_physical_value: PhysOpt = False,
+    opening: OpeningOpt = None,
     strict: StrictOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """List what a close at DATE could not settle, and why (nothing is written)."""
+    """List what a close at DATE could not settle, and why (nothing is written).
+
+    Exit status 2 when the list has error rows (the close would fail, as `close` does on the
+    same input), 1 with --strict when it has warnings, else 0.
+    """
     settings = _settings(method, items, dimensions, accounts, include_physical_value, None)
     dims = settings["dimensions"] or ()
     frame = invclose.read_transactions(transactions, dimensions=dims)
-    findings = invclose.check(frame, date, **settings)
+    findings = invclose.check(frame, date, opening=opening, **settings)
     if as_json:
         sys.stdout.write(findings.drop("close_id").write_json() + "\n")
     else:
-        table = Table(title=f"pre-close check at {date}: {findings.height} finding(s)")
-        for col in ("level", "code", "item_id", *dims, "txn_id", "qty", "message"):
-            table.add_column(col, overflow="fold")
-        for row in findings.iter_rows(named=True):
-            table.add_row(*["" if row[c] is None else str(row[c]) for c in table_columns(table)])
-        console.print(table)
-    if strict and findings.height > 0:
+        title = f"pre-close check at {date}: {findings.height} finding(s)"
+        console.print(findings_table(findings, dims, title))
+    failure = check_failure(findings, date)
+    if failure is not None:
+        _fail(failure)
+    if strict and _strict_failed(findings):
         raise typer.Exit(WARNINGS)
 
 
@@ -263,36 +307,82 @@ def compare_cmd(
     methods: Annotated[
         str | None, typer.Option(help="comma-separated methods (default: the five periodic)")
     ] = None,
+    items: Annotated[
+        Path | None,
+        typer.Option(help="item table (CSV/Parquet): item groups, include_physical_value"),
+    ] = None,
     dimensions: DimsOpt = None,
+    include_physical_value: PhysOpt = False,
+    opening: OpeningOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Cost of goods and ending inventory per item under several methods (a what-if)."""
-    dims = [d.strip() for d in dimensions.split(",") if d.strip()] if dimensions else []
+    settings = _settings(None, items, dimensions, None, include_physical_value, None)
+    dims = settings["dimensions"] or []
+    wanted = None
+    if methods is not None:
+        wanted = [m.strip() for m in methods.split(",") if m.strip()]
+        if not wanted:
+            _fail(
+                "--methods names no method: give at least one (e.g. --methods fifo,lifo), "
+                "or leave --methods out to compare all five"
+            )
     frame = invclose.read_transactions(transactions, dimensions=dims)
-    wanted = [m.strip() for m in methods.split(",") if m.strip()] if methods else None
     with console.status("closing under each method...", spinner="dots"):
-        table = invclose.compare(frame, date, methods=wanted, dimensions=dims)
+        table = invclose.compare(
+            frame,
+            date,
+            methods=wanted,
+            dimensions=dims,
+            include_physical_value=settings["include_physical_value"],
+            opening=opening,
+            # compare takes the item table through its configuration (its method is replaced)
+            config=invclose.CloseConfig(items=settings["items"]),
+        )
     if as_json:
         sys.stdout.write(table.write_json() + "\n")
         return
+    console.print(_compare_view(table, date))
+
+
+def _compare_view(table: pl.DataFrame, date: str) -> Table:
+    """The compare table for a terminal: names whole, headers wrapped at their words.
+
+    ``item_id`` and ``method`` are never cut (``weighted_average`` and
+    ``weighted_average_date`` must stay apart); quantities lose their trailing zeros
+    (``235``, not ``235.000000``) so that the table fits 80 columns.
+    """
     view = Table(title=f"methods compared at {date}")
     for col in table.columns:
-        view.add_column(col, justify="right" if col not in ("item_id", "method") else "left")
-    for row in table.iter_rows():
-        view.add_row(*[str(v) for v in row])
-    console.print(view)
+        if col in ("item_id", "method"):
+            widest = max([len(col), *(len(str(v)) for v in table[col])])
+            view.add_column(col, no_wrap=True, min_width=widest)
+        else:
+            view.add_column(col.replace("_", " "), justify="right", overflow="fold")
+    quantities = {c for c in table.columns if c.endswith("_qty")}
+    for row in table.iter_rows(named=True):
+        view.add_row(*[_plain_quantity(v) if c in quantities else str(v) for c, v in row.items()])
+    return view
 
 
-def table_columns(table: Table) -> list[str]:
-    """Header names of a rich table, in order."""
-    return [str(c.header) for c in table.columns]
+def _plain_quantity(value: Decimal | None) -> str:
+    """A quantity without trailing zeros.
+
+    >>> _plain_quantity(Decimal("235.000000")), _plain_quantity(Decimal("-2.500000"))
+    ('235', '-2.5')
+    >>> _plain_quantity(Decimal("100.000000"))
+    '100'
+    """
+    return "" if value is None else f"{value.normalize():f}"
 
 
 @app.command("sql")
 def sql_cmd(
     result_dir: Annotated[Path, typer.Argument(help="directory written by `invclose close --out`")],
     query: Annotated[str, typer.Argument(help="SQL over the result tables and views")],
-    as_json: JsonOpt = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", metavar="", help="print the rows as JSON")
+    ] = False,
 ) -> None:
     """Run SQL over a written close (tables: settlements, adjustments, vouchers, log, ...)."""
     con = duckdb.connect()
@@ -312,7 +402,7 @@ def sql_cmd(
         sys.stdout.write(frame.write_json() + "\n")
         return
     with pl.Config(tbl_rows=200, tbl_cols=30, fmt_str_lengths=60):
-        console.print(str(frame), highlight=False)
+        console.print(str(frame), highlight=False, soft_wrap=True)
 
 
 def _sample_dir(data: Path | None) -> Path:
@@ -354,7 +444,7 @@ def main() -> None:
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except InvcloseError as exc:
-        err_console.print(error_line(str(exc)), highlight=False, soft_wrap=True)
+        err_console.print(error_line(cli_wording(str(exc))), highlight=False, soft_wrap=True)
         sys.exit(BAD_INPUT)
     except FileNotFoundError as exc:
         err_console.print(error_line(str(exc)), highlight=False, soft_wrap=True)

@@ -7,8 +7,17 @@ keep their ``[check_name]`` tags.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
 from rich.console import Console
+from rich.table import Table
 from rich.text import Text
+
+if TYPE_CHECKING:
+    import polars as pl
 
 console = Console(markup=False)
 err_console = Console(stderr=True, markup=False)
@@ -21,3 +30,87 @@ def error_line(message: str) -> Text:
     'error: row 3 [txn_id_duplicate]'
     """
     return Text.assemble(("error:", "bold red"), " ", message)
+
+
+#: The accounts option of ``invclose close``/``check``, named where the API says ``accounts=``.
+ACCOUNTS_OPTION = "pass --accounts FILE"
+
+#: Library error texts that address a Python caller, and what the command line says instead:
+#: a command-line user has no ``.failures`` DataFrame, gives ``--accounts``, not ``accounts=``,
+#: and cannot call ``invclose.decimalize`` on a file.
+_PYTHON_WORDING: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"; every failure is in this error's \.failures DataFrame"), ""),
+    (re.compile(r" Every row is in this error's \.failures DataFrame\."), ""),
+    (re.compile(r"pass accounts= with a row"), "{accounts} with a row"),
+    (
+        re.compile(
+            r"convert explicitly with invclose\.decimalize\(df\) \(rounds half away from zero "
+            r"to \d+ places\), or pass Decimal or text values"
+        ),
+        "store the column as a decimal or text type in the file (the command line never "
+        "rounds floats; in Python, invclose.decimalize converts them)",
+    ),
+    (re.compile(r" \(float columns: invclose\.decimalize\)"), ""),
+)
+
+
+def cli_wording(message: str, *, accounts: str = ACCOUNTS_OPTION) -> str:
+    """``message`` of a library error in command-line terms (options, files), not Python ones.
+
+    ``accounts`` replaces the API's "pass accounts=" (the ledger names its own option).
+
+    >>> cli_wording("... Fill the columns or pass accounts= with a row for these keys.")
+    '... Fill the columns or pass --accounts FILE with a row for these keys.'
+    """
+    for pattern, replacement in _PYTHON_WORDING:
+        message = pattern.sub(replacement.replace("{accounts}", accounts), message)
+    return message
+
+
+def findings_table(findings: pl.DataFrame, dims: Sequence[str], title: str) -> Table:
+    """The rows of a pre-close check (or a log) as a table that folds, never cuts, its text.
+
+    The ``message`` (what happened, why and how to fix it) is shown in full, however narrow
+    the terminal: long cells wrap inside their column. Codes stay whole (they are what one
+    searches for) and quantities lose their trailing zeros.
+    """
+    columns = ("level", "code", "item_id", *dims, "txn_id", "qty", "message")
+    table = Table(title=title)
+    for col in columns:
+        if col == "code":
+            widest = max([len(col), *(len(str(v)) for v in findings["code"])])
+            table.add_column(col, no_wrap=True, min_width=widest)
+        else:
+            table.add_column(col, overflow="fold", justify="right" if col == "qty" else "left")
+    for row in findings.iter_rows(named=True):
+        table.add_row(*[_cell(row.get(c)) for c in columns])
+    return table
+
+
+def _cell(value: object) -> str:
+    """A table cell: empty for null, a decimal without trailing zeros (``-10``, ``2.5``).
+
+    >>> _cell(None), _cell(Decimal("-10.000000")), _cell(Decimal("2.500000")), _cell("S-1")
+    ('', '-10', '2.5', 'S-1')
+    """
+    if value is None:
+        return ""
+    if isinstance(value, Decimal):
+        return f"{value.normalize():f}"
+    return str(value)
+
+
+def check_failure(findings: pl.DataFrame, date: str) -> str | None:
+    """The error message of a pre-close check whose list has ``error`` rows, else ``None``.
+
+    Such a close would fail (``close`` refuses it with exit status 2), so ``check`` fails
+    with it: a pipeline gating on ``check`` stops where the close would.
+    """
+    errors = findings.filter(findings["level"] == "error")
+    if errors.is_empty():
+        return None
+    codes = ", ".join(sorted(set(errors["code"].to_list())))
+    return (
+        f"a close at {date} would fail: {errors.height} error row(s) ({codes}); "
+        "fix them before closing"
+    )

@@ -68,6 +68,8 @@ def rich_progress(
 ) -> Iterator[ProgressCallback]:
     """A rich progress bar (rows, batches, elapsed time) driven by the events it is given.
 
+    The bar is drawn on standard error when it is a terminal; otherwise nothing is written.
+
     >>> with rich_progress(transient=True) as progress:       # doctest: +SKIP
     ...     invclose.close(df, "2025-01-31", progress=progress)
     """
@@ -80,14 +82,18 @@ def rich_progress(
         TimeElapsedColumn,
     )
 
+    stderr = Console(stderr=True)
     bar = Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn("rows  {task.fields[parts]}  {task.fields[stage]}"),
         TimeElapsedColumn(),
-        console=Console(stderr=True),
+        console=stderr,
         transient=transient,
+        # Drawn on a terminal only: to a file or pipe rich would write an empty line when
+        # the bar stops, ahead of any error message (a log file gains nothing from it).
+        disable=not stderr.is_terminal,
     )
     task = bar.add_task(description, total=None, parts="", stage="starting")
 

@@ -168,6 +168,15 @@ class _Coerced:
     column_failure: tuple[str, str, str] | None = None  # (check, value, hint)
 
 
+def _article(word: str) -> str:
+    """The indefinite article before ``word`` as spelled (by its first letter).
+
+    >>> _article("amount"), _article("inventory_account"), _article("qty")
+    ('an', 'an', 'a')
+    """
+    return "an" if word[:1].lower() in "aeiou" else "a"
+
+
 def _describe(target: pl.DataType) -> str:
     if isinstance(target, pl.Decimal):
         return f"an exact decimal with at most {target.scale} places"
@@ -434,7 +443,7 @@ def _prepare(
             if name in required:
                 failed.add(name)
                 hint = missing_hints.get(name) or (
-                    f"add a {name!r} column ({_describe(target)}); it is required"
+                    f"add {_article(name)} {name!r} column ({_describe(target)}); it is required"
                 )
                 failures.append(_column_failure(key, name, "column_missing", None, hint))
             exprs[name] = defaults.get(name, pl.lit(None)).cast(target).alias(name)

@@ -5,8 +5,8 @@ A Typer sub-application; the main command line mounts it with
 needs it to exist (a mistyped ``--db`` is refused, not silently made a new, empty ledger).
 ``check``, ``history``, ``verify`` and ``sql`` open it read-only. Every verb takes ``--json``
 (a JSON document on stdout, for machines). Exit status: 0 on success, 1 when ``verify`` finds
-a failed check (or, with ``--strict``, when a close or check logged warnings), 2 on a refused
-or invalid operation (a plain message on stderr, never a traceback).
+a failed check (or, with ``--strict``, when a close or check logged warnings or errors), 2 on
+a refused or invalid operation (a plain message on stderr, never a traceback).
 """
 
 from __future__ import annotations
@@ -23,7 +23,13 @@ import polars as pl
 import typer
 
 from invclose.config import CloseConfig
-from invclose.console import console, err_console, error_line
+from invclose.console import (
+    cli_wording,
+    console,
+    err_console,
+    error_line,
+    findings_table,
+)
 from invclose.errors import InvcloseError
 from invclose.io import first_paragraph, read_one_file
 from invclose.ledger.books import Ledger
@@ -41,14 +47,24 @@ ledger_app = typer.Typer(
 
 BAD_INPUT = 2
 FAILED = 1
+#: Where a ledger's accounts mapping comes from, named where the API says "pass accounts=".
+_LEDGER_ACCOUNTS = "give the ledger an accounts mapping (`invclose ledger init --accounts FILE`)"
 
 DbOpt = Annotated[
     Path, typer.Option("--db", help="the ledger file (created by `init`, required by the rest)")
 ]
 DateOpt = Annotated[str, typer.Option(help="date, e.g. 2025-01-31")]
 CommentOpt = Annotated[str | None, typer.Option(help="recorded in the history")]
-StrictOpt = Annotated[bool, typer.Option(help="exit 1 when the log has warnings")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON (for machines)")]
+#: Flags take no value: an empty metavar keeps typer from showing ``<bool>`` after them.
+StrictOpt = Annotated[
+    bool,
+    typer.Option(
+        "--strict",
+        metavar="",
+        help="exit 1 when the log has warning or error rows (info rows do not count)",
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", metavar="", help="print JSON (for machines)")]
 
 
 def _fail(message: str) -> NoReturn:
@@ -62,7 +78,7 @@ def _plain_errors() -> Iterator[None]:
     try:
         yield
     except InvcloseError as exc:
-        _fail(str(exc))
+        _fail(cli_wording(str(exc), accounts=_LEDGER_ACCOUNTS))
     except duckdb.Error as exc:
         # A damaged file can fail at any read, not only when it is opened.
         _fail(
@@ -216,11 +232,17 @@ def check_cmd(
     db: DbOpt, date: DateOpt, strict: StrictOpt = False, as_json: JsonOpt = False
 ) -> None:
     """What a close at DATE would log (writes nothing)."""
-    log = _run(db, lambda b: b.check(date), read_only=True)
+
+    def check(books: Ledger) -> tuple[pl.DataFrame, tuple[str, ...]]:
+        return books.check(date), tuple(books.dimensions)
+
+    log, dims = _run(db, check, read_only=True)
     if as_json:
         _write_json(log.drop("close_id").write_json())
     else:
-        _show(log)
+        # As `invclose check`: every message in full (a frame would cut it at 60 characters).
+        title = f"pre-close check at {date}: {log.height} finding(s)"
+        console.print(findings_table(log, dims, title))
     if strict and _warned(log):
         raise typer.Exit(FAILED)
 
@@ -348,7 +370,8 @@ def sql_cmd(
     query: Annotated[str, typer.Argument(help="read-only SQL")],
     as_json: JsonOpt = False,
 ) -> None:
-    """Run a read-only query over the file (tables, ``reconciliation``, ``gl_by_account``)."""
+    """Run a read-only query over the file (its tables and the reconciliation and
+    gl_by_account views)."""
 
     def read(books: Ledger) -> pl.DataFrame:
         try:

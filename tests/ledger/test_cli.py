@@ -27,6 +27,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from invclose.cli import main
+from invclose.console import console
 from invclose.ledger import Ledger
 from invclose.ledger.cli import ledger_app
 from tests.ledger.helpers import ACCOUNTS, CONFIG, day, gl_balance, rows
@@ -202,6 +203,32 @@ def test_check_lists_what_a_close_would_not_settle(
     assert strict.exit_code == 1  # the findings are warnings
     assert "insufficient_receipts" in strict.stdout
     assert snapshot(db) == before  # check writes nothing
+
+
+def test_check_prints_every_message_in_full(
+    make_db: Callable[[str], Path], files: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As the stateless check: a table whose messages are never cut (a Polars frame cut
+    # them at 60 characters, hiding the why and the fix).
+    monkeypatch.setattr(console, "_width", 400)
+    db = make_db("posted")
+    ok("post", "--db", db, files["short"])
+    found = json.loads(ok("check", "--db", db, "--date", "2025-01-31", "--json").stdout)
+    messages = {r["code"]: r["message"] for r in found}
+    assert len(messages["insufficient_receipts"]) > 200
+    shown = ok("check", "--db", db, "--date", "2025-01-31").stdout
+    assert "pre-close check at 2025-01-31: 2 finding(s)" in shown
+    for message in messages.values():
+        assert message in shown
+
+
+def test_errors_speak_of_the_command_line_not_of_python(
+    make_db: Callable[[str], Path], files: dict[str, Path]
+) -> None:
+    result = invoke("post", "--db", make_db("posted"), files["zero"])
+    assert result.exit_code == 2
+    assert "(row numbers count input rows from 0):" in result.stderr
+    assert ".failures" not in result.stderr  # a DataFrame only a Python caller has
 
 
 def test_close_settles_adjusts_and_locks(make_db: Callable[[str], Path]) -> None:

@@ -5,10 +5,16 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import polars as pl
 import pytest
+from typer.testing import CliRunner, Result
+
+import invclose
+from invclose.cli import app, main
+from invclose.console import console
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "sample_data"
@@ -305,3 +311,221 @@ def test_item_and_account_files_of_any_name_are_read_as_csv(tmp_path: Path) -> N
     )
     assert named.returncode == plain.returncode == 0, named.stderr
     assert named.stdout == plain.stdout
+
+
+# ---------------------------------------------------------------------------- review fixes
+# In process (typer's CliRunner) at a fixed console width of 80 columns, except where the
+# test needs a real process (what reaches a piped stderr).
+
+runner = CliRunner()
+CLOSE_ARGS = ("--date", "2025-01-31", "--dimensions", "site")
+WITH_ACCOUNTS = ("--accounts", str(SAMPLE / "accounts.csv"))
+
+
+@pytest.fixture
+def width(monkeypatch: pytest.MonkeyPatch) -> Callable[[int], None]:
+    """Set the width of the command line's console (80 columns unless told)."""
+
+    def set_width(columns: int) -> None:
+        monkeypatch.setattr(console, "_width", columns)
+
+    set_width(80)
+    return set_width
+
+
+def cli(*args: object) -> Result:
+    result = runner.invoke(app, [str(a) for a in args])
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.output
+    return result
+
+
+def entry(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str
+) -> tuple[int, str, str]:
+    """``invclose ARGS`` through ``main`` (the installed script): exit status, stdout, stderr."""
+    monkeypatch.setattr(sys, "argv", ["invclose", *args])
+    with pytest.raises(SystemExit) as stopped:
+        main()
+    out, err = capsys.readouterr()
+    return int(stopped.value.code or 0), out, " ".join(err.split())
+
+
+def test_check_exits_2_where_the_close_would_fail(
+    width: Callable[[int], None],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Without --accounts the 5 sales with a cost change have no account (review: exit 0).
+    data = SAMPLE / "transactions.csv"
+    closed, _, _ = entry(monkeypatch, capsys, "close", str(data), *CLOSE_ARGS)
+    check = cli("check", data, *CLOSE_ARGS)
+    assert closed == check.exit_code == 2
+    assert "a close at 2025-01-31 would fail: 5 error row(s) (missing_account)" in " ".join(
+        check.stderr.split()
+    )
+    assert "missing_account" in check.stdout  # the list is still printed
+    found = cli("check", data, *CLOSE_ARGS, "--json")
+    assert found.exit_code == 2
+    assert sum(r["level"] == "error" for r in json.loads(found.stdout)) == 5
+    # With the accounts only warnings are left: 0, and 1 with --strict (as close --strict).
+    assert cli("check", data, *CLOSE_ARGS, *WITH_ACCOUNTS).exit_code == 0
+    assert cli("check", data, *CLOSE_ARGS, *WITH_ACCOUNTS, "--strict").exit_code == 1
+
+
+def test_check_and_compare_continue_from_an_opening(tmp_path: Path) -> None:
+    # February alone: S-005 sells 5 BOLT at S1. Only the January close knows what is still on
+    # hand (sample_data/README.md): BOLT 5 units at S1 and -10 at S2 (S-101 still open),
+    # GLUE 15, PAINT 7. Without it the sale has no receipt (insufficient_receipts).
+    jan = tmp_path / "jan"
+    close = cli("close", SAMPLE / "transactions.csv", *CLOSE_ARGS, *WITH_ACCOUNTS, "--out", jan)
+    assert close.exit_code == 0, close.output
+    feb = tmp_path / "feb.csv"
+    feb.write_text(
+        "txn_id,item_id,site,date,qty,amount,status,seq,kind\n"
+        "S-005,BOLT,S1,2025-02-03,-5,-10.00,financial,18,sale\n"
+    )
+    args = ("--date", "2025-02-28", "--dimensions", "site", "--json")
+    alone = cli("check", feb, *args, *WITH_ACCOUNTS)
+    continued = cli("check", feb, *args, *WITH_ACCOUNTS, "--opening", jan)
+    assert alone.exit_code == continued.exit_code == 0, continued.output
+
+    def found(result: Result) -> set[tuple[str, str, str | None]]:
+        return {(r["code"], r["site"], r["txn_id"]) for r in json.loads(result.stdout)}
+
+    assert found(alone) == {
+        ("insufficient_receipts", "S1", "S-005"),
+        ("negative_on_hand", "S1", None),
+    }
+    assert found(continued) == {  # January's S2 shortage carries on; S-005 is covered
+        ("insufficient_receipts", "S2", "S-101"),
+        ("negative_on_hand", "S2", None),
+    }
+
+    def ending(*extra: object) -> dict[str, str]:
+        result = cli("compare", feb, *args, "--methods", "fifo", *extra)
+        assert result.exit_code == 0, result.output
+        return {r["item_id"]: r["ending_qty"] for r in json.loads(result.stdout)}
+
+    assert ending() == {"BOLT": "-5.000000"}
+    assert ending("--opening", jan) == {
+        "BOLT": "-10.000000",  # S1: 5 - 5; S2: -10
+        "GLUE": "15.000000",
+        "PAINT": "7.000000",
+    }
+
+
+def test_compare_takes_items_and_include_physical_value(tmp_path: Path) -> None:
+    # BOLT at S1 under lifo, by hand: S-003 is marked to P-001 (5.00); the other 190 units
+    # take P-002 (100 for 120.00) and 90 of P-001 (90.00). With physical value, P-003 (50 for
+    # 65.00, physical) is the last receipt: 50 of P-001 at 1.00 become 50 at 1.30, +15.00.
+    items = tmp_path / "items.csv"
+    items.write_text("item_id,include_physical_value\nBOLT,true\n")
+
+    def bolt(*extra: object) -> str:
+        result = cli(
+            "compare", SAMPLE / "transactions.csv", *CLOSE_ARGS, "--methods", "lifo", "--json",
+            *extra,
+        )  # fmt: skip
+        assert result.exit_code == 0, result.output
+        rows = {r["item_id"]: r["cost_of_goods"] for r in json.loads(result.stdout)}
+        return str(rows["BOLT"])
+
+    assert bolt() == "259.00"  # with S2: 44.00 (33.00 settled + 11.00 kept)
+    assert bolt("--include-physical-value") == bolt("--items", items) == "274.00"
+
+
+def test_sql_prints_a_wide_table_unwrapped(tmp_path: Path, width: Callable[[int], None]) -> None:
+    out = tmp_path / "jan"
+    assert cli("demo", "--out", out).exit_code == 0
+    result = cli("sql", out, "select repeat('x', 40) as a, repeat('y', 40) as b")
+    assert result.exit_code == 0, result.output
+    # Polars drew the row on one line of about 90 characters; the console must not cut it
+    # at 80 columns.
+    assert any(("x" * 40) in line and ("y" * 40) in line for line in result.stdout.splitlines())
+
+
+def test_compare_never_cuts_a_method_name(width: Callable[[int], None]) -> None:
+    result = cli("compare", SAMPLE / "transactions.csv", *CLOSE_ARGS)
+    assert result.exit_code == 0, result.output
+    methods = [line.split("│")[2].strip() for line in result.stdout.splitlines() if "BOLT" in line]
+    assert methods == ["fifo", "lifo", "lifo_date", "weighted_average", "weighted_average_date"]
+    assert "…" not in result.stdout  # no cell is cut
+    assert "258.49" in result.stdout  # weighted average: BOLT's cost of goods in full
+
+
+def test_progress_writes_nothing_to_a_piped_stderr() -> None:
+    demo = run("demo")
+    assert demo.returncode == 0
+    assert demo.stderr == ""  # was "\n": the progress bar's leftover line
+    failed = run("close", str(SAMPLE / "transactions.csv"), *CLOSE_ARGS)
+    assert failed.returncode == 2
+    assert failed.stderr.startswith("error: 5 transaction(s) must post an adjustment")
+
+
+def test_json_summary_writes_a_zero_total_with_two_places(tmp_path: Path) -> None:
+    # On January 2nd only P-201 is posted: nothing to adjust, the total change is 0.00.
+    early = ("--date", "2025-01-02", "--dimensions", "site", "--json")
+    memory = cli("close", SAMPLE / "transactions.parquet", *early)
+    batched = cli(
+        "close", SAMPLE / "transactions.parquet", *early, "--batch-rows", "5",
+        "--out", tmp_path / "b",
+    )  # fmt: skip
+    assert memory.exit_code == batched.exit_code == 0, batched.output
+    assert json.loads(memory.stdout)["adjustments"] == 0
+    assert json.loads(memory.stdout)["total_cost_delta"] == "0.00"
+    assert json.loads(batched.stdout)["total_cost_delta"] == "0.00"
+
+
+def test_compare_refuses_an_empty_method_list() -> None:
+    for empty in ("", " , "):
+        result = cli("compare", SAMPLE / "transactions.csv", *CLOSE_ARGS, "--methods", empty)
+        assert result.exit_code == 2
+        assert result.stdout == ""
+        assert "--methods names no method" in result.stderr
+
+
+def test_errors_name_the_options_of_the_command_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = str(SAMPLE / "transactions.csv")
+    code, _, err = entry(monkeypatch, capsys, "close", data, *CLOSE_ARGS)
+    assert code == 2
+    assert "pass --accounts FILE with a row for these keys" in err
+    assert "accounts=" not in err
+    floats = tmp_path / "floats.parquet"
+    pl.read_csv(SAMPLE / "transactions.csv").write_parquet(floats)  # amount as Float64
+    code, _, err = entry(monkeypatch, capsys, "close", str(floats), *CLOSE_ARGS)
+    assert code == 2
+    assert "store the column as a decimal or text type in the file" in err
+    assert "decimalize(df)" not in err
+    assert "(row numbers count input rows from 0):" in err
+    assert ".failures" not in err
+    no_amount = tmp_path / "no_amount.csv"
+    no_amount.write_text("txn_id,item_id,date,qty\nR1,A,2025-01-02,1\n")
+    code, _, err = entry(monkeypatch, capsys, "close", str(no_amount), "--date", "2025-01-31")
+    assert code == 2
+    assert "add an 'amount' column" in err
+    # The Python API keeps its own wording.
+    with pytest.raises(invclose.InvcloseError, match=r"pass accounts= with a row"):
+        invclose.close(invclose.read_transactions(data, dimensions=["site"]), "2025-01-31",
+                       dimensions=["site"])  # fmt: skip
+
+
+def test_accounts_without_a_column_ask_for_an_inventory_account() -> None:
+    accounts = pl.DataFrame({"kind": ["sale"], "offset_account": ["5000"]})
+    data = invclose.read_transactions(SAMPLE / "transactions.csv", dimensions=["site"])
+    with pytest.raises(invclose.InvcloseError) as refused:
+        invclose.close(data, "2025-01-31", dimensions=["site"], accounts=accounts)
+    assert "add an 'inventory_account' column" in str(refused.value)
+
+
+def test_help_shows_no_bool_metavar_and_plain_text() -> None:
+    for command in ("close", "check", "compare", "sql"):
+        text = cli(command, "--help").stdout
+        flags = [line for line in text.splitlines() if "--json" in line or "--strict" in line]
+        assert flags
+        assert not any("<bool>" in line for line in flags), flags
+    assert "print the rows as JSON" in cli("sql", "--help").stdout
+    ledger_sql = cli("ledger", "sql", "--help").stdout
+    assert "``" not in ledger_sql
+    assert "reconciliation" in ledger_sql
