@@ -662,7 +662,8 @@ def compare(
     polars.DataFrame
         One row per item and method: ``issued_qty``, ``cost_of_goods`` (final cost of the
         financial issues dated on or before ``date``, positive; issues of transfer orders
-        excluded), ``ending_qty`` and ``ending_value`` (the item's balances summed).
+        excluded; with ``opening``, of the part of each issue still open in it),
+        ``ending_qty`` and ``ending_value`` (the item's balances summed).
 
     Examples
     --------
@@ -719,7 +720,9 @@ def compare(
     cogs = (
         issues.with_columns(split)
         .group_by("item_id", "method")
-        .agg(issued=(-pl.col("q0")).sum(), cost=(-pl.col("carried1")).sum())
+        # What this run issues: a row's open part at the start (the whole row, unless an
+        # opening closed part of it), at its value after the run.
+        .agg(issued=(-pl.col("q0")).sum(), cost=(-(pl.col("v0") + pl.col("adjustment"))).sum())
     )
     ending = (
         output.balances.with_columns(split)

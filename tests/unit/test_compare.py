@@ -63,3 +63,28 @@ def test_an_empty_list_of_methods_is_refused() -> None:
     tx = invclose.read_transactions(SAMPLE / "transactions.parquet", dimensions=["site"])
     with pytest.raises(invclose.ConfigError, match="methods is empty"):
         invclose.compare(tx, "2025-01-31", methods=[], dimensions=["site"])
+
+
+def test_compare_from_an_opening_counts_the_open_part_of_a_carried_issue() -> None:
+    # BOLT after the January close: S-101 (S2, 40 issued for 44.00 posted) is open for 10
+    # units at 11.00 (no receipt at S2); P-002 (S1) has 5 units left for 6.00. February's
+    # rows alone: S-004 issues 5 at S1 and takes P-002's last 5 (6.00) under both methods.
+    # The run issues S-101's open 10 units at their 11.00 and S-004's 5 at 6.00: 15 units for
+    # 17.00. The cost used to be S-101's whole carried 44.00 beside its open 10 units (50.00).
+    tx = invclose.read_transactions(SAMPLE / "transactions.parquet", dimensions=["site"])
+    settings = {"dimensions": ["site"], "items": pl.read_csv(SAMPLE / "items.csv")}
+    jan = invclose.close(
+        tx,
+        "2025-01-31",
+        accounts=pl.read_csv(SAMPLE / "accounts.csv", infer_schema=False),
+        **settings,
+    )
+    february = tx.filter(pl.col("date") > pl.date(2025, 1, 31))
+    for given in (february, tx):
+        table = invclose.compare(
+            given, "2025-02-28", methods=["fifo", "lifo"], dimensions=["site"], opening=jan
+        ).filter(pl.col("item_id") == "BOLT")
+        assert table.select("method", "issued_qty", "cost_of_goods").rows() == [
+            ("fifo", D(15), D("17.00")),
+            ("lifo", D(15), D("17.00")),
+        ]
