@@ -317,7 +317,7 @@ class CloseResult:
             "",
             f"Scope        {_plural(f['items'], 'item')} in {_plural(f['groups'], 'group')}"
             f" ({group_word})",
-            f"Settlements  {f['pieces']} pieces, qty {_qty(f['settled_qty'])}, "
+            f"Settlements  {_plural(f['pieces'], 'piece')}, qty {_qty(f['settled_qty'])}, "
             f"amount {_money(f['settled_amount'])}",
             f"Adjustments  {f['adjusted']} transactions, total cost delta "
             f"{_signed(f['cost_delta'])} (increases {_signed(f['cost_up'])}, "
@@ -388,7 +388,7 @@ class CloseResult:
             ("items / groups", f"{f['items']} / {f['groups']}"),
             (
                 "settlements",
-                f"{f['pieces']} pieces, qty {_qty(f['settled_qty'])}, "
+                f"{_plural(f['pieces'], 'piece')}, qty {_qty(f['settled_qty'])}, "
                 f"amount {_money(f['settled_amount'])}",
             ),
             (

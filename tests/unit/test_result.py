@@ -12,6 +12,7 @@ import duckdb
 import polars as pl
 import pytest
 
+import invclose
 from invclose.errors import InvcloseError
 from invclose.result import CloseResult, read_result
 from invclose.schemas import MONEY, QTY, RESULT_TABLES, conform, empty_table, table_schema
@@ -703,6 +704,22 @@ def test_summary_of_empty_result() -> None:
     assert "0 items in 0 groups (item)" in text
     assert "total cost delta 0.00 (increases 0.00, decreases 0.00)" in text
     assert "Findings     none" in text
+
+
+def test_summary_counts_one_piece_in_the_singular() -> None:
+    # One receipt of 2 @ 10.00, one issue of 1: one piece of 1 unit for 5.00.
+    rows = pl.DataFrame(
+        {
+            "txn_id": ["R", "I"],
+            "item_id": ["A", "A"],
+            "date": [DATE, DATE],
+            "qty": [D("2"), D("-1")],
+            "amount": [D("10.00"), D("-5.00")],
+        },
+        schema_overrides={"qty": pl.Decimal(38, 6), "amount": pl.Decimal(38, 2)},
+    )
+    text = invclose.close(rows, DATE).summary()
+    assert "Settlements  1 piece, qty 1, amount 5.00" in text
 
 
 def test_repr_html(result: CloseResult) -> None:
