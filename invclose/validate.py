@@ -438,6 +438,17 @@ def _prepare(
     exprs: dict[str, pl.Expr] = {}
     pending: list[tuple[str, _RowCheck]] = []
     cleaned: list[pl.Expr] = []
+    # Columns nothing here reads: named beside a missing required column, they are likely
+    # the same column misspelt (an accounts file with "inv" for "inventory_account").
+    unread = [c for c in raw.columns if c not in schema]
+    unread_note = (
+        "; the table has columns that are not read: "
+        + ", ".join(repr(c) for c in unread[:10])
+        + (" ..." if len(unread) > 10 else "")
+        + " (a misspelling?)"
+        if unread
+        else ""
+    )
     for name, target in schema.items():
         if name not in raw.columns:
             if name in required:
@@ -445,7 +456,9 @@ def _prepare(
                 hint = missing_hints.get(name) or (
                     f"add {_article(name)} {name!r} column ({_describe(target)}); it is required"
                 )
-                failures.append(_column_failure(key, name, "column_missing", None, hint))
+                failures.append(
+                    _column_failure(key, name, "column_missing", None, hint + unread_note)
+                )
             exprs[name] = defaults.get(name, pl.lit(None)).cast(target).alias(name)
             continue
         dtype = raw.schema[name]

@@ -701,6 +701,23 @@ def test_accounts_canonical() -> None:
     ]
 
 
+def test_a_missing_column_names_the_columns_that_are_not_read() -> None:
+    # "inv" / "off" / "group" are not the mapping's column names: the failure for each missing
+    # required column names them, so the misspelling shows; a table whose required columns
+    # are all there is not told about the columns it has beside them.
+    misspelt = pl.DataFrame({"kind": ["sale"], "group": ["HW"], "inv": ["1400"], "off": ["5000"]})
+    with pytest.raises(InputValidationError) as caught:
+        normalize_accounts(misspelt)
+    hints = caught.value.failures.filter(pl.col("check") == "column_missing")["hint"].to_list()
+    assert len(hints) == 2
+    for hint in hints:
+        assert hint.endswith("not read: 'group', 'inv', 'off' (a misspelling?)")
+    complete = pl.DataFrame(
+        {"kind": ["sale"], "inventory_account": ["1400"], "offset_account": ["5000"], "x": ["1"]}
+    )
+    assert normalize_accounts(complete) is not None
+
+
 def test_accounts_missing_column_and_duplicate_keys() -> None:
     with pytest.raises(InputValidationError, match=r"column 'offset_account' \[column_missing\]"):
         normalize_accounts(pl.DataFrame({"kind": ["sale"], "inventory_account": ["1400"]}))
