@@ -99,7 +99,10 @@ class Ledger(LedgerReads):
         Notes
         -----
         Any failure refuses the whole batch and writes nothing. Without a ``seq`` column, the
-        rows follow every earlier posting in order.
+        rows follow every earlier posting in order. A batch holding a physical row and its
+        invoice is costed once, in posting order, and stored as two posting runs: the batch
+        without those invoices, then the invoices (so each version has its run; the returned
+        ``run_id`` is the second's).
         """
         dims = self.dimensions
         with self._operation("post"):
@@ -110,11 +113,14 @@ class Ledger(LedgerReads):
                 + [raw[c].cast(pl.String, strict=False) for c in named]
             ).drop_nulls()
             stored = self._current(ids=ids)
+            # Both rows of an invoice pair in the batch: the physical row is costed and posted
+            # at its place, and its invoice after it (as if posted in a later batch).
             batch = normalize_transactions(
                 raw,
                 dimensions=dims,
                 require_amount=False,
                 known=stored.select("txn_id", "item_id", *dims, "qty") if stored.height else None,
+                keep_invoice_pairs=True,
             )
             if batch.is_empty():
                 msg = "nothing to post: the batch has no rows"
@@ -123,39 +129,59 @@ class Ledger(LedgerReads):
                 start = self._store.scalar("SELECT coalesce(max(seq), -1) + 1 FROM transactions")
                 batch = batch.with_columns(pl.col("seq") + int(start))
             postings.refuse_backdated(batch, self._lock())
-            invoices = postings.check_against_ledger(batch, stored, dims)
+            paired = batch.filter(pl.col("txn_id").is_duplicated())
+            postings.check_against_ledger(batch.join(paired, on="txn_id", how="anti"), stored, dims)
+            # One costing of the whole batch, pairs included, in posting order.
             batch = self._cost_batch(batch)
             postings.missing_amounts(batch)
-            columns = list(input_schema(dims))
-            batch = batch.with_columns(row_hash=row_hashes(batch, columns))
-            grouped = resolve_items(batch, normalize_items(self._cfg.items), self._cfg)
-            carried = self._store.query(
-                "SELECT version_hash AS phys_hash, SUM(adjustment) AS adjusted FROM adjustments "
-                "WHERE version_hash IS NOT NULL GROUP BY ALL"
-            ).with_columns(adjusted=to_cents(pl.col("adjusted")))
-            run_id = self._next_run_id()
-            post_id = content_id(batch["row_hash"], "post", prefix="P")
-            rows, lines = postings.posting_vouchers(
-                grouped.select(
-                    *columns, "item_group", *(["variance"] if "variance" in grouped.columns else [])
-                ),
-                invoices,
-                carried,
-                normalize_accounts(self._cfg.accounts),
-                dims,
-                post_id,
+            second = (pl.col("txn_id").is_in(paired["txn_id"].implode())) & (
+                pl.col("status") == "financial"
             )
-            rows = rows.join(batch.select("txn_id", "row_hash"), on="txn_id", maintain_order="left")
-            self._store.insert("transactions", rows.with_columns(run_id=pl.lit(run_id)), dims)
-            self._store.fault("stored_transactions")
-            self._store.insert("vouchers", lines.with_columns(run_id=pl.lit(run_id)), dims)
-            self._append_run(
-                run_id,
-                "post",
-                audit.joined_digest(batch["row_hash"]),
-                date=batch["date"].max(),
-                close_id=post_id,
-            )
+            run_id = self._write_posting(batch.filter(~second), stored)
+            if not paired.is_empty():
+                run_id = self._write_posting(
+                    batch.filter(second), self._current(ids=paired["txn_id"].unique())
+                )
+        return run_id
+
+    def _write_posting(self, batch: pl.DataFrame, stored: pl.DataFrame) -> int:
+        """Store costed ``batch`` as one posting run with its vouchers; its ``run_id``.
+
+        ``stored`` holds the current versions of the batch's ids the ledger has (the physical
+        rows the batch's invoices replace).
+        """
+        dims = self.dimensions
+        invoices = postings.check_against_ledger(batch, stored, dims)
+        columns = list(input_schema(dims))
+        batch = batch.with_columns(row_hash=row_hashes(batch, columns))
+        grouped = resolve_items(batch, normalize_items(self._cfg.items), self._cfg)
+        carried = self._store.query(
+            "SELECT version_hash AS phys_hash, SUM(adjustment) AS adjusted FROM adjustments "
+            "WHERE version_hash IS NOT NULL GROUP BY ALL"
+        ).with_columns(adjusted=to_cents(pl.col("adjusted")))
+        run_id = self._next_run_id()
+        post_id = content_id(batch["row_hash"], "post", prefix="P")
+        rows, lines = postings.posting_vouchers(
+            grouped.select(
+                *columns, "item_group", *(["variance"] if "variance" in grouped.columns else [])
+            ),
+            invoices,
+            carried,
+            normalize_accounts(self._cfg.accounts),
+            dims,
+            post_id,
+        )
+        rows = rows.join(batch.select("txn_id", "row_hash"), on="txn_id", maintain_order="left")
+        self._store.insert("transactions", rows.with_columns(run_id=pl.lit(run_id)), dims)
+        self._store.fault("stored_transactions")
+        self._store.insert("vouchers", lines.with_columns(run_id=pl.lit(run_id)), dims)
+        self._append_run(
+            run_id,
+            "post",
+            audit.joined_digest(batch["row_hash"]),
+            date=batch["date"].max(),
+            close_id=post_id,
+        )
         return run_id
 
     def _cost_batch(self, batch: pl.DataFrame) -> pl.DataFrame:
@@ -182,8 +208,17 @@ class Ledger(LedgerReads):
             postings.missing_amounts(batch)
             return batch
         cfg = self._cfg
-        methods = resolve_items(batch, normalize_items(cfg.items), cfg)["method"]
-        if not batch["amount"].null_count() and not methods.is_in(PERPETUAL).any():
+        items = normalize_items(cfg.items)
+        methods = resolve_items(batch, items, cfg)["method"]
+        # A dated standard cost may fall due with any batch (its revaluation is added once the
+        # change is active by the batch's last date), whatever items the batch holds.
+        dated_standard = items is not None and (
+            items.filter(
+                (pl.col("method") == "standard") & pl.col("valid_from").is_not_null()
+            ).height
+            > 0
+        )
+        if not (batch["amount"].null_count() or methods.is_in(PERPETUAL).any() or dated_standard):
             return batch
         dims = self.dimensions
         state = self._state()

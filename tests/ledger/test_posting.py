@@ -355,6 +355,31 @@ def test_standard_cost_change_posts_its_revaluation(tmp_path: Path) -> None:
         assert_consistent(books)
 
 
+def test_a_batch_of_other_items_posts_a_revaluation_that_falls_due(tmp_path: Path) -> None:
+    # S at standard 10.00, 12.00 from 1 February; item P is fifo (the config's default). R1
+    # (5 units of S, 2 January) is posted; then a batch holding only P's purchase of
+    # 3 February, with its amount. The change is active by that batch's last date: the
+    # 5 units of S on hand on 1 February are revalued by +10.00 with it, as they are when
+    # both rows come in one batch. That batch used to skip costing (no row without an
+    # amount, no standard row), so the revaluation never came (and no close makes it later).
+    config = _standard_10_then_12()
+    r1 = rows(("R1", "S", day(1, 2), "5", None, "purchase"))
+    p1 = rows(("P1", "P", day(2, 3), "1", "7.00", "purchase"))
+    for batches in ("two", "one"):
+        with Ledger(tmp_path / f"{batches}.duckdb", config=config) as books:
+            if batches == "two":
+                books.post(r1)
+                books.post(p1)
+            else:
+                books.post(pl.concat([r1, p1]))
+            reval = books.transactions().filter(pl.col("kind") == "revaluation")
+            assert reval.select("date", "amount").rows() == [(day(2, 1), D("10.00"))], batches
+            # 50.00 + 10.00 for S, 7.00 for P.
+            assert gl_balance(books, "1400") == D("67.00"), batches
+            assert gl_balance(books, "5900") == D("-10.00"), batches
+            assert_consistent(books)
+
+
 def test_a_receipt_backdated_before_a_posted_revaluation_is_revalued(tmp_path: Path) -> None:
     # S at standard 10.00, 12.00 from 1 February. R1 (5 units, 2 January) is posted, then I1
     # (1 unit, 5 February) with the revaluation of the 5 units on hand on 1 February:
@@ -407,6 +432,35 @@ def test_moving_average_invoice_capitalises_only_what_is_on_hand(tmp_path: Path)
         amounts = dict(books.transactions().select("txn_id", "amount").iter_rows())
         assert amounts == {"P1": D("25.00"), "S1": D("-10.00"), "S2": D("-15.00")}
         assert gl_balance(books, "1400") == D("0.00")
+        assert_consistent(books)
+
+
+def test_a_physical_row_and_its_invoice_in_one_batch_post_as_in_two(tmp_path: Path) -> None:
+    # The rows of the test above in one batch: P1 received physically (2 @ 20.00), S1 sells
+    # 1 at the average 10.00, P1's invoice at 30.00 capitalises 5.00 (1 of its 2 units is on
+    # hand) and books 5.00 of price variance, S2 leaves at 15.00. The physical row used to be
+    # dropped before costing (S1 then cost nothing to go on, P1's invoice came in as a new
+    # receipt), so one batch gave other books than three.
+    items = pl.DataFrame({"item_id": ["M"], "method": ["moving_average"]})
+    accounts = ACCOUNTS.with_columns(variance_account=pl.lit("5900"))
+    config = invclose.CloseConfig(dimensions=["site"], accounts=accounts, items=items)
+    with Ledger(tmp_path / "books.duckdb", config=config) as books:
+        books.post(
+            rows(
+                ("P1", "M", day(1, 2), "2", "20.00", "purchase", "physical"),
+                ("S1", "M", day(1, 3), "-1", None, "sale"),
+                ("P1", "M", day(1, 4), "2", "30.00", "purchase"),
+                ("S2", "M", day(1, 5), "-1", None, "sale"),
+            )
+        )
+        amounts = dict(books.transactions().select("txn_id", "amount").iter_rows())
+        assert amounts == {"P1": D("25.00"), "S1": D("-10.00"), "S2": D("-15.00")}
+        # The physical row is stored and posted first, its invoice in a second posting run.
+        assert books.history().select("kind").rows() == [("post",), ("post",)]
+        assert gl_balance(books, "1400") == D("0.00")
+        assert gl_balance(books, "2100") == D("-30.00")
+        assert gl_balance(books, "5000") == D("25.00")
+        assert gl_balance(books, "5900") == D("5.00")
         assert_consistent(books)
 
 
