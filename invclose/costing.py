@@ -48,6 +48,7 @@ from invclose.errors import InputValidationError
 from invclose.kernel.money import from_cents, mul_div_round, to_cents, to_micro
 from invclose.kernel.posting_walk import MOVING, PERIODIC, STANDARD, posting_walk
 from invclose.kernel.prepare import group_keys
+from invclose.kernel.virtual import dims_text
 from invclose.opening import load_opening
 from invclose.schemas import MICRO_PER_UNIT, MONEY, input_schema
 from invclose.validate import (
@@ -260,11 +261,6 @@ def _revaluations(
         .agg(pl.col("q").sum())
         .sort([*keys, "valid_from"], nulls_last=False)
     )
-    dims_text = (
-        pl.concat_str([pl.col(d).fill_null("") for d in dims], separator="|")
-        if dims
-        else pl.lit("")
-    )
     # Int128: a revaluation past 64 bits is refused by post_costs (too_large), not wrapped.
     change = mul_div_round(
         pl.col("new_cents") - pl.col("old_cents"),
@@ -279,7 +275,9 @@ def _revaluations(
                 pl.lit("REVAL"),
                 pl.col("valid_from").dt.to_string("%Y-%m-%d"),
                 pl.col("item_id"),
-                dims_text,
+                # Escaped like the virtual rows' ids: ("a|b", "c") and ("a", "b|c"), or a null
+                # and an empty value, are different groups and get different ids.
+                dims_text(dims),
             ],
             separator=":",
         ),

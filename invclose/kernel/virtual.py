@@ -11,6 +11,7 @@ such as ("a|b", "c") and ("a", "b|c") would otherwise share their ids.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 
 import polars as pl
 
@@ -38,7 +39,8 @@ def _dim_text(column: str) -> pl.Expr:
     )
 
 
-def _dims_text(dims: list[str]) -> pl.Expr:
+def dims_text(dims: Sequence[str]) -> pl.Expr:
+    """The dimension values of a row in an id, escaped (:func:`_dim_text`), joined by ``|``."""
     if not dims:
         return pl.lit("")
     return pl.concat_str([_dim_text(d) for d in dims], separator="|")
@@ -50,7 +52,7 @@ def virtual_id(prefix: str, dims: list[str], suffix: str | None = None) -> pl.Ex
         pl.lit(prefix),
         pl.col("date").dt.to_string("%Y-%m-%d"),
         pl.col("item_id"),
-        _dims_text(dims),
+        dims_text(dims),
     ]
     if suffix is not None:
         parts.append(pl.lit(suffix))
