@@ -324,6 +324,9 @@ def post_costs(
         Defaults for items the table does not list.
     opening
         An earlier ``CloseResult`` (or its directory) whose open items start the replay.
+        ``df`` may hold the whole history, as for ``close()``: rows the opening closed or
+        holds open were costed before it and are returned as given (``variance`` null), not
+        replayed again (the invoice of a physical row open in it is new).
     posted
         Rows already posted after ``opening`` (or from the start), with their final amounts:
         replayed, in posting order among the rows of ``df``, to rebuild the on-hand state, but
@@ -360,6 +363,10 @@ def post_costs(
     # Both rows of an invoice pair stay: the physical row is replayed at its place in posting
     # order and the invoice at its own (which replaces it), and both are returned.
     tx = normalize_transactions(df, dimensions=dims, require_amount=False, keep_invoice_pairs=True)
+    # Rows the opening closed or holds open were costed before it (the whole history may be
+    # given, as to close()): its open items start the replay instead, so they are returned as
+    # given (variance null) and not replayed a second time.
+    tx, earlier = _split_known(tx.with_row_index("__given"), opening, dims)
     tx = tx.with_columns(__posted=pl.lit(False))
     if posted is not None:
         before = normalize_transactions(
@@ -367,9 +374,18 @@ def post_costs(
         )
         # Validated together: an id may repeat across the two only as an invoice pair.
         normalize_transactions(
-            pl.concat([before, tx.drop("__posted")]), dimensions=dims, require_amount=False
+            pl.concat([before, tx.drop("__posted", "__given")]),
+            dimensions=dims,
+            require_amount=False,
         )
-        tx = pl.concat([before.with_columns(__posted=pl.lit(True)), tx])
+        tx = pl.concat(
+            [
+                before.with_columns(
+                    __given=pl.lit(None, pl.UInt32), __posted=pl.lit(True)
+                ).select(tx.columns),
+                tx,
+            ]
+        )
     # Input order, to return the rows as given (joins below need not keep it).
     tx = tx.with_row_index("__in")
     item_table = normalize_items(items)
@@ -485,8 +501,29 @@ def post_costs(
             .select(revaluations.columns)
         )
     _refuse_revaluations_too_large(ordered, costed, revaluations, groups, keys)
-    costed = costed.filter(~pl.col("__posted")).select(*input_schema(dims), "variance")
+    costed = costed.filter(~pl.col("__posted")).select("__given", *input_schema(dims), "variance")
+    if not earlier.is_empty():
+        given_back = earlier.with_columns(variance=pl.lit(None, MONEY)).select(costed.columns)
+        costed = pl.concat([costed, given_back]).sort("__given")
+    costed = costed.drop("__given")
     return pl.concat([costed, revaluations]) if not revaluations.is_empty() else costed
+
+
+def _split_known(
+    tx: pl.DataFrame, opening: Any, dims: tuple[str, ...]
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """``tx`` without the rows ``opening`` knows (closed or open in it), and those rows.
+
+    The invoice of a physical row open in the opening is new (it replaces that row).
+    """
+    state = load_opening(opening, dims)
+    if state is None:
+        return tx, tx.clear()
+    open_physical = state.open_items.filter(pl.col("status") == "physical")["txn_id"]
+    known = pl.col("txn_id").is_in(
+        pl.concat([state.closed_items["txn_id"], state.open_items["txn_id"]]).implode()
+    ) & ~(pl.col("txn_id").is_in(open_physical.implode()) & (pl.col("status") == "financial"))
+    return tx.filter(~known), tx.filter(known)
 
 
 def _onhand_moves(

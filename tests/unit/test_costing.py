@@ -524,6 +524,38 @@ def test_groups_that_print_alike_get_revaluations_with_different_ids(tmp_path: P
         assert stored["amount"].sum() == D("28.00")
 
 
+def test_post_costs_from_an_opening_skips_the_rows_it_knows() -> None:
+    # Moving average. January: R1 2 @ 20.00, S1 -1 (at 10.00), R2 1 @ 40.00: 2 units, 50.00
+    # on hand at the January close. February: R3 1 @ 10.00, then S2 -1 at (50 + 10) / 3 =
+    # 20.00. Given the whole history with the opening, January's rows are the opening's
+    # (returned as given, variance null), not replayed on top of it: S2 costs 20.00 as with
+    # February's rows alone (it used to cost 20.50, January counted twice).
+    items = pl.DataFrame({"item_id": ["A"], "method": ["moving_average"]})
+    january = _rows(
+        ("R1", day(5), "2", "20.00", "financial"),
+        ("S1", day(6), "-1", None, "financial"),
+        ("R2", day(7), "1", "40.00", "financial"),
+    )
+    costed = invclose.post_costs(january, items=items).drop("variance")
+    assert costed["amount"].to_list() == [D("20.00"), D("-10.00"), D("40.00")]
+    jan = invclose.close(costed, "2025-01-31", items=items)
+    february = _rows(
+        ("R3", dt.date(2025, 2, 5), "1", "10.00", "financial"),
+        ("S2", dt.date(2025, 2, 6), "-1", None, "financial"),
+    ).with_columns(seq=pl.Series([3, 4]))
+    alone = invclose.post_costs(february, items=items, opening=jan)
+    history = pl.concat([costed, february], how="diagonal_relaxed")
+    whole = invclose.post_costs(history, items=items, opening=jan)
+    assert alone.select("txn_id", "amount").rows() == [("R3", D("10.00")), ("S2", D("-20.00"))]
+    assert whole.select("txn_id", "amount", "variance").rows() == [
+        ("R1", D("20.00"), None),
+        ("S1", D("-10.00"), None),
+        ("R2", D("40.00"), None),
+        ("R3", D("10.00"), D("0.00")),
+        ("S2", D("-20.00"), D("0.00")),
+    ]
+
+
 def test_a_close_warns_of_a_standard_cost_change_nothing_revalued() -> None:
     # A at standard 10.00, 12.00 from 1 February. R1 (5 units, 5 January) posts 50.00; nothing
     # is posted after 1 February, so no revaluation row exists. Closed at 28 February the
