@@ -14,8 +14,12 @@ Choices where the specification is silent (also in the README):
   in ``opening``. The invoice takes the whole physical row out of stock and puts its own
   quantity in: a partial invoice's rest comes back as the new physical row the contract asks
   for. Under ``moving_average`` a receipt's invoice capitalises its difference to the
-  physical value of the invoiced quantity (pro rata) only for what is still on hand; an
-  issue's invoice keeps the cost the issue left at;
+  physical row's own price (its given amount, pro rata for the invoiced quantity) only for
+  what is still on hand, on top of what the physical row put into stock: a receipt that
+  crossed zero put its gap to negative stock into ``variance`` when received (§3.8), and the
+  invoice does not undo it. A posted physical row's price is its amount plus an optional
+  ``variance`` column of ``posted``; one open in ``opening`` is compared with its open value.
+  An issue's invoice keeps the cost the issue left at;
 * a backdated ``moving_average`` row takes the current average like any other row; its gap is
   not split out (``variance`` 0);
 * issues never carry a ``variance``: their cost is the average (``moving_average``) or the
@@ -45,6 +49,7 @@ import polars as pl
 from invclose.assemble import resolve_items, unit_costs
 from invclose.config import CloseConfig, Method
 from invclose.errors import InputValidationError
+from invclose.io import to_polars
 from invclose.kernel.money import from_cents, mul_div_round, to_cents, to_micro
 from invclose.kernel.posting_walk import MOVING, PERIODIC, STANDARD, posting_walk
 from invclose.kernel.prepare import group_keys
@@ -330,7 +335,8 @@ def post_costs(
         never re-costed nor returned. Their amounts are what entered inventory (an invoice's
         capitalised amount, not its price), so re-costing them would not give them back;
         ``Ledger.post`` passes the rows it holds since the state in force. A physical row
-        here may be invoiced in ``df``.
+        here may be invoiced in ``df``; an optional ``variance`` column gives the variance a
+        row posted, so that a physical receipt's price is its amount plus its variance.
 
     Returns
     -------
@@ -360,16 +366,21 @@ def post_costs(
     # Both rows of an invoice pair stay: the physical row is replayed at its place in posting
     # order and the invoice at its own (which replaces it), and both are returned.
     tx = normalize_transactions(df, dimensions=dims, require_amount=False, keep_invoice_pairs=True)
-    tx = tx.with_columns(__posted=pl.lit(False))
+    tx = tx.with_columns(__posted=pl.lit(False), __fixed_var=pl.lit(0, pl.Int64))
     if posted is not None:
         before = normalize_transactions(
             posted, dimensions=dims, require_amount=False, keep_invoice_pairs=True
         )
         # Validated together: an id may repeat across the two only as an invoice pair.
         normalize_transactions(
-            pl.concat([before, tx.drop("__posted")]), dimensions=dims, require_amount=False
+            pl.concat([before, tx.drop("__posted", "__fixed_var")]),
+            dimensions=dims,
+            require_amount=False,
         )
-        tx = pl.concat([before.with_columns(__posted=pl.lit(True)), tx])
+        before = before.join(
+            _posted_variances(posted), on=["txn_id", "status"], how="left"
+        ).with_columns(pl.col("__fixed_var").fill_null(0))
+        tx = pl.concat([before.with_columns(__posted=pl.lit(True)), tx], how="diagonal")
     # Input order, to return the rows as given (joins below need not keep it).
     tx = tx.with_row_index("__in")
     item_table = normalize_items(items)
@@ -406,10 +417,13 @@ def post_costs(
         v=to_cents(pl.col("amount")).fill_null(0),
         has=pl.col("amount").is_not_null(),
         fixed=pl.col("__posted") & pl.col("amount").is_not_null(),
+        fixed_var=pl.col("__fixed_var").cast(pl.Int64),
         unit=pl.coalesce("std_cents", "fallback_cents").fill_null(0),
         inv_row=pl.col("phys_pos").cast(pl.Int64).fill_null(-1),
         inv_q=pl.col("open_phys_q").fill_null(0),
         inv_v=pl.col("open_phys_v").fill_null(0),
+        # The opening keeps no variance: an open physical row's price is its open value.
+        inv_p=pl.col("open_phys_v").fill_null(0),
     )
     gids = ordered["gid"].to_numpy()
     g_off = np.searchsorted(gids, np.arange(groups.height + 1)).astype(np.int64)
@@ -419,8 +433,8 @@ def post_costs(
         *(
             arrays[c].to_numpy()
             for c in (
-                *("code", "fin", "phys", "q", "v", "has", "fixed", "unit"),
-                *("inv_row", "inv_q", "inv_v"),
+                *("code", "fin", "phys", "q", "v", "has", "fixed", "fixed_var", "unit"),
+                *("inv_row", "inv_q", "inv_v", "inv_p"),
             )
         ),
         *(groups[c].to_numpy().astype(np.int64) for c in ("fq", "fv", "pq", "pv")),
@@ -487,6 +501,31 @@ def post_costs(
     _refuse_revaluations_too_large(ordered, costed, revaluations, groups, keys)
     costed = costed.filter(~pl.col("__posted")).select(*input_schema(dims), "variance")
     return pl.concat([costed, revaluations]) if not revaluations.is_empty() else costed
+
+
+def _posted_variances(posted: Any) -> pl.DataFrame:
+    """The ``variance`` a posted row carries (cents), by ``txn_id`` and ``status``.
+
+    Optional: a posted physical receipt of a ``moving_average`` item that crossed zero
+    posted its gap to negative stock as variance, so its own price is its amount plus its
+    variance, and its invoice is compared with that price. Rows without one count 0.
+    """
+    raw = to_polars(posted, "posted")
+    empty = pl.DataFrame(schema={"txn_id": pl.String, "status": pl.String, "__fixed_var": pl.Int64})
+    if "variance" not in raw.columns or "txn_id" not in raw.columns:
+        return empty
+    status = (
+        pl.col("status").fill_null("financial") if "status" in raw.columns else pl.lit("financial")
+    )
+    return (
+        raw.select(
+            txn_id=pl.col("txn_id").cast(pl.String),
+            status=status.cast(pl.String),
+            __fixed_var=to_cents(pl.col("variance").cast(MONEY)),
+        )
+        .filter(pl.col("__fixed_var").is_not_null() & (pl.col("__fixed_var") != 0))
+        .unique(["txn_id", "status"], keep="last")
+    )
 
 
 def _onhand_moves(

@@ -137,6 +137,58 @@ def test_moving_average_invoice_of_a_physical_issue_keeps_the_cost_it_left_at() 
     ]
 
 
+def test_moving_average_invoice_of_a_receipt_that_crossed_zero_keeps_the_gap_in_variance() -> None:
+    # R1 1 @ 10.00; S1 sells 2 at the average: -20.00, leaving -1 unit at -10.00. P (2 units,
+    # price 8.00) is received physically and crosses zero (§3.8): 1 unit at the average
+    # (10.00) + 1 unit at its own cost (4.00) = 14.00 into stock, variance 8.00 - 14.00 =
+    # -6.00 (the gap of negative stock). On hand: 1 unit for 4.00. P is invoiced at its own
+    # price, 8.00 for 2: its price difference is 8.00 - 8.00 = 0, so it posts what the
+    # physical row put in (14.00) with no variance, on hand stays 4.00 and S2 = -4.00. The
+    # -6.00 gap stays in variance (it was measured against the 14.00 posted once, giving
+    # -6.00 of which half was capitalised: an invoice of 11.00 and S2 at -1.00).
+    items = pl.DataFrame({"item_id": ["M"], "method": ["moving_average"]})
+    frame = with_null(
+        tx(
+            ("R1", "M", 1, 1, "10.00"),
+            ("S1", "M", 2, -2, "0"),
+            ("P", "M", 3, 2, "8.00", "physical"),
+            ("P", "M", 4, 2, "8.00"),
+            ("S2", "M", 5, -1, "0"),
+        ),
+        "S1",
+        "S2",
+    )
+    costed = invclose.post_costs(frame, items=items)
+    assert costed.select("txn_id", "status", "amount", "variance").rows() == [
+        ("R1", "financial", D("10.00"), D("0.00")),
+        ("S1", "financial", D("-20.00"), D("0.00")),
+        ("P", "physical", D("14.00"), D("-6.00")),
+        ("P", "financial", D("14.00"), D("0.00")),
+        ("S2", "financial", D("-4.00"), D("0.00")),
+    ]
+    # Posted before (as Ledger.post replays it): the physical row's amount (14.00) with the
+    # variance it posted (-6.00) gives back its price, 8.00; the invoice is the same.
+    posted = invclose.post_costs(frame.head(3), items=items)
+    again = invclose.post_costs(frame.tail(2), items=items, posted=posted)
+    assert again.select("txn_id", "amount", "variance").rows() == [
+        ("P", D("14.00"), D("0.00")),
+        ("S2", D("-4.00"), D("0.00")),
+    ]
+    # An invoice at 10.00 (1.00 more per unit): the 2.00 difference to the price is
+    # capitalised for the 1 unit on hand (1.00) and 1.00 is variance: 15.00, S2 = -5.00.
+    dearer = frame.with_columns(
+        amount=pl.when((pl.col("txn_id") == "P") & (pl.col("status") == "financial"))
+        .then(pl.lit(D("10.00")))
+        .otherwise(pl.col("amount"))
+    )
+    costed = invclose.post_costs(dearer, items=items)
+    assert costed_row(costed.filter(pl.col("status") == "financial"), "P") == (
+        D("15.00"),
+        D("1.00"),
+    )
+    assert costed_row(costed, "S2") == (D("-5.00"), D("0.00"))
+
+
 def test_moving_average_revaluation_changes_the_average() -> None:
     items = pl.DataFrame({"item_id": ["A"], "method": ["moving_average"]})
     frame = with_null(
