@@ -609,6 +609,45 @@ def test_a_close_warns_of_a_standard_cost_change_nothing_revalued() -> None:
     assert fine.log.filter(pl.col("code") == "standard_not_revalued").is_empty()
 
 
+def test_rounding_carried_in_the_opening_on_hand_is_not_a_missing_revaluation() -> None:
+    # T at standard 0.05, never changed. January: 10 receipts of 0.5 units, each posted
+    # round(0.025) = 0.03 (half away from zero): 5 units for 0.30, where 5 x 0.05 = 0.25;
+    # 5 cents of rounding over 10 rows, within their half cent each, so January warns
+    # nothing. February: one issue of 0.5 at -0.03 leaves 4.5 units for 0.27, where
+    # round(4.5 x 0.05) = 0.23: 4 cents off. The carried on-hand (one row) stands for the
+    # 10 January rows: its 5 cents of rounding are allowed for (5 + half a cent for the
+    # issue + half for the expected value), so February warns nothing either (it said "a
+    # cost change was not revalued" and asked for a -0.04 revaluation).
+    items = pl.DataFrame({"item_id": ["T"], "method": ["standard"], "standard_cost": ["0.05"]})
+    receipts = with_null(tx(*[(f"R{i}", "T", 5, "0.5", "0") for i in range(10)]))
+    january_rows = invclose.post_costs(receipts, items=items).drop("variance")
+    assert january_rows["amount"].to_list() == [D("0.03")] * 10
+    january = invclose.close(january_rows, day(31), items=items, accounts=ACCOUNTS)
+    assert january.log.filter(pl.col("code") == "standard_not_revalued").is_empty()
+    issue = with_null(tx(("S1", "T", dt.date(2025, 2, 5), "-0.5", "0")), "S1")
+    feb_rows = invclose.post_costs(issue, items=items, opening=january).drop("variance")
+    assert feb_rows["amount"].to_list() == [D("-0.03")]
+    feb = dt.date(2025, 2, 28)
+    february = invclose.close(feb_rows, feb, items=items, accounts=ACCOUNTS, opening=january)
+    assert february.balances.select("qty", "value").rows() == [(D("4.5"), D("0.27"))]
+    assert february.log.filter(pl.col("code") == "standard_not_revalued").is_empty()
+    # A real change still warns: 0.05 -> 1.05 from 1 February, no February row posted, so
+    # nothing revalued the 5 units: 5.25 expected, 0.30 held, 4.95 beyond the 5 cents carried.
+    dearer = pl.DataFrame(
+        {
+            "item_id": ["T", "T"],
+            "method": ["standard", "standard"],
+            "standard_cost": ["0.05", "1.05"],
+            "valid_from": [None, dt.date(2025, 2, 1)],
+        }
+    )
+    january = invclose.close(january_rows, day(31), items=dearer, accounts=ACCOUNTS)
+    empty = january_rows.clear()
+    missed = invclose.close(empty, feb, items=dearer, accounts=ACCOUNTS, opening=january)
+    warned = missed.log.filter(pl.col("code") == "standard_not_revalued")
+    assert warned.select("qty", "amount").rows() == [(D(5), D("4.95"))]
+
+
 def test_standard_issue_given_an_amount_leaves_at_standard_without_variance() -> None:
     # Standard 10.00. R1 was invoiced at 24.00 for 2: 20.00 at standard, 4.00 purchase
     # price variance. An issue has no price of its own: S1 given -15.00 still leaves at
