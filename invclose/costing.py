@@ -18,7 +18,8 @@ Choices where the specification is silent (also in the README):
   what is still on hand, on top of what the physical row put into stock: a receipt that
   crossed zero put its gap to negative stock into ``variance`` when received (§3.8), and the
   invoice does not undo it. A posted physical row's price is its amount plus an optional
-  ``variance`` column of ``posted``; one open in ``opening`` is compared with its open value.
+  ``variance`` column of ``posted``; one open in ``opening`` is compared with its open value
+  plus what ``physical_variance`` gives it (a close keeps no variance).
   An issue's invoice keeps the cost the issue left at;
 * a backdated ``moving_average`` row takes the current average like any other row; its gap is
   not split out (``variance`` 0);
@@ -313,6 +314,7 @@ def post_costs(
     include_physical_value: bool = False,
     opening: Any = None,
     posted: Any = None,
+    physical_variance: Any = None,
 ) -> pl.DataFrame:
     """Fill the amounts the ERP posts: running average, standard cost, moving average.
 
@@ -337,6 +339,11 @@ def post_costs(
         ``Ledger.post`` passes the rows it holds since the state in force. A physical row
         here may be invoiced in ``df``; an optional ``variance`` column gives the variance a
         row posted, so that a physical receipt's price is its amount plus its variance.
+    physical_variance
+        Optional ``txn_id`` and ``variance`` of physical rows open in ``opening``: the
+        variance each posted (a ``moving_average`` receipt that crossed zero), so that its
+        invoice is compared with its price, the open value plus that variance (a close
+        keeps no variance; without it the price is the open value).
 
     Returns
     -------
@@ -387,9 +394,18 @@ def post_costs(
     frame = unit_costs(resolve_items(tx, item_table, cfg), item_table)
     _missing_standard(frame)
     start, physical, opening_date = _opening_state(opening, dims, keys)
+    if physical_variance is not None:
+        known = _posted_variances(
+            to_polars(physical_variance, "physical_variance").with_columns(
+                status=pl.lit("physical")
+            )
+        ).select("txn_id", open_phys_var="__fixed_var")
+        physical = physical.join(known, on="txn_id", how="left")
+    else:
+        physical = physical.with_columns(open_phys_var=pl.lit(None, pl.Int64))
     frame = frame.join(physical, on="txn_id", how="left").with_columns(
         pl.when(pl.col("status") == "financial").then(pl.col(c)).alias(c)
-        for c in ("open_phys_q", "open_phys_v")
+        for c in ("open_phys_q", "open_phys_v", "open_phys_var")
     )
     groups = frame.select(keys).unique().sort(keys, nulls_last=False).with_row_index("gid")
     groups = groups.join(start, on=keys, how="left", nulls_equal=True).with_columns(
@@ -422,8 +438,9 @@ def post_costs(
         inv_row=pl.col("phys_pos").cast(pl.Int64).fill_null(-1),
         inv_q=pl.col("open_phys_q").fill_null(0),
         inv_v=pl.col("open_phys_v").fill_null(0),
-        # The opening keeps no variance: an open physical row's price is its open value.
-        inv_p=pl.col("open_phys_v").fill_null(0),
+        # The opening keeps no variance: an open physical row's price is its open value,
+        # plus the variance it posted when the caller knows it.
+        inv_p=(pl.col("open_phys_v") + pl.col("open_phys_var").fill_null(0)).fill_null(0),
     )
     gids = ordered["gid"].to_numpy()
     g_off = np.searchsorted(gids, np.arange(groups.height + 1)).astype(np.int64)
