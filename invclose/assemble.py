@@ -252,15 +252,42 @@ def standard_not_revalued(
     ``revaluation`` row (close-semantics §3.7); when none was posted (no posting between the
     change and a close), the books keep the old cost and nothing else would say so. Each
     row's amount is rounded to the cent on its own, so up to half a cent per row is rounding,
-    not a missing revaluation.
+    not a missing revaluation. An on-hand row carried from the opening (``~onhand``) stands
+    for the rows of earlier closes: it counts with the rounding it carries, its value's
+    difference to its quantity at the standard in force on its date (the opening's closing
+    date, where that close checked it the same way), instead of half a cent.
     """
     if items is None or "standard_cost" not in items.columns:
         return output.log.clear()
+    standard_rows = output.rows.filter(
+        pl.col("in_scope") & pl.col("fin") & (pl.col("method") == "standard")
+    )
+    carried = pl.col("from_opening") & pl.col("txn_id").str.starts_with("~")
+    onhand = unit_costs(
+        standard_rows.filter(carried).select("gid", "item_id", "date", "q0", "v0"), items
+    ).select(
+        "gid",
+        residue=(
+            mul_div_round(pl.col("q0"), pl.col("std_cents"), pl.lit(10**6), wide_result=True)
+            - pl.col("v0")
+        )
+        .abs()
+        .cast(pl.Int64, strict=False)
+        .fill_null(0),
+    )
     counted = (
-        output.rows.lazy()
-        .filter(pl.col("in_scope") & pl.col("fin") & (pl.col("method") == "standard"))
+        standard_rows.lazy()
+        .filter(~carried)
         .group_by("gid")
         .agg(n=pl.len().cast(pl.Int64))
+        .join(
+            onhand.lazy().group_by("gid").agg(pl.col("residue").sum()),
+            on="gid",
+            how="full",
+            coalesce=True,
+        )
+        # Twice the cents allowed, less one: half a cent per new row, the carried residue.
+        .select("gid", n=pl.col("n").fill_null(0) + 2 * pl.col("residue").fill_null(0))
         .collect()
     )
     expected = mul_div_round(pl.col("qty"), pl.col("std"), pl.lit(10**6), wide_result=True)

@@ -14,8 +14,13 @@ Choices where the specification is silent (also in the README):
   in ``opening``. The invoice takes the whole physical row out of stock and puts its own
   quantity in: a partial invoice's rest comes back as the new physical row the contract asks
   for. Under ``moving_average`` a receipt's invoice capitalises its difference to the
-  physical value of the invoiced quantity (pro rata) only for what is still on hand; an
-  issue's invoice keeps the cost the issue left at;
+  physical row's own price (its given amount, pro rata for the invoiced quantity) only for
+  what is still on hand, on top of what the physical row put into stock: a receipt that
+  crossed zero put its gap to negative stock into ``variance`` when received (§3.8), and the
+  invoice does not undo it. A posted physical row's price is its amount plus an optional
+  ``variance`` column of ``posted``; one open in ``opening`` is compared with its open value
+  plus what ``physical_variance`` gives it (a close keeps no variance).
+  An issue's invoice keeps the cost the issue left at;
 * a backdated ``moving_average`` row takes the current average like any other row; its gap is
   not split out (``variance`` 0);
 * issues never carry a ``variance``: their cost is the average (``moving_average``) or the
@@ -45,6 +50,7 @@ import polars as pl
 from invclose.assemble import resolve_items, unit_costs
 from invclose.config import CloseConfig, Method
 from invclose.errors import InputValidationError
+from invclose.io import to_polars
 from invclose.kernel.money import from_cents, mul_div_round, to_cents, to_micro
 from invclose.kernel.posting_walk import MOVING, PERIODIC, STANDARD, posting_walk
 from invclose.kernel.prepare import group_keys
@@ -308,6 +314,7 @@ def post_costs(
     include_physical_value: bool = False,
     opening: Any = None,
     posted: Any = None,
+    physical_variance: Any = None,
 ) -> pl.DataFrame:
     """Fill the amounts the ERP posts: running average, standard cost, moving average.
 
@@ -333,7 +340,13 @@ def post_costs(
         never re-costed nor returned. Their amounts are what entered inventory (an invoice's
         capitalised amount, not its price), so re-costing them would not give them back;
         ``Ledger.post`` passes the rows it holds since the state in force. A physical row
-        here may be invoiced in ``df``.
+        here may be invoiced in ``df``; an optional ``variance`` column gives the variance a
+        row posted, so that a physical receipt's price is its amount plus its variance.
+    physical_variance
+        Optional ``txn_id`` and ``variance`` of physical rows open in ``opening``: the
+        variance each posted (a ``moving_average`` receipt that crossed zero), so that its
+        invoice is compared with its price, the open value plus that variance (a close
+        keeps no variance; without it the price is the open value).
 
     Returns
     -------
@@ -367,24 +380,23 @@ def post_costs(
     # given, as to close()): its open items start the replay instead, so they are returned as
     # given (variance null) and not replayed a second time.
     tx, earlier = _split_known(tx.with_row_index("__given"), opening, dims)
-    tx = tx.with_columns(__posted=pl.lit(False))
+    tx = tx.with_columns(__posted=pl.lit(False), __fixed_var=pl.lit(0, pl.Int64))
     if posted is not None:
         before = normalize_transactions(
             posted, dimensions=dims, require_amount=False, keep_invoice_pairs=True
         )
         # Validated together: an id may repeat across the two only as an invoice pair.
         normalize_transactions(
-            pl.concat([before, tx.drop("__posted", "__given")]),
+            pl.concat([before, tx.drop("__posted", "__given", "__fixed_var")]),
             dimensions=dims,
             require_amount=False,
         )
+        before = before.join(
+            _posted_variances(posted), on=["txn_id", "status"], how="left"
+        ).with_columns(pl.col("__fixed_var").fill_null(0))
         tx = pl.concat(
-            [
-                before.with_columns(
-                    __given=pl.lit(None, pl.UInt32), __posted=pl.lit(True)
-                ).select(tx.columns),
-                tx,
-            ]
+            [before.with_columns(__given=pl.lit(None, pl.UInt32), __posted=pl.lit(True)), tx],
+            how="diagonal",
         )
     # Input order, to return the rows as given (joins below need not keep it).
     tx = tx.with_row_index("__in")
@@ -392,9 +404,18 @@ def post_costs(
     frame = unit_costs(resolve_items(tx, item_table, cfg), item_table)
     _missing_standard(frame)
     start, physical, opening_date = _opening_state(opening, dims, keys)
+    if physical_variance is not None:
+        known = _posted_variances(
+            to_polars(physical_variance, "physical_variance").with_columns(
+                status=pl.lit("physical")
+            )
+        ).select("txn_id", open_phys_var="__fixed_var")
+        physical = physical.join(known, on="txn_id", how="left")
+    else:
+        physical = physical.with_columns(open_phys_var=pl.lit(None, pl.Int64))
     frame = frame.join(physical, on="txn_id", how="left").with_columns(
         pl.when(pl.col("status") == "financial").then(pl.col(c)).alias(c)
-        for c in ("open_phys_q", "open_phys_v")
+        for c in ("open_phys_q", "open_phys_v", "open_phys_var")
     )
     groups = frame.select(keys).unique().sort(keys, nulls_last=False).with_row_index("gid")
     groups = groups.join(start, on=keys, how="left", nulls_equal=True).with_columns(
@@ -422,10 +443,14 @@ def post_costs(
         v=to_cents(pl.col("amount")).fill_null(0),
         has=pl.col("amount").is_not_null(),
         fixed=pl.col("__posted") & pl.col("amount").is_not_null(),
+        fixed_var=pl.col("__fixed_var").cast(pl.Int64),
         unit=pl.coalesce("std_cents", "fallback_cents").fill_null(0),
         inv_row=pl.col("phys_pos").cast(pl.Int64).fill_null(-1),
         inv_q=pl.col("open_phys_q").fill_null(0),
         inv_v=pl.col("open_phys_v").fill_null(0),
+        # The opening keeps no variance: an open physical row's price is its open value,
+        # plus the variance it posted when the caller knows it.
+        inv_p=(pl.col("open_phys_v") + pl.col("open_phys_var").fill_null(0)).fill_null(0),
     )
     gids = ordered["gid"].to_numpy()
     g_off = np.searchsorted(gids, np.arange(groups.height + 1)).astype(np.int64)
@@ -435,8 +460,8 @@ def post_costs(
         *(
             arrays[c].to_numpy()
             for c in (
-                *("code", "fin", "phys", "q", "v", "has", "fixed", "unit"),
-                *("inv_row", "inv_q", "inv_v"),
+                *("code", "fin", "phys", "q", "v", "has", "fixed", "fixed_var", "unit"),
+                *("inv_row", "inv_q", "inv_v", "inv_p"),
             )
         ),
         *(groups[c].to_numpy().astype(np.int64) for c in ("fq", "fv", "pq", "pv")),
@@ -524,6 +549,31 @@ def _split_known(
         pl.concat([state.closed_items["txn_id"], state.open_items["txn_id"]]).implode()
     ) & ~(pl.col("txn_id").is_in(open_physical.implode()) & (pl.col("status") == "financial"))
     return tx.filter(~known), tx.filter(known)
+
+
+def _posted_variances(posted: Any) -> pl.DataFrame:
+    """The ``variance`` a posted row carries (cents), by ``txn_id`` and ``status``.
+
+    Optional: a posted physical receipt of a ``moving_average`` item that crossed zero
+    posted its gap to negative stock as variance, so its own price is its amount plus its
+    variance, and its invoice is compared with that price. Rows without one count 0.
+    """
+    raw = to_polars(posted, "posted")
+    empty = pl.DataFrame(schema={"txn_id": pl.String, "status": pl.String, "__fixed_var": pl.Int64})
+    if "variance" not in raw.columns or "txn_id" not in raw.columns:
+        return empty
+    status = (
+        pl.col("status").fill_null("financial") if "status" in raw.columns else pl.lit("financial")
+    )
+    return (
+        raw.select(
+            txn_id=pl.col("txn_id").cast(pl.String),
+            status=status.cast(pl.String),
+            __fixed_var=to_cents(pl.col("variance").cast(MONEY)),
+        )
+        .filter(pl.col("__fixed_var").is_not_null() & (pl.col("__fixed_var") != 0))
+        .unique(["txn_id", "status"], keep="last")
+    )
 
 
 def _onhand_moves(

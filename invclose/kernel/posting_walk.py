@@ -60,10 +60,12 @@ def posting_walk(
     amount: np.ndarray,
     has_amount: np.ndarray,
     fixed: np.ndarray,
+    fixed_variance: np.ndarray,
     unit_cost: np.ndarray,
     invoice_row: np.ndarray,
     replaced_qty: np.ndarray,
     replaced_value: np.ndarray,
+    replaced_price: np.ndarray,
     start_fq: np.ndarray,
     start_fv: np.ndarray,
     start_pq: np.ndarray,
@@ -87,13 +89,17 @@ def posting_walk(
         Quantity (micro-units), given amount (cents; 0 where none) and whether one is given.
     fixed
         The row was posted already: its amount is final and only moves the state.
+    fixed_variance
+        A posted row's variance (cents; 0 where none is known): with its amount it gives a
+        physical row's own price, which its invoice is compared with.
     unit_cost
         The row's standard cost, else its fallback cost (cents per unit).
-    invoice_row, replaced_qty, replaced_value
+    invoice_row, replaced_qty, replaced_value, replaced_price
         An invoice replaces a physical row. If that row is in the walk, ``invoice_row`` is
         its index (always earlier in the same group); else -1, and ``replaced_qty`` /
-        ``replaced_value`` are the opening's open physical quantity and value (0 quantity:
-        the row is no invoice).
+        ``replaced_value`` / ``replaced_price`` are the opening's open physical quantity,
+        value and own price (value plus the variance it posted; 0 quantity: the row is no
+        invoice).
     start_fq, start_fv, start_pq, start_pv
         Each group's opening financial and physical quantity (micro-units) and value (cents).
 
@@ -118,14 +124,20 @@ def posting_walk(
                 break
             q = qty[k]
             code = method_code[k]
-            # The physical row an invoice replaces: its quantity and the value it posted.
+            # The physical row an invoice replaces: its quantity, the value it posted (what
+            # leaves stock) and its own price (what the invoice's price is compared with: a
+            # receipt that crossed zero posted its gap to negative stock as variance, which
+            # the invoice must not undo). Its price is what it posted plus its variance.
             rq = replaced_qty[k]
             rv = replaced_value[k]
+            rp = replaced_price[k]
             if invoice_row[k] >= 0:
                 rq = qty[invoice_row[k]]
                 rv = out_amount[invoice_row[k]]
+                rp = rv + out_variance[invoice_row[k]]
             if fixed[k]:
                 out_amount[k] = amount[k]
+                out_variance[k] = fixed_variance[k]
             elif code == STANDARD:
                 own, ok = _at_cost(unit_cost[k], q, limit)
                 out_amount[k] = own
@@ -143,9 +155,12 @@ def posting_walk(
                     pass
                 elif rq != 0:
                     # The invoiced part of the physical row, pro rata (all of it when the
-                    # invoice is for the row's whole quantity).
+                    # invoice is for the row's whole quantity): what it posted, and at its
+                    # own price, which the invoice's price difference is measured against.
                     part, ok = _average(rv, rq, q, limit)
-                    diff = amount[k] - part if has_amount[k] and q > 0 else 0
+                    priced, fine = _average(rp, rq, q, limit)
+                    ok = ok and fine and _within(rp, limit)
+                    diff = amount[k] - priced if has_amount[k] and q > 0 else 0
                     # Only what is still on hand takes the price difference (§3.8); an
                     # issue's invoice keeps the cost it left at.
                     held = min(max(tq, 0), q) if q > 0 else 0

@@ -26,7 +26,7 @@ import polars as pl
 
 from invclose.assemble import PostedAccounts, resolve_items
 from invclose.close import run_check, run_for_ledger
-from invclose.config import CloseConfig, parse_date
+from invclose.config import CloseConfig, Method, parse_date
 from invclose.errors import ConfigError, InputValidationError
 from invclose.hashing import content_id, row_hashes
 from invclose.io import to_polars
@@ -245,6 +245,11 @@ class Ledger(LedgerReads):
                     & (pl.col("status") == "financial")
                 )
             )
+        # What each stored physical row posted as variance (a moving-average receipt that
+        # crossed zero: its gap to negative stock), so that its invoice is compared with its
+        # price (amount + variance) and does not undo the gap (close-semantics §3.8).
+        invoiced = batch.filter(pl.col("status") == "financial")["txn_id"]
+        variances = self._physical_variances(invoiced)
         costed = to_polars(
             post_costs(
                 batch,
@@ -253,7 +258,12 @@ class Ledger(LedgerReads):
                 method=str(cfg.method),
                 include_physical_value=cfg.include_physical_value,
                 opening=state,
-                posted=versions,
+                posted=versions.join(
+                    variances.with_columns(status=pl.lit("physical")),
+                    on=["txn_id", "status"],
+                    how="left",
+                ),
+                physical_variance=variances,
             )
         )
         if "variance" not in costed.columns:
@@ -261,17 +271,48 @@ class Ledger(LedgerReads):
         # post_costs returns the batch's rows in order, then the revaluation rows it adds.
         mine = costed.slice(0, batch.height)
         take = pl.col("amount").is_null() | methods.is_in(PERPETUAL)
+        moving = methods == Method.MOVING_AVERAGE.value
         out = batch.with_columns(
             amount=pl.when(take).then(mine["amount"]).otherwise(pl.col("amount")),
-            # A physical receipt posts at cost without variance: its price is not known
-            # until the invoice, which reverses the physical posting and books the variance
-            # once (a variance at both would count it twice).
-            variance=pl.when(take & (pl.col("status") == "financial")).then(mine["variance"]),
+            # A standard physical receipt posts at standard without variance: its invoice
+            # reverses the physical posting and books the purchase price variance against
+            # standard once (a variance at both would count it twice). A moving-average
+            # physical receipt's only variance is the gap of negative stock it covered when
+            # it crossed zero (§3.8): that is variance when it is received, and its invoice,
+            # compared with its price, leaves it there.
+            variance=pl.when(take & ((pl.col("status") == "financial") | moving)).then(
+                mine["variance"]
+            ),
         )
         added = costed.slice(batch.height)
         if added.is_empty():
             return out
         return pl.concat([out, added.select(out.columns)])
+
+    def _physical_variances(self, ids: pl.Series) -> pl.DataFrame:
+        """``txn_id`` and ``variance`` of the stored physical rows of ``ids`` that posted one.
+
+        A physical row's posting voucher credits its offset account with its price (amount
+        plus variance, :func:`postings.posting_vouchers`), so the variance is what that line
+        holds beyond the amount. When the variance account is the offset account the two
+        lines are one and no variance shows (the price is then taken as the amount).
+        """
+        found = self._store.query(
+            "SELECT t.txn_id, "
+            "CAST(SUM(v.credit - v.debit) - t.amount AS DECIMAL(38, 2)) AS variance "
+            "FROM transactions t JOIN vouchers v ON v.run_id = t.run_id "
+            "AND v.txn_id = t.txn_id AND v.account = t.posted_offset_account "
+            "WHERE t.status = 'physical' AND list_contains(?, t.txn_id) "
+            "AND (SELECT count(*) FROM transactions u "
+            "     WHERE u.run_id = t.run_id AND u.txn_id = t.txn_id) = 1 "
+            "GROUP BY t.txn_id, t.run_id, t.amount",
+            [ids.unique().to_list()],
+        )
+        return (
+            found.filter(pl.col("variance") != 0)
+            .unique("txn_id", keep="last")
+            .select("txn_id", pl.col("variance").cast(MONEY))
+        )
 
     def check(self, date: Any) -> pl.DataFrame:
         """What a close at ``date`` would log: ``invclose.check`` over what is open (read-only).

@@ -464,6 +464,64 @@ def test_a_physical_row_and_its_invoice_in_one_batch_post_as_in_two(tmp_path: Pa
         assert_consistent(books)
 
 
+@pytest.mark.parametrize("close_between", [False, True])
+def test_a_moving_average_receipt_crossing_zero_books_its_gap_as_variance_when_received(
+    tmp_path: Path, close_between: bool
+) -> None:
+    # R1 1 @ 10.00; S1 sells 2 at the average: -20.00, leaving -1 unit at -10.00. P (2 units,
+    # price 8.00) is received physically and crosses zero (close-semantics §3.8): 1 unit at
+    # the average 10.00 + 1 at its own 4.00 = 14.00 into inventory; payables owe its price,
+    # 8.00; the gap of negative stock, 6.00, is variance when it is received (it posted
+    # 14.00 against payables, so the gap reached variance only with the invoice, and half
+    # of it was capitalised there). The invoice at the price (8.00) differs by 0 from it:
+    # it posts nothing, S2 leaves at the 4.00 on hand. With a close between the physical
+    # row and its invoice, the invoice finds P open in the state and gives the same books.
+    items = pl.DataFrame({"item_id": ["M"], "method": ["moving_average"]})
+    accounts = ACCOUNTS.with_columns(variance_account=pl.lit("5900"))
+    config = invclose.CloseConfig(dimensions=["site"], accounts=accounts, items=items)
+    with Ledger(tmp_path / "books.duckdb", config=config) as books:
+        books.post(
+            rows(
+                ("R1", "M", day(1, 1), "1", "10.00", "purchase"),
+                ("S1", "M", day(1, 2), "-2", None, "sale"),
+            )
+        )
+        received = books.post(rows(("P", "M", day(1, 3), "2", "8.00", "purchase", "physical")))
+        assert lines(books, received) == [
+            ("P", "1400", D("14.00"), D("0.00")),
+            ("P", "2100", D("0.00"), D("8.00")),
+            ("P", "5900", D("0.00"), D("6.00")),
+        ]
+        if close_between:
+            books.close("2025-01-03")
+        invoice = books.post(rows(("P", "M", day(1, 4), "2", "8.00", "purchase")))
+        assert lines(books, invoice) == []
+        books.post(rows(("S2", "M", day(1, 5), "-1", None, "sale")))
+        amounts = dict(books.transactions().select("txn_id", "amount").iter_rows())
+        assert amounts == {"R1": D("10.00"), "S1": D("-20.00"), "P": D("14.00"), "S2": D("-4.00")}
+        assert gl_balance(books, "1400") == D("0.00")
+        assert gl_balance(books, "2100") == D("-18.00")
+        assert gl_balance(books, "5900") == D("-6.00")
+        assert_consistent(books)
+    # The same rows in one batch book the same.
+    with Ledger(tmp_path / "one.duckdb", config=config) as books:
+        invoice = books.post(
+            rows(
+                ("R1", "M", day(1, 1), "1", "10.00", "purchase"),
+                ("S1", "M", day(1, 2), "-2", None, "sale"),
+                ("P", "M", day(1, 3), "2", "8.00", "purchase", "physical"),
+                ("P", "M", day(1, 4), "2", "8.00", "purchase"),
+                ("S2", "M", day(1, 5), "-1", None, "sale"),
+            )
+        )
+        assert lines(books, invoice) == []
+        amounts = dict(books.transactions().select("txn_id", "amount").iter_rows())
+        assert amounts == {"R1": D("10.00"), "S1": D("-20.00"), "P": D("14.00"), "S2": D("-4.00")}
+        assert gl_balance(books, "2100") == D("-18.00")
+        assert gl_balance(books, "5900") == D("-6.00")
+        assert_consistent(books)
+
+
 def test_a_standard_physical_receipt_books_its_price_variance_once(tmp_path: Path) -> None:
     # S at standard 12.00. P1 is received physically with a price of 15.00, then invoiced at
     # 15.00. The receipt posts at standard (1400 +12.00 against 2100); the invoice reverses

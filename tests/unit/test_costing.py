@@ -137,6 +137,58 @@ def test_moving_average_invoice_of_a_physical_issue_keeps_the_cost_it_left_at() 
     ]
 
 
+def test_moving_average_invoice_of_a_receipt_that_crossed_zero_keeps_the_gap_in_variance() -> None:
+    # R1 1 @ 10.00; S1 sells 2 at the average: -20.00, leaving -1 unit at -10.00. P (2 units,
+    # price 8.00) is received physically and crosses zero (§3.8): 1 unit at the average
+    # (10.00) + 1 unit at its own cost (4.00) = 14.00 into stock, variance 8.00 - 14.00 =
+    # -6.00 (the gap of negative stock). On hand: 1 unit for 4.00. P is invoiced at its own
+    # price, 8.00 for 2: its price difference is 8.00 - 8.00 = 0, so it posts what the
+    # physical row put in (14.00) with no variance, on hand stays 4.00 and S2 = -4.00. The
+    # -6.00 gap stays in variance (it was measured against the 14.00 posted once, giving
+    # -6.00 of which half was capitalised: an invoice of 11.00 and S2 at -1.00).
+    items = pl.DataFrame({"item_id": ["M"], "method": ["moving_average"]})
+    frame = with_null(
+        tx(
+            ("R1", "M", 1, 1, "10.00"),
+            ("S1", "M", 2, -2, "0"),
+            ("P", "M", 3, 2, "8.00", "physical"),
+            ("P", "M", 4, 2, "8.00"),
+            ("S2", "M", 5, -1, "0"),
+        ),
+        "S1",
+        "S2",
+    )
+    costed = invclose.post_costs(frame, items=items)
+    assert costed.select("txn_id", "status", "amount", "variance").rows() == [
+        ("R1", "financial", D("10.00"), D("0.00")),
+        ("S1", "financial", D("-20.00"), D("0.00")),
+        ("P", "physical", D("14.00"), D("-6.00")),
+        ("P", "financial", D("14.00"), D("0.00")),
+        ("S2", "financial", D("-4.00"), D("0.00")),
+    ]
+    # Posted before (as Ledger.post replays it): the physical row's amount (14.00) with the
+    # variance it posted (-6.00) gives back its price, 8.00; the invoice is the same.
+    posted = invclose.post_costs(frame.head(3), items=items)
+    again = invclose.post_costs(frame.tail(2), items=items, posted=posted)
+    assert again.select("txn_id", "amount", "variance").rows() == [
+        ("P", D("14.00"), D("0.00")),
+        ("S2", D("-4.00"), D("0.00")),
+    ]
+    # An invoice at 10.00 (1.00 more per unit): the 2.00 difference to the price is
+    # capitalised for the 1 unit on hand (1.00) and 1.00 is variance: 15.00, S2 = -5.00.
+    dearer = frame.with_columns(
+        amount=pl.when((pl.col("txn_id") == "P") & (pl.col("status") == "financial"))
+        .then(pl.lit(D("10.00")))
+        .otherwise(pl.col("amount"))
+    )
+    costed = invclose.post_costs(dearer, items=items)
+    assert costed_row(costed.filter(pl.col("status") == "financial"), "P") == (
+        D("15.00"),
+        D("1.00"),
+    )
+    assert costed_row(costed, "S2") == (D("-5.00"), D("0.00"))
+
+
 def test_moving_average_revaluation_changes_the_average() -> None:
     items = pl.DataFrame({"item_id": ["A"], "method": ["moving_average"]})
     frame = with_null(
@@ -587,6 +639,45 @@ def test_a_close_warns_of_a_standard_cost_change_nothing_revalued() -> None:
     fine = invclose.close(revalued.drop("variance"), feb, items=_DATED_STANDARD, accounts=ACCOUNTS)
     assert fine.balances.select("qty", "value").rows() == [(D(4), D("48.00"))]
     assert fine.log.filter(pl.col("code") == "standard_not_revalued").is_empty()
+
+
+def test_rounding_carried_in_the_opening_on_hand_is_not_a_missing_revaluation() -> None:
+    # T at standard 0.05, never changed. January: 10 receipts of 0.5 units, each posted
+    # round(0.025) = 0.03 (half away from zero): 5 units for 0.30, where 5 x 0.05 = 0.25;
+    # 5 cents of rounding over 10 rows, within their half cent each, so January warns
+    # nothing. February: one issue of 0.5 at -0.03 leaves 4.5 units for 0.27, where
+    # round(4.5 x 0.05) = 0.23: 4 cents off. The carried on-hand (one row) stands for the
+    # 10 January rows: its 5 cents of rounding are allowed for (5 + half a cent for the
+    # issue + half for the expected value), so February warns nothing either (it said "a
+    # cost change was not revalued" and asked for a -0.04 revaluation).
+    items = pl.DataFrame({"item_id": ["T"], "method": ["standard"], "standard_cost": ["0.05"]})
+    receipts = with_null(tx(*[(f"R{i}", "T", 5, "0.5", "0") for i in range(10)]))
+    january_rows = invclose.post_costs(receipts, items=items).drop("variance")
+    assert january_rows["amount"].to_list() == [D("0.03")] * 10
+    january = invclose.close(january_rows, day(31), items=items, accounts=ACCOUNTS)
+    assert january.log.filter(pl.col("code") == "standard_not_revalued").is_empty()
+    issue = with_null(tx(("S1", "T", dt.date(2025, 2, 5), "-0.5", "0")), "S1")
+    feb_rows = invclose.post_costs(issue, items=items, opening=january).drop("variance")
+    assert feb_rows["amount"].to_list() == [D("-0.03")]
+    feb = dt.date(2025, 2, 28)
+    february = invclose.close(feb_rows, feb, items=items, accounts=ACCOUNTS, opening=january)
+    assert february.balances.select("qty", "value").rows() == [(D("4.5"), D("0.27"))]
+    assert february.log.filter(pl.col("code") == "standard_not_revalued").is_empty()
+    # A real change still warns: 0.05 -> 1.05 from 1 February, no February row posted, so
+    # nothing revalued the 5 units: 5.25 expected, 0.30 held, 4.95 beyond the 5 cents carried.
+    dearer = pl.DataFrame(
+        {
+            "item_id": ["T", "T"],
+            "method": ["standard", "standard"],
+            "standard_cost": ["0.05", "1.05"],
+            "valid_from": [None, dt.date(2025, 2, 1)],
+        }
+    )
+    january = invclose.close(january_rows, day(31), items=dearer, accounts=ACCOUNTS)
+    empty = january_rows.clear()
+    missed = invclose.close(empty, feb, items=dearer, accounts=ACCOUNTS, opening=january)
+    warned = missed.log.filter(pl.col("code") == "standard_not_revalued")
+    assert warned.select("qty", "amount").rows() == [(D(5), D("4.95"))]
 
 
 def test_standard_issue_given_an_amount_leaves_at_standard_without_variance() -> None:
