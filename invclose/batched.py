@@ -630,6 +630,12 @@ def _close_batch(
     named = [rows["txn_id"].cast(pl.String)]
     if "marked_to" in rows.columns:
         named.append(rows["marked_to"].cast(pl.String).drop_nulls())
+    if state is not None and "marked_to" in state.open_items.columns:
+        # And those the marks of the opening's open issues of these items name: a receipt
+        # the opening closed has nothing left (the issue goes to the method), one no close
+        # knows makes the issue wait (opening._mark_unknown).
+        carried = state.open_items.filter(pl.col("item_id").is_in(items.implode()))
+        named.append(carried["marked_to"].cast(pl.String).drop_nulls())
     batch_state = _opening_slice(state, items, pl.concat(named))
     frame = prepare_frame(rows, cfg, batch_state, closing_date)
     if batch.validate_only:

@@ -129,6 +129,31 @@ def test_a_later_close_continues_from_an_opening_in_batches(tmp_path: Path) -> N
     assert closed_by["AS2"] == result.close_id
 
 
+def test_an_open_issue_marked_to_a_receipt_the_opening_closed_goes_to_the_method(
+    tmp_path: Path,
+) -> None:
+    # January: R2 1 @ 12.00, I1 -3 marked to R2: R2 serves 1 and is closed, I1 stays open
+    # for 2 units. February's rows alone: R3 5 @ 55.00. R2 was used up by the January close,
+    # so I1's open 2 units go to FIFO and take 2 of R3 at 11.00 = 22.00, in batches as in
+    # memory. The batch could not see that the opening closed R2 (only its own rows' marks
+    # were looked up), so I1 waited as if R2 were dated after the close.
+    january = invclose.close(
+        tx(("R2", "A", 2, 1, "12.00"), ("I1", "A", 10, -3, "-33.00", "financial", "R2")),
+        day(31),
+        accounts=ACCOUNTS,
+    )
+    february = tx(("R3", "A", dt.date(2025, 2, 3), 5, "55.00")).with_columns(seq=pl.lit(3))
+    feb_end = dt.date(2025, 2, 28)
+    close_batched(
+        february, feb_end, tmp_path / "feb", batch_rows=1, accounts=ACCOUNTS, opening=january
+    )
+    result = invclose.read_result(tmp_path / "feb")
+    _assert_same_rows(result, invclose.close(february, feb_end, accounts=ACCOUNTS, opening=january))
+    pieces = result.settlements.select("issue_txn_id", "receipt_txn_id", "qty", "amount")
+    assert pieces.rows() == [("I1", "R3", D(2), D("22.00"))]
+    assert result.log.is_empty()
+
+
 def test_progress_reports_rows_and_batches(tmp_path: Path) -> None:
     events: list[ProgressEvent] = []
     out = tmp_path / "o"
