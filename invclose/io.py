@@ -343,7 +343,9 @@ def read_transactions(
     -------
     polars.DataFrame
         Exactly the columns of :func:`invclose.schemas.input_schema` for ``dimensions``, see
-        :func:`invclose.validate.normalize_transactions`.
+        :func:`invclose.validate.normalize_transactions`; both rows of an invoice pair (a
+        physical row and its invoice) are kept, and a close takes the one in force on its
+        closing date.
 
     Raises
     ------
@@ -366,8 +368,14 @@ def read_transactions(
     """
     from invclose.validate import normalize_transactions  # validate imports this module
 
+    # Both rows of an invoice pair: which one is in force depends on the date a close, a view
+    # or a replay looks at (an invoice dated after a closing date leaves its physical row in
+    # force on it), so a reader keeps them and each of those takes its own.
     return normalize_transactions(
-        to_polars(source), dimensions=dimensions, require_amount=require_amount
+        to_polars(source),
+        dimensions=dimensions,
+        require_amount=require_amount,
+        keep_invoice_pairs=True,
     )
 
 

@@ -15,6 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
+import invclose
 from invclose.errors import InputValidationError
 from invclose.io import decimalize, read_transactions
 from invclose.schemas import input_schema
@@ -296,3 +297,48 @@ def test_decimals_wider_than_38_digits_are_input_errors_naming_the_column() -> N
     # 38 digits are fine.
     ok = pd.DataFrame({**base, "amount": [D("100.10")]})
     assert read_transactions(ok)["amount"].to_list() == [D("100.10")]
+
+
+def test_read_transactions_keeps_an_invoice_pair_for_the_close_to_choose(tmp_path: Path) -> None:
+    # R1 10 @ 100.00; P1 received physically on 25 January (4, price 48.00) and invoiced on
+    # 3 February (4 @ 50.00). Read from a file, both rows of P1 stay, so a close on 31 January
+    # still sees P1 physical (4 units, 48.00) and one on 28 February sees it invoiced: 14
+    # units for 150.00. The reader used to keep the invoice alone, and the January close,
+    # which leaves an invoice dated after it out, then lost P1 altogether.
+    from invclose.views import register_views
+
+    rows = pl.DataFrame(
+        {
+            "txn_id": ["R1", "P1", "P1"],
+            "item_id": ["A"] * 3,
+            "date": [dt.date(2025, 1, 5), dt.date(2025, 1, 25), dt.date(2025, 2, 3)],
+            "qty": [Decimal(10), Decimal(4), Decimal(4)],
+            "amount": [Decimal("100.00"), Decimal("48.00"), Decimal("50.00")],
+            "status": ["financial", "physical", "financial"],
+            "seq": [1, 2, 3],
+        },
+        schema_overrides={"qty": pl.Decimal(38, 6), "amount": pl.Decimal(38, 2)},
+    )
+    path = tmp_path / "tx.parquet"
+    rows.write_parquet(path)
+    read = invclose.read_transactions(path)
+    assert read.select("txn_id", "status").rows() == [
+        ("R1", "financial"),
+        ("P1", "physical"),
+        ("P1", "financial"),
+    ]
+    balance = ("qty", "value", "physical_qty", "physical_value")
+    jan = invclose.close(read, "2025-01-31")
+    assert jan.balances.select(balance).rows() == [
+        (Decimal(10), Decimal("100.00"), Decimal(4), Decimal("48.00"))
+    ]
+    feb = invclose.close(read, "2025-02-28")
+    assert feb.balances.select(balance).rows() == [
+        (Decimal(14), Decimal("150.00"), Decimal(0), Decimal("0.00"))
+    ]
+    # The views read a path the same way: inventory on 31 January holds P1 physically.
+    views = register_views(None, jan, transactions=path)
+    on_hand = views.sql(
+        "select qty, value, physical_qty, physical_value from inventory_value('2025-01-31')"
+    ).fetchall()
+    assert on_hand == [(Decimal(10), Decimal("100.00"), Decimal(4), Decimal("48.00"))]
