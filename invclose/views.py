@@ -125,20 +125,22 @@ ORDER BY item_id{dims}
 
 #: ``lineage(txn_id)``: ``txn_id`` (depth 0) and every row its cost came from, walking
 #: ``cost_flow`` backwards (receipt -> issue pieces, issue -> derived receipt of transfer and
-#: production orders, closing pairs), with the shortest number of edges to it.
+#: production orders, closing pairs), with the shortest number of edges to it. A breadth-first
+#: walk keyed by ``txn_id`` (DuckDB's ``USING KEY``): each row is reached once, at its least
+#: depth, so a chain of any length is walked to its end and a cost cycle ends the walk
+#: (a depth cap cut long chains of transfers short without a word).
 LINEAGE_SQL = """
 CREATE OR REPLACE TEMP MACRO lineage(start_txn) AS TABLE
-WITH RECURSIVE walk(txn_id, depth) AS (
+WITH RECURSIVE walk(txn_id, depth) USING KEY (txn_id) AS (
     SELECT CAST(start_txn AS VARCHAR), 0
     UNION
     SELECT f.from_txn_id, w.depth + 1
-    FROM cost_flow AS f
-    JOIN walk AS w ON f.to_txn_id = w.txn_id
-    WHERE w.depth < 100
+    FROM walk AS w
+    JOIN cost_flow AS f ON f.to_txn_id = w.txn_id
+    WHERE f.from_txn_id NOT IN (SELECT txn_id FROM recurring.walk)
 )
-SELECT txn_id, MIN(depth) AS depth
+SELECT txn_id, depth
 FROM walk
-GROUP BY txn_id
 ORDER BY depth, txn_id
 """
 
@@ -221,8 +223,8 @@ VIEW_DOCS: tuple[ViewDoc, ...] = (
         "unsettled",
         "auditor view",
         "log row of something the close could not settle",
-        "Issues short of receipts, marked receipts out of reach, receipts not invoiced; "
-        "`message` says why.",
+        "Issues short of receipts, marked receipts out of reach, receipts not invoiced and "
+        "the issues awaiting their invoices; `message` says why.",
         "select txn_id, code, qty from unsettled order by txn_id",
     ),
     ViewDoc(
@@ -271,7 +273,8 @@ VIEW_DOCS: tuple[ViewDoc, ...] = (
         "lineage(txn_id)",
         "macro",
         "row whose cost reaches `txn_id`",
-        "The recursive walk back through `cost_flow`, with the depth of each row.",
+        "The recursive walk back through `cost_flow`, with the depth of each row (each row "
+        "once, at its least depth; chains of any length, cost cycles walked once).",
         "select txn_id, depth from lineage('S-001')",
     ),
 )

@@ -284,3 +284,58 @@ def test_views_markdown_has_one_row_per_view() -> None:
     assert len(table) == 2 + len(VIEW_DOCS)
     for doc, line in zip(VIEW_DOCS, table[2:], strict=True):
         assert line.startswith(f"| `{doc.name}` |")
+
+
+def test_the_readme_shows_the_views_table_as_the_module_renders_it() -> None:
+    # The README's table is views_markdown() pasted: a description changed on one side only
+    # (the unsettled view's, once) shows here.
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    assert views_markdown() in readme
+
+
+def test_lineage_walks_a_long_chain_of_transfers_to_its_end() -> None:
+    # One lot of 10 bought at S0 (P1) moves S0 -> S1 -> S0 ... through 60 transfer orders,
+    # then is sold at S0. Each move adds two edges (receipt <- shipment <- the receipt before),
+    # so the sale's lineage reaches P1 at depth 2 * 60 + 1 = 121, every one of the 122 rows
+    # once. A depth cap of 100 used to end the walk at X9 with no word.
+    rows = [("P1", "S0", "10", "100.00", "purchase", None)]
+    for k in range(60):
+        rows += [
+            (f"X{k}", f"S{k % 2}", "-10", "-100.00", "transfer", f"O{k}"),
+            (f"Y{k}", f"S{(k + 1) % 2}", "10", "100.00", "transfer", f"O{k}"),
+        ]
+    rows.append(("SALE", "S0", "-10", "-100.00", "sale", None))
+    frame = pl.DataFrame(
+        [
+            {
+                "txn_id": t,
+                "item_id": "A",
+                "site": s,
+                "date": dt.date(2025, 1, 2),
+                "qty": D(q),
+                "amount": D(a),
+                "seq": n,
+                "kind": k,
+                "order_id": o,
+            }
+            for n, (t, s, q, a, k, o) in enumerate(rows)
+        ],
+        schema={
+            "txn_id": pl.String,
+            "item_id": pl.String,
+            "site": pl.String,
+            "date": pl.Date,
+            "qty": pl.Decimal(38, 6),
+            "amount": pl.Decimal(38, 2),
+            "seq": pl.Int64,
+            "kind": pl.String,
+            "order_id": pl.String,
+        },
+    )
+    accounts = ACCOUNTS.vstack(ACCOUNTS.head(1).with_columns(kind=pl.lit("transfer")))
+    result = invclose.close(frame, "2025-01-31", dimensions=["site"], accounts=accounts)
+    walk = register_views(None, result).sql("select * from lineage('SALE')").fetchall()
+    assert len(walk) == 122
+    assert walk[0] == ("SALE", 0)
+    assert walk[-1] == ("P1", 121)
+    assert sorted(t for t, _ in walk) == sorted(t for t, *_ in rows)
