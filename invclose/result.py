@@ -486,7 +486,7 @@ def read_result(path: str | Path) -> CloseResult:
     manifest, tables = read_result_dir(path)
     try:
         lock = manifest.get("lock_date")
-        return CloseResult(
+        result = CloseResult(
             close_id=str(manifest["close_id"]),
             closing_date=dt.date.fromisoformat(manifest["closing_date"]),
             run_kind=str(manifest["run_kind"]),
@@ -500,3 +500,39 @@ def read_result(path: str | Path) -> CloseResult:
             raise
         msg = f"invclose result at {path} has a damaged manifest: {exc!r}"
         raise InvcloseError(msg) from exc
+    _check_identity(result, path)
+    return result
+
+
+def _check_identity(result: CloseResult, path: str | Path) -> None:
+    """Refuse a manifest whose identity disagrees with its own tables.
+
+    The file hashes prove the tables, not the manifest's ``close_id`` and dates: an edited
+    ``lock_date`` would let a later close post into a closed period. Every row carries the
+    run's ``close_id``; a close locks its closing date, and no run locks a later date; the
+    open rows are dated on or before the closing date.
+    """
+    problems = []
+    for name in RESULT_TABLES:
+        frame = getattr(result, name)
+        if "close_id" in frame.columns and frame.height:
+            ids = sorted(set(frame["close_id"].drop_nulls().to_list()) - {result.close_id})
+            if ids:
+                problems.append(f"{name} rows carry close_id {ids[0]!r}")
+    closing, lock = result.closing_date, result.lock_date
+    if result.run_kind == "close" and lock != closing:
+        problems.append(f"a close at {closing.isoformat()} must lock that date, not {lock}")
+    if lock is not None and lock > closing:
+        problems.append(f"lock date {lock.isoformat()} after the closing date")
+    if result.open_items.height:
+        latest = result.open_items["date"].max()
+        if isinstance(latest, dt.date) and latest > closing:
+            problems.append(f"open items dated {latest.isoformat()}, after the closing date")
+    if problems:
+        msg = (
+            f"invclose result at {path}: manifest.json does not match its tables "
+            f"(close_id {result.close_id!r}, closing date {closing.isoformat()}): "
+            + "; ".join(problems)
+            + ". Write the result again from its close, or restore the manifest."
+        )
+        raise InvcloseError(msg)

@@ -164,6 +164,12 @@ def _result(**overrides: object) -> CloseResult:
         **_tables(),
     }
     fields.update(overrides)
+    if "close_id" in overrides:
+        # Every row carries its run's close_id (read_result checks it against the manifest).
+        for name in RESULT_TABLES:
+            frame = fields[name]
+            assert isinstance(frame, pl.DataFrame)
+            fields[name] = frame.with_columns(close_id=pl.lit(overrides["close_id"]))
     return CloseResult(**fields)  # type: ignore[arg-type]
 
 
@@ -259,6 +265,27 @@ def test_manifest_contents(result: CloseResult, tmp_path: Path) -> None:
     assert sorted(p.name for p in out.iterdir()) == sorted(
         ["manifest.json", *(f"{t}.parquet" for t in RESULT_TABLES)]
     )
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "problem"),
+    [
+        # An earlier lock would let a later close post into January.
+        ("lock_date", "2024-12-31", "must lock that date, not 2024-12-31"),
+        ("close_id", "Cdeadbeefdeadbeef", f"rows carry close_id '{CID}'"),
+        ("closing_date", "2024-12-31", "after the closing date"),
+    ],
+)
+def test_a_manifest_that_disagrees_with_its_tables_is_refused(
+    result: CloseResult, tmp_path: Path, field: str, value: str, problem: str
+) -> None:
+    out = result.write(tmp_path / "jan")
+    manifest = json.loads((out / "manifest.json").read_text())
+    manifest[field] = value
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(InvcloseError, match=r"manifest\.json does not match its tables") as caught:
+        read_result(out)
+    assert problem in str(caught.value)
 
 
 def test_write_is_deterministic(result: CloseResult, tmp_path: Path) -> None:
