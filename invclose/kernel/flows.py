@@ -168,9 +168,9 @@ def order_links(working: pl.DataFrame) -> OrderLinks:
         if not t_receipts.is_empty() and not t_issues.is_empty()
         else _empty_links().feeds
     ).select("issue_pos", "receipt_pos", "qty")
-    gid_of = linked.select("pos", "gid", "key_rank", "periodic")
+    gid_of = linked.select("pos", "gid", "key_rank", "periodic", "q_abs")
     all_feeds = feeds.join(
-        gid_of.select(issue_pos="pos", i_gid="gid", i_periodic="periodic"),
+        gid_of.select(issue_pos="pos", i_gid="gid", i_periodic="periodic", i_open="q_abs"),
         on="issue_pos",
         maintain_order="left",
     ).join(
@@ -180,14 +180,18 @@ def order_links(working: pl.DataFrame) -> OrderLinks:
         on="receipt_pos",
         maintain_order="left",
     )
-    # A move stays in its group, so both sides have the group's method.
+    # A move stays in its group, so both sides have the group's method. An issue an earlier
+    # close settled (nothing open: its receipt came after that close) is no move any more:
+    # its receipt takes the issue's cost like any transfer receipt (pairing it again would
+    # settle the issue twice).
     same_group = pl.col("i_gid") == pl.col("r_gid")
-    moves = all_feeds.filter(same_group & pl.col("i_periodic")).join(
+    settled_before = pl.col("i_open") == 0
+    moves = all_feeds.filter(same_group & ~settled_before & pl.col("i_periodic")).join(
         linked.filter(pl.col("frozen")).select(issue_pos="pos"), on="issue_pos", how="anti"
     )
-    feeds = all_feeds.filter(~same_group & pl.col("i_periodic") & pl.col("r_periodic")).select(
-        "issue_pos", "receipt_pos", "qty", "receipt_rank"
-    )
+    feeds = all_feeds.filter(
+        (~same_group | settled_before) & pl.col("i_periodic") & pl.col("r_periodic")
+    ).select("issue_pos", "receipt_pos", "qty", "receipt_rank")
 
     # Transit: in a group where the order's first row is a receipt, later issues settle
     # against its receipts in key order.

@@ -148,6 +148,31 @@ PARTIAL = rows(
 )
 
 
+@pytest.mark.parametrize("history", ["whole", "after January"])
+def test_a_move_within_a_site_received_next_month_passes_the_cost_on_once(history: str) -> None:
+    # P1 buys 3 at S1 (30.00). T1 moves the 3 within S1 (another warehouse: same financial
+    # dimension) on 14 January, posted at 18.00; its receipt T2 comes on 1 February. January
+    # has no receipt for T1, so FIFO settles it against P1: 30.00 (-12.00), waiting for its
+    # receipt. February passes that on: T2 = 18.00 + 12.00 = 30.00 and S1 holds 3 units for
+    # 30.00, as one close of both months gives (there T1 and T2 pair as a move). February used
+    # to pair T1 with T2 again, settling T1 twice (-48.00 for 3 units) and leaving S1 at 0.00.
+    frame = rows(
+        ("P1", "A", "S1", 10, 3, "30.00", "purchase", None),
+        ("T1", "A", "S1", 14, -3, "-18.00", "transfer", "TO"),
+        ("T2", "A", "S1", 32, 3, "18.00", "transfer", "TO"),
+    )
+    jan = close(frame, JAN)
+    assert adjustment(jan, "T1") == D("-12.00")
+    given = frame if history == "whole" else frame.filter(pl.col("date") > JAN)
+    feb = close(given, FEB, opening=jan)
+    assert feb.settlements.is_empty()
+    assert feb.adjustments.select("txn_id", "settled_amount").rows() == [("T2", D("30.00"))]
+    assert feb.balances.select("site", "qty", "value").rows() == [("S1", D(3), D("30.00"))]
+    one = close(frame, FEB)
+    assert one.balances.select("site", "qty", "value").rows() == [("S1", D(3), D("30.00"))]
+    assert "T1" in closed(feb)
+
+
 def test_partial_receipt_passes_the_rest_in_the_next_close() -> None:
     jan = close(PARTIAL, JAN)
     # R1 takes 6/10 of -50.00 = -30.00; -20.00 waits for the 4 units still in transit.
