@@ -20,7 +20,7 @@ import invclose
 from invclose.errors import InvcloseError
 from invclose.notebook import close_months, month_ends
 from invclose.views import VIEW_DOCS, register_views, views_markdown
-from tests.helpers import ACCOUNTS
+from tests.helpers import ACCOUNTS, ORDER_SCHEMA
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "sample_data"
@@ -320,17 +320,7 @@ def test_lineage_walks_a_long_chain_of_transfers_to_its_end() -> None:
             }
             for n, (t, s, q, a, k, o) in enumerate(rows)
         ],
-        schema={
-            "txn_id": pl.String,
-            "item_id": pl.String,
-            "site": pl.String,
-            "date": pl.Date,
-            "qty": pl.Decimal(38, 6),
-            "amount": pl.Decimal(38, 2),
-            "seq": pl.Int64,
-            "kind": pl.String,
-            "order_id": pl.String,
-        },
+        schema=ORDER_SCHEMA,
     )
     accounts = ACCOUNTS.vstack(ACCOUNTS.head(1).with_columns(kind=pl.lit("transfer")))
     result = invclose.close(frame, "2025-01-31", dimensions=["site"], accounts=accounts)
