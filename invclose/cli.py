@@ -22,6 +22,7 @@ from rich.table import Table
 import invclose
 from invclose.batched import close_batched
 from invclose.console import (
+    StrictOpt,
     check_failure,
     cli_wording,
     console,
@@ -212,14 +213,6 @@ PhysOpt = Annotated[
     typer.Option("--include-physical-value", metavar="", help="include physical value"),
 ]
 DetailOpt = Annotated[str | None, typer.Option(help="transaction, item, item_group or total")]
-StrictOpt = Annotated[
-    bool,
-    typer.Option(
-        "--strict",
-        metavar="",
-        help="exit 1 when the log has warning or error rows (info rows do not count)",
-    ),
-]
 JsonOpt = Annotated[bool, typer.Option("--json", metavar="", help="print a JSON summary")]
 OpeningOpt = Annotated[
     Path | None, typer.Option(help="directory of the previous close (its --out)")

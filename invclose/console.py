@@ -10,14 +10,26 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
+import typer
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 if TYPE_CHECKING:
     import polars as pl
+
+#: ``--strict`` of ``close``, ``check`` and the ledger's ``close`` / ``recalculate`` (a flag:
+#: the empty metavar keeps typer from showing ``<bool>`` after it).
+StrictOpt = Annotated[
+    bool,
+    typer.Option(
+        "--strict",
+        metavar="",
+        help="exit 1 when the log has warning or error rows (info rows do not count)",
+    ),
+]
 
 console = Console(markup=False)
 err_console = Console(stderr=True, markup=False)

@@ -24,6 +24,7 @@ import typer
 
 from invclose.config import CloseConfig
 from invclose.console import (
+    StrictOpt,
     cli_wording,
     console,
     err_console,
@@ -56,14 +57,6 @@ DbOpt = Annotated[
 DateOpt = Annotated[str, typer.Option(help="date, e.g. 2025-01-31")]
 CommentOpt = Annotated[str | None, typer.Option(help="recorded in the history")]
 #: Flags take no value: an empty metavar keeps typer from showing ``<bool>`` after them.
-StrictOpt = Annotated[
-    bool,
-    typer.Option(
-        "--strict",
-        metavar="",
-        help="exit 1 when the log has warning or error rows (info rows do not count)",
-    ),
-]
 JsonOpt = Annotated[bool, typer.Option("--json", metavar="", help="print JSON (for machines)")]
 
 
