@@ -8,7 +8,10 @@ inside most tables rows come batch by batch). Two kinds of input:
   level of the in-memory run holds several cycles that the batches solve apart;
 * the ordinal strategies' frames (markings, physical rows, several items and dimensions);
 * a February closed from January's result, with shipments and components waiting over the
-  month end (close-semantics §9.1).
+  month end (close-semantics §9.1);
+* a second close of the ordinal strategies' histories from the first one's result, given only
+  the rows after its closing date (marks of issues carried open name receipts the first
+  close closed, which a batch must find).
 
 Every example also draws the batch size, from one component per batch to everything at once.
 """
@@ -26,7 +29,7 @@ from hypothesis import strategies as st
 import invclose
 from invclose.batched import close_batched
 from invclose.schemas import RESULT_TABLES
-from invclose.testing.strategies import close_inputs, dimension_columns
+from invclose.testing.strategies import close_inputs, dimension_columns, two_close_inputs
 from tests.helpers import ACCOUNTS
 from tests.property.test_cost_flow_across_closes import two_month_networks
 from tests.property.test_cost_flow_properties import networks
@@ -108,3 +111,21 @@ def test_a_february_batched_from_january_gives_the_same_rows(
     keywords = {"method": "fifo", "dimensions": ["site"], "accounts": ACCOUNTS}
     january = invclose.close(frame, "2025-01-31", **keywords)  # type: ignore[arg-type]
     _same_rows(frame, "2025-02-28", batch_rows, opening=january, **keywords)
+
+
+@BATCHED
+@given(two_close_inputs(dims=None), st.integers(1, 30))
+def test_a_second_close_of_the_rows_after_the_first_in_batches_gives_the_same_rows(
+    inputs,  # type: ignore[no-untyped-def]
+    batch_rows: int,
+) -> None:
+    history1, history2, date1, date2, method, include = inputs
+    keywords = {
+        "method": method,
+        "dimensions": list(dimension_columns(history1)),
+        "include_physical_value": include,
+        "accounts": ACCOUNTS,
+    }
+    first = invclose.close(history1, date1, **keywords)  # type: ignore[arg-type]
+    after = history2.filter(pl.col("date") > date1)
+    _same_rows(after, date2, batch_rows, opening=first, **keywords)
