@@ -23,12 +23,14 @@ import invclose
 from invclose.batched import close_batched
 from invclose.console import (
     StrictOpt,
+    cell_text,
     check_failure,
     cli_wording,
     console,
     err_console,
     error_line,
     findings_table,
+    widest,
 )
 from invclose.errors import InvcloseError
 from invclose.io import read_one_file
@@ -348,25 +350,13 @@ def _compare_view(table: pl.DataFrame, date: str) -> Table:
     view = Table(title=f"methods compared at {date}")
     for col in table.columns:
         if col in ("item_id", "method"):
-            widest = max([len(col), *(len(str(v)) for v in table[col])])
-            view.add_column(col, no_wrap=True, min_width=widest)
+            view.add_column(col, no_wrap=True, min_width=widest(table[col], col))
         else:
             view.add_column(col.replace("_", " "), justify="right", overflow="fold")
     quantities = {c for c in table.columns if c.endswith("_qty")}
     for row in table.iter_rows(named=True):
-        view.add_row(*[_plain_quantity(v) if c in quantities else str(v) for c, v in row.items()])
+        view.add_row(*[cell_text(v) if c in quantities else str(v) for c, v in row.items()])
     return view
-
-
-def _plain_quantity(value: Decimal | None) -> str:
-    """A quantity without trailing zeros.
-
-    >>> _plain_quantity(Decimal("235.000000")), _plain_quantity(Decimal("-2.500000"))
-    ('235', '-2.5')
-    >>> _plain_quantity(Decimal("100.000000"))
-    '100'
-    """
-    return "" if value is None else f"{value.normalize():f}"
 
 
 @app.command("sql")

@@ -10,15 +10,13 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from decimal import Decimal
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
+import polars as pl
 import typer
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
-
-if TYPE_CHECKING:
-    import polars as pl
 
 #: ``--strict`` of ``close``, ``check`` and the ledger's ``close`` / ``recalculate`` (a flag:
 #: the empty metavar keeps typer from showing ``<bool>`` after it).
@@ -90,20 +88,32 @@ def findings_table(findings: pl.DataFrame, dims: Sequence[str], title: str) -> T
     table = Table(title=title)
     for col in columns:
         if col == "code":
-            widest = max([len(col), *(len(str(v)) for v in findings["code"])])
-            table.add_column(col, no_wrap=True, min_width=widest)
+            table.add_column(col, no_wrap=True, min_width=widest(findings["code"], col))
         else:
             table.add_column(col, overflow="fold", justify="right" if col == "qty" else "left")
     for row in findings.iter_rows(named=True):
-        table.add_row(*[_cell(row.get(c)) for c in columns])
+        table.add_row(*[cell_text(row.get(c)) for c in columns])
     return table
 
 
-def _cell(value: object) -> str:
+def widest(values: pl.Series, header: str) -> int:
+    """The width a column needs to show ``values`` and its ``header`` whole (never cut).
+
+    >>> import polars as pl
+    >>> widest(pl.Series(["fifo", "weighted_average_date"]), "method")
+    21
+    """
+    longest = values.cast(pl.String).str.len_chars().max()
+    return max(len(header), longest if isinstance(longest, int) else 0)
+
+
+def cell_text(value: object) -> str:
     """A table cell: empty for null, a decimal without trailing zeros (``-10``, ``2.5``).
 
-    >>> _cell(None), _cell(Decimal("-10.000000")), _cell(Decimal("2.500000")), _cell("S-1")
-    ('', '-10', '2.5', 'S-1')
+    >>> cell_text(None), cell_text(Decimal("-10.000000")), cell_text(Decimal("2.500000"))
+    ('', '-10', '2.5')
+    >>> cell_text(Decimal("235.000000")), cell_text(Decimal("100.000000")), cell_text("S-1")
+    ('235', '100', 'S-1')
     """
     if value is None:
         return ""

@@ -55,7 +55,7 @@ from invclose.kernel.money import from_cents, mul_div_round, to_cents, to_micro
 from invclose.kernel.posting_walk import MOVING, PERIODIC, STANDARD, posting_walk
 from invclose.kernel.prepare import group_keys
 from invclose.kernel.virtual import dims_text
-from invclose.opening import load_opening
+from invclose.opening import OpeningState, known_to_opening, load_opening
 from invclose.schemas import MICRO_PER_UNIT, MONEY, input_schema
 from invclose.validate import (
     GROUP_LIMIT,
@@ -90,10 +90,9 @@ def _missing_standard(frame: pl.DataFrame) -> None:
 
 
 def _opening_state(
-    opening: Any, dims: tuple[str, ...], keys: list[str]
+    state: OpeningState | None, dims: tuple[str, ...], keys: list[str]
 ) -> tuple[pl.DataFrame, pl.DataFrame, dt.date | None]:
     """Per-group opening quantities and values, open physical rows (for invoices), its date."""
-    state = load_opening(opening, dims)
     empty_groups = pl.DataFrame(
         schema={
             **{k: pl.String for k in keys},
@@ -379,7 +378,13 @@ def post_costs(
     # Rows the opening closed or holds open were costed before it (the whole history may be
     # given, as to close()): its open items start the replay instead, so they are returned as
     # given (variance null) and not replayed a second time.
-    tx, earlier = _split_known(tx.with_row_index("__given"), opening, dims)
+    state = load_opening(opening, dims)
+    tx = tx.with_row_index("__given")
+    if state is None:
+        earlier = tx.clear()
+    else:
+        in_opening = known_to_opening(state.open_items, state.closed_items)
+        tx, earlier = tx.filter(~in_opening), tx.filter(in_opening)
     tx = tx.with_columns(__posted=pl.lit(False), __fixed_var=pl.lit(0, pl.Int64))
     if posted is not None:
         before = normalize_transactions(
@@ -403,7 +408,7 @@ def post_costs(
     item_table = normalize_items(items)
     frame = unit_costs(resolve_items(tx, item_table, cfg), item_table)
     _missing_standard(frame)
-    start, physical, opening_date = _opening_state(opening, dims, keys)
+    start, physical, opening_date = _opening_state(state, dims, keys)
     if physical_variance is not None:
         known = _posted_variances(
             to_polars(physical_variance, "physical_variance").with_columns(
@@ -532,23 +537,6 @@ def post_costs(
         costed = pl.concat([costed, given_back]).sort("__given")
     costed = costed.drop("__given")
     return pl.concat([costed, revaluations]) if not revaluations.is_empty() else costed
-
-
-def _split_known(
-    tx: pl.DataFrame, opening: Any, dims: tuple[str, ...]
-) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """``tx`` without the rows ``opening`` knows (closed or open in it), and those rows.
-
-    The invoice of a physical row open in the opening is new (it replaces that row).
-    """
-    state = load_opening(opening, dims)
-    if state is None:
-        return tx, tx.clear()
-    open_physical = state.open_items.filter(pl.col("status") == "physical")["txn_id"]
-    known = pl.col("txn_id").is_in(
-        pl.concat([state.closed_items["txn_id"], state.open_items["txn_id"]]).implode()
-    ) & ~(pl.col("txn_id").is_in(open_physical.implode()) & (pl.col("status") == "financial"))
-    return tx.filter(~known), tx.filter(known)
 
 
 def _posted_variances(posted: Any) -> pl.DataFrame:

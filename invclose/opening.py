@@ -225,6 +225,19 @@ def merge_opening(
     return merged.with_columns(mark_unknown=_mark_unknown(merged, opening))
 
 
+def known_to_opening(open_items: pl.DataFrame, closed_items: pl.DataFrame) -> pl.Expr:
+    """True for the rows an opening knows: closed or open in it, costed before it.
+
+    The invoice of a physical row open in it is new: it replaces that row.
+    """
+    open_physical = open_items.filter(pl.col("status") == "physical")["txn_id"]
+    known = pl.col("txn_id").is_in(
+        pl.concat([closed_items["txn_id"], open_items["txn_id"]]).implode()
+    )
+    invoice = pl.col("txn_id").is_in(open_physical.implode()) & (pl.col("status") == "financial")
+    return known & ~invoice
+
+
 def _mark_unknown(merged: pl.DataFrame, opening: OpeningState) -> pl.Expr:
     """Issues marked to a receipt that is neither in the run nor closed by the opening.
 

@@ -516,9 +516,11 @@ def _check_identity(result: CloseResult, path: str | Path) -> None:
     for name in RESULT_TABLES:
         frame = getattr(result, name)
         if "close_id" in frame.columns and frame.height:
-            ids = sorted(set(frame["close_id"].drop_nulls().to_list()) - {result.close_id})
-            if ids:
-                problems.append(f"{name} rows carry close_id {ids[0]!r}")
+            # Vectorised: a result of 1e7 rows is not turned into Python strings to check it.
+            ids = frame["close_id"]
+            other = ids.filter(ids != result.close_id)
+            if other.len():
+                problems.append(f"{name} rows carry close_id {other.min()!r}")
     closing, lock = result.closing_date, result.lock_date
     if result.run_kind == "close" and lock != closing:
         problems.append(f"a close at {closing.isoformat()} must lock that date, not {lock}")

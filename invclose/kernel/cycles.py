@@ -273,7 +273,7 @@ def solve_cycle(
     receipts = (
         rows.filter(pl.col("is_receipt"))
         .sort("component", "pos")
-        .select("pos", "q_abs", "component")
+        .select("pos", "q_abs", "component", r_value="w_abs")
         .with_row_index("r")
     )
     issues = (
@@ -283,12 +283,7 @@ def solve_cycle(
     )
     n_r, n_i = receipts.height, issues.height
     m = (
-        pieces.join(
-            receipts.rename({"pos": "receipt_pos"}).join(
-                rows.select(receipt_pos="pos", r_value="w_abs"), on="receipt_pos"
-            ),
-            on="receipt_pos",
-        )
+        pieces.join(receipts.rename({"pos": "receipt_pos"}), on="receipt_pos")
         .join(issues.select("i", issue_pos="pos"), on="issue_pos")
         .with_columns(frac=pl.col("qty").cast(pl.Float64) / pl.col("q_abs").cast(pl.Float64))
     )

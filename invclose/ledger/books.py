@@ -40,6 +40,7 @@ from invclose.ledger.errors import (
 )
 from invclose.ledger.reads import LedgerReads
 from invclose.ledger.store import quote
+from invclose.opening import known_to_opening
 from invclose.result import CloseResult
 from invclose.schemas import MONEY, input_schema
 from invclose.validate import normalize_accounts, normalize_items, normalize_transactions
@@ -214,7 +215,7 @@ class Ledger(LedgerReads):
         # change is active by the batch's last date), whatever items the batch holds.
         dated_standard = items is not None and (
             items.filter(
-                (pl.col("method") == "standard") & pl.col("valid_from").is_not_null()
+                (pl.col("method") == Method.STANDARD.value) & pl.col("valid_from").is_not_null()
             ).height
             > 0
         )
@@ -234,17 +235,9 @@ class Ledger(LedgerReads):
         else:
             versions = self._store.query(select + " ORDER BY run_id")
         if state is not None:
-            known = pl.concat([state.open_items["txn_id"], state.closed_items["txn_id"]])
-            open_physical = state.open_items.filter(pl.col("status") == "physical")["txn_id"]
             # Rows the state does not know, and the invoices of physical rows it holds open
             # (post_costs recognises them against the opening).
-            versions = versions.filter(
-                ~pl.col("txn_id").is_in(known.implode())
-                | (
-                    pl.col("txn_id").is_in(open_physical.implode())
-                    & (pl.col("status") == "financial")
-                )
-            )
+            versions = versions.filter(~known_to_opening(state.open_items, state.closed_items))
         # What each stored physical row posted as variance (a moving-average receipt that
         # crossed zero: its gap to negative stock), so that its invoice is compared with its
         # price (amount + variance) and does not undo the gap (close-semantics §3.8).
