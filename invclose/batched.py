@@ -12,7 +12,7 @@ shared ``order_id`` s form connected components that close independently. The ba
    PARTITION_BY``, out of core), and checks that no ``txn_id`` appears in two batches;
 3. **closes each batch** exactly as :func:`invclose.close` would (same validation, kernel and
    tables), writing its tables to a work directory and keeping one digest per item for the
-   run's id (:func:`invclose.hashing.group_digests`);
+   run's id (:func:`invclose.close.run_digests`);
 4. **finishes**: the run's ``close_id`` from the item digests (the same id as the in-memory
    close), voucher numbers over all items, ``log`` and ``closed_items`` sorted as the in-memory
    close sorts them, one Parquet file per table plus the manifest, published atomically.
@@ -48,11 +48,12 @@ from invclose.close import (
     _config,
     execute_run,
     prepare_frame,
+    run_digests,
     run_parts,
 )
 from invclose.config import CloseConfig, VoucherDetail, parse_date
 from invclose.errors import ConfigError, InputValidationError, MissingAccountError
-from invclose.hashing import content_id, group_digests
+from invclose.hashing import content_id
 from invclose.io import (
     PARQUET_SUFFIXES,
     _expand,
@@ -640,7 +641,7 @@ def _close_batch(
     frame = prepare_frame(rows, cfg, batch_state, closing_date)
     if batch.validate_only:
         return None
-    digests = group_digests(frame["item_id"], frame["row_hash"])
+    digests = run_digests(frame, frame["row_hash"], closing_date)
     result = execute_run(
         frame,
         cfg,

@@ -23,7 +23,7 @@ from invclose.assemble import (
 )
 from invclose.config import PERIODIC_METHODS, CloseConfig, parse_date
 from invclose.errors import ConfigError, InputValidationError
-from invclose.hashing import grouped_content_id, row_hashes
+from invclose.hashing import content_id, group_digests, row_hashes
 from invclose.kernel.pipeline import KernelOutput, run_kernel
 from invclose.opening import OpeningState, load_opening, merge_opening
 from invclose.progress import ProgressCallback, report
@@ -250,10 +250,20 @@ def _run_id(
     kind: str,
     state: OpeningState | None,
 ) -> str:
-    # The id sums row hashes per item (hashing.group_digests), so a batched close of whole
-    # items (invclose.batched) gets the same id.
     parts, prefix = run_parts(cfg, closing_date, kind, state)
-    return grouped_content_id(frame["item_id"], hashes, *parts, prefix=prefix)
+    return content_id(run_digests(frame, hashes, closing_date)["digest"], *parts, prefix=prefix)
+
+
+def run_digests(frame: pl.DataFrame, hashes: pl.Series, closing_date: dt.date) -> pl.DataFrame:
+    """Per item, the digest of the row hashes a run's id is summed from.
+
+    Only rows dated on or before ``closing_date`` count: the close reads nothing of the later
+    ones, so a month's close has one id whether its input stops at the closing date or runs
+    on into the next month. The digests are per item (:func:`invclose.hashing.group_digests`),
+    so a batched close of whole items (``invclose.batched``) gets the same id.
+    """
+    in_scope = frame["date"] <= closing_date
+    return group_digests(frame["item_id"].filter(in_scope), hashes.filter(in_scope))
 
 
 def _prepare_run(

@@ -407,18 +407,3 @@ def group_digests(groups: pl.Series, hashes: pl.Series) -> pl.DataFrame:
         .sort("group")
     )
     return sums.select("group", digest=row_hashes(sums, ["group", "rows", *words]))
-
-
-def grouped_content_id(groups: pl.Series, hashes: pl.Series, *parts: str, prefix: str = "C") -> str:
-    """:func:`content_id` over the :func:`group_digests` of ``hashes`` grouped by ``groups``.
-
-    The id of a run: rows are grouped by item, so a close processed in batches of whole items
-    gets the same id as one processed at once.
-
-    >>> import polars as pl
-    >>> h = [c * 64 for c in "abc"]
-    >>> a = grouped_content_id(pl.Series(["A", "B", "A"]), pl.Series(h), "x")
-    >>> a == grouped_content_id(pl.Series(["B", "A", "A"]), pl.Series([h[1], h[2], h[0]]), "x")
-    True
-    """
-    return content_id(group_digests(groups, hashes)["digest"], *parts, prefix=prefix)

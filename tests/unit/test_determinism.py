@@ -13,7 +13,8 @@ from pathlib import Path
 import polars as pl
 
 import invclose
-from tests.helpers import ACCOUNTS
+from invclose.batched import close_batched
+from tests.helpers import ACCOUNTS, tx
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -99,3 +100,48 @@ def test_findings_of_one_item_at_two_sites_are_ordered_by_site() -> None:
         assert log.select("item_id", "site").rows() == [
             (f"I{k:04d}", site) for k in range(40) for site in ("S1", "S2")
         ]
+
+
+def _january_and_february() -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Item A, fifo, by hand: receipts 2 @ 15.00 (30.00) on Jan 1 and 1 @ 21.00 on Jan 2; the
+    sale of 2 on Jan 3, posted at -34.00 (the running average), settles the first receipt at
+    30.00: cost_delta -4.00. February: a receipt of 1 @ 24.00 and a sale of 2 posted at
+    -45.00 (the average 22.50), which settles 21.00 + 24.00 = 45.00: nothing to adjust."""
+    january = tx(
+        ("A1", "A", 1, 2, "30.00"),
+        ("A2", "A", 2, 1, "21.00"),
+        ("AS", "A", 3, -2, "-34.00"),
+    )
+    february = tx(
+        ("A3", "A", dt.date(2025, 2, 3), 1, "24.00"),
+        ("AS2", "A", dt.date(2025, 2, 4), -2, "-45.00"),
+    ).with_columns(seq=pl.col("seq") + 3)
+    return january, february
+
+
+def test_rows_after_the_closing_date_leave_the_close_id_unchanged(tmp_path: Path) -> None:
+    """A January close run on Feb 5, its input already holding February's rows, is the same
+    close as one run on Jan 31: the same id, voucher ids and closed_by, because the close
+    reads nothing dated after its closing date. So are the February closes that follow it,
+    given the whole history or only the rows after January."""
+    january, february = _january_and_february()
+    jan31 = dt.date(2025, 1, 31)
+    on_time = invclose.close(january, jan31, method="fifo", accounts=ACCOUNTS)
+    late = invclose.close(pl.concat([january, february]), jan31, method="fifo", accounts=ACCOUNTS)
+    assert on_time.adjustments["cost_delta"].to_list() == [Decimal("-4.00")]
+    assert late.close_id == on_time.close_id
+    assert late.vouchers["voucher_id"].to_list() == on_time.vouchers["voucher_id"].to_list()
+    assert late.closed_items["closed_by"].to_list() == [on_time.close_id] * 2
+    batched = close_batched(
+        pl.concat([january, february]), jan31, tmp_path / "b", method="fifo", accounts=ACCOUNTS
+    )
+    assert batched.close_id == on_time.close_id
+
+    feb28 = dt.date(2025, 2, 28)
+    whole = pl.concat([january, february])
+    second = invclose.close(whole, feb28, method="fifo", accounts=ACCOUNTS, opening=on_time)
+    only_after = invclose.close(february, feb28, method="fifo", accounts=ACCOUNTS, opening=late)
+    assert second.adjustments.is_empty()
+    assert only_after.close_id == second.close_id
+    assert set(second.closed_items["closed_by"]) == {on_time.close_id, second.close_id}
+    assert only_after.closed_items.sort("txn_id").equals(second.closed_items.sort("txn_id"))
