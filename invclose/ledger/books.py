@@ -129,9 +129,10 @@ class Ledger(LedgerReads):
             if "seq" not in raw.columns:
                 start = self._store.scalar("SELECT coalesce(max(seq), -1) + 1 FROM transactions")
                 batch = batch.with_columns(pl.col("seq") + int(start))
-            postings.refuse_backdated(batch, self._lock())
             paired = batch.filter(pl.col("txn_id").is_duplicated())
-            postings.check_against_ledger(batch.join(paired, on="txn_id", how="anti"), stored, dims)
+            postings.refuse_locked_or_repeated(
+                batch, self._lock(), batch.join(paired, on="txn_id", how="anti"), stored, dims
+            )
             # One costing of the whole batch, pairs included, in posting order.
             batch = self._cost_batch(batch)
             postings.missing_amounts(batch)

@@ -120,6 +120,37 @@ def check_against_ledger(
     return again
 
 
+def refuse_locked_or_repeated(
+    batch: pl.DataFrame,
+    lock: dt.date | None,
+    unpaired: pl.DataFrame,
+    stored: pl.DataFrame,
+    dims: tuple[str, ...],
+) -> None:
+    """Both of a batch's refusals at once: rows in the closed period (:func:`refuse_backdated`)
+    and ids already posted (:func:`check_against_ledger` of ``unpaired``, the batch without
+    its invoice pairs).
+
+    A batch failing both raises ``ClosedPeriodError`` naming every refused row, so that one
+    correction of the batch suffices.
+    """
+    errors: list[ClosedPeriodError | InputValidationError] = []
+    try:
+        refuse_backdated(batch, lock)
+    except ClosedPeriodError as exc:
+        errors.append(exc)
+    try:
+        check_against_ledger(unpaired, stored, dims)
+    except InputValidationError as exc:
+        errors.append(exc)
+    if len(errors) == 1:
+        raise errors[0]
+    if errors:
+        found = [e.failures for e in errors if e.failures is not None]
+        failures = pl.concat(found, how="diagonal_relaxed") if found else None
+        raise ClosedPeriodError("\n".join(str(e) for e in errors), failures)
+
+
 def _variance_accounts(rows: pl.DataFrame, mapping: pl.DataFrame | None) -> pl.Series:
     """Each row's ``variance_account`` from the mapping (same specificity rules)."""
     if mapping is None or "variance_account" not in mapping.columns:

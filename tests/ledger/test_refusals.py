@@ -156,6 +156,31 @@ def test_repeated_txn_id_and_missing_amount_are_refused(closed: Ledger) -> None:
     assert same_dump(before, dump(closed))
 
 
+def test_a_batch_both_backdated_and_repeating_an_id_names_every_refused_row(
+    closed: Ledger,
+) -> None:
+    """R3 is dated in the closed January and R1 was posted in January (as a purchase, so the
+    new R1 is no invoice): one error names both, so one correction of the batch suffices."""
+    before = dump(closed)
+    batch = rows(
+        ("R1", "A", day(2, 2), 1, "10.00", "purchase"),
+        ("R2", "A", day(2, 3), 1, "10.00", "purchase"),
+        ("R3", "A", day(1, 20), 1, "10.00", "purchase"),
+    )
+    with pytest.raises(invclose.ClosedPeriodError) as err:
+        closed.post(batch)
+    message = str(err.value)
+    assert "R3 (2025-01-20)" in message
+    assert "repeat a txn_id the ledger already holds" in message
+    failures = err.value.failures
+    assert failures is not None
+    assert sorted(zip(failures["txn_id"], failures["check"], strict=True)) == [
+        ("R1", "txn_id_posted"),
+        ("R3", "posting_into_closed_period"),
+    ]
+    assert same_dump(before, dump(closed))
+
+
 def test_a_row_without_accounts_is_refused(closed: Ledger) -> None:
     before = dump(closed)
     with pytest.raises(invclose.MissingAccountError, match="T1"):
