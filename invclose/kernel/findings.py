@@ -48,9 +48,15 @@ def close_findings(
     excluded: pl.DataFrame,
     balances: pl.DataFrame,
     dims: list[str],
+    held: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """Log rows: marked receipts out of reach, unsettled issues, uninvoiced receipts, negative
-    stock."""
+    stock.
+
+    ``held`` (``pos``, ``usable``): receipts that left the method with only ``usable`` of
+    their quantity paired (a transit or move receipt whose rest waits for its order's later
+    issues); the rest is no receipt the group's issues could have had.
+    """
     is_excluded = pl.col("pos").is_in(excluded["pos"].implode())
     marked = _rows(
         rows,
@@ -70,10 +76,15 @@ def close_findings(
     # waits for something else (a physical receipt it was adjusted against: logged
     # receipt_not_invoiced, and itself awaiting_invoice), not for receipts.
     counted = pl.col("participates") & pl.col("fin") & ~is_excluded
-    net_issued = pl.when(pl.col("is_receipt")).then(-pl.col("q_abs")).otherwise(pl.col("q_abs"))
+    available = pl.coalesce("usable", "q_abs")
+    net_issued = pl.when(pl.col("is_receipt")).then(-available).otherwise(pl.col("q_abs"))
+    if held is None:
+        held = pl.DataFrame(schema={"pos": pl.Int64, "usable": pl.Int64})
     short = (
         rows.lazy()
         .filter(counted)
+        .select("gid", "pos", "is_receipt", "q_abs")
+        .join(held.lazy(), on="pos", how="left")
         .group_by("gid")
         .agg(net=net_issued.sum())
         .filter(pl.col("net") > 0)

@@ -242,9 +242,17 @@ def order_links(working: pl.DataFrame) -> OrderLinks:
         .join(paired, left_on="pos", right_on="issue_pos", how="left")
         .filter(pl.col("paired").fill_null(0) >= pl.col("q_abs"))
     )
+    # So does a move's issue: only one its receipts in scope take in full leaves the method;
+    # the rest of one partly received (its other receipts come after the closing date) is
+    # settled by the method of its group (§9.2), as any issue would be.
+    moved = (
+        moves.group_by("issue_pos")
+        .agg(pl.col("qty").sum(), pl.col("i_open").first())
+        .filter(pl.col("qty") >= pl.col("i_open"))
+    )
     dropped = pl.concat(
         [
-            moves.select(pos="issue_pos"),
+            moved.select(pos="issue_pos"),
             moves.select(pos="receipt_pos"),
             in_transit.filter(pl.col("is_receipt")).select("pos"),
             covered.select("pos"),

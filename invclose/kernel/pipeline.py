@@ -512,7 +512,7 @@ def run_kernel(
         rows = _close_perpetual(rows, dims, closing_date)
     balances = group_balances(rows, dims)
     logs = [
-        close_findings(rows, priced, plan.excluded, balances, dims),
+        close_findings(rows, priced, plan.excluded, balances, dims, _held(plan.links)),
         marking_ignored(rows, dims, PERPETUAL),
         flow_findings.not_costed(rows, plan.links.not_costed, dims),
         flow_findings.late_cost(rows, unpassed.late, dims),
@@ -528,6 +528,16 @@ def run_kernel(
         logs.append(cycle_log)
     log = pl.concat(logs, how="vertical_relaxed")
     return KernelOutput(rows=rows, pieces=priced, log=log, balances=balances, flows=shares)
+
+
+def _held(links: OrderLinks) -> pl.DataFrame:
+    """Rows that left the method, with the quantity their pairs used as receipts
+    (``usable``): the rest of a transit or move receipt waits for its order's later issues.
+    (The issues among them are counted whole by the findings.)"""
+    paired = links.prepaired.group_by("receipt_pos").agg(usable=pl.col("qty").sum())
+    return links.dropped.join(paired.rename({"receipt_pos": "pos"}), on="pos", how="left").select(
+        "pos", pl.col("usable").fill_null(0).cast(pl.Int64)
+    )
 
 
 def _close_perpetual(rows: pl.DataFrame, dims: list[str], closing_date: dt.date) -> pl.DataFrame:
