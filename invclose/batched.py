@@ -60,13 +60,14 @@ from invclose.io import (
     _is_paths,
     _suffix,
     guarded_read,
+    refuse_files_missing,
     to_polars,
 )
 from invclose.kernel.money import from_cents, to_cents
 from invclose.kernel.vouchers import merge_voucher_lines, voucher_id
 from invclose.opening import OpeningState, load_opening
 from invclose.progress import ProgressCallback, report
-from invclose.schemas import RESULT_TABLES, conform, table_schema
+from invclose.schemas import RESULT_TABLES, conform, input_schema, required_input, table_schema
 from invclose.store.parquet import publish_result_dir, table_file
 from invclose.validate import normalize_transactions
 
@@ -102,7 +103,7 @@ class BatchedClose:
 class _Source:
     """The input: Parquet files read by DuckDB, or an in-memory frame."""
 
-    def __init__(self, source: Any) -> None:
+    def __init__(self, source: Any, dims: tuple[str, ...]) -> None:
         self.frame: pl.DataFrame | None = None
         self.files: list[str] = []
         if _is_paths(source):
@@ -114,8 +115,16 @@ class _Source:
                     "Convert them (e.g. invclose.read_transactions(...).write_parquet(...))"
                 )
                 raise InputValidationError(msg)
-            for path in paths:  # the footers only: a damaged file is named before any work
-                guarded_read(path, partial(pl.read_parquet_schema, path))
+            # The footers only: a damaged file, or one without a required column, is named
+            # before any work. DuckDB matches column names ignoring case, so a file's "Qty"
+            # would be read as qty, which the in-memory close refuses: exact names are checked
+            # here for each file.
+            columns_of = {
+                str(path): list(guarded_read(path, partial(pl.read_parquet_schema, path)))
+                for path in paths
+            }
+            refuse_files_missing(columns_of, required_input(dims), "transactions")
+            _refuse_case_variants(columns_of, list(input_schema(dims)))
             self.files = [str(p) for p in paths]
         else:
             self.frame = to_polars(source)
@@ -136,6 +145,26 @@ class _Source:
                 "union_by_name = true)"
             )
         return "invclose_source"
+
+
+def _refuse_case_variants(columns_of: dict[str, list[str]], read: list[str]) -> None:
+    """Refuse spellings of a column the close reads (``read``) that differ only in case, in
+    or across the files: DuckDB would read them as one column, the in-memory close as two."""
+    wanted = {name.lower() for name in read}
+    spellings: dict[str, set[str]] = {}
+    for columns in columns_of.values():
+        for name in columns:
+            if name.lower() in wanted:
+                spellings.setdefault(name.lower(), set()).add(name)
+    clashes = sorted(sorted(names) for names in spellings.values() if len(names) > 1)
+    if clashes:
+        listed = "; ".join(" and ".join(repr(n) for n in names) for names in clashes[:10])
+        msg = (
+            f"transactions: the files hold columns whose names differ only in case ({listed}); "
+            "a batched close reads them as one column, invclose.close as two: rename them so "
+            "that each column has one spelling"
+        )
+        raise InputValidationError(msg)
 
 
 # --------------------------------------------------------------------------- plan
@@ -495,7 +524,7 @@ def close_batched(
     dims = list(cfg.dims)
     state = load_opening(opening, cfg.dims)
     _check_dates(closing_date, state, "close")
-    data = _Source(source)
+    data = _Source(source, cfg.dims)
     schema = data.schema()
     # Missing or mistyped columns are reported before anything is read.
     normalize_transactions(pl.DataFrame(schema=schema), dimensions=cfg.dims)

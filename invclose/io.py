@@ -26,6 +26,7 @@ from typing import Any, NoReturn, TypeVar
 import polars as pl
 
 from invclose.errors import InputFileNotFoundError, InputValidationError
+from invclose.schemas import required_input
 
 _T = TypeVar("_T")
 
@@ -156,21 +157,75 @@ def read_one_file(path: _PathLike) -> pl.DataFrame:
     return _read_file(Path(path), other_as_csv=True)
 
 
-def read_raw(source: _PathLike | Sequence[_PathLike]) -> pl.DataFrame:
+def refuse_files_missing(
+    columns_of: Mapping[str, Sequence[str]], required: Sequence[str], what: str
+) -> None:
+    """Refuse files that lack a ``required`` column, naming each file and column.
+
+    Several files are aligned by column name, so a file without a required column (a
+    configured dimension, ``qty`` spelt ``Qty``) would read as nulls there, or, by a reader
+    that ignores case, as the other spelling: either way not what the file says.
+
+    >>> refuse_files_missing({"a.csv": ["site"], "b.csv": ["Site"]}, ["site"], "transactions")
+    Traceback (most recent call last):
+    ...
+    invclose.errors.InputValidationError: transactions: 1 file(s) lack required columns: b.csv ...
+    """
+    from invclose.validate import FAILURE_COLUMNS  # validate reads its input through here
+
+    lacking: list[tuple[str, str, str]] = []
+    for path, columns in columns_of.items():
+        for name in required:
+            if name in columns:
+                continue
+            near = [c for c in columns if c.lower() == name.lower()]
+            lacking.append((path, name, f" (it has {near[0]!r})" if near else ""))
+    if not lacking:
+        return
+    hint = (
+        "every file must hold every required column and configured dimension, spelt exactly "
+        "(files are aligned by column name: a missing one would read as nulls)"
+    )
+    failures = pl.DataFrame(
+        {
+            "row": [None] * len(lacking),
+            "txn_id": [None] * len(lacking),
+            "column": [name for _, name, _ in lacking],
+            "check": ["column_missing"] * len(lacking),
+            "value": [path for path, _, _ in lacking],
+            "hint": [hint] * len(lacking),
+        },
+        schema=FAILURE_COLUMNS,
+    )
+    files = sorted({path for path, _, _ in lacking})
+    listed = "; ".join(f"{path} lacks {name!r}{near}" for path, name, near in lacking[:20])
+    more = f" ... and {len(lacking) - 20} more" if len(lacking) > 20 else ""
+    msg = f"{what}: {len(files)} file(s) lack required columns: {listed}{more}. Hint: {hint}."
+    raise InputValidationError(msg, failures)
+
+
+def read_raw(
+    source: _PathLike | Sequence[_PathLike], required: Sequence[str] = (), what: str = "input"
+) -> pl.DataFrame:
     """Read Parquet / CSV files as they are (no validation), concatenated in name order.
 
     CSV columns are all ``String``. Files with different columns are aligned by name (missing
     columns become nulls); row numbers of a later validation count across the files in the
-    order they were read (sorted names for a glob or directory).
+    order they were read (sorted names for a glob or directory). When several files are read,
+    each must hold every ``required`` column (:func:`refuse_files_missing`); one file is
+    checked by the validation that reads it.
 
     A path that names no file raises :class:`~invclose.errors.InputFileNotFoundError` (also a
     ``FileNotFoundError``); a file that cannot be read (damaged Parquet, CSV that is empty,
     badly quoted or not UTF-8) raises :class:`~invclose.errors.InputValidationError`
     ``cannot read <path>: <reason>; <fix>``.
     """
-    frames = [_read_file(p) for p in _expand(source)]
+    paths = _expand(source)
+    frames = [_read_file(p) for p in paths]
     if len(frames) == 1:
         return frames[0]
+    columns_of = {str(p): f.columns for p, f in zip(paths, frames, strict=True)}
+    refuse_files_missing(columns_of, required, what)
     return pl.concat(frames, how="diagonal_relaxed")
 
 
@@ -280,19 +335,22 @@ def _converted(what: str, convert: Callable[[], _T]) -> _T:
         raise InputValidationError(msg) from None
 
 
-def to_polars(data: object, what: str = "transactions") -> pl.DataFrame:
+def to_polars(
+    data: object, what: str = "transactions", required: Sequence[str] = ()
+) -> pl.DataFrame:
     """Any supported input as an eager Polars DataFrame (the input itself is never modified).
 
     Accepts a Polars DataFrame or LazyFrame, a pandas DataFrame, a PyArrow Table or
     RecordBatch, any object exporting an Arrow stream (``__arrow_c_stream__``), or a path,
-    glob, directory or list of paths (see :func:`read_raw`).
+    glob, directory or list of paths (see :func:`read_raw`, which checks that each of several
+    files holds the ``required`` columns).
     """
     if isinstance(data, pl.DataFrame):
         return data
     if isinstance(data, pl.LazyFrame):
         return data.collect()
     if _is_paths(data):
-        return read_raw(data)  # type: ignore[arg-type]
+        return read_raw(data, required, what)  # type: ignore[arg-type]
     _refuse_wide_decimals(data, what)
     if _is_pandas(data):
         try:
@@ -372,7 +430,7 @@ def read_transactions(
     # or a replay looks at (an invoice dated after a closing date leaves its physical row in
     # force on it), so a reader keeps them and each of those takes its own.
     return normalize_transactions(
-        to_polars(source),
+        to_polars(source, "transactions", required_input(dimensions, require_amount)),
         dimensions=dimensions,
         require_amount=require_amount,
         keep_invoice_pairs=True,

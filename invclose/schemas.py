@@ -44,6 +44,14 @@ _INPUT_TAIL: dict[str, pl.DataType] = {
     "offset_account": pl.String(),
 }
 REQUIRED_INPUT = ("txn_id", "item_id", "date", "qty", "amount")
+
+
+def required_input(dims: Sequence[str], require_amount: bool = True) -> list[str]:
+    """The input columns every transaction table must hold: :data:`REQUIRED_INPUT` (without
+    ``amount`` when posting-time costing may fill it) and the financial dimensions."""
+    return [*(c for c in REQUIRED_INPUT if require_amount or c != "amount"), *dims]
+
+
 OPTIONAL_INPUT = tuple(c for c in (*_INPUT_HEAD, *_INPUT_TAIL) if c not in REQUIRED_INPUT)
 
 

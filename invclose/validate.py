@@ -78,12 +78,12 @@ from invclose.io import to_polars
 from invclose.schemas import (
     FINANCIAL,
     PHYSICAL,
-    REQUIRED_INPUT,
     STATUSES,
     VIRTUAL_PREFIX,
     accounts_schema,
     input_schema,
     item_schema,
+    required_input,
 )
 
 __all__ = [
@@ -984,8 +984,8 @@ def normalize_transactions(
     """
     dims = _check_dimensions(dimensions)
     schema = input_schema(dims)
-    raw = to_polars(data, "transactions")
-    required = [*(c for c in REQUIRED_INPUT if require_amount or c != "amount"), *dims]
+    required = required_input(dims, require_amount)
+    raw = to_polars(data, "transactions", required)
     missing_hints = {
         d: f"{d!r} is a configured financial dimension: add the column or remove it from dimensions"
         for d in dims

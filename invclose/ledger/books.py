@@ -42,7 +42,7 @@ from invclose.ledger.reads import LedgerReads
 from invclose.ledger.store import quote
 from invclose.opening import known_to_opening
 from invclose.result import CloseResult
-from invclose.schemas import MONEY, input_schema
+from invclose.schemas import MONEY, input_schema, required_input
 from invclose.validate import normalize_accounts, normalize_items, normalize_transactions
 
 __all__ = ["Ledger"]
@@ -107,7 +107,7 @@ class Ledger(LedgerReads):
         """
         dims = self.dimensions
         with self._operation("post"):
-            raw = to_polars(df, "transactions")
+            raw = to_polars(df, "transactions", required_input(dims, require_amount=False))
             named = [c for c in ("txn_id", "marked_to") if c in raw.columns]
             ids = pl.concat(
                 [pl.Series([], dtype=pl.String)]

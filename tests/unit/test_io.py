@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import re
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 import invclose
+import invclose.batched
 from invclose.errors import InputValidationError
 from invclose.io import decimalize, read_transactions
 from invclose.schemas import input_schema
@@ -342,3 +344,63 @@ def test_read_transactions_keeps_an_invoice_pair_for_the_close_to_choose(tmp_pat
         "select qty, value, physical_qty, physical_value from inventory_value('2025-01-31')"
     ).fetchall()
     assert on_hand == [(Decimal(10), Decimal("100.00"), Decimal(4), Decimal("48.00"))]
+
+
+def _two_site_files(folder: Path, second_site_column: str | None) -> None:
+    """a.parquet: item A at site S1; b.parquet: item B at S2, its site column named
+    ``second_site_column`` (None: no such column)."""
+    folder.mkdir()
+    first = pl.DataFrame(
+        {"txn_id": ["A1"], "item_id": ["A"], "date": [dt.date(2025, 1, 2)]}
+    ).with_columns(
+        qty=pl.lit(Decimal("1")), amount=pl.lit(Decimal("10.00")), seq=0, site=pl.lit("S1")
+    )
+    first.write_parquet(folder / "a.parquet")
+    second = first.with_columns(txn_id=pl.lit("B1"), item_id=pl.lit("B"), seq=1).drop("site")
+    if second_site_column is not None:
+        second = second.with_columns(pl.lit("S2").alias(second_site_column))
+    second.write_parquet(folder / "b.parquet")
+
+
+@pytest.mark.parametrize("second", [None, "Site"])
+def test_a_file_of_several_without_a_dimension_column_is_refused_by_name(
+    tmp_path: Path, second: str | None
+) -> None:
+    """Files are aligned by column name: B's rows would be closed at a null site (and the
+    batched close, whose DuckDB ignores case, would read "Site" as site: another result)."""
+    folder = tmp_path / "month"
+    _two_site_files(folder, second)
+    near = " (it has 'Site')" if second else ""
+    expected = f"b.parquet lacks 'site'{near}"
+    for attempt in (
+        lambda: read_transactions(folder, dimensions=["site"]),
+        lambda: invclose.close(folder, "2025-01-31", dimensions=["site"], method="fifo"),
+        lambda: invclose.batched.close_batched(
+            folder, "2025-01-31", tmp_path / "out", dimensions=["site"], method="fifo"
+        ),
+    ):
+        with pytest.raises(InputValidationError, match=re.escape(expected)) as err:
+            attempt()
+        failures = err.value.failures
+        assert failures is not None
+        assert failures.select("column", "check").rows() == [("site", "column_missing")]
+        assert failures["value"].str.ends_with("b.parquet").all()
+    assert not (tmp_path / "out").exists()
+    # Without site as a dimension, the two files read together.
+    assert read_transactions(folder).height == 2
+
+
+def test_the_batched_close_refuses_a_column_spelt_in_another_case(tmp_path: Path) -> None:
+    folder = tmp_path / "month"
+    _two_site_files(folder, "site")
+    frame = pl.read_parquet(folder / "b.parquet").rename({"qty": "Qty"})
+    frame.write_parquet(folder / "b.parquet")
+    with pytest.raises(InputValidationError, match=r"b\.parquet lacks 'qty' \(it has 'Qty'\)"):
+        invclose.batched.close_batched(
+            folder, "2025-01-31", tmp_path / "out", dimensions=["site"], method="fifo"
+        )
+    frame.with_columns(qty=pl.col("Qty")).write_parquet(folder / "b.parquet")
+    with pytest.raises(InputValidationError, match=r"'Qty' and 'qty'"):
+        invclose.batched.close_batched(
+            folder, "2025-01-31", tmp_path / "out", dimensions=["site"], method="fifo"
+        )
