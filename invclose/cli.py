@@ -85,14 +85,11 @@ def _settings(
     include_physical_value: bool,
     voucher_detail: str | None,
 ) -> dict[str, Any]:
-    item_table = _read_table(items)
-    if item_table is not None and "include_physical_value" in item_table.columns:
-        item_table = item_table.with_columns(
-            pl.col("include_physical_value").str.to_lowercase().is_in(["true", "1", "yes"])
-        )
+    # The item table goes to the library as read: its validation parses include_physical_value
+    # (true/false/yes/no/1/0) and names a value that is neither, with the transactions' errors.
     return {
         "method": method,
-        "items": item_table,
+        "items": _read_table(items),
         "dimensions": [d.strip() for d in dimensions.split(",") if d.strip()]
         if dimensions
         else None,
@@ -106,9 +103,9 @@ def _run_close(
     transactions: Path, date: str, settings: dict[str, Any], opening: Path | None
 ) -> invclose.CloseResult:
     with rich_progress("closing") as progress:
-        dims = settings["dimensions"] or ()
-        frame = invclose.read_transactions(transactions, dimensions=dims)
-        return invclose.close(frame, date, opening=opening, progress=progress, **settings)
+        # The files are read by the close itself, so that their problems and those of the
+        # item table and the accounts come in one error.
+        return invclose.close(transactions, date, opening=opening, progress=progress, **settings)
 
 
 def _batched_facts(out: Path) -> dict[str, Any]:
@@ -281,8 +278,7 @@ def check_cmd(
     """
     settings = _settings(method, items, dimensions, accounts, include_physical_value, None)
     dims = settings["dimensions"] or ()
-    frame = invclose.read_transactions(transactions, dimensions=dims)
-    findings = invclose.check(frame, date, opening=opening, **settings)
+    findings = invclose.check(transactions, date, opening=opening, **settings)
     if as_json:
         sys.stdout.write(findings.drop("close_id").write_json() + "\n")
     else:
@@ -322,10 +318,9 @@ def compare_cmd(
                 "--methods names no method: give at least one (e.g. --methods fifo,lifo), "
                 "or leave --methods out to compare all five"
             )
-    frame = invclose.read_transactions(transactions, dimensions=dims)
     with console.status("closing under each method...", spinner="dots"):
         table = invclose.compare(
-            frame,
+            transactions,
             date,
             methods=wanted,
             dimensions=dims,

@@ -529,3 +529,42 @@ def test_help_shows_no_bool_metavar_and_plain_text() -> None:
     ledger_sql = cli("ledger", "sql", "--help").stdout
     assert "``" not in ledger_sql
     assert "reconciliation" in ledger_sql
+
+
+def test_the_item_table_means_what_the_library_reads_and_a_typo_is_named(tmp_path: Path) -> None:
+    """include_physical_value in --items is parsed by the library's validation: "y" is true
+    (BOLT under lifo with physical value: 274.00, by hand in the test above) and "ture" is
+    refused, where the command line used to read both as false (259.00)."""
+    items = tmp_path / "items.csv"
+
+    def bolt(flag: str) -> Result:
+        items.write_text(f"item_id,include_physical_value\nBOLT,{flag}\n")
+        return cli(
+            "compare", SAMPLE / "transactions.csv", *CLOSE_ARGS, "--methods", "lifo", "--json",
+            "--items", items,
+        )  # fmt: skip
+
+    result = bolt("y")
+    assert result.exit_code == 0, result.output
+    assert {r["item_id"]: r["cost_of_goods"] for r in json.loads(result.stdout)}["BOLT"] == "274.00"
+    items.write_text("item_id,include_physical_value\nBOLT,ture\n")
+    proc = run(
+        "compare", str(SAMPLE / "transactions.csv"), *CLOSE_ARGS, "--methods", "lifo",
+        "--items", str(items),
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert "[not_a_boolean]: found 'ture'" in proc.stderr
+
+
+def test_bad_transactions_and_a_bad_item_table_come_in_one_error(tmp_path: Path) -> None:
+    bad = pl.read_csv(SAMPLE / "transactions.csv", infer_schema=False).with_columns(
+        qty=pl.when(pl.col("txn_id") == "S-002").then(pl.lit("0")).otherwise(pl.col("qty"))
+    )
+    path = tmp_path / "bad.csv"
+    bad.write_csv(path)
+    items = tmp_path / "items.csv"
+    items.write_text("item_id,method\nBOLT,fifoo\n")
+    proc = run("close", str(path), *CLOSE_ARGS, "--items", str(items))
+    assert proc.returncode == 2
+    assert "S-002" in proc.stderr
+    assert "fifoo" in proc.stderr
