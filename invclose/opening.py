@@ -15,10 +15,11 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
-from invclose.errors import ClosedPeriodError, ConfigError
+from invclose.errors import ClosedPeriodError, ConfigError, InputValidationError
 from invclose.hashing import row_hashes
 from invclose.kernel.money import to_cents, to_micro
 from invclose.schemas import input_schema
+from invclose.validate import INVOICE_EXCEEDS_HINT
 
 if TYPE_CHECKING:
     from invclose.result import CloseResult
@@ -104,11 +105,16 @@ def _failure_table(frame: pl.DataFrame, check: str, hint: str) -> pl.DataFrame:
     )
 
 
-def _raise_closed(failures: pl.DataFrame, headline: str) -> None:
-    listed = ", ".join(failures["txn_id"].head(20).to_list())
-    more = f" ... and {failures.height - 20} more" if failures.height > 20 else ""
-    msg = f"{headline}: {listed}{more}. {failures['hint'][0]}"
-    raise ClosedPeriodError(msg, failures)
+def _raise_refused(refused: list[tuple[pl.DataFrame, str]]) -> None:
+    """One ``ClosedPeriodError`` for every (failures, headline) part, if there are any."""
+    if not refused:
+        return
+    parts = []
+    for failures, headline in refused:
+        listed = ", ".join(failures["txn_id"].head(20).to_list())
+        more = f" ... and {failures.height - 20} more" if failures.height > 20 else ""
+        parts.append(f"{headline}: {listed}{more}. {failures['hint'][0]}")
+    raise ClosedPeriodError("\n".join(parts), pl.concat([f for f, _ in refused]))
 
 
 def _known_row_hashes(
@@ -161,16 +167,20 @@ def merge_opening(
             "txn_id",
             pl.col("row_hash").alias("open_hash"),
             pl.col("status").alias("open_status"),
+            pl.col("qty").alias("open_physical_qty"),
         ),
         on="txn_id",
         how="left",
     )
     lock = opening.lock_date
+    # Every refusal at once (rows closed and changed, rows open and changed, rows new in the
+    # closed period), so that one correction of the input suffices.
+    refused: list[tuple[pl.DataFrame, str]] = []
     changed_closed = tagged.filter(
         pl.col("closed_hash").is_not_null() & (pl.col("closed_hash") != pl.col("row_hash"))
     )
-    if not changed_closed.is_empty():
-        _raise_closed(
+    refused.append(
+        (
             _failure_table(
                 changed_closed,
                 "closed_row_changed",
@@ -179,6 +189,7 @@ def merge_opening(
             ),
             f"rows closed by {opening.close_id} were changed",
         )
+    )
     is_open = pl.col("open_hash").is_not_null()
     invoice = (
         is_open
@@ -187,8 +198,8 @@ def merge_opening(
         & (pl.col("status") == "financial")
     )
     changed_open = tagged.filter(is_open & (pl.col("open_hash") != pl.col("row_hash")) & ~invoice)
-    if not changed_open.is_empty():
-        _raise_closed(
+    refused.append(
+        (
             _failure_table(
                 changed_open,
                 "open_row_changed",
@@ -197,13 +208,14 @@ def merge_opening(
             ),
             f"rows known to {opening.close_id} were changed",
         )
+    )
     new = tagged.filter(pl.col("closed_hash").is_null() & ~is_open)
     invoices = tagged.filter(invoice)
     if lock is not None:
         # An invoice posts on its financial date: into a closed period no more than a new row.
         backdated = pl.concat([new, invoices]).filter(pl.col("date") <= lock)
-        if not backdated.is_empty():
-            _raise_closed(
+        refused.append(
+            (
                 _failure_table(
                     backdated,
                     "posting_into_closed_period",
@@ -212,6 +224,17 @@ def merge_opening(
                 f"rows dated on or before the closing date {lock.isoformat()} that the opening "
                 "did not know (or invoices, dated then, of its physical rows)",
             )
+        )
+    _raise_refused([(f, h) for f, h in refused if not f.is_empty()])
+    over = invoices.filter(pl.col("qty").abs() > pl.col("open_physical_qty").abs())
+    if not over.is_empty():
+        failures = _failure_table(over, "invoice_exceeds_physical", INVOICE_EXCEEDS_HINT)
+        listed = ", ".join(over["txn_id"].head(20).to_list())
+        msg = (
+            f"invoices of physical rows open in {opening.close_id} carry more quantity than "
+            f"those rows: {listed}. Hint: {INVOICE_EXCEEDS_HINT}."
+        )
+        raise InputValidationError(msg, failures)
     if as_of is not None:
         invoices = invoices.filter(pl.col("date") <= as_of)
     carried = open_items.filter(~pl.col("txn_id").is_in(invoices["txn_id"].implode())).with_columns(

@@ -22,42 +22,44 @@ single :class:`~invclose.errors.InputValidationError`. Row numbers count input r
 
 Check names (the ``check`` column of ``failures``):
 
-=========================  ==================================================================
-``column_missing``         a required column, or a configured dimension column, is absent
-``float_type``             ``qty`` / ``amount`` / ``cost_share`` is a binary-float column
-``dtype``                  a column has a dtype that cannot hold its values exactly
-``not_a_date``             a date that is not ISO ``YYYY-MM-DD`` (or has a time of day)
-``not_a_number``           a number written as text that is not a plain decimal
-``not_an_integer``         ``seq`` that is not a whole number
-``not_a_boolean``          ``include_physical_value`` that is not true / false
-``too_many_decimals``      more than 6 places (qty, cost_share) or 2 (amount, costs)
-``out_of_range``           does not fit ``Decimal(38, scale)`` / ``Int64``
-``too_large``              ``qty`` / ``amount`` of a group (item and financial dimensions)
-                           whose absolute values sum to more than 2**62 micro-units / cents
-``txn_id_missing``         null or blank ``txn_id``
-``txn_id_reserved``        ``txn_id`` starting with ``~`` (reserved for virtual rows)
-``txn_id_duplicate``       repeated ``txn_id`` that is not an invoice pair
-``invoice_sign``           an invoice pair whose two rows have opposite ``qty`` signs
-``item_id_missing``        null or blank ``item_id``
-``date_missing``           null ``date``
-``qty_missing``            null ``qty``
-``qty_zero``               ``qty`` 0 on a row whose ``kind`` is not ``revaluation``
-``revaluation_qty``        a ``revaluation`` row with ``qty`` other than 0
-``amount_missing``         null ``amount`` where amounts are required
-``amount_sign``            ``amount`` with the opposite sign of ``qty``
-``cost_share_negative``    a negative ``cost_share``
-``status_invalid``         ``status`` other than ``financial`` / ``physical``
-``seq_missing``            null ``seq`` in a given ``seq`` column
-``marked_to_on_receipt``   ``marked_to`` on a row that is not an issue
-``marked_to_unknown``      ``marked_to`` names no row of the input nor of ``known``
-``marked_to_other_group``  ``marked_to`` names a row of another item or dimension values
-``marked_to_not_receipt``  ``marked_to`` names an issue (or a ``qty`` 0 row)
-``method_unknown``         item table: a valuation method invclose does not know
-``item_duplicate``         item table: two rows for one item and ``valid_from``
-``item_inconsistent``      item table: rows of one item differ in more than the dated cost
-``negative_cost``          item table: a negative standard or default cost
-``accounts_duplicate``     accounts mapping: two rows for one (``kind``, ``item_group``)
-=========================  ==================================================================
+============================  ==================================================================
+``column_missing``            a required column, or a configured dimension column, is absent
+``float_type``                ``qty`` / ``amount`` / ``cost_share`` is a binary-float column
+``dtype``                     a column has a dtype that cannot hold its values exactly
+``not_a_date``                a date that is not ISO ``YYYY-MM-DD`` (or has a time of day)
+``not_a_number``              a number written as text that is not a plain decimal
+``not_an_integer``            ``seq`` that is not a whole number
+``not_a_boolean``             ``include_physical_value`` that is not true / false
+``too_many_decimals``         more than 6 places (qty, cost_share) or 2 (amount, costs)
+``out_of_range``              does not fit ``Decimal(38, scale)`` / ``Int64``
+``too_large``                 ``qty`` / ``amount`` of a group (item and financial dimensions)
+                              whose absolute values sum to more than 2**62 micro-units / cents
+``txn_id_missing``            null or blank ``txn_id``
+``txn_id_reserved``           ``txn_id`` starting with ``~`` (reserved for virtual rows)
+``txn_id_duplicate``          repeated ``txn_id`` that is not an invoice pair
+``invoice_sign``              an invoice pair whose two rows have opposite ``qty`` signs
+``invoice_exceeds_physical``  an invoice with more ``qty`` (in absolute value) than its
+                              physical row (in the input, the opening or the ledger)
+``item_id_missing``           null or blank ``item_id``
+``date_missing``              null ``date``
+``qty_missing``               null ``qty``
+``qty_zero``                  ``qty`` 0 on a row whose ``kind`` is not ``revaluation``
+``revaluation_qty``           a ``revaluation`` row with ``qty`` other than 0
+``amount_missing``            null ``amount`` where amounts are required
+``amount_sign``               ``amount`` with the opposite sign of ``qty``
+``cost_share_negative``       a negative ``cost_share``
+``status_invalid``            ``status`` other than ``financial`` / ``physical``
+``seq_missing``               null ``seq`` in a given ``seq`` column
+``marked_to_on_receipt``      ``marked_to`` on a row that is not an issue
+``marked_to_unknown``         ``marked_to`` names no row of the input nor of ``known``
+``marked_to_other_group``     ``marked_to`` names a row of another item or dimension values
+``marked_to_not_receipt``     ``marked_to`` names an issue (or a ``qty`` 0 row)
+``method_unknown``            item table: a valuation method invclose does not know
+``item_duplicate``            item table: two rows for one item and ``valid_from``
+``item_inconsistent``         item table: rows of one item differ in more than the dated cost
+``negative_cost``             item table: a negative standard or default cost
+``accounts_duplicate``        accounts mapping: two rows for one (``kind``, ``item_group``)
+============================  ==================================================================
 """
 
 from __future__ import annotations
@@ -670,6 +672,11 @@ _DUPLICATE_HINT = (
     "same txn_id, item and dimensions, one 'physical' and one 'financial' (which replaces it)"
 )
 _INVOICE_SIGN_HINT = "an invoice must have the qty sign of the physical row it replaces"
+INVOICE_EXCEEDS_HINT = (
+    "an invoice carries at most the quantity of the physical row it replaces (a partial "
+    "invoice carries the invoiced quantity and the rest stays physical as a new row); post "
+    "the quantity beyond it as a row of its own"
+)
 _MARK_HINTS = {
     "marked_to_on_receipt": "only issues (qty < 0) may be marked; clear marked_to on this row",
     "marked_to_unknown": (
@@ -774,9 +781,13 @@ def _cross_row_checks(
         (pl.col("status") == FINANCIAL).sum().over(by) == 1
     )
     pair = (pl.len().over(by) == 2) & same_group & statuses
+    physical_qty = pl.col("qty").filter(pl.col("status") == PHYSICAL).first().over(by)
     repeated = repeated.with_columns(
         pair.alias("__pair"),
         (pair & (pl.col("qty").sign().n_unique().over(by) > 1)).alias("__sign_mismatch"),
+        (pair & (pl.col("status") == FINANCIAL) & (pl.col("qty").abs() > physical_qty.abs())).alias(
+            "__over_invoiced"
+        ),
     )
     # The invoice replaces its physical row, unless it is dated after ``as_of``: on that day
     # the goods were received (or shipped) but not yet invoiced.
@@ -803,6 +814,15 @@ def _cross_row_checks(
             "invoice_sign",
             pl.col("qty"),
             _INVOICE_SIGN_HINT,
+        ),
+        _row_failures(
+            repeated.lazy(),
+            key,
+            pl.col("__over_invoiced"),
+            "qty",
+            "invoice_exceeds_physical",
+            pl.col("qty"),
+            INVOICE_EXCEEDS_HINT,
         ),
     ]
     drop = pl.col(_ROW).is_in(drop_rows.implode())

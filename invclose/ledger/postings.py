@@ -25,7 +25,7 @@ from invclose.errors import ClosedPeriodError, InputValidationError, MissingAcco
 from invclose.kernel.accounts import fill_accounts
 from invclose.kernel.money import from_cents, to_cents
 from invclose.schemas import FINANCIAL, MONEY, PHYSICAL, input_schema
-from invclose.validate import id_failures
+from invclose.validate import INVOICE_EXCEEDS_HINT, id_failures
 
 __all__ = ["check_against_ledger", "missing_amounts", "posting_vouchers", "refuse_backdated"]
 
@@ -105,18 +105,30 @@ def check_against_ledger(
         & (pl.col("qty").sign() == pl.col("phys_qty").sign())
     )
     bad = again.filter(~invoice)
+    over = again.filter(invoice & (pl.col("qty").abs() > pl.col("phys_qty").abs()))
+    messages: list[str] = []
+    found: list[pl.DataFrame] = []
     if not bad.is_empty():
         hint = (
             "a txn_id is posted once; it may come again only as the invoice of a physical "
             "row (status financial, same item, dimensions and sign of qty)"
         )
-        failures = id_failures(bad, "txn_id", "txn_id_posted", pl.col("txn_id"), hint)
-        msg = (
+        found.append(id_failures(bad, "txn_id", "txn_id_posted", pl.col("txn_id"), hint))
+        messages.append(
             f"{bad.height} row(s) repeat a txn_id the ledger already holds and are not the "
             f"invoice of a physical row: {_listed(bad['txn_id'].to_list())}. The whole batch "
             f"is rejected. Hint: {hint}."
         )
-        raise InputValidationError(msg, failures)
+    if not over.is_empty():
+        check = "invoice_exceeds_physical"
+        found.append(id_failures(over, "qty", check, pl.col("qty"), INVOICE_EXCEEDS_HINT))
+        messages.append(
+            f"{over.height} invoice(s) carry more quantity than the physical row they replace: "
+            f"{_listed(over['txn_id'].to_list())}. The whole batch is rejected. Hint: "
+            f"{INVOICE_EXCEEDS_HINT}."
+        )
+    if messages:
+        raise InputValidationError("\n".join(messages), pl.concat(found))
     return again
 
 

@@ -181,6 +181,17 @@ def test_a_batch_both_backdated_and_repeating_an_id_names_every_refused_row(
     assert same_dump(before, dump(closed))
 
 
+def test_an_invoice_of_more_than_its_physical_row_is_refused(books: Ledger) -> None:
+    books.post(rows(("P1", "A", day(1, 3), 5, "50.00", "purchase", "physical")))
+    before = dump(books)
+    with pytest.raises(invclose.InputValidationError, match="carry more quantity") as err:
+        books.post(rows(("P1", "A", day(1, 9), 7, "70.00", "purchase")))
+    assert err.value.failures.select("txn_id", "check").rows() == [  # type: ignore[union-attr]
+        ("P1", "invoice_exceeds_physical")
+    ]
+    assert same_dump(before, dump(books))
+
+
 def test_a_row_without_accounts_is_refused(closed: Ledger) -> None:
     before = dump(closed)
     with pytest.raises(invclose.MissingAccountError, match="T1"):

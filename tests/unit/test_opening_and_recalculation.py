@@ -315,6 +315,39 @@ def test_an_invoice_dated_in_the_closed_period_is_refused() -> None:
     ]
 
 
+def test_an_invoice_of_more_than_the_open_physical_row_is_refused() -> None:
+    # P was received physically (2 units) in January and is open in the opening; an invoice
+    # of 3 would add a unit nobody received. The invoice of 2 (invoice()) is accepted.
+    jan = invclose.close(history(), day(31), accounts=ACCOUNTS)
+    over = invoice().with_columns(qty=pl.lit(D(3)), amount=pl.lit(D("39.00")))
+    whole = pl.concat([history(), over])
+    for given in (whole, whole.filter(pl.col("date") > day(31))):
+        with pytest.raises(invclose.InputValidationError) as err:
+            invclose.close(given, FEB, accounts=ACCOUNTS, opening=jan)
+        assert err.value.failures.select("txn_id", "check").rows() == [
+            ("P", "invoice_exceeds_physical")
+        ]
+    invclose.close(pl.concat([history(), invoice()]), FEB, accounts=ACCOUNTS, opening=jan)
+
+
+def test_every_row_refused_by_an_opening_is_named_at_once() -> None:
+    # R1 was closed in January and is changed; N1 is new and dated in the closed January:
+    # one error names both, so that one correction of the input suffices.
+    jan = invclose.close(history(), day(31), accounts=ACCOUNTS)
+    changed = history().with_columns(
+        amount=pl.when(pl.col("txn_id") == "R1").then(D("21.00")).otherwise(pl.col("amount"))
+    )
+    late = tx(("N1", "A", 28, 1, "10.00")).with_columns(seq=pl.lit(40, pl.Int64))
+    with pytest.raises(invclose.ClosedPeriodError) as err:
+        invclose.close(pl.concat([changed, late]), FEB, accounts=ACCOUNTS, opening=jan)
+    assert sorted(err.value.failures.select("txn_id", "check").rows()) == [
+        ("N1", "posting_into_closed_period"),
+        ("R1", "closed_row_changed"),
+    ]
+    assert "R1" in str(err.value)
+    assert "N1" in str(err.value)
+
+
 def test_a_mark_to_a_receipt_closed_earlier_needs_no_history(tmp_path: Path) -> None:
     # January closes R1 (J1 takes both its units). February's F2 is marked to R1: nothing of
     # R1 is left, so F2 goes to FIFO, where R2's 2 units go to J1's open unit and F1 first:

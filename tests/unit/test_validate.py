@@ -478,6 +478,27 @@ def test_invoice_with_the_opposite_sign() -> None:
     assert_names(err, "invoice_sign", "qty", ["P", "P"])
 
 
+def test_an_invoice_of_more_than_its_physical_row_is_refused() -> None:
+    # P received 5 physically; an invoice of 7 would put 2 units in stock nobody received.
+    # A partial invoice (3 of 5) is fine: the rest stays physical as a new row.
+    raw = good(
+        txn_id=["P", "P", "R2"],
+        status=["physical", "financial", None],
+        qty=["5", "7", "1"],
+        amount=["5", "7", "1"],
+    )
+    err = rejected(raw, dimensions=["site"])
+    assert_names(err, "invoice_exceeds_physical", "qty", ["P"])
+    assert "found '7.000000'" in str(err) or "found '7'" in str(err)
+    partial = good(
+        txn_id=["P", "P", "R2"],
+        status=["physical", "financial", None],
+        qty=["5", "3", "1"],
+        amount=["5", "3", "1"],
+    )
+    assert normalize_transactions(partial, dimensions=["site"]).height == 2
+
+
 def test_marked_to_on_a_receipt() -> None:
     err = rejected(good(marked_to=[None, None, "R1"]), dimensions=["site"])
     assert_names(err, "marked_to_on_receipt", "marked_to", ["R2"])
