@@ -69,7 +69,7 @@ from invclose.opening import OpeningState, load_opening
 from invclose.progress import ProgressCallback, report
 from invclose.schemas import RESULT_TABLES, conform, input_schema, required_input, table_schema
 from invclose.store.parquet import publish_result_dir, table_file
-from invclose.validate import normalize_transactions
+from invclose.validate import failure_message, normalize_transactions
 
 __all__ = ["BatchedClose", "close_batched"]
 
@@ -697,17 +697,23 @@ def _write_batch(work: Path, batch: int, tables: dict[str, pl.DataFrame]) -> Non
 
 
 def _combined(failures: Sequence[InputValidationError]) -> InputValidationError:
-    """One error for the failures of every batch (row numbers are per batch, so dropped)."""
+    """One error for the failures of every batch.
+
+    A batch's row numbers count its own rows, not the input's, so they are dropped: rows are
+    named by ``txn_id``, and a failure of a whole column (found in every batch) is listed once.
+    Errors without a failures table (a file that cannot be read) keep their text.
+    """
     tables = [e.failures for e in failures if e.failures is not None]
-    merged = (
-        pl.concat(tables, how="diagonal_relaxed").with_columns(row=pl.lit(None, pl.Int64))
-        if tables
-        else None
-    )
-    text = "\n".join(str(e) for e in failures)
-    return InputValidationError(
-        f"the input failed validation (rows named by txn_id):\n{text}", merged
-    )
+    texts = [str(e) for e in failures if e.failures is None]
+    if tables:
+        merged = (
+            pl.concat(tables, how="diagonal_relaxed")
+            .with_columns(row=pl.lit(None, pl.Int64))
+            .unique(maintain_order=True)
+        )
+        numbering = "a batched close names rows by txn_id, as it reads the input a batch at a time"
+        texts.insert(0, failure_message(merged, "transactions", "txn_id", numbering))
+    return InputValidationError("\n".join(texts), merged if tables else None)
 
 
 def _combined_missing(errors: Sequence[MissingAccountError]) -> MissingAccountError:

@@ -608,6 +608,18 @@ def _finish_failures(
 
 
 def _raise(failures: pl.DataFrame, what: str, key: str) -> NoReturn:
+    raise InputValidationError(failure_message(failures, what, key), failures)
+
+
+def failure_message(
+    failures: pl.DataFrame,
+    what: str,
+    key: str,
+    numbering: str = "row numbers count input rows from 0",
+) -> str:
+    """The text of an :class:`InputValidationError` listing ``failures`` (at most
+    :data:`MAX_SHOWN`): each with its row number and ``key`` value when it has a row, its
+    ``key`` value alone when only that is known (``row`` null), else its column."""
     n = failures.height
     rows = failures.filter(pl.col("row").is_not_null())["row"].n_unique()
     lines = []
@@ -617,22 +629,22 @@ def _raise(failures: pl.DataFrame, what: str, key: str) -> NoReturn:
         else:
             found = "found " + ("null" if f["value"] is None else repr(f["value"]))
         ident = "null" if f[key] is None else repr(f[key])
-        where = (
-            f"column {f['column']!r}"
-            if f["row"] is None
-            else f"row {f['row']} ({key} {ident}), column {f['column']!r}"
-        )
+        if f["row"] is not None:
+            where = f"row {f['row']} ({key} {ident}), column {f['column']!r}"
+        elif f[key] is not None:
+            where = f"{key} {ident}, column {f['column']!r}"
+        else:
+            where = f"column {f['column']!r}"
         hint = f" Fix: {f['hint']}." if f["hint"] else ""
         lines.append(f"  - {where} [{f['check']}]: {found}.{hint}")
     if n > MAX_SHOWN:
         lines.append(f"  ... and {n - MAX_SHOWN} more")
     problems = "problem" if n == 1 else "problems"
     in_rows = f" in {rows} row{'s' if rows != 1 else ''}" if rows else ""
-    msg = (
-        f"invalid {what}: {n} {problems}{in_rows} (row numbers count input rows from 0; "
+    return (
+        f"invalid {what}: {n} {problems}{in_rows} ({numbering}; "
         f"every failure is in this error's .failures DataFrame):\n" + "\n".join(lines)
     )
-    raise InputValidationError(msg, failures)
 
 
 # --------------------------------------------------------------------------- transactions

@@ -212,6 +212,13 @@ def test_failures_of_every_batch_are_reported_together(tmp_path: Path) -> None:
     failures = err.value.failures
     assert failures is not None
     assert sorted(failures["txn_id"].unique().to_list()) == ["A2", "D1"]  # batches 1 and 3
+    # A batch's row numbers count its own rows (D1 is row 0 of batch 3, row 7 of the input):
+    # rows are named by txn_id alone, under a header that says so.
+    message = str(err.value)
+    assert "txn_id 'D1', column 'qty' [qty_zero]" in message
+    assert "row 0" not in message
+    assert "row numbers count input rows" not in message
+    assert failures["row"].null_count() == failures.height
     assert _nothing_written(tmp_path / "o")
 
 
