@@ -271,6 +271,27 @@ def _arrow_types(data: object) -> dict[str, Any]:
     return types
 
 
+def _refuse_repeated_pandas_columns(data: Any, what: str) -> None:
+    """A pandas frame may hold two columns of one name; which one would be read is a guess."""
+    repeated = sorted({str(c) for c in data.columns[data.columns.duplicated()]})
+    if repeated:
+        listed = ", ".join(repr(c) for c in repeated)
+        msg = f"{what}: the pandas DataFrame has more than one column named {listed}; keep one"
+        raise InputValidationError(msg)
+
+
+def _unconvertible_pandas_columns(data: Any) -> list[str]:
+    """The columns of a pandas frame that do not convert to Polars one by one (the error
+    path only: a failed conversion of the whole frame does not say which)."""
+    named = []
+    for name in data.columns:
+        try:
+            pl.from_pandas(data[[name]])
+        except Exception:  # any failure names the column
+            named.append(str(name))
+    return named
+
+
 def _holds_decimals(column: Any) -> bool:
     """Whether a pandas object column's first value is a Decimal (text columns are not
     inferred again: they cannot be decimal256, and inferring a million strings costs)."""
@@ -348,9 +369,17 @@ def to_polars(
     if isinstance(data, pl.DataFrame):
         return data
     if isinstance(data, pl.LazyFrame):
-        return data.collect()
+        try:
+            return data.collect()
+        except (pl.exceptions.PolarsError, OSError) as exc:
+            msg = f"{what}: the LazyFrame could not be collected: {first_paragraph(exc)}"
+            if isinstance(exc, FileNotFoundError):
+                raise InputFileNotFoundError(msg) from None
+            raise InputValidationError(msg) from None
     if _is_paths(data):
         return read_raw(data, required, what)  # type: ignore[arg-type]
+    if _is_pandas(data):
+        _refuse_repeated_pandas_columns(data, what)
     _refuse_wide_decimals(data, what)
     if _is_pandas(data):
         try:
@@ -358,8 +387,10 @@ def to_polars(
         except InputValidationError:
             raise
         except Exception as exc:
+            named = _unconvertible_pandas_columns(data)
+            where = f" in column(s) {', '.join(repr(c) for c in named)}" if named else ""
             msg = (
-                f"{what}: the pandas DataFrame could not be converted ({exc}); "
+                f"{what}: the pandas DataFrame could not be converted{where} ({exc}); "
                 "give each column one type (e.g. no mix of numbers and text in an object column)"
             )
             raise InputValidationError(msg) from exc

@@ -263,11 +263,18 @@ def _coerce_date(name: str, dtype: pl.DataType, wrong: tuple[str, str, str]) -> 
         )
     if dtype == pl.String:
         text = pl.col(_clean(name))
-        iso = text.str.contains(r"^\d{4}-\d{2}-\d{2}$")
+        iso = text.str.contains(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
         parsed = pl.when(iso).then(text.str.to_date("%Y-%m-%d", strict=False))
-        bad = text.is_not_null() & parsed.is_null()
+        bad = text.is_not_null() & ~iso
+        no_such_day = iso & parsed.is_null()
         hint = f"write {name!r} as an ISO date 'YYYY-MM-DD' (e.g. '2025-01-31')"
-        return _Coerced(parsed, [_RowCheck(bad, "not_a_date", hint)])
+        day_hint = (
+            f"{name!r} names no day of the calendar (YYYY-MM-DD: check the month and the day)"
+        )
+        return _Coerced(
+            parsed,
+            [_RowCheck(bad, "not_a_date", hint), _RowCheck(no_such_day, "not_a_date", day_hint)],
+        )
     return _Coerced(pl.lit(None, dtype=pl.Date), column_failure=wrong)
 
 
@@ -301,10 +308,10 @@ def _coerce_decimal(
         return _Coerced(cast, checks)
     if dtype == pl.String:
         text = pl.col(_clean(name))
-        plain = text.str.contains(r"^[+-]?(?:\d+\.?\d*|\.\d+)$")
-        decimals = (
-            text.str.extract(r"\.(\d*)$", 1).str.strip_chars_end("0").str.len_chars().fill_null(0)
-        )
+        # ASCII digits only: \d also matches the digits of other scripts ('١٠', '１０').
+        plain = text.str.contains(r"^[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)$")
+        fraction = text.str.extract(r"\.([0-9]*)$", 1)
+        decimals = fraction.str.strip_chars_end("0").str.len_chars().fill_null(0)
         fits_scale = plain & (decimals <= scale)
         cast = pl.when(fits_scale).then(text.cast(target, strict=False))
         not_number = (
@@ -332,7 +339,7 @@ def _coerce_int(name: str, dtype: pl.DataType, wrong: tuple[str, str, str]) -> _
         return _Coerced(cast, [_RowCheck(present & cast.is_null(), "out_of_range", out_of_range)])
     if dtype == pl.String:
         text = pl.col(_clean(name))
-        integral = text.str.contains(r"^[+-]?\d+$")
+        integral = text.str.contains(r"^[+-]?[0-9]+$")
         cast = pl.when(integral).then(text.cast(pl.Int64, strict=False))
         return _Coerced(
             cast,

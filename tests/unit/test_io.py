@@ -18,7 +18,7 @@ from polars.testing import assert_frame_equal
 
 import invclose
 import invclose.batched
-from invclose.errors import InputValidationError
+from invclose.errors import InputFileNotFoundError, InputValidationError
 from invclose.io import decimalize, read_transactions
 from invclose.schemas import input_schema
 from invclose.validate import normalize_transactions
@@ -404,3 +404,17 @@ def test_the_batched_close_refuses_a_column_spelt_in_another_case(tmp_path: Path
         invclose.batched.close_batched(
             folder, "2025-01-31", tmp_path / "out", dimensions=["site"], method="fifo"
         )
+
+
+def test_pandas_and_lazy_inputs_that_cannot_be_read_are_named(tmp_path: Path) -> None:
+    frame = pd.DataFrame([["R1", "A", "2025-01-02", "1", "10.00", "x"]])
+    frame.columns = pd.Index(["txn_id", "item_id", "date", "qty", "amount", "qty"])
+    with pytest.raises(InputValidationError, match="more than one column named 'qty'"):
+        read_transactions(frame)
+    mixed = pd.DataFrame(
+        {"txn_id": ["R1", "R2"], "item_id": ["A", 7], "date": ["2025-01-02"] * 2}
+    ).assign(qty=["1", "1"], amount=["1.00", "1.00"])
+    with pytest.raises(InputValidationError, match=r"in column\(s\) 'item_id'"):
+        read_transactions(mixed)
+    with pytest.raises(InputFileNotFoundError, match="LazyFrame could not be collected"):
+        read_transactions(pl.scan_parquet(tmp_path / "missing.parquet"))

@@ -499,6 +499,16 @@ def test_an_invoice_of_more_than_its_physical_row_is_refused() -> None:
     assert normalize_transactions(partial, dimensions=["site"]).height == 2
 
 
+def test_digits_of_other_scripts_are_not_numbers_and_a_day_off_the_calendar_is_named() -> None:
+    # Arabic-Indic and full-width digits match a regex's \d but no decimal reads them: they
+    # were reported as out_of_range ("does not fit Decimal(38, 6)"). 30 February is written
+    # as an ISO date; the hint said to write it as one.
+    err = rejected(good(qty=["١٠", "-4", "１０"], date=["2025-01-02", "2025-02-30", "2025-01-06"]))
+    assert_names(err, "not_a_number", "qty", ["R1", "R2"])
+    assert_names(err, "not_a_date", "date", ["I1"])
+    assert "names no day of the calendar (YYYY-MM-DD: check the month and the day)" in str(err)
+
+
 def test_marked_to_on_a_receipt() -> None:
     err = rejected(good(marked_to=[None, None, "R1"]), dimensions=["site"])
     assert_names(err, "marked_to_on_receipt", "marked_to", ["R2"])
