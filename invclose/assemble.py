@@ -321,12 +321,31 @@ def standard_not_revalued(
     ).select(output.log.columns)
 
 
+def _nothing_to_close(output: KernelOutput) -> pl.DataFrame:
+    """A warning when the run holds no row at all: an empty nightly extract is more often a
+    failure upstream than an empty month, and the close locks its date all the same."""
+    empty = output.log.clear()
+    if output.rows.height:
+        return empty
+    message = (
+        "nothing to close: the input holds no transaction (and no opening carries open rows); "
+        "the closing date is locked all the same: check that the extract is not empty"
+    )
+    row = {c: None for c in empty.columns} | {
+        "level": "warning",
+        "code": "nothing_to_close",
+        "message": message,
+    }
+    return pl.DataFrame([row], schema=empty.schema)
+
+
 def _run_log(
     output: KernelOutput, cfg: CloseConfig, closing_date: dt.date, dims: list[str]
 ) -> pl.DataFrame:
     """The kernel's log with the standard groups not revalued, quantities and money decimal."""
     drift = standard_not_revalued(output, normalize_items(cfg.items), closing_date, dims)
-    return pl.concat([output.log, drift], how="vertical_relaxed").with_columns(
+    parts = [output.log, drift, _nothing_to_close(output)]
+    return pl.concat(parts, how="vertical_relaxed").with_columns(
         qty=from_micro(pl.col("qty")), amount=from_cents(pl.col("amount"))
     )
 

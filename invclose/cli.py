@@ -244,6 +244,12 @@ def close_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Close the inventory at DATE and print a summary (optionally write the tables)."""
+    if out is not None and opening is not None and out.resolve() == opening.resolve():
+        _fail(
+            f"--out {out} is the --opening directory: writing there would replace the previous "
+            "close's result, which later closes and audits read; write to a directory of its "
+            "own (e.g. out/2025-02)"
+        )
     settings = _settings(
         method, items, dimensions, accounts, include_physical_value, voucher_detail
     )

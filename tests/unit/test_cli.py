@@ -568,3 +568,26 @@ def test_bad_transactions_and_a_bad_item_table_come_in_one_error(tmp_path: Path)
     assert proc.returncode == 2
     assert "S-002" in proc.stderr
     assert "fifoo" in proc.stderr
+
+
+def test_writing_a_close_over_its_opening_is_refused(tmp_path: Path) -> None:
+    jan = tmp_path / "jan"
+    first = run("close", str(SAMPLE / "transactions.csv"), *CLOSE_ARGS, *WITH_ACCOUNTS,
+                "--out", str(jan))  # fmt: skip
+    assert first.returncode == 0, first.stderr
+    before = {p.name: p.read_bytes() for p in jan.iterdir()}
+    proc = run(
+        "close", str(SAMPLE / "transactions.csv"), "--date", "2025-02-28", "--dimensions",
+        "site", *WITH_ACCOUNTS, "--opening", str(jan), "--out", f"{jan}/../jan",
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert "is the --opening directory" in proc.stderr
+    assert {p.name: p.read_bytes() for p in jan.iterdir()} == before
+
+
+def test_an_empty_extract_is_a_warning_that_strict_fails_on(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.csv"
+    empty.write_text("txn_id,item_id,date,qty,amount\n")
+    proc = run("close", str(empty), "--date", "2025-01-31", "--strict")
+    assert proc.returncode == 1
+    assert "nothing_to_close" in proc.stdout

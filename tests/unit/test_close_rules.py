@@ -321,10 +321,12 @@ def test_physical_rows_take_no_part_without_the_option(method: str) -> None:
     ]
 
 
-def test_an_empty_frame_closes_to_empty_tables() -> None:
+def test_an_empty_frame_closes_to_empty_tables_with_a_warning() -> None:
     frame = tx(("R", "A", 1, 1, "1.00")).clear()
     result = close(frame)
-    assert all(table.is_empty() for table in result.tables().values())
+    tables = result.tables()
+    assert all(table.is_empty() for name, table in tables.items() if name != "log")
+    assert result.log.select("level", "code").rows() == [("warning", "nothing_to_close")]
     assert result.lock_date == day(31)
 
 
