@@ -53,9 +53,10 @@ def close_findings(
     """Log rows: marked receipts out of reach, unsettled issues, uninvoiced receipts, negative
     stock.
 
-    ``held`` (``pos``, ``usable``): receipts that left the method with only ``usable`` of
-    their quantity paired (a transit or move receipt whose rest waits for its order's later
-    issues); the rest is no receipt the group's issues could have had.
+    ``held`` (``pos``, ``usable``): rows that left the method with only ``usable`` of
+    their quantity paired: the rest of a transit receipt waits for its order's later issues
+    (no receipt the group's issues could have had), that of a move's issue for its receipts
+    (no issue short of receipts: logged ``awaiting_transfer_receipt``).
     """
     is_excluded = pl.col("pos").is_in(excluded["pos"].implode())
     marked = _rows(
@@ -77,9 +78,10 @@ def close_findings(
     # receipt_not_invoiced, and itself awaiting_invoice), not for receipts.
     counted = pl.col("participates") & pl.col("fin") & ~is_excluded
     available = pl.coalesce("usable", "q_abs")
-    net_issued = pl.when(pl.col("is_receipt")).then(-available).otherwise(pl.col("q_abs"))
+    net_issued = pl.when(pl.col("is_receipt")).then(-available).otherwise(available)
     if held is None:
         held = pl.DataFrame(schema={"pos": pl.Int64, "usable": pl.Int64})
+    in_transfer = pl.col("pos").is_in(held["pos"].implode()) & ~pl.col("is_receipt")
     short = (
         rows.lazy()
         .filter(counted)
@@ -91,7 +93,22 @@ def close_findings(
         .select("gid")
         .collect()
     )
-    left_open = counted & ~pl.col("is_receipt") & (pl.col("q_abs") > pl.col("s_real"))
+    open_issue = counted & ~pl.col("is_receipt") & (pl.col("q_abs") > pl.col("s_real"))
+    moving = _rows(
+        rows,
+        open_issue & in_transfer,
+        "awaiting_transfer_receipt",
+        pl.col("q_abs") - pl.col("s_real"),
+        pl.format(
+            "issue {} of transfer order {} moves stock within its financial dimension and this "
+            "quantity is not received by the closing date: it keeps its cost and waits for "
+            "its receipts",
+            pl.col("txn_id"),
+            pl.col("order_id"),
+        ),
+        dims,
+    ).with_columns(level=pl.lit("info"))
+    left_open = open_issue & ~in_transfer
     in_short = pl.col("gid").is_in(short["gid"].implode())
     unsettled = left_open & in_short
     insufficient = _rows(
@@ -179,7 +196,8 @@ def close_findings(
         ).alias("message"),
     )
     log = pl.concat(
-        [marked, insufficient, awaiting, not_invoiced, negative_rows], how="vertical_relaxed"
+        [marked, insufficient, awaiting, moving, not_invoiced, negative_rows],
+        how="vertical_relaxed",
     )
     return log
 

@@ -168,9 +168,15 @@ def order_links(working: pl.DataFrame) -> OrderLinks:
         if not t_receipts.is_empty() and not t_issues.is_empty()
         else _empty_links().feeds
     ).select("issue_pos", "receipt_pos", "qty")
-    gid_of = linked.select("pos", "gid", "key_rank", "periodic", "q_abs")
+    gid_of = linked.select("pos", "gid", "key_rank", "periodic", "q_abs", "unfed0")
     all_feeds = feeds.join(
-        gid_of.select(issue_pos="pos", i_gid="gid", i_periodic="periodic", i_open="q_abs"),
+        gid_of.select(
+            issue_pos="pos",
+            i_gid="gid",
+            i_periodic="periodic",
+            i_open="q_abs",
+            i_unfed="unfed0",
+        ),
         on="issue_pos",
         maintain_order="left",
     ).join(
@@ -180,12 +186,13 @@ def order_links(working: pl.DataFrame) -> OrderLinks:
         on="receipt_pos",
         maintain_order="left",
     )
-    # A move stays in its group, so both sides have the group's method. An issue an earlier
-    # close settled (nothing open: its receipt came after that close) is no move any more:
-    # its receipt takes the issue's cost like any transfer receipt (pairing it again would
-    # settle the issue twice).
+    # A move stays in its group, so both sides have the group's method. It pairs an issue
+    # whose quantity still to feed is all open: once an earlier close settled some of it (the
+    # issue was short of receipts, or its receipts came after that close), its receipts take
+    # the issue's cost like any transfer receipt (pairing them again would settle the issue
+    # twice), and what it holds open goes to the method.
     same_group = pl.col("i_gid") == pl.col("r_gid")
-    settled_before = pl.col("i_open") == 0
+    settled_before = pl.col("i_open") < pl.col("i_unfed")
     moves = all_feeds.filter(same_group & ~settled_before & pl.col("i_periodic")).join(
         linked.filter(pl.col("frozen")).select(issue_pos="pos"), on="issue_pos", how="anti"
     )
@@ -242,17 +249,13 @@ def order_links(working: pl.DataFrame) -> OrderLinks:
         .join(paired, left_on="pos", right_on="issue_pos", how="left")
         .filter(pl.col("paired").fill_null(0) >= pl.col("q_abs"))
     )
-    # So does a move's issue: only one its receipts in scope take in full leaves the method;
-    # the rest of one partly received (its other receipts come after the closing date) is
-    # settled by the method of its group (§9.2), as any issue would be.
-    moved = (
-        moves.group_by("issue_pos")
-        .agg(pl.col("qty").sum(), pl.col("i_open").first())
-        .filter(pl.col("qty") >= pl.col("i_open"))
-    )
+    # A move's issue leaves the method whole: what its receipts in scope do not take yet is
+    # on its way within its financial dimension, not issued from it, so it waits for its
+    # receipts (logged awaiting_transfer_receipt) rather than taking receipts from the
+    # group's stock; so does a move's receipt (its rest waits for the order's later issues).
     dropped = pl.concat(
         [
-            moved.select(pos="issue_pos"),
+            moves.select(pos="issue_pos"),
             moves.select(pos="receipt_pos"),
             in_transit.filter(pl.col("is_receipt")).select("pos"),
             covered.select("pos"),

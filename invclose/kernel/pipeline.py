@@ -531,11 +531,20 @@ def run_kernel(
 
 
 def _held(links: OrderLinks) -> pl.DataFrame:
-    """Rows that left the method, with the quantity their pairs used as receipts
-    (``usable``): the rest of a transit or move receipt waits for its order's later issues.
-    (The issues among them are counted whole by the findings.)"""
-    paired = links.prepaired.group_by("receipt_pos").agg(usable=pl.col("qty").sum())
-    return links.dropped.join(paired.rename({"receipt_pos": "pos"}), on="pos", how="left").select(
+    """Rows that left the method, with the quantity their pairs used (``usable``): the rest
+    of a transit receipt waits for its order's later issues, that of a move's issue for its
+    receipts."""
+    paired = (
+        pl.concat(
+            [
+                links.prepaired.select(pos="issue_pos", usable="qty"),
+                links.prepaired.select(pos="receipt_pos", usable="qty"),
+            ]
+        )
+        .group_by("pos")
+        .agg(pl.col("usable").sum())
+    )
+    return links.dropped.join(paired, on="pos", how="left").select(
         "pos", pl.col("usable").fill_null(0).cast(pl.Int64)
     )
 

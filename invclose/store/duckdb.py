@@ -45,6 +45,7 @@ UNSETTLED_CODES = (
     "marked_receipt_after_close_date",
     "receipt_not_invoiced",
     "awaiting_invoice",
+    "awaiting_transfer_receipt",
 )
 
 #: ``unsettled``: the ``log`` rows of what the close could not settle, all ``log`` columns.

@@ -174,22 +174,18 @@ def test_a_move_within_a_site_received_next_month_passes_the_cost_on_once(histor
 
 
 @pytest.mark.parametrize("with_sale", [False, True])
-def test_a_move_within_a_site_partly_received_settles_its_rest_by_the_method(
-    with_sale: bool,
-) -> None:
+def test_a_move_within_a_site_partly_received_waits_for_the_rest(with_sale: bool) -> None:
     # S1 buys 3 at 10.00 (P1) and 3 at 14.00 (P2). TO ships 3 within S1 on 10 January at the
     # average 12.00 (-36.00); 2 arrive on 12 January (T2, 24.00), 1 on 3 February (T3, 12.00).
-    # January: T1's 2 received units pair with T2 as a move (24.00); its third unit, still on
-    # its way, is settled by FIFO like any issue (§9.2), against P1: 10.00. T1 settles at
-    # 34.00 (adjustment +2.00); S1 holds 30.00 + 42.00 + 24.00 - 34.00 = 62.00 for 5 units
-    # (P1's 2 left, P2, T2), and nothing is logged. The
-    # third unit used to stay out of every settlement, logged awaiting_invoice (there is no
-    # physical row at all), the group at 60.00 with P1 whole.
-    # February: T3 takes the unit's change, 12.00 - 2.00 = 10.00; S1 holds 6 units, 72.00
-    # (every unit at its purchase cost, the moves within S1 changing nothing).
-    # With a sale X of 3 on 20 January posted at -36.00: FIFO gives it P1's 2 left at 10.00
-    # and 1 of P2 at 14.00 = 34.00 (adjustment +2.00), leaving 96.00 - 34.00 - 34.00 = 28.00
-    # (P2's 2 left); it used to take 3 of P1 (30.00) and leave 30.00.
+    # January: T1's 2 received units pair with T2 as a move (T1 takes T2's 24.00: nothing to
+    # adjust); its third unit is on its way within S1, not issued from it: it waits for its
+    # receipt at its cost (12.00), logged awaiting_transfer_receipt (info, 1 unit), not
+    # awaiting_invoice (there is no physical row). S1: 30.00 + 42.00 + 24.00 - 36.00 = 60.00
+    # for 5 units. February: T3 pairs with the waiting unit (T1 takes its 12.00): nothing to
+    # adjust, S1 holds 6 units for 72.00 (every unit at its purchase cost).
+    # With a sale X of 3 on 20 January posted at -36.00: FIFO gives it P1's 3 units, 30.00
+    # (adjustment +6.00), as the unit on its way took no receipt of S1; S1 keeps P2's 3 units
+    # (42.00) less the waiting unit (12.00): 30.00 for 2 units.
     records = [
         ("P1", "A", "S1", 2, 3, "30.00", "purchase", None),
         ("P2", "A", "S1", 3, 3, "42.00", "purchase", None),
@@ -201,18 +197,96 @@ def test_a_move_within_a_site_partly_received_settles_its_rest_by_the_method(
         records.append(("X", "A", "S1", 20, -3, "-36.00", "sale", None))
     frame = rows(*records)
     jan = close(frame, JAN)
-    assert adjustment(jan, "T1") == D("2.00")
-    assert jan.log.filter(pl.col("code") != "cycle_residual").is_empty()
+    assert adjustment(jan, "T1") is None
+    assert jan.log.select("level", "code", "txn_id", "qty").rows() == [
+        ("info", "awaiting_transfer_receipt", "T1", D(1))
+    ]
     if with_sale:
-        assert adjustment(jan, "X") == D("2.00")
-        assert jan.balances.select("site", "qty", "value").rows() == [("S1", D(2), D("28.00"))]
+        assert adjustment(jan, "X") == D("6.00")
+        assert jan.balances.select("site", "qty", "value").rows() == [("S1", D(2), D("30.00"))]
         return
-    assert jan.balances.select("site", "qty", "value").rows() == [("S1", D(5), D("62.00"))]
-    t1 = open_row(jan, "T1")
-    assert (t1["unfed_qty"], t1["unfed_change"]) == (D(1), D("-2.00"))
+    assert jan.balances.select("site", "qty", "value").rows() == [("S1", D(5), D("60.00"))]
     feb = close(frame, FEB, opening=jan)
-    assert feb.adjustments.select("txn_id", "settled_amount").rows() == [("T3", D("10.00"))]
+    assert feb.adjustments.is_empty()
     assert feb.balances.select("site", "qty", "value").rows() == [("S1", D(6), D("72.00"))]
+    assert "T1" in closed(feb)
+
+
+MAR = dt.date(2025, 3, 31)
+
+
+def test_a_move_short_of_receipts_then_received_settles_what_it_holds_open_once() -> None:
+    # S1 buys 1 at 10.00 (P1); TO ships 3 within S1 on 10 January, posted -36.00, received
+    # in full only on 3 February (T2, 36.00); P2 buys 5 at 20.00 on 9 February; X sells 6 on
+    # 11 March, posted -108.00.
+    # January: T1 has no receipt yet, so FIFO settles it: 1 unit against P1 (10.00), 2 short
+    # (insufficient_receipts, kept at 24.00): -34.00, adjustment +2.00.
+    # February: T2 cannot pair with T1 as a move any more (a unit of T1 is settled already):
+    # it takes T1's cost as a transfer receipt, and T1's 2 open units go to FIFO, whose first
+    # receipt is T2 itself (a cycle through S1). With x the unit cost of T2: T1's units cost
+    # 10.00 + 2x, all of which T2's 3 units take, so 3x = 10.00 + 2x: x = 10.00. T1 -30.00
+    # (+4.00), T2 30.00 (-6.00); S1 holds T2's unit left and P2: 10.00 + 100.00 = 110.00 for
+    # 6 units. (The move used to pair all 3 units again, settling T1's first unit twice.)
+    # March: X takes T2's unit and P2's 5: 110.00 (adjustment -2.00), as one close of the
+    # three months gives (there T1 and T2 pair as a move and X takes P1 and P2).
+    frame = rows(
+        ("P1", "A", "S1", 2, 1, "10.00", "purchase", None),
+        ("T1", "A", "S1", 10, -3, "-36.00", "transfer", "TO"),
+        ("T2", "A", "S1", 34, 3, "36.00", "transfer", "TO"),
+        ("P2", "A", "S1", 40, 5, "100.00", "purchase", None),
+        ("X", "A", "S1", 70, -6, "-108.00", "sale", None),
+    )
+    jan = close(frame, JAN)
+    assert adjustment(jan, "T1") == D("2.00")
+    assert log_rows(jan, "insufficient_receipts").select("txn_id", "qty").rows() == [("T1", D(2))]
+    feb = close(frame, FEB, opening=jan)
+    assert feb.adjustments.select("txn_id", "settled_amount", "adjustment").rows() == [
+        ("T1", D("-30.00"), D("4.00")),
+        ("T2", D("30.00"), D("-6.00")),
+    ]
+    assert feb.balances.select("site", "qty", "value").rows() == [("S1", D(6), D("110.00"))]
+    mar = close(frame, MAR, opening=feb)
+    assert mar.adjustments.select("txn_id", "settled_amount", "adjustment").rows() == [
+        ("X", D("-110.00"), D("-2.00"))
+    ]
+    assert mar.balances.select("qty", "value").rows() == [(D(0), D("0.00"))]
+    one = close(frame, MAR)
+    assert one.adjustments.select("txn_id", "settled_amount").rows() == [("X", D("-110.00"))]
+
+
+def test_a_move_partly_received_then_short_waits_without_settling_twice() -> None:
+    # Review 42's case: S1 buys 1 at 10.00 (P1); TO ships 3 within S1 on 10 January at
+    # -36.00; 1 arrives on 12 January (T2, 12.00), 2 on 3 February (T3, 24.00); P2 buys 5 at
+    # 20.00 on 9 February; X sells 6 on 11 March, posted -108.00.
+    # January: T1's first unit pairs with T2; the 2 on their way wait (24.00, logged
+    # awaiting_transfer_receipt): S1 holds 10.00 + 12.00 - 36.00 = -14.00 for -1 unit.
+    # February: T3 pairs with them: nothing to adjust; S1 holds 6 units, 110.00 (P1, P2).
+    # March: X takes P1 and P2: 110.00 (adjustment -2.00), as one close of the three months.
+    # T1's waiting units were settled by FIFO in January, and February paired all 3 units
+    # with T3 again (T1 ended with +1 open unit, X short by 2).
+    frame = rows(
+        ("P1", "A", "S1", 2, 1, "10.00", "purchase", None),
+        ("T1", "A", "S1", 10, -3, "-36.00", "transfer", "TO"),
+        ("T2", "A", "S1", 12, 1, "12.00", "transfer", "TO"),
+        ("T3", "A", "S1", 34, 2, "24.00", "transfer", "TO"),
+        ("P2", "A", "S1", 40, 5, "100.00", "purchase", None),
+        ("X", "A", "S1", 70, -6, "-108.00", "sale", None),
+    )
+    jan = close(frame, JAN)
+    assert jan.adjustments.is_empty()
+    assert log_rows(jan, "awaiting_transfer_receipt").select("txn_id", "qty").rows() == [
+        ("T1", D(2))
+    ]
+    assert jan.balances.select("qty", "value").rows() == [(D(-1), D("-14.00"))]
+    feb = close(frame, FEB, opening=jan)
+    assert feb.adjustments.is_empty()
+    assert feb.balances.select("qty", "value").rows() == [(D(6), D("110.00"))]
+    mar = close(frame, MAR, opening=feb)
+    assert mar.adjustments.select("txn_id", "settled_amount", "adjustment").rows() == [
+        ("X", D("-110.00"), D("-2.00"))
+    ]
+    assert mar.log.is_empty()
+    assert mar.balances.select("qty", "value").rows() == [(D(0), D("0.00"))]
 
 
 def test_an_issue_short_of_receipts_because_a_transit_receipt_is_held_is_logged_so() -> None:
@@ -586,6 +660,25 @@ def test_a_component_waits_while_an_output_of_its_order_is_still_to_come(o2: str
     mar = close(invoiced, dt.date(2025, 3, 31), opening=feb)
     assert adjustment(mar, "O2") == D("-10.00")
     assert "C2" in closed(mar)
+
+
+def test_an_output_after_the_closing_date_is_part_of_the_close_id() -> None:
+    # The February close reads O2 (5 March): with it, C2's -10.00 waits for O2; given rows up
+    # to 28 February only, C2's change is late cost. Two different results, so two ids; a sale
+    # dated after the closing date, which the close does not read, changes neither.
+    full = _late_order(64)
+    cut = full.filter(pl.col("date") <= FEB)
+    sale = rows(("S9", "C", "S1", 65, -1, "-15.00", "sale", None)).with_columns(
+        seq=pl.lit(9, pl.Int64), status=pl.lit("financial")
+    )
+    later_sale = pl.concat([cut, sale])
+    results = {}
+    for name, frame in (("full", full), ("cut", cut), ("later sale", later_sale)):
+        results[name] = close(frame, FEB, opening=close(frame, JAN))
+    assert log_rows(results["full"], "late_cost").is_empty()
+    assert log_rows(results["cut"], "late_cost").select("txn_id").rows() == [("C2",)]
+    assert results["full"].close_id != results["cut"].close_id
+    assert results["later sale"].close_id == results["cut"].close_id
 
 
 def test_a_close_takes_back_what_a_recalculation_passed_to_an_order_it_cannot_cost() -> None:
