@@ -251,19 +251,27 @@ def _run_id(
     state: OpeningState | None,
 ) -> str:
     parts, prefix = run_parts(cfg, closing_date, kind, state)
+    if "frozen" in frame.columns:
+        # A recalculation limited to some items (item_ids) differs from one of all items.
+        chosen = frame.filter(~pl.col("frozen"))["item_id"].unique().sort()
+        parts = (*parts, "items:" + "\x1f".join(chosen.to_list()))
     return content_id(run_digests(frame, hashes, closing_date)["digest"], *parts, prefix=prefix)
 
 
 def run_digests(frame: pl.DataFrame, hashes: pl.Series, closing_date: dt.date) -> pl.DataFrame:
     """Per item, the digest of the row hashes a run's id is summed from.
 
-    Only rows dated on or before ``closing_date`` count: the close reads nothing of the later
-    ones, so a month's close has one id whether its input stops at the closing date or runs
-    on into the next month. The digests are per item (:func:`invclose.hashing.group_digests`),
-    so a batched close of whole items (``invclose.batched``) gets the same id.
+    The rows the close reads count: those dated on or before ``closing_date``, and later
+    receipts of orders (an output still to come keeps a component's change waiting instead
+    of making it late cost, close-semantics §9.1). So a month's close has one id whether its
+    input stops at the closing date or runs on into the next month with sales and purchases.
+    The digests are per item (:func:`invclose.hashing.group_digests`), so a batched close of
+    whole items (``invclose.batched``) gets the same id.
     """
-    in_scope = frame["date"] <= closing_date
-    return group_digests(frame["item_id"].filter(in_scope), hashes.filter(in_scope))
+    read = (frame["date"] <= closing_date) | (frame["order_id"].is_not_null() & (frame["qty"] > 0))
+    if read.all():
+        return group_digests(frame["item_id"], hashes)
+    return group_digests(frame["item_id"].filter(read), hashes.filter(read))
 
 
 def _prepare_run(

@@ -404,3 +404,26 @@ def test_an_opening_that_makes_a_group_too_large_is_refused() -> None:
         invclose.close(feb_rows, FEB, accounts=ACCOUNTS, opening=jan)
     assert err.value.failures is not None
     assert sorted(err.value.failures["txn_id"]) == ["R1", "R2"]
+
+
+def test_a_recalculation_of_some_items_has_an_id_of_its_own() -> None:
+    # A and B: receipts 2 @ 15.00 and 1 @ 21.00, a sale of 2 posted at -34.00 that FIFO
+    # settles at 30.00 (-4.00 each). A recalculation of A alone adjusts one row, of both two:
+    # two different results, which used to share one id.
+    rows = pl.concat(
+        [
+            tx((f"{i}1", i, 1, 2, "30.00"), (f"{i}2", i, 2, 1, "21.00"), (f"{i}S", i, 3, -2, "-34"))
+            for i in ("A", "B")
+        ]
+    )
+    both = invclose.recalculate(rows, day(31), accounts=ACCOUNTS)
+    only_a = invclose.recalculate(rows, day(31), accounts=ACCOUNTS, item_ids=["A"])
+    assert both.adjustments.select("txn_id", "cost_delta").rows() == [
+        ("AS", D("-4.00")),
+        ("BS", D("-4.00")),
+    ]
+    assert only_a.adjustments.select("txn_id", "cost_delta").rows() == [("AS", D("-4.00"))]
+    assert only_a.close_id != both.close_id
+    assert invclose.recalculate(rows, day(31), accounts=ACCOUNTS, item_ids=["A"]).close_id == (
+        only_a.close_id
+    )
