@@ -55,7 +55,13 @@ from invclose.kernel.money import from_cents, mul_div_round, to_cents, to_micro
 from invclose.kernel.posting_walk import MOVING, PERIODIC, STANDARD, posting_walk
 from invclose.kernel.prepare import group_keys
 from invclose.kernel.virtual import dims_text
-from invclose.opening import OpeningState, known_to_opening, load_opening
+from invclose.opening import (
+    OpeningState,
+    known_to_opening,
+    load_opening,
+    over_invoice_error,
+    over_invoices,
+)
 from invclose.schemas import MICRO_PER_UNIT, MONEY, input_schema
 from invclose.validate import (
     GROUP_LIMIT,
@@ -385,6 +391,9 @@ def post_costs(
     else:
         in_opening = known_to_opening(state.open_items, state.closed_items)
         tx, earlier = tx.filter(~in_opening), tx.filter(in_opening)
+        over = over_invoices(tx, state)
+        if over is not None:  # as close() refuses them (opening.merge_opening)
+            raise over_invoice_error(over)
     tx = tx.with_columns(__posted=pl.lit(False), __fixed_var=pl.lit(0, pl.Int64))
     if posted is not None:
         before = normalize_transactions(

@@ -204,6 +204,34 @@ def refuse_files_missing(
     raise InputValidationError(msg, failures)
 
 
+def refuse_other_spellings(columns_of: Mapping[str, Sequence[str]], what: str) -> None:
+    """Refuse a file that spells a column of another file in another case only ("Status"
+    where the others have "status"): aligned by name, its values would be read as nulls
+    under the other spelling (a status taken for financial), or by a reader that ignores case
+    as that column.
+
+    >>> refuse_other_spellings({"a.csv": ["status"], "b.csv": ["Status"]}, "transactions")
+    Traceback (most recent call last):
+    ...
+    invclose.errors.InputValidationError: transactions: a.csv has 'status' where ...
+    """
+    every = {c for columns in columns_of.values() for c in columns}
+    found = []
+    for path, columns in columns_of.items():
+        held = set(columns)
+        for name in sorted(every - held):
+            near = [c for c in columns if c.lower() == name.lower()]
+            if near:
+                found.append(f"{path} has {near[0]!r} where another file has {name!r}")
+    if found:
+        listed = "; ".join(found[:20])
+        msg = (
+            f"{what}: {listed}; spell each column the same way in every file (files are "
+            "aligned by column name)"
+        )
+        raise InputValidationError(msg)
+
+
 def read_raw(
     source: _PathLike | Sequence[_PathLike], required: Sequence[str] = (), what: str = "input"
 ) -> pl.DataFrame:
@@ -226,6 +254,7 @@ def read_raw(
         return frames[0]
     columns_of = {str(p): f.columns for p, f in zip(paths, frames, strict=True)}
     refuse_files_missing(columns_of, required, what)
+    refuse_other_spellings(columns_of, what)
     return pl.concat(frames, how="diagonal_relaxed")
 
 

@@ -105,6 +105,34 @@ def _failure_table(frame: pl.DataFrame, check: str, hint: str) -> pl.DataFrame:
     )
 
 
+def over_invoices(rows: pl.DataFrame, opening: OpeningState) -> tuple[pl.DataFrame, str] | None:
+    """The invoices among ``rows`` of more quantity than the physical row open in
+    ``opening`` that they replace, as (failures, headline); None when there are none."""
+    physical = opening.open_items.filter(pl.col("status") == "physical").select(
+        "txn_id", pl.col("qty").alias("open_physical_qty")
+    )
+    over = (
+        rows.filter(pl.col("status") == "financial")
+        .select("txn_id", "date", "qty")
+        .join(physical, on="txn_id", how="inner")
+        .filter(pl.col("qty").abs() > pl.col("open_physical_qty").abs())
+    )
+    if over.is_empty():
+        return None
+    failures = _failure_table(over, "invoice_exceeds_physical", INVOICE_EXCEEDS_HINT)
+    headline = (
+        f"invoices of physical rows open in {opening.close_id} carry more quantity than those rows"
+    )
+    return failures, headline
+
+
+def over_invoice_error(over: tuple[pl.DataFrame, str]) -> InputValidationError:
+    """The error for :func:`over_invoices`' rows."""
+    failures, headline = over
+    listed = ", ".join(failures["txn_id"].head(20).to_list())
+    return InputValidationError(f"{headline}: {listed}. Hint: {INVOICE_EXCEEDS_HINT}.", failures)
+
+
 def _raise_refused(refused: list[tuple[pl.DataFrame, str]]) -> None:
     """One ``ClosedPeriodError`` for every (failures, headline) part, if there are any."""
     if not refused:
@@ -167,7 +195,6 @@ def merge_opening(
             "txn_id",
             pl.col("row_hash").alias("open_hash"),
             pl.col("status").alias("open_status"),
-            pl.col("qty").alias("open_physical_qty"),
         ),
         on="txn_id",
         how="left",
@@ -225,16 +252,13 @@ def merge_opening(
                 "did not know (or invoices, dated then, of its physical rows)",
             )
         )
-    _raise_refused([(f, h) for f, h in refused if not f.is_empty()])
-    over = invoices.filter(pl.col("qty").abs() > pl.col("open_physical_qty").abs())
-    if not over.is_empty():
-        failures = _failure_table(over, "invoice_exceeds_physical", INVOICE_EXCEEDS_HINT)
-        listed = ", ".join(over["txn_id"].head(20).to_list())
-        msg = (
-            f"invoices of physical rows open in {opening.close_id} carry more quantity than "
-            f"those rows: {listed}. Hint: {INVOICE_EXCEEDS_HINT}."
-        )
-        raise InputValidationError(msg, failures)
+    refused = [(f, h) for f, h in refused if not f.is_empty()]
+    over = over_invoices(invoices, opening)
+    if refused and over is not None:
+        refused.append(over)  # named with the rest, so that one correction suffices
+    _raise_refused(refused)
+    if over is not None:
+        raise over_invoice_error(over)
     if as_of is not None:
         invoices = invoices.filter(pl.col("date") <= as_of)
     carried = open_items.filter(~pl.col("txn_id").is_in(invoices["txn_id"].implode())).with_columns(

@@ -628,7 +628,9 @@ def failure_message(
     :data:`MAX_SHOWN`): each with its row number and ``key`` value when it has a row, its
     ``key`` value alone when only that is known (``row`` null), else its column."""
     n = failures.height
-    rows = failures.filter(pl.col("row").is_not_null())["row"].n_unique()
+    numbered = failures.filter(pl.col("row").is_not_null())["row"].n_unique()
+    named = failures.filter(pl.col("row").is_null() & pl.col(key).is_not_null())[key].n_unique()
+    rows = numbered + named
     lines = []
     for f in failures.head(MAX_SHOWN).iter_rows(named=True):
         if f["check"] == "column_missing":

@@ -82,12 +82,13 @@ def close_findings(
     if held is None:
         held = pl.DataFrame(schema={"pos": pl.Int64, "usable": pl.Int64})
     in_transfer = pl.col("pos").is_in(held["pos"].implode()) & ~pl.col("is_receipt")
+    counted_rows = rows.lazy().filter(counted).select("gid", "pos", "is_receipt", "q_abs")
+    if held.is_empty():  # the usual case: no order pairs, nothing to join
+        counted_rows = counted_rows.with_columns(usable=pl.lit(None, pl.Int64))
+    else:
+        counted_rows = counted_rows.join(held.lazy(), on="pos", how="left")
     short = (
-        rows.lazy()
-        .filter(counted)
-        .select("gid", "pos", "is_receipt", "q_abs")
-        .join(held.lazy(), on="pos", how="left")
-        .group_by("gid")
+        counted_rows.group_by("gid")
         .agg(net=net_issued.sum())
         .filter(pl.col("net") > 0)
         .select("gid")

@@ -91,9 +91,13 @@ class Ledger(LedgerReads):
         Raises
         ------
         ClosedPeriodError
-            A row is dated on or before the latest closing date (rows and date named).
+            A row is dated on or before the latest closing date (rows and date named); with
+            rows repeating a posted ``txn_id`` or invoicing more than their physical row in
+            the same batch, this one error names those too (its ``failures`` hold each row
+            with its check).
         InputValidationError
-            Invalid rows, a repeated ``txn_id``, or a missing amount without costing.
+            Invalid rows, a repeated ``txn_id``, an invoice of more quantity than its physical
+            row, or a missing amount without costing.
         MissingAccountError
             A row must post but has no accounts, even from the mapping.
 

@@ -27,7 +27,13 @@ from invclose.kernel.money import from_cents, to_cents
 from invclose.schemas import FINANCIAL, MONEY, PHYSICAL, input_schema
 from invclose.validate import INVOICE_EXCEEDS_HINT, id_failures
 
-__all__ = ["check_against_ledger", "missing_amounts", "posting_vouchers", "refuse_backdated"]
+__all__ = [
+    "check_against_ledger",
+    "missing_amounts",
+    "posting_vouchers",
+    "refuse_backdated",
+    "refuse_locked_or_repeated",
+]
 
 _MAX_SHOWN = 20
 

@@ -328,6 +328,20 @@ def test_an_invoice_of_more_than_the_open_physical_row_is_refused() -> None:
             ("P", "invoice_exceeds_physical")
         ]
     invclose.close(pl.concat([history(), invoice()]), FEB, accounts=ACCOUNTS, opening=jan)
+    # post_costs refuses it as the close does (it returned the invoice as given).
+    with pytest.raises(invclose.InputValidationError) as err:
+        invclose.post_costs(whole.filter(pl.col("date") > day(31)), opening=jan)
+    assert err.value.failures.select("txn_id", "check").rows() == [
+        ("P", "invoice_exceeds_physical")
+    ]
+    # With a row new in the closed period too, one error names both.
+    late = tx(("N1", "A", 28, 1, "10.00")).with_columns(seq=pl.lit(40, pl.Int64))
+    with pytest.raises(invclose.ClosedPeriodError) as closed_err:
+        invclose.close(pl.concat([over, late]), FEB, accounts=ACCOUNTS, opening=jan)
+    assert sorted(closed_err.value.failures.select("txn_id", "check").rows()) == [
+        ("N1", "posting_into_closed_period"),
+        ("P", "invoice_exceeds_physical"),
+    ]
 
 
 def test_every_row_refused_by_an_opening_is_named_at_once() -> None:
