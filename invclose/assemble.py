@@ -339,12 +339,54 @@ def _nothing_to_close(output: KernelOutput) -> pl.DataFrame:
     return pl.DataFrame([row], schema=empty.schema)
 
 
+def _dimension_spellings(output: KernelOutput, dims: list[str]) -> pl.DataFrame:
+    """Warnings for an item's values of a financial dimension that differ only in surrounding
+    spaces or in case, or are null beside empty: each is a financial dimension of its own,
+    which is rarely what the extract meant (a site "S1 " closed apart from "S1"). Per item,
+    so that a batched close of whole items finds the same."""
+    empty = output.log.clear()
+    parts = []
+    for dim in dims:
+        values = output.balances.select("item_id", pl.col(dim).cast(pl.String)).unique()
+        spelt = (
+            values.with_columns(norm=pl.col(dim).fill_null("").str.strip_chars().str.to_lowercase())
+            .group_by("item_id", "norm")
+            .agg(shown=pl.col(dim).sort(nulls_last=True), n=pl.len())
+            .filter(pl.col("n") > 1)
+        )
+        if spelt.is_empty():
+            continue
+        shown = pl.col("shown").list.eval(
+            pl.when(pl.element().is_null())
+            .then(pl.lit("null"))
+            .otherwise(pl.lit("'") + pl.element() + pl.lit("'"))
+        )
+        parts.append(
+            spelt.select(
+                level=pl.lit("warning"),
+                code=pl.lit("dimension_spellings"),
+                item_id="item_id",
+                message=pl.format(
+                    "item {}: {} values {} are {} financial dimensions that differ only in "
+                    "spaces, case or null against empty; if they are one, correct the extract",
+                    pl.col("item_id"),
+                    pl.lit(dim),
+                    shown.list.join(", "),
+                    pl.col("n"),
+                ),
+            )
+        )
+    if not parts:
+        return empty
+    return pl.concat([empty, *parts], how="diagonal_relaxed").sort("item_id", "message")
+
+
 def _run_log(
     output: KernelOutput, cfg: CloseConfig, closing_date: dt.date, dims: list[str]
 ) -> pl.DataFrame:
     """The kernel's log with the standard groups not revalued, quantities and money decimal."""
     drift = standard_not_revalued(output, normalize_items(cfg.items), closing_date, dims)
-    parts = [output.log, drift, _nothing_to_close(output)]
+    parts = [output.log, drift, _nothing_to_close(output), _dimension_spellings(output, dims)]
     return pl.concat(parts, how="vertical_relaxed").with_columns(
         qty=from_micro(pl.col("qty")), amount=from_cents(pl.col("amount"))
     )

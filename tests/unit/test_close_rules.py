@@ -371,3 +371,28 @@ def test_virtual_ids_of_groups_whose_dimensions_hold_the_separator_differ() -> N
         .n_unique()
         == 2
     )
+
+
+def test_dimension_values_that_differ_only_in_spelling_are_warned_per_item() -> None:
+    # Item A is received at "S1", "S1 " and "s1", and at "" and null: five financial
+    # dimensions as given, of which the extract most likely meant two. Each spelling group
+    # of an item is one warning (per item, so that a batched close finds the same); item B,
+    # at "S1" only, has none.
+    frame = tx(
+        ("R1", "A", 1, 1, "1.00"),
+        ("R2", "A", 2, 1, "1.00"),
+        ("R3", "A", 3, 1, "1.00"),
+        ("R4", "A", 4, 1, "1.00"),
+        ("R5", "A", 5, 1, "1.00"),
+        ("R6", "B", 5, 1, "1.00"),
+        site=["S1", "S1 ", "s1", "", None, "S1"],
+    )
+    result = invclose.close(frame, day(31), dimensions=["site"], accounts=ACCOUNTS)
+    warned = result.log.filter(pl.col("code") == "dimension_spellings")
+    assert warned.select("level", "item_id").rows() == [("warning", "A"), ("warning", "A")]
+    assert warned["message"].to_list() == [
+        "item A: site values '', null are 2 financial dimensions that differ only in spaces, "
+        "case or null against empty; if they are one, correct the extract",
+        "item A: site values 'S1', 'S1 ', 's1' are 3 financial dimensions that differ only in "
+        "spaces, case or null against empty; if they are one, correct the extract",
+    ]
