@@ -325,11 +325,12 @@ def _nothing_to_close(output: KernelOutput) -> pl.DataFrame:
     """A warning when the run holds no row at all: an empty nightly extract is more often a
     failure upstream than an empty month, and the close locks its date all the same."""
     empty = output.log.clear()
-    if output.rows.height:
+    if output.rows.select(pl.col("in_scope").any()).item():
         return empty
     message = (
-        "nothing to close: the input holds no transaction (and no opening carries open rows); "
-        "the closing date is locked all the same: check that the extract is not empty"
+        "nothing to close: no transaction dated on or before the closing date is new or open "
+        "(in the input or the opening); the date is locked all the same: if this period's "
+        "transactions should be there, check the input"
     )
     row = {c: None for c in empty.columns} | {
         "level": "warning",

@@ -134,8 +134,13 @@ class Ledger(LedgerReads):
                 start = self._store.scalar("SELECT coalesce(max(seq), -1) + 1 FROM transactions")
                 batch = batch.with_columns(pl.col("seq") + int(start))
             paired = batch.filter(pl.col("txn_id").is_duplicated())
+            # Every row but the invoice half of a pair in the batch meets the stored rows: a
+            # pair's physical row whose id was posted already is a repeat like any other.
+            invoice_half = pl.col("txn_id").is_in(paired["txn_id"].implode()) & (
+                pl.col("status") == "financial"
+            )
             postings.refuse_locked_or_repeated(
-                batch, self._lock(), batch.join(paired, on="txn_id", how="anti"), stored, dims
+                batch, self._lock(), batch.filter(~invoice_half), stored, dims
             )
             # One costing of the whole batch, pairs included, in posting order.
             batch = self._cost_batch(batch)

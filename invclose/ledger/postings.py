@@ -147,7 +147,7 @@ def refuse_locked_or_repeated(
 ) -> None:
     """Both of a batch's refusals at once: rows in the closed period (:func:`refuse_backdated`)
     and ids already posted (:func:`check_against_ledger` of ``unpaired``, the batch without
-    its invoice pairs).
+    the invoice halves of its own pairs).
 
     A batch failing both raises ``ClosedPeriodError`` naming every refused row, so that one
     correction of the batch suffices.

@@ -181,6 +181,26 @@ def test_a_batch_both_backdated_and_repeating_an_id_names_every_refused_row(
     assert same_dump(before, dump(closed))
 
 
+def test_a_pair_reusing_a_posted_id_is_named_with_the_backdated_rows(closed: Ledger) -> None:
+    # R1 was posted (financial) in January; a batch with a backdated B1 and a new physical R1
+    # with its invoice repeats R1: one error names both, not B1 now and R1 on the next post.
+    before = dump(closed)
+    batch = rows(
+        ("B1", "A", day(1, 30), 1, "10.00", "purchase"),
+        ("R1", "A", day(2, 2), 2, "20.00", "purchase", "physical"),
+        ("R1", "A", day(2, 5), 2, "22.00", "purchase"),
+    )
+    with pytest.raises(invclose.ClosedPeriodError) as err:
+        closed.post(batch)
+    failures = err.value.failures
+    assert failures is not None
+    assert sorted(set(zip(failures["txn_id"], failures["check"], strict=True))) == [
+        ("B1", "posting_into_closed_period"),
+        ("R1", "txn_id_posted"),
+    ]
+    assert same_dump(before, dump(closed))
+
+
 def test_an_invoice_of_more_than_its_physical_row_is_refused(books: Ledger) -> None:
     books.post(rows(("P1", "A", day(1, 3), 5, "50.00", "purchase", "physical")))
     before = dump(books)

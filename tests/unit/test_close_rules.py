@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 
 import polars as pl
@@ -328,6 +329,13 @@ def test_an_empty_frame_closes_to_empty_tables_with_a_warning() -> None:
     assert all(table.is_empty() for name, table in tables.items() if name != "log")
     assert result.log.select("level", "code").rows() == [("warning", "nothing_to_close")]
     assert result.lock_date == day(31)
+    # Only a row dated after the closing date: nothing to close either.
+    later = invclose.close(
+        tx(("R", "A", 1, 1, "1.00")).with_columns(date=pl.lit(dt.date(2025, 2, 3))),
+        day(31),
+        accounts=ACCOUNTS,
+    )
+    assert later.log.select("code").rows() == [("nothing_to_close",)]
 
 
 def test_bad_transactions_and_a_bad_item_table_are_reported_together() -> None:
