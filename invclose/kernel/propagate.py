@@ -274,9 +274,17 @@ def carry_unfed(
         # a recalculation leaves it waiting for the close.
         .with_columns(
             late_all=pl.col("pos").is_in(links.late["pos"].implode()) & pl.lit(settle),
+            # An issue paired with its receipts (a move, a transit leg) takes their cost: its
+            # change this run re-prices the units it moves now, none fed earlier, and what it
+            # held back is superseded by that cost, not passed on nor left on the offset.
+            paired=pl.col("pos").is_in(links.dropped["pos"].implode()) & ~pl.col("is_receipt"),
         )
         .with_columns(
-            late=pl.when("late_all").then(pl.col("late") + pl.col("to_pass")).otherwise("late"),
+            late=pl.when("late_all")
+            .then(pl.col("late") + pl.col("to_pass"))
+            .when("paired")
+            .then(0)
+            .otherwise("late"),
         )
         .with_columns(
             unfed1=(pl.col("unfed0") - pl.col("fed")) if settle else pl.col("unfed0"),

@@ -289,6 +289,41 @@ def test_a_move_partly_received_then_short_waits_without_settling_twice() -> Non
     assert mar.balances.select("qty", "value").rows() == [(D(0), D("0.00"))]
 
 
+def test_a_move_after_a_recalculation_logs_no_cost_left_behind() -> None:
+    # Review 44: S1 buys 10 at 10.00; T1 moves 6 within S1 on 20 January at -72.00; 4 arrive
+    # on 25 January (48.00), 2 on 3 February (24.00). A recalculation on 22 January, before
+    # any receipt of T1, settles it by FIFO: 60.00 (adjustment +12.00). January: 4 units pair
+    # with R1 and take its 48.00 (-8.00: 40.00 of the recalculated value -> 48.00); the 2 on
+    # their way keep the recalculated 20.00 (unfed change -4.00). February: R2 pairs with
+    # them and they take its 24.00 (-4.00): T1 is back at its posted -72.00, as without the
+    # recalculation, and nothing is left on an offset account. February used to log
+    # cost_not_taken -2.67 (naming standard or moving-average receipts there are none of)
+    # and late_cost +2.67.
+    frame = rows(
+        ("P1", "A", "S1", 2, 10, "100.00", "purchase", None),
+        ("T1", "A", "S1", 20, -6, "-72.00", "transfer", "TO"),
+        ("R1", "A", "S1", 25, 4, "48.00", "transfer", "TO"),
+        ("R2", "A", "S1", 34, 2, "24.00", "transfer", "TO"),
+    )
+    recalc = invclose.recalculate(
+        frame, dt.date(2025, 1, 22), method="fifo", dimensions=["site"], accounts=ACCOUNTS
+    )
+    assert adjustment(recalc, "T1") == D("12.00")
+    jan = close(frame, JAN, opening=recalc)
+    assert adjustment(jan, "T1") == D("-8.00")
+    t1 = open_row(jan, "T1")
+    assert (t1["open_value"], t1["unfed_qty"], t1["unfed_change"]) == (
+        D("-20.00"),
+        D(2),
+        D("-4.00"),
+    )
+    feb = close(frame, FEB, opening=jan)
+    assert feb.adjustments.select("txn_id", "settled_amount", "adjustment").rows() == [
+        ("T1", D("-72.00"), D("-4.00"))
+    ]
+    assert feb.log.is_empty()
+
+
 def test_an_issue_short_of_receipts_because_a_transit_receipt_is_held_is_logged_so() -> None:
     # S1 buys 3 at 10.00 and ships them to S2 on order T1; S2 receives the 3 and sends 1 back
     # to S1 on the same order (a transit leg: that issue settles against S2's receipt, which
