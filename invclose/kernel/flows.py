@@ -156,12 +156,31 @@ def order_links(working: pl.DataFrame) -> OrderLinks:
     transfer = fin.filter(
         pl.col("is_transfer") & (pl.col("q_abs") > 0) & periodic & ~pl.col("frozen")
     )
-    feeding = fin.filter(pl.col("is_transfer") & unfed)
+    # A transit transfer is two legs (§9.2): in an order with a transit group (a group whose
+    # first row of the order is a receipt, with an issue of the order after it), shipments
+    # feed the transit group's receipts and its issues the receipts elsewhere; each leg unit
+    # by unit in key order. (One key-order merge of the whole order fed the forwarded unit's
+    # receipt from the shipment, and the transit issue from a later transit receipt.)
+    per_order_group = transfer.group_by("order", "gid").agg(
+        in_transit=pl.col("is_receipt").sort_by("key_rank").first() & (~pl.col("is_receipt")).any()
+    )
+    feeding = (
+        fin.filter(pl.col("is_transfer") & unfed)
+        .join(per_order_group, on=["order", "gid"], how="left")
+        .with_columns(pl.col("in_transit").fill_null(False))
+        .with_columns(has_transit=pl.col("in_transit").any().over("order"))
+        .with_columns(
+            leg=pl.when(pl.col("has_transit") & (pl.col("in_transit") != pl.col("is_receipt")))
+            .then(1)
+            .otherwise(0)
+        )
+    )
+    leg_gid = (2 * pl.col("order") + pl.col("leg")).cast(pl.Int64)
     t_receipts = feeding.filter(pl.col("is_receipt")).select(
-        gid=pl.col("order"), pos="pos", rem="unfed0", draw="key_rank"
+        gid=leg_gid, pos="pos", rem="unfed0", draw="key_rank"
     )
     t_issues = feeding.filter(~pl.col("is_receipt")).select(
-        gid=pl.col("order"), pos="pos", rem="unfed0", draw="key_rank"
+        gid=leg_gid, pos="pos", rem="unfed0", draw="key_rank"
     )
     feeds = (
         merge_axes(t_receipts, t_issues)

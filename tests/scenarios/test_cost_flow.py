@@ -134,6 +134,37 @@ def test_a_transit_issue_larger_than_its_transit_receipt_takes_the_rest_by_the_m
     assert result.log.is_empty()
 
 
+def test_a_forwarded_transit_unit_and_a_later_transit_receipt_feed_by_their_legs() -> None:
+    # Review 43: S2 buys 3 at 10.00 and ships them on T1 (posted -36.00); 1 arrives at S3
+    # (R1), which forwards it to S1 on the same order (R1X -> R1Y); the other 2 arrive at S3
+    # later (R2). The two legs (§9.2): the shipment feeds S3's receipts R1 and R2 (30.00 by
+    # FIFO: 10.00 and 20.00), the transit issue R1X settles against R1 (10.00) and feeds R1Y
+    # (10.00). S1 1 unit 10.00, S3 2 units 20.00: the 30.00 bought. One key-order merge of
+    # the order fed R1Y from the shipment and R1X into R2, read as a move within S3: S3 held
+    # 2 units at 21.00 (31.00 in all) with a false cost_not_taken.
+    frame = rows(
+        ("P1", "A", "S2", 1, 3, "30.00", "purchase", None),
+        ("SH", "A", "S2", 2, -3, "-36.00", "transfer", "T1"),
+        ("R1", "A", "S3", 3, 1, "12.00", "transfer", "T1"),
+        ("R1X", "A", "S3", 4, -1, "-12.00", "transfer", "T1"),
+        ("R1Y", "A", "S1", 5, 1, "12.00", "transfer", "T1"),
+        ("R2", "A", "S3", 6, 2, "24.00", "transfer", "T1"),
+    )
+    result = close(frame)
+    flows = result.cost_flow.filter(pl.col("kind") == "transfer")
+    assert sorted(flows.select("from_txn_id", "to_txn_id", "qty", "amount").rows()) == [
+        ("R1X", "R1Y", D(1), D("10.00")),
+        ("SH", "R1", D(1), D("10.00")),
+        ("SH", "R2", D(2), D("20.00")),
+    ]
+    assert result.balances.select("site", "qty", "value").rows() == [
+        ("S1", D(1), D("10.00")),
+        ("S2", D(0), D("0.00")),
+        ("S3", D(2), D("20.00")),
+    ]
+    assert result.log.is_empty()
+
+
 def test_lineage_query_walks_back_to_the_purchase() -> None:
     result = close(TRANSIT)
     query = """
