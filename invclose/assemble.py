@@ -321,23 +321,25 @@ def standard_not_revalued(
     ).select(output.log.columns)
 
 
+def _warnings(output: KernelOutput, found: pl.DataFrame) -> pl.DataFrame:
+    """``found`` (``code``, ``message``, optionally ``item_id``) as warning rows of the log."""
+    return pl.concat(
+        [output.log.clear(), found.with_columns(level=pl.lit("warning"))], how="diagonal_relaxed"
+    )
+
+
 def _nothing_to_close(output: KernelOutput) -> pl.DataFrame:
-    """A warning when the run holds no row at all: an empty nightly extract is more often a
-    failure upstream than an empty month, and the close locks its date all the same."""
-    empty = output.log.clear()
+    """A warning when no row of the run is dated on or before the closing date (new or open):
+    an empty nightly extract is more often a failure upstream than an empty month, and the
+    close locks its date all the same."""
     if output.rows.select(pl.col("in_scope").any()).item():
-        return empty
+        return output.log.clear()
     message = (
         "nothing to close: no transaction dated on or before the closing date is new or open "
         "(in the input or the opening); the date is locked all the same: if this period's "
         "transactions should be there, check the input"
     )
-    row = {c: None for c in empty.columns} | {
-        "level": "warning",
-        "code": "nothing_to_close",
-        "message": message,
-    }
-    return pl.DataFrame([row], schema=empty.schema)
+    return _warnings(output, pl.DataFrame({"code": ["nothing_to_close"], "message": [message]}))
 
 
 def _dimension_spellings(output: KernelOutput, dims: list[str]) -> pl.DataFrame:
@@ -345,7 +347,6 @@ def _dimension_spellings(output: KernelOutput, dims: list[str]) -> pl.DataFrame:
     spaces or in case, or are null beside empty: each is a financial dimension of its own,
     which is rarely what the extract meant (a site "S1 " closed apart from "S1"). Per item,
     so that a batched close of whole items finds the same."""
-    empty = output.log.clear()
     parts = []
     for dim in dims:
         values = output.balances.select("item_id", pl.col(dim).cast(pl.String)).unique()
@@ -364,7 +365,6 @@ def _dimension_spellings(output: KernelOutput, dims: list[str]) -> pl.DataFrame:
         )
         parts.append(
             spelt.select(
-                level=pl.lit("warning"),
                 code=pl.lit("dimension_spellings"),
                 item_id="item_id",
                 message=pl.format(
@@ -378,8 +378,8 @@ def _dimension_spellings(output: KernelOutput, dims: list[str]) -> pl.DataFrame:
             )
         )
     if not parts:
-        return empty
-    return pl.concat([empty, *parts], how="diagonal_relaxed").sort("item_id", "message")
+        return output.log.clear()
+    return _warnings(output, pl.concat(parts).sort("item_id", "message"))
 
 
 def _run_log(

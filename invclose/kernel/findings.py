@@ -48,7 +48,7 @@ def close_findings(
     excluded: pl.DataFrame,
     balances: pl.DataFrame,
     dims: list[str],
-    held: pl.DataFrame | None = None,
+    held: pl.DataFrame,
 ) -> pl.DataFrame:
     """Log rows: marked receipts out of reach, unsettled issues, uninvoiced receipts, negative
     stock.
@@ -79,8 +79,6 @@ def close_findings(
     counted = pl.col("participates") & pl.col("fin") & ~is_excluded
     available = pl.coalesce("usable", "q_abs")
     net_issued = pl.when(pl.col("is_receipt")).then(-available).otherwise(available)
-    if held is None:
-        held = pl.DataFrame(schema={"pos": pl.Int64, "usable": pl.Int64})
     in_transfer = pl.col("pos").is_in(held["pos"].implode()) & ~pl.col("is_receipt")
     counted_rows = rows.lazy().filter(counted).select("gid", "pos", "is_receipt", "q_abs")
     if held.is_empty():  # the usual case: no order pairs, nothing to join
