@@ -565,6 +565,7 @@ def close_batched(
         con.close()
         report(progress, "plan", 0, total, 0, n_batches)
         digests: list[pl.DataFrame] = []
+        alone: list[pl.DataFrame] = []  # each batch's run-wide warnings
         failures: list[InputValidationError] = []
         missing: list[MissingAccountError] = []
         done = 0
@@ -592,6 +593,7 @@ def close_batched(
             if closed is not None:
                 digests.append(closed[0])
                 done += closed[1]
+                alone.append(closed[2])
         if failures:
             raise _combined(failures)
         if missing:
@@ -600,6 +602,7 @@ def close_batched(
         all_digests = pl.concat(digests) if digests else pl.DataFrame({"digest": []})
         run_id = content_id(all_digests["digest"].cast(pl.String), *parts, prefix=prefix)
         previous = state.closed_items if state is not None else None
+        run_warnings = _warned_by_every_batch(alone)
         counts: dict[str, int] = {}
 
         def fill(tmp: Path) -> dict[str, int]:
@@ -610,7 +613,7 @@ def close_batched(
                 elif table == "vouchers":
                     counts[table] = _write_vouchers(work, run_id, file, cfg, dims)
                 else:
-                    extra = previous if table == "closed_items" else None
+                    extra = previous if table == "closed_items" else run_warnings
                     counts[table] = _write_sorted(
                         work, table, run_id, file, dims, extra, memory_limit
                     )
@@ -644,6 +647,11 @@ class _Batch:
     validate_only: bool  # an earlier batch failed: only validate, to report every failure
 
 
+#: Judged over the whole run (a batch of items dated after the closing date alone has
+#: nothing to close while the run does): kept out of the batches' logs, added once at the end.
+_RUN_WARNINGS = ("nothing_to_close",)
+
+
 def _close_batch(
     work: Path,
     rows: pl.DataFrame,
@@ -653,8 +661,9 @@ def _close_batch(
     state: OpeningState | None,
     items: pl.Series,
     progress: ProgressCallback | None,
-) -> tuple[pl.DataFrame, int] | None:
-    """Close one batch and write its tables; its item digests and input rows."""
+) -> tuple[pl.DataFrame, int, pl.DataFrame] | None:
+    """Close one batch and write its tables; its item digests, input rows and the run-wide
+    warnings it would give alone."""
     # The closed rows this batch repeats, and those its marks name (a mark to a closed
     # receipt is valid, see close._known).
     named = [rows["txn_id"].cast(pl.String)]
@@ -684,13 +693,24 @@ def _close_batch(
         part=(batch.number, batch.count),
     )
     _write_batch(work, batch.number, result.tables())
-    return digests, rows.height
+    return digests, rows.height, result.log.filter(pl.col("code").is_in(_RUN_WARNINGS))
+
+
+def _warned_by_every_batch(alone: list[pl.DataFrame]) -> pl.DataFrame | None:
+    """The run-wide warnings every batch gave alone, once: the run has nothing to close only
+    when no batch has."""
+    if not alone:
+        return None
+    common = set.intersection(*(set(frame["code"]) for frame in alone))
+    return alone[0].filter(pl.col("code").is_in(sorted(common)))
 
 
 def _write_batch(work: Path, batch: int, tables: dict[str, pl.DataFrame]) -> None:
     for table, frame in tables.items():
         if table == "closed_items":
             frame = frame.filter(pl.col("closed_by") == _PENDING)
+        if table == "log":
+            frame = frame.filter(~pl.col("code").is_in(_RUN_WARNINGS))
         folder = work / "parts" / table
         folder.mkdir(parents=True, exist_ok=True)
         frame.write_parquet(folder / f"{batch:08d}.parquet", compression="lz4")

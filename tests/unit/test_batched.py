@@ -273,3 +273,22 @@ def test_rows_without_accounts_are_named_across_every_batch(tmp_path: Path) -> N
         assert "kind='production'" in str(err)
         assert "kind='sale'" in str(err)
     assert not (tmp_path / "out").exists()
+
+
+def test_nothing_to_close_is_judged_over_the_whole_run_not_per_batch(tmp_path: Path) -> None:
+    # A has a purchase on 2 January; B only one on 3 February, after the closing date. With
+    # one item per batch, B's batch alone has nothing dated on or before 31 January, but the
+    # run does: no warning, as in memory (a batch warned nothing_to_close of its own).
+    frame = tx(
+        ("A1", "A", 2, 1, "10.00"), ("B1", "B", dt.date(2025, 2, 3), 1, "5.00")
+    ).with_columns(kind=pl.lit("purchase"))
+    close_batched(frame, day(31), tmp_path / "some", batch_rows=1, accounts=ACCOUNTS)
+    some = invclose.read_result(tmp_path / "some")
+    assert some.log.is_empty()
+    _assert_same_rows(some, invclose.close(frame, day(31), accounts=ACCOUNTS))
+    # Both purchases after the closing date, in two batches: one warning, not one per batch.
+    later = frame.with_columns(date=pl.lit(dt.date(2025, 2, 3)))
+    close_batched(later, day(31), tmp_path / "none", batch_rows=1, accounts=ACCOUNTS)
+    none = invclose.read_result(tmp_path / "none")
+    assert none.log.select("level", "code").rows() == [("warning", "nothing_to_close")]
+    _assert_same_rows(none, invclose.close(later, day(31), accounts=ACCOUNTS))
