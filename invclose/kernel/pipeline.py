@@ -67,6 +67,9 @@ class _Plan:
     excluded: pl.DataFrame
     n_groups: int
     unpriced_gid: pl.Series  # the group of each unpriced piece's receipt
+    # Transfer feeds of issues with nothing open (an earlier close settled them whole): their
+    # value is fixed, so they are shared out before any level and are no edge of the graph.
+    fixed_feeds: pl.DataFrame
 
 
 @dataclass(frozen=True)
@@ -142,9 +145,15 @@ def _plan(frame: pl.DataFrame, dims: list[str], closing_date: dt.date) -> _Plan:
         .otherwise(pl.col("day"))
     )
     gid_of = working.select("pos", "gid")
+    # An issue an earlier close settled whole feeds a receipt of its own group without
+    # depending on it (a move received after the close that settled its issue): as an edge
+    # it made a self-loop, solved as a cycle that rounded each receipt on its own.
+    settled = working.lazy().filter(~pl.col("is_receipt") & (pl.col("q_abs") == 0)).select("pos")
+    fixed = pl.col("issue_pos").is_in(settled.collect()["pos"].implode())
+    fixed_feeds = links.feeds.filter(fixed)
     edges = pl.concat(
         [
-            links.feeds.select(issue_pos="issue_pos", receipt_pos="receipt_pos"),
+            links.feeds.filter(~fixed).select(issue_pos="issue_pos", receipt_pos="receipt_pos"),
             links.components.join(links.production, on="order").select("issue_pos", "receipt_pos"),
         ]
     )
@@ -159,7 +168,15 @@ def _plan(frame: pl.DataFrame, dims: list[str], closing_date: dt.date) -> _Plan:
     unpriced = pl.concat([marking.pieces, links.prepaired, ordinal])
     unpriced_gid = working["gid"].gather(rows_at(working["pos"], unpriced["receipt_pos"]))
     return _Plan(
-        working, links, unpriced, averaging, levels, marking.excluded, n_groups, unpriced_gid
+        working,
+        links,
+        unpriced,
+        averaging,
+        levels,
+        marking.excluded,
+        n_groups,
+        unpriced_gid,
+        fixed_feeds,
     )
 
 
@@ -235,6 +252,26 @@ def _issue_facts(rows: pl.DataFrame, groups: _Groups) -> pl.DataFrame:
     )
 
 
+def _fixed_shares(plan: _Plan) -> pl.DataFrame:
+    """The shares of the issues an earlier close settled whole (``plan.fixed_feeds``).
+
+    The method takes nothing of such an issue, so this run changes nothing of it: it passes
+    on what waits (``pending0``) and its value is its carried value, as costing would leave
+    them. Cut like any issue's (``feed_shares``), before the levels.
+    """
+    issues = plan.fixed_feeds["issue_pos"].unique().implode()
+    facts = (
+        plan.working.lazy()
+        .filter(pl.col("pos").is_in(issues))
+        .with_columns(cost_delta=pl.lit(0, pl.Int64), carried1=pl.col("carried0"))
+        .select("pos", "unfed0", *issue_passing(), value=(-pl.col("carried1")).clip(lower_bound=0))
+        .collect()
+    )
+    links = replace(plan.links, feeds=plan.fixed_feeds, components=plan.links.components.clear())
+    shares, _ = feed_shares(facts, links, pl.DataFrame(schema=ORDER_TOTALS))
+    return shares
+
+
 def _cycle_feeds(groups: _Groups, rows: pl.DataFrame) -> pl.DataFrame:
     """Float shares receipt <- issue inside one cycle (for the linear system)."""
     # A feed of qty passes qty / (the issue's whole quantity) of its change (issue_passing).
@@ -298,6 +335,11 @@ def _by_level(plan: _Plan) -> Iterator[tuple[int, _Groups]]:
     """
     # An empty run still goes through one (empty) level, so every table keeps its schema.
     levels = sorted(plan.levels["level"].unique().to_list()) or [0]
+    all_links = plan.links
+    if plan.fixed_feeds.height:
+        # Shared out before the levels (_fixed_shares).
+        fixed = pl.col("issue_pos").is_in(plan.fixed_feeds["issue_pos"].implode())
+        all_links = replace(all_links, feeds=all_links.feeds.filter(~fixed))
     if len(levels) == 1:
         yield (
             levels[0],
@@ -306,7 +348,7 @@ def _by_level(plan: _Plan) -> Iterator[tuple[int, _Groups]]:
                 plan.averaging,
                 plan.unpriced,
                 plan.unpriced_gid,
-                plan.links,
+                all_links,
                 plan.n_groups,
             ),
         )
@@ -326,8 +368,8 @@ def _by_level(plan: _Plan) -> Iterator[tuple[int, _Groups]]:
     working_level = level_of.gather(plan.working["gid"])
     averaging = split(plan.averaging, plan.averaging["gid"])
     unpriced = split(plan.unpriced.with_columns(_gid=plan.unpriced_gid), plan.unpriced_gid)
-    feeds = split(plan.links.feeds, issue_gid(plan.links.feeds))
-    components = split(plan.links.components, issue_gid(plan.links.components))
+    feeds = split(all_links.feeds, issue_gid(all_links.feeds))
+    components = split(all_links.components, issue_gid(all_links.components))
     counts = plan.levels.group_by("level").len()
     groups_at = dict(zip(counts["level"].to_list(), counts["len"].to_list(), strict=True))
     no_pieces = plan.unpriced.clear().with_columns(_gid=plan.unpriced_gid.clear())
@@ -335,9 +377,9 @@ def _by_level(plan: _Plan) -> Iterator[tuple[int, _Groups]]:
     for level in levels:
         priced = unpriced.pop(level, no_pieces)
         links = replace(
-            plan.links,
-            feeds=feeds.pop(level, plan.links.feeds.clear()),
-            components=components.pop(level, plan.links.components.clear()),
+            all_links,
+            feeds=feeds.pop(level, all_links.feeds.clear()),
+            components=components.pop(level, all_links.components.clear()),
         )
         yield (
             level,
@@ -361,6 +403,14 @@ def _cost_by_levels(
     adjust = provisional(plan.working, plan.links, settle=settle)
     # Production orders' component changes summed over the levels costed so far.
     totals = pl.DataFrame(schema=ORDER_TOTALS)
+    if plan.fixed_feeds.height:
+        fixed = _fixed_shares(plan)
+        adjust = (
+            pl.concat([adjust, derived_adjustments(fixed)])
+            .group_by("pos")
+            .agg(pl.col("derived_adj").sum())
+        )
+        all_shares.append(fixed)
     next_pos = plan.working.height
     for level, groups in _by_level(plan):
         at = plan.levels.filter(pl.col("level") == level)
