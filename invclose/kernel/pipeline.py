@@ -67,9 +67,10 @@ class _Plan:
     excluded: pl.DataFrame
     n_groups: int
     unpriced_gid: pl.Series  # the group of each unpriced piece's receipt
-    # Transfer feeds of issues with nothing open (an earlier close settled them whole): their
-    # value is fixed, so they are shared out before any level and are no edge of the graph.
-    fixed_feeds: pl.DataFrame
+    # Issues with nothing open that feed or are components (an earlier close settled them
+    # whole): their value is fixed, so they are shared out before any level (_fixed_shares)
+    # and are no edge of the cost graph.
+    fixed_issues: pl.Series
 
 
 @dataclass(frozen=True)
@@ -148,13 +149,20 @@ def _plan(frame: pl.DataFrame, dims: list[str], closing_date: dt.date) -> _Plan:
     # An issue an earlier close settled whole feeds a receipt of its own group without
     # depending on it (a move received after the close that settled its issue): as an edge
     # it made a self-loop, solved as a cycle that rounded each receipt on its own.
-    settled = working.lazy().filter(~pl.col("is_receipt") & (pl.col("q_abs") == 0)).select("pos")
-    fixed = pl.col("issue_pos").is_in(settled.collect()["pos"].implode())
-    fixed_feeds = links.feeds.filter(fixed)
+    linked = pl.concat([links.feeds["issue_pos"], links.components["issue_pos"]]).implode()
+    fixed_issues = (
+        working.lazy()
+        .filter(~pl.col("is_receipt") & (pl.col("q_abs") == 0) & pl.col("pos").is_in(linked))
+        .select("pos")
+        .collect()["pos"]
+    )
+    graph_links = _without(links, fixed_issues)
     edges = pl.concat(
         [
-            links.feeds.filter(~fixed).select(issue_pos="issue_pos", receipt_pos="receipt_pos"),
-            links.components.join(links.production, on="order").select("issue_pos", "receipt_pos"),
+            graph_links.feeds.select("issue_pos", "receipt_pos"),
+            graph_links.components.join(links.production, on="order").select(
+                "issue_pos", "receipt_pos"
+            ),
         ]
     )
     edges = (
@@ -176,7 +184,7 @@ def _plan(frame: pl.DataFrame, dims: list[str], closing_date: dt.date) -> _Plan:
         marking.excluded,
         n_groups,
         unpriced_gid,
-        fixed_feeds,
+        fixed_issues,
     )
 
 
@@ -252,14 +260,25 @@ def _issue_facts(rows: pl.DataFrame, groups: _Groups) -> pl.DataFrame:
     )
 
 
-def _fixed_shares(plan: _Plan) -> pl.DataFrame:
-    """The shares of the issues an earlier close settled whole (``plan.fixed_feeds``).
+def _without(links: OrderLinks, issues: pl.Series) -> OrderLinks:
+    """``links`` without the transfer feeds and production components of ``issues``."""
+    if not issues.len():
+        return links
+    other = ~pl.col("issue_pos").is_in(issues.implode())
+    return replace(
+        links, feeds=links.feeds.filter(other), components=links.components.filter(other)
+    )
+
+
+def _fixed_shares(plan: _Plan) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The shares of the issues an earlier close settled whole (``plan.fixed_issues``), and
+    their production orders' totals (``feed_shares``).
 
     The method takes nothing of such an issue, so this run changes nothing of it: it passes
     on what waits (``pending0``) and its value is its carried value, as costing would leave
-    them. Cut like any issue's (``feed_shares``), before the levels.
+    them. Cut like any issue's, as a level before the others.
     """
-    issues = plan.fixed_feeds["issue_pos"].unique().implode()
+    issues = plan.fixed_issues.implode()
     facts = (
         plan.working.lazy()
         .filter(pl.col("pos").is_in(issues))
@@ -267,9 +286,13 @@ def _fixed_shares(plan: _Plan) -> pl.DataFrame:
         .select("pos", "unfed0", *issue_passing(), value=(-pl.col("carried1")).clip(lower_bound=0))
         .collect()
     )
-    links = replace(plan.links, feeds=plan.fixed_feeds, components=plan.links.components.clear())
-    shares, _ = feed_shares(facts, links, pl.DataFrame(schema=ORDER_TOTALS))
-    return shares
+    only = pl.col("issue_pos").is_in(issues)
+    links = replace(
+        plan.links,
+        feeds=plan.links.feeds.filter(only),
+        components=plan.links.components.filter(only),
+    )
+    return feed_shares(facts, links, pl.DataFrame(schema=ORDER_TOTALS))
 
 
 def _cycle_feeds(groups: _Groups, rows: pl.DataFrame) -> pl.DataFrame:
@@ -335,11 +358,7 @@ def _by_level(plan: _Plan) -> Iterator[tuple[int, _Groups]]:
     """
     # An empty run still goes through one (empty) level, so every table keeps its schema.
     levels = sorted(plan.levels["level"].unique().to_list()) or [0]
-    all_links = plan.links
-    if plan.fixed_feeds.height:
-        # Shared out before the levels (_fixed_shares).
-        fixed = pl.col("issue_pos").is_in(plan.fixed_feeds["issue_pos"].implode())
-        all_links = replace(all_links, feeds=all_links.feeds.filter(~fixed))
+    all_links = _without(plan.links, plan.fixed_issues)  # those are shared out before
     if len(levels) == 1:
         yield (
             levels[0],
@@ -403,8 +422,8 @@ def _cost_by_levels(
     adjust = provisional(plan.working, plan.links, settle=settle)
     # Production orders' component changes summed over the levels costed so far.
     totals = pl.DataFrame(schema=ORDER_TOTALS)
-    if plan.fixed_feeds.height:
-        fixed = _fixed_shares(plan)
+    if plan.fixed_issues.len():
+        fixed, totals = _fixed_shares(plan)
         adjust = (
             pl.concat([adjust, derived_adjustments(fixed)])
             .group_by("pos")
