@@ -157,7 +157,11 @@ def _open_and_closed(
     # A row is closed when nothing is left of it; an on-hand row of quantity 0 that still
     # carries value (a revaluation's remainder) stays open, and so does an order's issue with
     # quantity no receipt has taken yet (its change waits for them, close-semantics §9.1).
-    waiting = ~pl.col("is_receipt") & (pl.col("unfed1").fill_null(0) > 0)
+    # So does a transit issue while its group's receipts hold units (the next close must see
+    # the pair to keep their rest for the order, close-semantics §9.2).
+    waiting = ~pl.col("is_receipt") & (
+        (pl.col("unfed1").fill_null(0) > 0) | pl.col("holds_transit")
+    )
     closed_now = (
         (pl.col("fin") & (pl.col("q1") == 0) & (pl.col("v1") == 0) & ~waiting)
         if settle

@@ -85,7 +85,7 @@ KERNEL_COLUMNS = frozenset(
     {
         *("_hash_row", "adj_only_qty", "adjusted_against", "adjustment", "carried0"),
         *("carried1", "cost_delta", "day", "derived_adj", "fin", "from_opening", "frozen"),
-        *("gid", "i_fin", "in_scope", "incl_phys", "is_derived", "is_receipt"),
+        *("gid", "holds_transit", "i_fin", "in_scope", "incl_phys", "is_derived", "is_receipt"),
         *("is_virtual_new", "issue_pos", "participates", "pending0", "pending1", "phase"),
         "mark_unknown",
         *("pos", "q0", "q1", "q_abs", "r_fin", "rank", "real", "receipt_pos", "s_real"),

@@ -56,6 +56,10 @@ class OrderLinks:
     fed: pl.DataFrame  # pos, fed: quantity of the row fed in this run (issues and receipts)
     late: pl.DataFrame  # pos of components whose order's outputs an earlier close costed
     frozen: pl.DataFrame  # pos of receipts a recalculation limited to other items leaves alone
+    # Rows of transit groups (pos, code: one per order and group, is_receipt), issues an
+    # earlier close settled included: while a receipt there holds units, its order's issues
+    # there stay open, so that the next close sees the group as a transit one (§9.2).
+    transit: pl.DataFrame
 
     def weighed_outputs(self) -> pl.DataFrame:
         """Every output that weighs in its order's split: ``production`` and ``untaken``, with
@@ -97,6 +101,7 @@ def _empty_links() -> OrderLinks:
         fed=pl.DataFrame(schema={"pos": i64, "fed": i64}),
         late=pl.DataFrame(schema={"pos": i64}),
         frozen=pl.DataFrame(schema={"pos": i64}),
+        transit=pl.DataFrame(schema={"pos": i64, "code": i64, "is_receipt": pl.Boolean}),
     )
 
 
@@ -153,9 +158,9 @@ def order_links(working: pl.DataFrame) -> OrderLinks:
 
     # Transfer orders: unit-by-unit feeding in key order, of what no earlier run has fed.
     # Rows a recalculation limited to other items leaves alone pair with nothing.
-    transfer = fin.filter(
-        pl.col("is_transfer") & (pl.col("q_abs") > 0) & periodic & ~pl.col("frozen")
-    )
+    # Issues with nothing open (an earlier close settled them) pair with nothing, but still
+    # make their group a transit one.
+    transfer = fin.filter(pl.col("is_transfer") & periodic & ~pl.col("frozen"))
     # A transit transfer is two legs (§9.2): in an order with a transit group (a group whose
     # first row of the order is a receipt, with an issue of the order after it), shipments
     # feed the transit group's receipts and its issues the receipts elsewhere; each leg unit
@@ -236,10 +241,11 @@ def order_links(working: pl.DataFrame) -> OrderLinks:
     per_group = per_group.join(group_code, on=["order", "gid"]).with_columns(
         pl.col("code").cast(pl.Int64)
     )
-    tr_r = per_group.filter(pl.col("is_receipt")).select(
+    open_rows = per_group.filter(pl.col("q_abs") > 0)
+    tr_r = open_rows.filter(pl.col("is_receipt")).select(
         gid="code", pos="pos", rem="q_abs", draw="pos"
     )
-    tr_i = per_group.filter(~pl.col("is_receipt")).select(gid="code", pos="pos", rem="q_abs")
+    tr_i = open_rows.filter(~pl.col("is_receipt")).select(gid="code", pos="pos", rem="q_abs")
     transit = (
         merge_axes(tr_r, tr_i).select("issue_pos", "receipt_pos", "qty", "rank")
         if not tr_r.is_empty() and not tr_i.is_empty()
@@ -262,7 +268,7 @@ def order_links(working: pl.DataFrame) -> OrderLinks:
     # its rest by the method (§9.2 "first"): only issues the pairs cover in full leave it, as
     # do the transit receipts (their rest waits for the order's later issues).
     paired = transit.group_by("issue_pos").agg(paired=pl.col("qty").sum())
-    in_transit = per_group.filter(pl.col("code").is_in(tr_i["gid"].implode()))
+    in_transit = per_group.filter((~pl.col("is_receipt")).any().over("code"))
     covered = (
         in_transit.filter(~pl.col("is_receipt"))
         .join(paired, left_on="pos", right_on="issue_pos", how="left")
@@ -393,4 +399,5 @@ def order_links(working: pl.DataFrame) -> OrderLinks:
         fed=fed,
         late=late,
         frozen=frozen,
+        transit=in_transit.select("pos", "code", "is_receipt"),
     )

@@ -579,6 +579,7 @@ def run_kernel(
     rows, unpassed = carry_unfed(rows, plan.links, shares, settle=settle)
     if settle:
         rows = _close_perpetual(rows, dims, closing_date)
+    rows = rows.with_columns(holds_transit=_holding_transit(rows, plan.links))
     balances = group_balances(rows, dims)
     logs = [
         close_findings(rows, priced, plan.excluded, balances, dims, _held(plan.links)),
@@ -597,6 +598,22 @@ def run_kernel(
         logs.append(cycle_log)
     log = pl.concat(logs, how="vertical_relaxed")
     return KernelOutput(rows=rows, pieces=priced, log=log, balances=balances, flows=shares)
+
+
+def _holding_transit(rows: pl.DataFrame, links: OrderLinks) -> pl.Expr:
+    """True on the issues of a transit group whose receipts still hold units after the run.
+
+    They stay open (quantity 0) with those receipts: the next close needs a receipt and a
+    later issue of the order in the group to know the receipts' rest waits for the order
+    (§9.2), which the receipts alone do not say.
+    """
+    transit = links.transit
+    if transit.is_empty():
+        return pl.lit(False)
+    left = rows.select("pos", "q1").join(transit.filter(pl.col("is_receipt")), on="pos")
+    holding = left.filter(pl.col("q1") != 0).select("code").unique()
+    issues = transit.filter(~pl.col("is_receipt")).join(holding, on="code", how="semi")
+    return pl.col("pos").is_in(issues["pos"].implode())
 
 
 def _held(links: OrderLinks) -> pl.DataFrame:

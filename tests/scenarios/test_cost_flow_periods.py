@@ -373,6 +373,50 @@ def test_an_issue_short_of_receipts_because_a_transit_receipt_is_held_is_logged_
     ]
 
 
+def test_a_transit_receipts_rest_stays_held_in_the_next_close() -> None:
+    # S1 buys 3 at 10.00 and ships them on T1 to the transit site S2 (RC, 30.00), which
+    # forwards 1 to S3 in January (BK, -10.00: a transit leg, paired with RC). S2 buys 1 at
+    # 20.00 (P2); X sells 2 from S2 on 9 February, posted -30.00 (15.00 each). RC's other 2
+    # units are in transit, held for T1's later issues (§9.2: the method never pairs RC with
+    # other rows), so FIFO gives X only P2: 20.00, and 1 unit short (insufficient_receipts)
+    # at its posted 15.00: 35.00, adjustment -5.00; S2 keeps RC's 2 units (20.00) less
+    # the 15.00 of X's short unit: 5.00 for 1 unit. So one close of both months; closing
+    # January first used to release RC in February (the opening did not say RC was a
+    # transit receipt): X took 2 of RC at 10.00 (20.00). BK stays open (quantity 0) while
+    # RC holds units, so the next close sees the pair.
+    # March: BK2 forwards RC's 2 units (-20.00) to S3: paired with RC, 20.00; RC, BK and BK2
+    # close.
+    frame = rows(
+        ("P1", "A", "S1", 2, 3, "30.00", "purchase", None),
+        ("SH", "A", "S1", 5, -3, "-30.00", "transfer", "T1"),
+        ("RC", "A", "S2", 6, 3, "30.00", "transfer", "T1"),
+        ("BK", "A", "S2", 7, -1, "-10.00", "transfer", "T1"),
+        ("BKR", "A", "S3", 8, 1, "10.00", "transfer", "T1"),
+        ("P2", "A", "S2", 9, 1, "20.00", "purchase", None),
+        ("X", "A", "S2", 40, -2, "-30.00", "sale", None),
+        ("BK2", "A", "S2", 65, -2, "-20.00", "transfer", "T1"),
+        ("BKR2", "A", "S3", 66, 2, "20.00", "transfer", "T1"),
+    )
+    jan = close(frame, JAN)
+    assert open_row(jan, "BK")["open_qty"] == D(0)
+    assert open_row(jan, "RC")["open_qty"] == D(2)
+    for feb in (close(frame, FEB, opening=jan), close(frame, FEB)):
+        assert feb.adjustments.select("txn_id", "settled_amount", "adjustment").rows() == [
+            ("X", D("-35.00"), D("-5.00"))
+        ]
+        assert log_rows(feb, "insufficient_receipts").select("txn_id", "qty").rows() == [
+            ("X", D(1))
+        ]
+        assert feb.balances.filter(pl.col("site") == "S2").select("qty", "value").rows() == [
+            (D(1), D("5.00"))
+        ]
+        assert {"RC", "BK"} <= set(feb.open_items["txn_id"])
+    mar = close(frame, MAR, opening=close(frame, FEB, opening=jan))
+    pieces = mar.settlements.select("issue_txn_id", "receipt_txn_id", "qty", "amount", "principle")
+    assert pieces.rows() == [("BK2", "RC", D(2), D("20.00"), "transfer")]
+    assert {"RC", "BK", "BK2"} <= closed(mar)
+
+
 def test_partial_receipt_passes_the_rest_in_the_next_close() -> None:
     jan = close(PARTIAL, JAN)
     # R1 takes 6/10 of -50.00 = -30.00; -20.00 waits for the 4 units still in transit.
