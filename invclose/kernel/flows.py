@@ -215,13 +215,20 @@ def order_links(working: pl.DataFrame) -> OrderLinks:
     # issue was short of receipts, or its receipts came after that close), its receipts take
     # the issue's cost like any transfer receipt (pairing them again would settle the issue
     # twice), and what it holds open goes to the method.
+    # An issue that also feeds a receipt in another group is no move: its goods do not stay
+    # in the group, so the method settles it like any shipment and all its receipts take its
+    # cost (as a move, its unpaired units waited for a receipt in the group that had come
+    # elsewhere).
     same_group = pl.col("i_gid") == pl.col("r_gid")
+    leaves = pl.col("issue_pos").is_in(
+        all_feeds.filter(~same_group)["issue_pos"].unique().implode()
+    )
     settled_before = pl.col("i_open") < pl.col("i_unfed")
-    moves = all_feeds.filter(same_group & ~settled_before & pl.col("i_periodic")).join(
+    moves = all_feeds.filter(same_group & ~settled_before & ~leaves & pl.col("i_periodic")).join(
         linked.filter(pl.col("frozen")).select(issue_pos="pos"), on="issue_pos", how="anti"
     )
     feeds = all_feeds.filter(
-        (~same_group | settled_before) & pl.col("i_periodic") & pl.col("r_periodic")
+        (~same_group | settled_before | leaves) & pl.col("i_periodic") & pl.col("r_periodic")
     ).select("issue_pos", "receipt_pos", "qty", "receipt_rank")
 
     # Transit: in a group where the order's first row is a receipt, later issues settle

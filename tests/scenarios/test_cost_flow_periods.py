@@ -198,6 +198,34 @@ def test_a_move_received_in_two_parts_after_its_issue_was_settled_cuts_its_cent_
     assert close(frame, FEB).balances.select("qty", "value").rows() == [(D(2), D("10.01"))]
 
 
+def test_an_order_received_in_its_own_site_and_elsewhere_is_no_move() -> None:
+    # S1 buys 2 for 20.00 (P1). Order TO issues both on 10 January (T1, posted -22.00) and
+    # receives one in S1 (T2, 11.00, another warehouse) and one in S2 (T3, 11.00). The order
+    # does not stay in S1, so T1 is an ordinary transfer issue: FIFO settles it against P1,
+    # -20.00 (adjustment +2.00), and its change (-2.00) is cut over its 2 units in key order:
+    # T2 -1.00 and T3 -1.00, 10.00 each. S1 holds T2 (10.00), S2 T3 (10.00). T1 and T2 were
+    # paired as a move, leaving T1's other unit waiting for a receipt in S1 (logged
+    # awaiting_transfer_receipt) although T3 had arrived: S1 9.00, S2 11.00 (review 46).
+    frame = rows(
+        ("P1", "A", "S1", 2, 2, "20.00", "purchase", None),
+        ("T1", "A", "S1", 10, -2, "-22.00", "transfer", "TO"),
+        ("T2", "A", "S1", 11, 1, "11.00", "transfer", "TO"),
+        ("T3", "A", "S2", 12, 1, "11.00", "transfer", "TO"),
+    )
+    jan = close(frame, JAN)
+    assert jan.adjustments.select("txn_id", "settled_amount", "adjustment").rows() == [
+        ("T1", D("-20.00"), D("2.00")),
+        ("T2", D("10.00"), D("-1.00")),
+        ("T3", D("10.00"), D("-1.00")),
+    ]
+    assert jan.balances.select("site", "qty", "value").rows() == [
+        ("S1", D(1), D("10.00")),
+        ("S2", D(1), D("10.00")),
+    ]
+    assert log_rows(jan, "awaiting_transfer_receipt").is_empty()
+    assert log_rows(jan, "cycle_residual")["amount"].to_list() in ([], [D("0.00")])
+
+
 @pytest.mark.parametrize("with_sale", [False, True])
 def test_a_move_within_a_site_partly_received_waits_for_the_rest(with_sale: bool) -> None:
     # S1 buys 3 at 10.00 (P1) and 3 at 14.00 (P2). TO ships 3 within S1 on 10 January at the
