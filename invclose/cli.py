@@ -114,8 +114,11 @@ def _batched_facts(out: Path) -> dict[str, Any]:
     try:
         register_result(con, out)
         (settlements,) = con.sql("select count(*) from settlements").fetchall()[0]
-        adjustments, delta = con.sql(
-            "select count(*), coalesce(sum(cost_delta), 0) from adjustments"
+        adjustments, delta, issues, receipts, inventory = con.sql(
+            "select count(*), coalesce(sum(cost_delta), 0), "
+            "coalesce(sum(cost_delta) filter (where qty < 0), 0), "
+            "coalesce(sum(cost_delta) filter (where qty >= 0), 0), "
+            "coalesce(sum(adjustment), 0) from adjustments"
         ).fetchall()[0]
         log_counts = con.sql(
             "select level, code, count(*) from log group by all order by code, level"
@@ -127,6 +130,9 @@ def _batched_facts(out: Path) -> dict[str, Any]:
         "settlements": settlements,
         "adjustments": adjustments,
         "total_cost_delta": _money(delta),
+        "issues_cost_delta": _money(issues),
+        "receipts_cost_delta": _money(receipts),
+        "inventory_change": _money(inventory),
         "log": [{"level": lv, "code": c, "rows": n} for lv, c, n in log_counts],
         "vouchers": vouchers,
     }
@@ -168,9 +174,10 @@ def _close_in_batches(
     else:
         console.print(str(done), highlight=False, soft_wrap=True)
         console.print(
-            f"adjusted transactions: {facts['adjustments']:,}, total cost change "
-            f"{facts['total_cost_delta']}; settlements: {facts['settlements']:,}; "
-            f"vouchers: {facts['vouchers']:,}",
+            f"adjusted transactions: {facts['adjustments']:,}, total cost delta "
+            f"{facts['total_cost_delta']} (issues {facts['issues_cost_delta']}, receipts "
+            f"{facts['receipts_cost_delta']}), inventory value {facts['inventory_change']}; "
+            f"settlements: {facts['settlements']:,}; vouchers: {facts['vouchers']:,}",
             highlight=False,
             soft_wrap=True,
         )
@@ -188,6 +195,14 @@ def _facts(result: invclose.CloseResult) -> dict[str, Any]:
         "settlements": result.settlements.height,
         "adjustments": result.adjustments.height,
         "total_cost_delta": _money(result.adjustments["cost_delta"].sum()),
+        # cost_delta is more cost of goods on an issue, more inventory value on a receipt.
+        "issues_cost_delta": _money(
+            result.adjustments.filter(pl.col("qty") < 0)["cost_delta"].sum()
+        ),
+        "receipts_cost_delta": _money(
+            result.adjustments.filter(pl.col("qty") >= 0)["cost_delta"].sum()
+        ),
+        "inventory_change": _money(result.adjustments["adjustment"].sum()),
         "log": [{"level": lv, "code": c, "rows": n} for lv, c, n in log_counts],
         "vouchers": result.vouchers["voucher_id"].n_unique(),
     }
@@ -367,6 +382,9 @@ def sql_cmd(
     as_json: Annotated[
         bool, typer.Option("--json", metavar="", help="print the rows as JSON")
     ] = False,
+    as_csv: Annotated[
+        bool, typer.Option("--csv", metavar="", help="print every row as CSV")
+    ] = False,
 ) -> None:
     """Run SQL over a written close (tables: settlements, adjustments, vouchers, log, ...)."""
     con = duckdb.connect()
@@ -385,8 +403,24 @@ def sql_cmd(
     if as_json:
         sys.stdout.write(frame.write_json() + "\n")
         return
-    with pl.Config(tbl_rows=200, tbl_cols=30, fmt_str_lengths=60):
-        console.print(str(frame), highlight=False, soft_wrap=True)
+    if as_csv:
+        sys.stdout.write(frame.write_csv())
+        return
+    # Whole texts (a log message's reason is at its end); rows up to a screenful, and then
+    # said so plainly rather than by a row of dots in the middle.
+    with pl.Config(tbl_rows=_SQL_ROWS, tbl_cols=30, fmt_str_lengths=1000, tbl_width_chars=160):
+        console.print(str(frame.head(_SQL_ROWS)), highlight=False, soft_wrap=True)
+    if frame.height > _SQL_ROWS:
+        console.print(
+            f"showing the first {_SQL_ROWS} of {frame.height:,} rows: --csv or --json prints "
+            "every row",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+
+#: Rows ``invclose sql`` shows as a table.
+_SQL_ROWS = 200
 
 
 def _sample_dir(data: Path | None) -> Path:

@@ -23,7 +23,7 @@ import polars as pl
 
 from invclose.config import parse_date
 from invclose.errors import InvcloseError
-from invclose.schemas import RESULT_TABLES
+from invclose.schemas import RESULT_TABLES, VIRTUAL_PREFIX
 from invclose.store.duckdb import UNSETTLED_CODES, register_result
 from invclose.store.parquet import read_result_dir, schema_problems, write_result_dir
 
@@ -244,7 +244,12 @@ class CloseResult:
 
         groups = self._groups()
         adj = self.adjustments
-        cost_delta = adj.get_column("cost_delta")
+        issues = adj.filter(pl.col("qty") < 0)
+        # A weighted-average closing pair's pieces (its virtual issue against the period's
+        # receipts) hold the cost the real issues' pieces against its virtual receipt hold
+        # too: counted apart, or the summary counts that cost twice.
+        pair = pl.col("issue_txn_id").str.starts_with(VIRTUAL_PREFIX).fill_null(False)
+        real, pairs = self.settlements.filter(~pair), self.settlements.filter(pair)
         findings = (
             self.log.group_by("level", "code")
             .len()
@@ -272,13 +277,20 @@ class CloseResult:
         return {
             "items": groups.get_column("item_id").n_unique(),
             "groups": groups.height,
-            "pieces": self.settlements.height,
-            "settled_qty": total(self.settlements, "qty", zero6),
-            "settled_amount": total(self.settlements, "amount", zero2),
+            "pieces": real.height,
+            "settled_qty": total(real, "qty", zero6),
+            "settled_amount": total(real, "amount", zero2),
+            "pair_pieces": pairs.height,
+            "pair_qty": total(pairs, "qty", zero6),
+            "pair_amount": total(pairs, "amount", zero2),
             "adjusted": adj.height,
             "cost_delta": total(adj, "cost_delta", zero2),
-            "cost_up": total(adj.filter(cost_delta > 0), "cost_delta", zero2),
-            "cost_down": total(adj.filter(cost_delta < 0), "cost_delta", zero2),
+            # cost_delta means more cost of goods on an issue but more inventory value on a
+            # receipt: the two are shown apart, and the change of inventory value (the sum of
+            # the adjustments, each in its row's sign) beside them.
+            "issue_cost_delta": total(issues, "cost_delta", zero2),
+            "receipt_cost_delta": total(adj.filter(pl.col("qty") >= 0), "cost_delta", zero2),
+            "inventory_change": total(adj, "adjustment", zero2),
             "findings": findings.rows(),
             "unsettled": self.log.filter(pl.col("code").is_in(UNSETTLED_CODES)).height,
             "vouchers": self.vouchers.get_column("voucher_id").n_unique(),
@@ -319,9 +331,19 @@ class CloseResult:
             f" ({group_word})",
             f"Settlements  {_plural(f['pieces'], 'piece')}, qty {_qty(f['settled_qty'])}, "
             f"amount {_money(f['settled_amount'])}",
-            f"Adjustments  {f['adjusted']} transactions, total cost delta "
-            f"{_signed(f['cost_delta'])} (increases {_signed(f['cost_up'])}, "
-            f"decreases {_signed(f['cost_down'])})",
+        ]
+        if f["pair_pieces"]:
+            lines.append(
+                f"             and {_plural(f['pair_pieces'], 'closing-pair piece')} "
+                f"(qty {_qty(f['pair_qty'])}, amount {_money(f['pair_amount'])}): receipts "
+                "settled into weighted average's virtual closing pair, not cost of issues"
+            )
+        lines += [
+            f"Adjustments  {_plural(f['adjusted'], 'transaction')}, total cost delta "
+            f"{_signed(f['cost_delta'])} (issues {_signed(f['issue_cost_delta'])}, receipts "
+            f"{_signed(f['receipt_cost_delta'])})",
+            f"             inventory value {_signed(f['inventory_change'])} (an issue's cost "
+            "delta is more cost, a receipt's more inventory value)",
         ]
         if f["findings"]:
             lines.append(f"Findings     {sum(n for *_, n in f['findings'])} rows")
@@ -341,6 +363,13 @@ class CloseResult:
         if f["accounts"]:
             shown = f["accounts"][:_MAX_ACCOUNT_LINES]
             table = [(str(acc), _money(d), _money(c), _money(b)) for acc, d, c, b in shown]
+            rest = f["accounts"][_MAX_ACCOUNT_LINES:]
+            if rest:
+                # The accounts not shown, summed: the total line stays the sum of the lines.
+                debit = sum((d for _, d, _, _ in rest), Decimal(0))
+                credit = sum((c for _, _, c, _ in rest), Decimal(0))
+                label = f"{len(rest)} more account{'s' if len(rest) > 1 else ''}"
+                table.append((label, _money(debit), _money(credit), _money(debit - credit)))
             table.append(
                 (
                     "total",
@@ -356,8 +385,6 @@ class CloseResult:
                 f"{r[3]:>{widths[3]}}"
                 for r in [header, *table]
             )
-            if len(f["accounts"]) > _MAX_ACCOUNT_LINES:
-                lines.append(f"  ... {len(f['accounts']) - _MAX_ACCOUNT_LINES} more accounts")
         lines.append(
             f"Balances     {_plural(f['balance_rows'], 'group')}, qty {_qty(f['balance_qty'])}, "
             f"value {_money(f['balance_value'])}"
@@ -394,7 +421,9 @@ class CloseResult:
             (
                 "adjustments",
                 f"{f['adjusted']} rows, cost delta {_signed(f['cost_delta'])} "
-                f"(+ {_money(f['cost_up'])}, − {_money(-f['cost_down'])})",
+                f"(issues {_signed(f['issue_cost_delta'])}, receipts "
+                f"{_signed(f['receipt_cost_delta'])}); inventory value "
+                f"{_signed(f['inventory_change'])}",
             ),
             (
                 "findings",

@@ -117,8 +117,9 @@ def close_findings(
         pl.col("q_abs") - pl.col("s_real"),
         pl.format(
             "issue {}: issues exceed the financial receipts up to the closing date in its "
-            "financial dimension; the unsettled part keeps its posted cost and stays open "
-            "(invoice pending receipts, cost sub-productions, or close at a later date)",
+            "financial dimension; the unsettled part keeps its carried cost (posted, or "
+            "adjusted against physical receipts) and stays open (invoice pending receipts, "
+            "cost sub-productions, or close at a later date)",
             pl.col("txn_id"),
         ),
         dims,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from invclose.kernel.money import to_micro
+from invclose.kernel.money import from_cents, to_micro
 from invclose.schemas import MICRO_PER_UNIT
 
 #: Columns of a cycle's rows that its log row reads (with the financial dimensions); the
@@ -74,11 +74,11 @@ def late_cost(rows: pl.DataFrame, late: pl.DataFrame, dims: list[str]) -> pl.Dat
         pl.col("late_qty"),
         pl.col("late"),
         pl.format(
-            "issue {} of order {} changed by {} cent(s) for quantity whose receipts an earlier "
-            "close costed; that change stays on the order's offset account",
+            "issue {} of order {} changed by {} (+ = more cost) for quantity whose receipts an "
+            "earlier close costed; that change stays on the order's offset account",
             pl.col("txn_id"),
             pl.col("order_id"),
-            pl.col("late"),
+            _money(pl.col("late")),
         ),
         dims,
     )
@@ -97,12 +97,12 @@ def cost_not_taken(rows: pl.DataFrame, not_taken: pl.DataFrame, dims: list[str])
         pl.col("fed_qty"),
         pl.col("not_taken"),
         pl.format(
-            "issue {} of order {} changed by {} cent(s) that no receipt takes: the quantity it "
-            "fed went to receipts of standard or moving-average items, which the close does not "
-            "adjust; that change stays on the order's offset account",
+            "issue {} of order {} changed by {} (+ = more cost) that no receipt takes: the "
+            "quantity it fed went to receipts of standard or moving-average items, which the "
+            "close does not adjust; that change stays on the order's offset account",
             pl.col("txn_id"),
             pl.col("order_id"),
-            pl.col("not_taken"),
+            _money(pl.col("not_taken")),
         ),
         dims,
     )
@@ -121,10 +121,10 @@ def share_not_taken(rows: pl.DataFrame, untaken: pl.DataFrame, dims: list[str]) 
         pl.col("not_taken"),
         pl.format(
             "output {} of order {} is an item the close does not adjust: its share of the "
-            "order's cost change, {} cent(s), stays on the order's offset account",
+            "order's cost change, {} (+ = more cost), stays on the order's offset account",
             pl.col("txn_id"),
             pl.col("order_id"),
-            pl.col("not_taken"),
+            _money(pl.col("not_taken")),
         ),
         dims,
     )
@@ -154,10 +154,10 @@ def cycle_residuals(
         pl.col("cents"),
         pl.format(
             "cost cycle of {} group(s) through item {} solved exactly as a linear system; "
-            "{} cent(s) left by rounding stay on the orders' offset accounts",
+            "{} left by rounding stays on the orders' offset accounts",
             pl.col("size"),
             pl.col("item_id"),
-            pl.col("cents"),
+            _money(pl.col("cents")),
         ),
         dims,
     ).with_columns(txn_id=pl.lit(None, pl.String))
@@ -197,3 +197,8 @@ def not_converged(
         ),
         dims,
     ).with_columns(txn_id=pl.lit(None, pl.String))
+
+
+def _money(cents: pl.Expr) -> pl.Expr:
+    """Cents as the text of an amount (``800`` -> ``8.00``), as the ``amount`` column shows it."""
+    return from_cents(cents).cast(pl.String)

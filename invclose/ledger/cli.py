@@ -92,7 +92,8 @@ def _read(path: Path) -> pl.DataFrame:
 
 
 def _show(frame: pl.DataFrame) -> None:
-    with pl.Config(tbl_rows=-1, tbl_cols=-1, tbl_width_chars=200, fmt_str_lengths=60):
+    # Whole texts: a log message's reason is at its end.
+    with pl.Config(tbl_rows=-1, tbl_cols=-1, tbl_width_chars=200, fmt_str_lengths=1000):
         console.print(str(frame), highlight=False, soft_wrap=True)
 
 

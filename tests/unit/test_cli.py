@@ -60,6 +60,10 @@ def test_close_writes_tables_and_sql_reads_them(tmp_path: Path) -> None:
     facts = json.loads(proc.stdout)
     assert facts["settlements"] == 11
     assert facts["total_cost_delta"] == "11.50"
+    # All six adjusted rows are issues (sample_data/README.md); the inventory accounts move
+    # by the adjustments in their own signs: 1400 +0.50, 1410 -12.00 = -11.50.
+    assert (facts["issues_cost_delta"], facts["receipts_cost_delta"]) == ("11.50", "0.00")
+    assert facts["inventory_change"] == "-11.50"
     sql = run(
         "sql",
         str(out),
@@ -442,6 +446,29 @@ def test_sql_prints_a_wide_table_unwrapped(tmp_path: Path, width: Callable[[int]
     # Polars drew the row on one line of about 90 characters; the console must not cut it
     # at 80 columns.
     assert any(("x" * 40) in line and ("y" * 40) in line for line in result.stdout.splitlines())
+
+
+def test_sql_says_when_it_shows_only_some_rows_and_keeps_whole_texts(
+    tmp_path: Path, width: Callable[[int], None]
+) -> None:
+    out = tmp_path / "jan"
+    assert cli("demo", "--out", out).exit_code == 0
+    query = "select i, repeat('word ', 20) || 'reason' as message from range(250) t(i)"
+    shown = cli("sql", out, query)
+    assert shown.exit_code == 0, shown.output
+    # 250 rows: the first 200 in the table, then one plain line saying so (polars used to
+    # put a row of dots in the middle, and cut texts at 60 characters).
+    assert "showing the first 200 of 250 rows" in shown.stdout
+    assert "199" in shown.stdout
+    assert "│ 249" not in shown.stdout
+    assert "reason" in shown.stdout
+    every = cli("sql", out, query, "--csv")
+    assert every.exit_code == 0, every.output
+    lines = every.stdout.splitlines()
+    assert lines[0] == "i,message"
+    assert len(lines) == 251
+    assert lines[-1].startswith("249,")
+    assert lines[-1].endswith("reason")
 
 
 def test_compare_never_cuts_a_method_name(width: Callable[[int], None]) -> None:

@@ -18,6 +18,7 @@ from invclose.result import CloseResult, read_result
 from invclose.schemas import MONEY, QTY, RESULT_TABLES, conform, empty_table, table_schema
 from invclose.store import parquet as store_parquet
 from invclose.store.duckdb import register_result
+from tests.helpers import ACCOUNTS
 
 D = Decimal
 DIMS = ("site",)
@@ -80,6 +81,7 @@ def _tables() -> dict[str, pl.DataFrame]:
             "txn_id": ["I1", "R3", "I2"],
             "item_id": ["A", "A", "B"],
             "site": ["S1", "S1", "S2"],
+            "qty": [D("-3"), D("2"), D("-1.5")],
             "adjustment": [D("-1.50"), D("2.00"), D("0.75")],
             "cost_delta": [D("1.50"), D("2.00"), D("-0.75")],
             "adjustment_date": [DATE] * 3,
@@ -699,8 +701,11 @@ def test_summary_numbers(result: CloseResult) -> None:
     assert "2 items in 2 groups" in text
     # 2 pieces, 3 + 1.5 = 4.5 units, 30.00 + 7.25 = 37.25
     assert "2 pieces, qty 4.5, amount 37.25" in text
-    # cost_delta 1.50 + 2.00 - 0.75 = 2.75; increases 3.50; decreases -0.75
-    assert "total cost delta +2.75 (increases +3.50, decreases -0.75)" in text
+    # cost_delta 1.50 + 2.00 - 0.75 = 2.75: issues I1, I2 1.50 - 0.75 = +0.75 (more cost of
+    # goods), receipt R3 +2.00 (more inventory value). Inventory value: the adjustments in
+    # their own signs, -1.50 + 2.00 + 0.75 = +1.25 (1400 +0.50, 1410 +0.75 in the vouchers).
+    assert "total cost delta +2.75 (issues +0.75, receipts +2.00)" in text
+    assert "inventory value +1.25" in text
     assert "Findings     5 rows" in text
     lines = text.splitlines()
 
@@ -729,7 +734,8 @@ def test_summary_of_empty_result() -> None:
     assert "invclose recalculation at 2025-01-31" in text
     assert "lock date: none" in text
     assert "0 items in 0 groups (item)" in text
-    assert "total cost delta 0.00 (increases 0.00, decreases 0.00)" in text
+    assert "total cost delta 0.00 (issues 0.00, receipts 0.00)" in text
+    assert "inventory value 0.00" in text
     assert "Findings     none" in text
 
 
@@ -763,3 +769,45 @@ def test_html_is_escaped() -> None:
     res = _result(close_id="<script>")
     assert "<script>" not in res._repr_html_()
     assert "&lt;script&gt;" in res._repr_html_()
+
+
+def test_summary_counts_weighted_average_closing_pairs_apart() -> None:
+    # Weighted average: R1 2 @ 10.00, R2 2 @ 14.00, I1 sells 2 posted -20.00. The average is
+    # 48.00 / 4 = 12.00: I1 settles 2 against the virtual closing receipt at 24.00. R1 and R2
+    # are settled into the virtual closing issue (qty 4, 20.00 + 28.00 = 48.00): that cost is
+    # I1's piece and the 2 units still on hand, so adding it to I1's counted 72.00 of
+    # "settlements" for 2 units sold. Adjustment of I1: 20.00 -> 24.00, cost delta +4.00, an
+    # issue's; inventory -4.00.
+    rows = pl.DataFrame(
+        {
+            "txn_id": ["R1", "R2", "I1"],
+            "item_id": ["A"] * 3,
+            "date": [dt.date(2025, 1, 2), dt.date(2025, 1, 3), dt.date(2025, 1, 4)],
+            "qty": [D("2"), D("2"), D("-2")],
+            "amount": [D("20.00"), D("28.00"), D("-20.00")],
+        },
+        schema_overrides={"qty": pl.Decimal(38, 6), "amount": pl.Decimal(38, 2)},
+    )
+    text = invclose.close(rows, DATE, method="weighted_average", accounts=ACCOUNTS).summary()
+    assert "Settlements  1 piece, qty 2, amount 24.00" in text
+    assert "and 2 closing-pair pieces (qty 4, amount 48.00)" in text
+    assert "1 transaction, total cost delta +4.00 (issues +4.00, receipts 0.00)" in text
+    assert "inventory value -4.00" in text
+
+
+def test_summary_sums_the_accounts_it_does_not_list() -> None:
+    # 22 inventory accounts (1400..1421) each debited 1.00 and one cost-of-goods account 5000
+    # credited 22.00: 23 accounts, 20 listed (sorted as text: 1400..1419). The other three,
+    # 1420 and 1421 (debit 2.00) and 5000 (credit 22.00), are one line, so the total line is
+    # the sum of the lines shown: debit 20.00 + 2.00 = 22.00, credit 22.00.
+    lines = []
+    for k in range(22):
+        lines += [(f"V{k}", f"14{k:02d}", "1.00", "0.00"), (f"V{k}", "5000", "0.00", "1.00")]
+    res = _result(vouchers=_vouchers(lines))
+    text = res.summary()
+    rows = {ln.split()[0]: ln.split()[1:] for ln in text.splitlines() if ln.startswith("  ")}
+    assert "1419" in rows
+    assert not {"1420", "1421", "5000"} & rows.keys()
+    more = next(ln for ln in text.splitlines() if "3 more accounts" in ln)
+    assert more.split()[-3:] == ["2.00", "22.00", "-20.00"]
+    assert rows["total"] == ["22.00", "22.00", "0.00"]
