@@ -113,25 +113,65 @@ def cogs_by_period(
 
     One row per result (in the order given): ``period_start`` (the day after the previous
     closing date, or the first transaction's date), ``closing_date``, ``issued_qty`` and
-    ``posted`` (the financial rows of ``kinds`` dated in the period: quantity issued and the
-    cost they were posted at, positive), ``adjustment`` (the ``cost_delta`` the close put on
-    rows of ``kinds``, of any date) and ``cogs = posted + adjustment``, which is what the cost
-    of goods accounts show for the period.
+    ``posted`` (the quantity issued by rows of ``kinds`` in the period and the cost they were
+    posted at, positive), ``adjustment`` (the ``cost_delta`` the close put on rows of
+    ``kinds``, of any date) and ``cogs = posted + adjustment``: what the cost of goods
+    accounts of the period ledger show for the period.
+
+    As the ledger posts them, a physical row (shipped, not invoiced) counts on its date, and
+    its invoice (the same ``txn_id``, financial) on the invoice's date takes the physical
+    amount back and counts its own: a sale shipped on 30 January and invoiced on 5 February
+    is January's cost of goods. (With include physical value, the ledger also takes back a
+    physical row's adjustment at its invoice; ``adjustment`` counts each close's own.)
+
+    Examples
+    --------
+    >>> import datetime as dt
+    >>> from decimal import Decimal as D
+    >>> import polars as pl
+    >>> import invclose
+    >>> rows = pl.DataFrame({
+    ...     "txn_id": ["P1", "S1", "S1"], "item_id": ["A"] * 3,
+    ...     "date": [dt.date(2025, 1, 2), dt.date(2025, 1, 30), dt.date(2025, 2, 5)],
+    ...     "qty": [D("2"), D("-1"), D("-1")], "amount": [D("20.00"), D("-10.00"), D("-10.00")],
+    ...     "status": ["financial", "physical", "financial"],
+    ...     "kind": ["purchase", "sale", "sale"], "seq": [0, 1, 2],
+    ...     "inventory_account": ["1400"] * 3, "offset_account": ["2100", "5000", "5000"],
+    ... }, schema_overrides={"qty": pl.Decimal(38, 6), "amount": pl.Decimal(38, 2)})
+    >>> jan = invclose.close(rows, "2025-01-31")
+    >>> feb = invclose.close(rows, "2025-02-28", opening=jan)
+    >>> cogs_by_period(rows, [jan, feb])["cogs"].to_list()
+    [Decimal('10.00'), Decimal('0.00')]
     """
     frame = transactions.collect() if isinstance(transactions, pl.LazyFrame) else transactions
     if "status" not in frame.columns:
         frame = frame.with_columns(status=pl.lit("financial"))
-    sales = frame.filter(
-        pl.col("kind").is_in(list(kinds))
-        & (pl.col("qty") < 0)
-        & (pl.col("status").fill_null("financial") == "financial")
+    issues = frame.filter(pl.col("kind").is_in(list(kinds)) & (pl.col("qty") < 0)).with_columns(
+        pl.col("status").fill_null("financial")
+    )
+    invoices = issues.filter(pl.col("status") == "financial")
+    physical = issues.filter(pl.col("status") == "physical")
+    # Each physical row again on its invoice's date, with the opposite sign: taken back.
+    taken_back = physical.join(
+        invoices.select("txn_id", invoiced=pl.col("date")), on="txn_id", how="inner"
+    ).select(
+        date=pl.col("invoiced"),
+        qty=-pl.col("qty").cast(pl.Decimal(38, 6)),
+        amount=-pl.col("amount").cast(MONEY),
+    )
+    posted = pl.concat(
+        [
+            part.select("date", pl.col("qty").cast(pl.Decimal(38, 6)), pl.col("amount").cast(MONEY))
+            for part in (invoices, physical)
+        ]
+        + [taken_back]
     )
     first = frame.get_column("date").min() if frame.height else None
     rows: list[dict[str, Any]] = []
     previous: dt.date | None = None
     for result in results:
         start = previous + dt.timedelta(days=1) if previous is not None else first
-        in_period = sales.filter(pl.col("date") <= result.closing_date)
+        in_period = posted.filter(pl.col("date") <= result.closing_date)
         if previous is not None:
             in_period = in_period.filter(pl.col("date") > previous)
         adjusted = result.adjustments.filter(pl.col("kind").is_in(list(kinds)))

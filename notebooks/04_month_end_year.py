@@ -73,7 +73,9 @@ overview
 # ## Cost of goods sold per month
 #
 # What the sales were posted at (the running average at the time) plus what each close
-# adjusted on them: the balance of the cost-of-goods accounts for the month.
+# adjusted on them: the balance of the cost-of-goods accounts for the month. A sale shipped
+# before the month end and invoiced after it is the month's cost of goods, as the ledger
+# posts it (the invoice takes the shipment's amount back and posts its own).
 
 # %%
 cogs = cogs_by_period(year, results)

@@ -24,6 +24,7 @@ import polars as pl
 import pytest
 
 import invclose
+from invclose.ledger import Ledger
 from invclose.notebook import (
     close_months,
     cogs_by_period,
@@ -32,6 +33,7 @@ from invclose.notebook import (
     month_ends,
     summary_html,
 )
+from tests.helpers import tx
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "sample_data"
@@ -289,3 +291,41 @@ def test_generated_year_first_quarter_closes_month_by_month() -> None:
     for result in results:
         assert result.sql("select count(*) from reconciliation where difference <> 0").item() == 0
         assert result.adjustments.height > 0
+
+
+def test_cogs_by_period_counts_a_sale_shipped_in_january_in_january(tmp_path: Path) -> None:
+    # P1 buys 2 for 20.00 on 2 January; S1 ships 1 on 30 January (physical, posted -9.00) and
+    # is invoiced on 5 February (financial, -9.00); S2 sells 1 on 10 February (-11.00).
+    # January: the ledger posts S1's 9.00 to cost of goods when shipped; the January close
+    # settles nothing (S1 is physical). February: the invoice takes the 9.00 back and posts
+    # its own 9.00, S2 posts 11.00: 11.00 posted; FIFO settles S1 and S2 at 10.00 each:
+    # adjustments +1.00 and -1.00, cogs 11.00 + 0.00. The helper counted S1 in February
+    # (0.00 in January, 20.00 in February), against what the cost of goods account shows.
+    accounts = {"inventory_account": ["1400"] * 4, "offset_account": ["2100"] + ["5000"] * 3}
+    rows = tx(
+        ("P1", "A", 2, 2, "20.00"),
+        ("S1", "A", 30, -1, "-9.00", "physical"),
+        ("S1", "A", dt.date(2025, 2, 5), -1, "-9.00"),
+        ("S2", "A", dt.date(2025, 2, 10), -1, "-11.00"),
+    ).with_columns(
+        kind=pl.Series(["purchase", "sale", "sale", "sale"]),
+        **{k: pl.Series(v) for k, v in accounts.items()},
+    )
+    jan = invclose.close(rows, "2025-01-31")
+    feb = invclose.close(rows, "2025-02-28", opening=jan)
+    cogs = cogs_by_period(rows, [jan, feb])
+    assert cogs.select("issued_qty", "posted", "adjustment", "cogs").rows() == [
+        (D("1.000000"), D("9.00"), D("0.00"), D("9.00")),
+        (D("1.000000"), D("11.00"), D("0.00"), D("11.00")),
+    ]
+    # The period ledger's cost of goods account, month by month, says the same.
+    with Ledger(tmp_path / "books.duckdb", config=invclose.CloseConfig(method="fifo")) as books:
+        books.post(rows.filter(pl.col("date") <= dt.date(2025, 1, 31)))
+        books.close("2025-01-31")
+        books.post(rows.filter(pl.col("date") > dt.date(2025, 1, 31)))
+        books.close("2025-02-28")
+        gl = books.sql(
+            "select month(posting_date) as m, sum(debit) - sum(credit) as cogs from vouchers "
+            "where account = '5000' group by m order by m"
+        )
+    assert gl.rows() == [(1, D("9.00")), (2, D("11.00"))]
