@@ -250,9 +250,14 @@ class CloseResult:
         # too: counted apart, or the summary counts that cost twice.
         pair = pl.col("issue_txn_id").str.starts_with(VIRTUAL_PREFIX).fill_null(False)
         real, pairs = self.settlements.filter(~pair), self.settlements.filter(pair)
+        # With each code's amount where its rows carry one (late_cost, cost_not_taken,
+        # cycle_residual: money left on offset accounts that the counts alone hide).
         findings = (
             self.log.group_by("level", "code")
-            .len()
+            .agg(
+                pl.len(),
+                pl.when(pl.col("amount").is_not_null().any()).then(pl.col("amount").sum()),
+            )
             .with_columns(
                 pl.col("level")
                 .replace_strict({"error": 0, "warning": 1, "info": 2}, default=3)
@@ -346,11 +351,12 @@ class CloseResult:
             "delta is more cost, a receipt's more inventory value)",
         ]
         if f["findings"]:
-            lines.append(f"Findings     {sum(n for *_, n in f['findings'])} rows")
-            width = max(len(str(code)) for _, code, _ in f["findings"][:_MAX_FINDING_LINES])
+            lines.append(f"Findings     {sum(n for _, _, n, _ in f['findings'])} rows")
+            width = max(len(str(code)) for _, code, _, _ in f["findings"][:_MAX_FINDING_LINES])
             lines.extend(
                 f"  {level!s:<8} {code!s:<{width}}  {n}"
-                for level, code, n in f["findings"][:_MAX_FINDING_LINES]
+                + ("" if amount is None else f"  amount {_signed(amount)}")
+                for level, code, n, amount in f["findings"][:_MAX_FINDING_LINES]
             )
             if len(f["findings"]) > _MAX_FINDING_LINES:
                 lines.append(f"  ... {len(f['findings']) - _MAX_FINDING_LINES} more codes")
@@ -427,7 +433,12 @@ class CloseResult:
             ),
             (
                 "findings",
-                ", ".join(f"{code} ({level}) {n}" for level, code, n in f["findings"]) or "none",
+                ", ".join(
+                    f"{code} ({level}) {n}"
+                    + ("" if amount is None else f", amount {_signed(amount)}")
+                    for level, code, n, amount in f["findings"]
+                )
+                or "none",
             ),
             (
                 "vouchers",

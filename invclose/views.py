@@ -261,7 +261,8 @@ VIEW_DOCS: tuple[ViewDoc, ...] = (
     ViewDoc(
         "inventory_value(as_of)",
         "macro",
-        "item x financial dimensions with stock on `as_of`",
+        "item x financial dimensions with a transaction on or before `as_of` (those at zero "
+        "included)",
         "Quantity and value on any date from the transactions and the adjustments: `value` as "
         "the ledger showed it (adjustments by `adjustment_date`), `settled_value` at settled "
         "cost, `physical_qty` / `physical_value` not yet invoiced.",

@@ -509,8 +509,11 @@ def test_late_cost_stays_on_the_offset_account_and_is_logged() -> None:
     assert late.select("level", "txn_id", "qty", "amount", "order_id").rows() == [
         ("info", "SHIP", D("10"), D("20.00"), "T1")
     ]
-    # The message states the amount as the amount column does (it said "2000 cent(s)").
+    # The message states the amount as the amount column does (it said "2000 cent(s)"), and
+    # the summary shows it beside the count: money left on the transit account.
     assert "changed by 20.00 (+ = more cost)" in late["message"][0]
+    lines = [ln.split() for ln in feb.summary().splitlines()]
+    assert ["info", "late_cost", "1", "amount", "+20.00"] in lines
 
 
 def test_a_recalculation_feeds_provisionally_and_the_close_finishes_it() -> None:
