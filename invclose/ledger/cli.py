@@ -250,11 +250,29 @@ def close_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Close the period at DATE and lock it."""
-    result = _run(db, lambda b: b.close(date, comment=comment))
+
+    def close(books: Ledger) -> tuple[CloseResult, pl.DataFrame]:
+        result = books.close(date, comment=comment)
+        # Lapse vouchers the same run posts on invoices' dates, which its result does not
+        # hold: named here so that the summary's totals are not read as the whole run.
+        lapses = books.sql(
+            "SELECT count(*) AS lines, coalesce(sum(debit), 0) AS debit FROM vouchers "
+            f"WHERE voucher_id LIKE '{result.close_id}-L%'"
+        )
+        return result, lapses
+
+    result, lapses = _run(db, close)
+    lines, debit = lapses.row(0)
     if as_json:
-        _write_json(_facts(result))
+        _write_json({**_facts(result), "lapse_lines": lines, "lapse_debit": f"{debit:.2f}"})
     else:
         _say(result.summary())
+        if lines:
+            _say(
+                f"Lapses       this close also posted {lines} line(s), debit {debit:,.2f}, on "
+                f"invoices' dates (vouchers {result.close_id}-L*): adjustments of physical "
+                "rows invoiced before the close ran, taken back as the invoice lapses them"
+            )
     if strict and _warned(result.log):
         raise typer.Exit(FAILED)
 

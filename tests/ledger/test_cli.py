@@ -26,6 +26,7 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner, Result
 
+import invclose
 from invclose.cli import main
 from invclose.console import console
 from invclose.ledger import Ledger
@@ -531,3 +532,33 @@ def test_ledger_shows_an_html_summary(tmp_path: Path) -> None:
     assert "<td>close</td>" in html
     # The January close's total cost delta (sample_data/README.md): 11.50.
     assert "<td>11.50</td>" in html
+
+
+def test_close_names_the_lapse_lines_its_summary_does_not_hold(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # tests/ledger/test_posting.py's case: include physical value, FIFO. R1 1 @ 10.00; PS
+    # shipped physically at -11.00 on 10 January and invoiced on 2 February (posted before
+    # the January close). The close moves PS to 10.00 (+1.00 on 31 January, in its result)
+    # and takes that back on 2 February, where the invoice lapses it: voucher <close>-L1,
+    # 1400 credit 1.00 and 5000 debit 1.00: 2 lines, debit 1.00. The printout showed only
+    # the result's voucher (2 lines, 1.00), as if it were the whole run.
+    monkeypatch.setattr(console, "_width", 300)
+    config = invclose.CloseConfig(
+        method="fifo", dimensions=["site"], accounts=ACCOUNTS, include_physical_value=True
+    )
+    db = tmp_path / "books.duckdb"
+    with Ledger(db, config=config) as books:
+        books.post(
+            rows(
+                ("R1", "A", day(1, 3), "1", "10.00", "purchase"),
+                ("PS", "A", day(1, 10), "-1", "-11.00", "sale", "physical"),
+            )
+        )
+        books.post(rows(("PS", "A", day(2, 2), "-1", "-11.50", "sale")))
+    shown = ok("close", "--db", db, "--date", "2025-01-31").stdout
+    lapse = next(line for line in shown.splitlines() if line.startswith("Lapses"))
+    assert "also posted 2 line(s), debit 1.00, on invoices' dates" in lapse
+    with Ledger(db, read_only=True) as books:
+        close_id = books.history()["close_id"].drop_nulls()[-1]
+    assert f"vouchers {close_id}-L*" in lapse
