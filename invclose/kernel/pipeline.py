@@ -25,7 +25,6 @@ from invclose.kernel.findings import close_findings, marking_ignored
 from invclose.kernel.flows import OrderLinks, order_links
 from invclose.kernel.levels import group_levels
 from invclose.kernel.marking import settle_marked
-from invclose.kernel.money import to_micro
 from invclose.kernel.prepare import build_working, rows_at, run_starts
 from invclose.kernel.pricing import apply_pieces, attach_sides, price_pieces
 from invclose.kernel.propagate import (
@@ -297,12 +296,16 @@ def _fixed_shares(plan: _Plan) -> tuple[pl.DataFrame, pl.DataFrame]:
 
 def _cycle_feeds(groups: _Groups, rows: pl.DataFrame) -> pl.DataFrame:
     """Float shares receipt <- issue inside one cycle (for the linear system)."""
-    # A feed of qty passes qty / (the issue's whole quantity) of its change (issue_passing).
-    facts = rows.select("pos", q_full=to_micro(pl.col("qty")).abs())
+    # A feed of qty passes qty / unfed0 of the issue's change less its late part, which is
+    # (q_abs - unfed0) / q_abs of it when positive (issue_passing): qty * min(q_abs, unfed0)
+    # / (q_abs * unfed0) of the change (qty / q_full for an issue new in the run).
+    facts = rows.select("pos", "q_abs", "unfed0")
     transfer = groups.links.feeds.join(facts.rename({"pos": "issue_pos"}), on="issue_pos").select(
         "issue_pos",
         "receipt_pos",
-        share=pl.col("qty").cast(pl.Float64) / pl.col("q_full").cast(pl.Float64),
+        share=pl.col("qty").cast(pl.Float64)
+        * pl.min_horizontal("q_abs", "unfed0").cast(pl.Float64)
+        / (pl.col("q_abs").cast(pl.Float64) * pl.col("unfed0").cast(pl.Float64)),
     )
     # Outputs that take nothing (standard co-products) still weigh in the whole.
     production = (
@@ -333,14 +336,17 @@ def _cycle_waiting(groups: _Groups, rows: pl.DataFrame) -> pl.DataFrame:
     """What the cycle's issues pass on besides their own change (``pos``, ``extra``).
 
     An issue passes ``pending0`` cut over its unfed quantity (``issue_passing``), while the
-    solve shares an issue's change by ``qty / q_full`` (transfers) or by weight (production):
-    so a transfer issue's waiting change counts ``q_full / unfed0`` times, a component's once.
+    solve shares a transfer issue's change by ``qty * min(q_abs, unfed0) / (q_abs * unfed0)``
+    (``_cycle_feeds``) and a component's by weight: so a transfer issue's waiting change
+    counts ``q_abs / min(q_abs, unfed0)`` times, a component's once.
     """
     waiting = rows.filter(~pl.col("is_receipt") & (pl.col("pending0").fill_null(0) != 0))
     if waiting.is_empty():
         return pl.DataFrame(schema={"pos": pl.Int64, "extra": pl.Float64})
-    transfer = pl.col("pos").is_in(groups.links.feeds["issue_pos"].implode())
-    scale = to_micro(pl.col("qty")).abs().cast(pl.Float64) / pl.col("unfed0").cast(pl.Float64)
+    transfer = pl.col("pos").is_in(groups.links.feeds["issue_pos"].implode()) & (
+        pl.col("q_abs") > 0
+    )
+    scale = pl.col("q_abs").cast(pl.Float64) / pl.min_horizontal("q_abs", "unfed0").cast(pl.Float64)
     return waiting.select(
         "pos",
         extra=pl.col("pending0").cast(pl.Float64)

@@ -174,16 +174,24 @@ def derived_adjustments(shares: pl.DataFrame) -> pl.DataFrame:
 def issue_passing() -> list[pl.Expr]:
     """What an order's issue passes on in this run (close-semantics §9.1), as columns.
 
-    Reads ``qty``, ``unfed0``, ``pending0`` and ``cost_delta``. ``q_full`` is the
-    issue's whole quantity and ``fed_before`` what earlier closes fed of it for good; ``late``
-    is the share of this run's change that belongs to that quantity (its receipts were costed
-    already: the share stays on the order's offset account, logged ``late_cost``);
-    ``to_pass`` is what the quantity not yet fed carries, cut over ``unfed0`` to the receipts
-    fed now: the rest of this run's change and what earlier runs could not pass on for good.
+    Reads ``qty``, ``q_abs``, ``unfed0``, ``pending0`` and ``cost_delta``. ``q_full`` is the
+    issue's whole quantity and ``fed_before`` what earlier closes fed of it for good. This
+    run's change re-prices the units open at its start (``q_abs``); those of them already
+    fed (an issue short of receipts whose receipts came: ``q_abs - unfed0`` when positive)
+    belong to receipts an earlier close costed, so their share is ``late`` (it stays on the
+    order's offset account, logged ``late_cost``). ``to_pass`` is what the quantity not yet
+    fed carries, cut over ``unfed0`` to the receipts fed now: the rest of this run's change
+    and what earlier runs could not pass on for good. (Units fed for good before and no
+    longer open, a move paired in an earlier close, take no part of this run's change.)
     """
     q_full = to_micro(pl.col("qty")).abs()
     fed_before = q_full - pl.col("unfed0")
-    late = mul_div_round(pl.col("cost_delta"), fed_before, q_full)
+    fed_open = (pl.col("q_abs") - pl.col("unfed0")).clip(lower_bound=0)
+    late = (
+        pl.when(pl.col("q_abs") > 0)
+        .then(mul_div_round(pl.col("cost_delta"), fed_open, pl.col("q_abs")))
+        .otherwise(0)
+    )
     return [
         q_full.alias("q_full"),
         fed_before.alias("fed_before"),
@@ -260,7 +268,9 @@ def carry_unfed(
     )
     kept = pl.col("pending0") + pl.col("cost_delta") - pl.col("late")
     facts = (
-        linked.select("pos", "is_receipt", "qty", "unfed0", "pending0", "cost_delta", "frozen")
+        linked.select(
+            "pos", "is_receipt", "qty", "q_abs", "unfed0", "pending0", "cost_delta", "frozen"
+        )
         .with_columns(issue_passing())
         .join(links.fed, on="pos", how="left")
         .join(passed, on="pos", how="left")

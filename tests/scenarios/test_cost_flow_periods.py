@@ -198,6 +198,37 @@ def test_a_move_received_in_two_parts_after_its_issue_was_settled_cuts_its_cent_
     assert close(frame, FEB).balances.select("qty", "value").rows() == [(D(2), D("10.01"))]
 
 
+def test_an_order_moved_in_part_then_received_elsewhere_passes_its_new_cost_on_whole() -> None:
+    # S1 buys 3 for 30.01 (P1). Order TO issues the 3 on 10 January (T, posted -33.00);
+    # 1 arrives in S1 on 11 January (R1, 11.00: a move, paired with T for good), 2 in S2 on
+    # 9 February (R2, 22.00). January: T's 2 units on their way wait (posted 22.00).
+    # February: they leave S1, so FIFO settles them against P1: round(30.01 * 2 / 3) = 20.01,
+    # 1.99 less than posted. That change is the 2 units' alone (the paired unit kept R1's
+    # cost): R2 = 22.00 - 1.99 = 20.01; S1 keeps P1's last unit (10.00), S2 20.01: 30.01 as
+    # bought, as one close of both months. The change was cut over all 3 units of T: R2
+    # 20.67 and late_cost -0.66 on the transit account (review 48).
+    frame = rows(
+        ("P1", "A", "S1", 2, 3, "30.01", "purchase", None),
+        ("T", "A", "S1", 10, -3, "-33.00", "transfer", "TO"),
+        ("R1", "A", "S1", 11, 1, "11.00", "transfer", "TO"),
+        ("R2", "A", "S2", 40, 2, "22.00", "transfer", "TO"),
+    )
+    jan = close(frame, JAN)
+    assert jan.adjustments.is_empty()
+    feb = close(frame, FEB, opening=jan)
+    assert dict(feb.adjustments.select("txn_id", "settled_amount").rows())["R2"] == D("20.01")
+    assert feb.balances.select("site", "qty", "value").rows() == [
+        ("S1", D(1), D("10.00")),
+        ("S2", D(2), D("20.01")),
+    ]
+    assert log_rows(feb, "late_cost").is_empty()
+    one = close(frame, FEB)
+    assert one.balances.select("site", "qty", "value").rows() == [
+        ("S1", D(1), D("10.00")),
+        ("S2", D(2), D("20.01")),
+    ]
+
+
 def test_an_order_received_in_its_own_site_and_elsewhere_is_no_move() -> None:
     # S1 buys 2 for 20.00 (P1). Order TO issues both on 10 January (T1, posted -22.00) and
     # receives one in S1 (T2, 11.00, another warehouse) and one in S2 (T3, 11.00). The order
