@@ -9,11 +9,12 @@ outputs' posted amounts, else their quantities).
 
 Two kinds of transfer pairs are settled before any method, with principle ``transfer``:
 
-* a **non-financial move**: an issue feeding a receipt of its own group. Both drop out of
-  costing, and the receipt is not derived;
+* a **non-financial move**: an issue feeding a receipt of its own group (and none of
+  another group). Both drop out of costing, and the receipt is not derived;
 * a **transit** pair: in a group where the order's first row is a receipt, the order's later
   issues settle against its receipts in key order, and the method never pairs them with other
-  rows of the group.
+  rows of the group. The receipts' rest waits for the order's later issues, across closes
+  too (``transit``: the order's issues there stay open while its receipts hold units).
 
 Only financial rows dated on or before the closing date take part in the links, and feeding
 runs on each row's ``unfed0`` (the quantity no earlier close has fed, close-semantics §9.1): a
