@@ -303,9 +303,15 @@ def _cycle_feeds(groups: _Groups, rows: pl.DataFrame) -> pl.DataFrame:
     transfer = groups.links.feeds.join(facts.rename({"pos": "issue_pos"}), on="issue_pos").select(
         "issue_pos",
         "receipt_pos",
-        share=pl.col("qty").cast(pl.Float64)
-        * pl.min_horizontal("q_abs", "unfed0").cast(pl.Float64)
-        / (pl.col("q_abs").cast(pl.Float64) * pl.col("unfed0").cast(pl.Float64)),
+        # (An issue with nothing open changes by nothing here: its feeds are shared out
+        # before the levels and never reach a cycle; 0 keeps the system finite regardless.)
+        share=pl.when(pl.col("q_abs") > 0)
+        .then(
+            pl.col("qty").cast(pl.Float64)
+            * pl.min_horizontal("q_abs", "unfed0").cast(pl.Float64)
+            / (pl.col("q_abs").cast(pl.Float64) * pl.col("unfed0").cast(pl.Float64))
+        )
+        .otherwise(0.0),
     )
     # Outputs that take nothing (standard co-products) still weigh in the whole.
     production = (
