@@ -319,9 +319,11 @@ class CloseResult:
     def summary(self) -> str:
         """A one-screen plain-text summary for a controller.
 
-        Closing date and close id, items and groups, settlement pieces and quantity, total
-        adjustment (sum of ``cost_delta``, and split by sign), findings by level and code,
-        voucher totals by account, and balance totals.
+        Closing date and close id, items and groups, settlement pieces and quantity (a
+        weighted-average closing pair's pieces apart), the total ``cost_delta`` split into
+        issues (more cost of goods) and receipts (more inventory value) with the change of
+        inventory value beside it, findings by level and code with their amounts, voucher
+        totals by account (those past the twentieth on one line), and balance totals.
         """
         f = self._facts()
         dims = ", ".join(self.dimensions) or "none"
