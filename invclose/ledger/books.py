@@ -142,16 +142,14 @@ class Ledger(LedgerReads):
             postings.refuse_locked_or_repeated(
                 batch, self._lock(), batch.filter(~invoice_half), stored, dims
             )
-            # One costing of the whole batch, pairs included, in posting order.
+            # One costing of the whole batch, pairs included, in posting order; the invoice
+            # halves are then stored as a second posting.
             batch = self._cost_batch(batch)
             postings.missing_amounts(batch)
-            second = (pl.col("txn_id").is_in(paired["txn_id"].implode())) & (
-                pl.col("status") == "financial"
-            )
-            run_id = self._write_posting(batch.filter(~second), stored)
+            run_id = self._write_posting(batch.filter(~invoice_half), stored)
             if not paired.is_empty():
                 run_id = self._write_posting(
-                    batch.filter(second), self._current(ids=paired["txn_id"].unique())
+                    batch.filter(invoice_half), self._current(ids=paired["txn_id"].unique())
                 )
         return run_id
 
