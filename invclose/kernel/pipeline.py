@@ -66,10 +66,12 @@ class _Plan:
     excluded: pl.DataFrame
     n_groups: int
     unpriced_gid: pl.Series  # the group of each unpriced piece's receipt
-    # Issues with nothing open that feed or are components (an earlier close settled them
-    # whole): their value is fixed, so they are shared out before any level (_fixed_shares)
-    # and are no edge of the cost graph.
-    fixed_issues: pl.Series
+    # The feeds and components of issues with nothing open (an earlier close settled them
+    # whole; None when there are none): their value is fixed, so they are shared out before
+    # any level (_fixed_shares) and are no edge of the cost graph. ``level_links`` are the
+    # others, costed level by level.
+    fixed: OrderLinks | None
+    level_links: OrderLinks
 
 
 @dataclass(frozen=True)
@@ -155,11 +157,11 @@ def _plan(frame: pl.DataFrame, dims: list[str], closing_date: dt.date) -> _Plan:
         .select("pos")
         .collect()["pos"]
     )
-    graph_links = _without(links, fixed_issues)
+    fixed, level_links = _split_links(links, fixed_issues)
     edges = pl.concat(
         [
-            graph_links.feeds.select("issue_pos", "receipt_pos"),
-            graph_links.components.join(links.production, on="order").select(
+            level_links.feeds.select("issue_pos", "receipt_pos"),
+            level_links.components.join(links.production, on="order").select(
                 "issue_pos", "receipt_pos"
             ),
         ]
@@ -183,7 +185,8 @@ def _plan(frame: pl.DataFrame, dims: list[str], closing_date: dt.date) -> _Plan:
         marking.excluded,
         n_groups,
         unpriced_gid,
-        fixed_issues,
+        fixed,
+        level_links,
     )
 
 
@@ -259,39 +262,34 @@ def _issue_facts(rows: pl.DataFrame, groups: _Groups) -> pl.DataFrame:
     )
 
 
-def _without(links: OrderLinks, issues: pl.Series) -> OrderLinks:
-    """``links`` without the transfer feeds and production components of ``issues``."""
+def _split_links(links: OrderLinks, issues: pl.Series) -> tuple[OrderLinks | None, OrderLinks]:
+    """The transfer feeds and production components of ``issues`` (None when there are
+    none), and ``links`` without them."""
     if not issues.len():
-        return links
-    other = ~pl.col("issue_pos").is_in(issues.implode())
-    return replace(
-        links, feeds=links.feeds.filter(other), components=links.components.filter(other)
-    )
+        return None, links
+    of = pl.col("issue_pos").is_in(issues.implode())
+    fixed = replace(links, feeds=links.feeds.filter(of), components=links.components.filter(of))
+    rest = replace(links, feeds=links.feeds.filter(~of), components=links.components.filter(~of))
+    return fixed, rest
 
 
-def _fixed_shares(plan: _Plan) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """The shares of the issues an earlier close settled whole (``plan.fixed_issues``), and
-    their production orders' totals (``feed_shares``).
+def _fixed_shares(working: pl.DataFrame, fixed: OrderLinks) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The shares of the issues an earlier close settled whole (``fixed``: their feeds and
+    components), and their production orders' totals (``feed_shares``).
 
     The method takes nothing of such an issue, so this run changes nothing of it: it passes
     on what waits (``pending0``) and its value is its carried value, as costing would leave
     them. Cut like any issue's, as a level before the others.
     """
-    issues = plan.fixed_issues.implode()
+    issues = pl.concat([fixed.feeds["issue_pos"], fixed.components["issue_pos"]]).implode()
     facts = (
-        plan.working.lazy()
+        working.lazy()
         .filter(pl.col("pos").is_in(issues))
         .with_columns(cost_delta=pl.lit(0, pl.Int64), carried1=pl.col("carried0"))
         .select("pos", "unfed0", *issue_passing(), value=(-pl.col("carried1")).clip(lower_bound=0))
         .collect()
     )
-    only = pl.col("issue_pos").is_in(issues)
-    links = replace(
-        plan.links,
-        feeds=plan.links.feeds.filter(only),
-        components=plan.links.components.filter(only),
-    )
-    return feed_shares(facts, links, pl.DataFrame(schema=ORDER_TOTALS))
+    return feed_shares(facts, fixed, pl.DataFrame(schema=ORDER_TOTALS))
 
 
 def _cycle_feeds(groups: _Groups, rows: pl.DataFrame) -> pl.DataFrame:
@@ -370,7 +368,7 @@ def _by_level(plan: _Plan) -> Iterator[tuple[int, _Groups]]:
     """
     # An empty run still goes through one (empty) level, so every table keeps its schema.
     levels = sorted(plan.levels["level"].unique().to_list()) or [0]
-    all_links = _without(plan.links, plan.fixed_issues)  # those are shared out before
+    level_links = plan.level_links
     if len(levels) == 1:
         yield (
             levels[0],
@@ -379,7 +377,7 @@ def _by_level(plan: _Plan) -> Iterator[tuple[int, _Groups]]:
                 plan.averaging,
                 plan.unpriced,
                 plan.unpriced_gid,
-                all_links,
+                level_links,
                 plan.n_groups,
             ),
         )
@@ -399,8 +397,8 @@ def _by_level(plan: _Plan) -> Iterator[tuple[int, _Groups]]:
     working_level = level_of.gather(plan.working["gid"])
     averaging = split(plan.averaging, plan.averaging["gid"])
     unpriced = split(plan.unpriced.with_columns(_gid=plan.unpriced_gid), plan.unpriced_gid)
-    feeds = split(all_links.feeds, issue_gid(all_links.feeds))
-    components = split(all_links.components, issue_gid(all_links.components))
+    feeds = split(level_links.feeds, issue_gid(level_links.feeds))
+    components = split(level_links.components, issue_gid(level_links.components))
     counts = plan.levels.group_by("level").len()
     groups_at = dict(zip(counts["level"].to_list(), counts["len"].to_list(), strict=True))
     no_pieces = plan.unpriced.clear().with_columns(_gid=plan.unpriced_gid.clear())
@@ -408,9 +406,9 @@ def _by_level(plan: _Plan) -> Iterator[tuple[int, _Groups]]:
     for level in levels:
         priced = unpriced.pop(level, no_pieces)
         links = replace(
-            all_links,
-            feeds=feeds.pop(level, all_links.feeds.clear()),
-            components=components.pop(level, all_links.components.clear()),
+            level_links,
+            feeds=feeds.pop(level, level_links.feeds.clear()),
+            components=components.pop(level, level_links.components.clear()),
         )
         yield (
             level,
@@ -434,8 +432,8 @@ def _cost_by_levels(
     adjust = provisional(plan.working, plan.links, settle=settle)
     # Production orders' component changes summed over the levels costed so far.
     totals = pl.DataFrame(schema=ORDER_TOTALS)
-    if plan.fixed_issues.len():
-        fixed, totals = _fixed_shares(plan)
+    if plan.fixed is not None:
+        fixed, totals = _fixed_shares(plan.working, plan.fixed)
         adjust = (
             pl.concat([adjust, derived_adjustments(fixed)])
             .group_by("pos")
