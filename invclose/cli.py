@@ -35,6 +35,7 @@ from invclose.console import (
 from invclose.errors import InvcloseError
 from invclose.io import read_one_file
 from invclose.progress import rich_progress
+from invclose.result import cost_delta_split
 from invclose.store.duckdb import register_result
 
 app = typer.Typer(
@@ -189,20 +190,16 @@ def _close_in_batches(
 
 def _facts(result: invclose.CloseResult) -> dict[str, Any]:
     log_counts = result.log.group_by("level", "code").len().sort("code").rows()
+    split = cost_delta_split(result.adjustments)
     return {
         "close_id": result.close_id,
         "closing_date": result.closing_date.isoformat(),
         "settlements": result.settlements.height,
         "adjustments": result.adjustments.height,
-        "total_cost_delta": _money(result.adjustments["cost_delta"].sum()),
-        # cost_delta is more cost of goods on an issue, more inventory value on a receipt.
-        "issues_cost_delta": _money(
-            result.adjustments.filter(pl.col("qty") < 0)["cost_delta"].sum()
-        ),
-        "receipts_cost_delta": _money(
-            result.adjustments.filter(pl.col("qty") >= 0)["cost_delta"].sum()
-        ),
-        "inventory_change": _money(result.adjustments["adjustment"].sum()),
+        "total_cost_delta": _money(split["cost_delta"]),
+        "issues_cost_delta": _money(split["issue_cost_delta"]),
+        "receipts_cost_delta": _money(split["receipt_cost_delta"]),
+        "inventory_change": _money(split["inventory_change"]),
         "log": [{"level": lv, "code": c, "rows": n} for lv, c, n in log_counts],
         "vouchers": result.vouchers["voucher_id"].n_unique(),
     }

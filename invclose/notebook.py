@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from invclose.config import parse_date
+from invclose.schemas import MONEY, QTY
 
 if TYPE_CHECKING:
     from invclose.result import CloseResult
@@ -36,8 +37,6 @@ __all__ = [
     "month_ends",
     "summary_html",
 ]
-
-MONEY = pl.Decimal(38, 2)
 
 
 def summary_html(
@@ -156,12 +155,12 @@ def cogs_by_period(
         invoices.select("txn_id", invoiced=pl.col("date")), on="txn_id", how="inner"
     ).select(
         date=pl.col("invoiced"),
-        qty=-pl.col("qty").cast(pl.Decimal(38, 6)),
+        qty=-pl.col("qty").cast(QTY),
         amount=-pl.col("amount").cast(MONEY),
     )
     posted = pl.concat(
         [
-            part.select("date", pl.col("qty").cast(pl.Decimal(38, 6)), pl.col("amount").cast(MONEY))
+            part.select("date", pl.col("qty").cast(QTY), pl.col("amount").cast(MONEY))
             for part in (invoices, physical)
         ]
         + [taken_back]
@@ -179,7 +178,7 @@ def cogs_by_period(
             {
                 "period_start": start,
                 "closing_date": result.closing_date,
-                "issued_qty": -_total(in_period, "qty", pl.Decimal(38, 6)),
+                "issued_qty": -_total(in_period, "qty", QTY),
                 "posted": -_total(in_period, "amount", MONEY),
                 "adjustment": _total(adjusted, "cost_delta", MONEY),
             }
@@ -188,7 +187,7 @@ def cogs_by_period(
     schema: dict[str, Any] = {
         "period_start": pl.Date,
         "closing_date": pl.Date,
-        "issued_qty": pl.Decimal(38, 6),
+        "issued_qty": QTY,
         "posted": MONEY,
         "adjustment": MONEY,
     }

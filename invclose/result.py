@@ -244,7 +244,6 @@ class CloseResult:
 
         groups = self._groups()
         adj = self.adjustments
-        issues = adj.filter(pl.col("qty") < 0)
         # A weighted-average closing pair's pieces (its virtual issue against the period's
         # receipts) hold the cost the real issues' pieces against its virtual receipt hold
         # too: counted apart, or the summary counts that cost twice.
@@ -289,13 +288,7 @@ class CloseResult:
             "pair_qty": total(pairs, "qty", zero6),
             "pair_amount": total(pairs, "amount", zero2),
             "adjusted": adj.height,
-            "cost_delta": total(adj, "cost_delta", zero2),
-            # cost_delta means more cost of goods on an issue but more inventory value on a
-            # receipt: the two are shown apart, and the change of inventory value (the sum of
-            # the adjustments, each in its row's sign) beside them.
-            "issue_cost_delta": total(issues, "cost_delta", zero2),
-            "receipt_cost_delta": total(adj.filter(pl.col("qty") >= 0), "cost_delta", zero2),
-            "inventory_change": total(adj, "adjustment", zero2),
+            **cost_delta_split(adj),
             "findings": findings.rows(),
             "unsettled": self.log.filter(pl.col("code").is_in(UNSETTLED_CODES)).height,
             "vouchers": self.vouchers.get_column("voucher_id").n_unique(),
@@ -470,6 +463,27 @@ class CloseResult:
             for k, v in facts
         )
         return f"<div class='invclose-result'><p>{head}</p><table>{rows}</table></div>"
+
+
+def cost_delta_split(adjustments: pl.DataFrame) -> dict[str, Decimal]:
+    """The total ``cost_delta`` of ``adjustments``, of its issues and of its receipts, and
+    the change of inventory value (the sum of ``adjustment``, each in its row's sign).
+
+    ``cost_delta`` means more cost of goods on an issue but more inventory value on a
+    receipt, so the summaries show the two apart, with the inventory change beside them.
+    """
+    zero = Decimal("0.00")
+
+    def total(frame: pl.DataFrame, column: str) -> Decimal:
+        value = frame.get_column(column).sum()
+        return zero if value is None else Decimal(value)
+
+    return {
+        "cost_delta": total(adjustments, "cost_delta"),
+        "issue_cost_delta": total(adjustments.filter(pl.col("qty") < 0), "cost_delta"),
+        "receipt_cost_delta": total(adjustments.filter(pl.col("qty") >= 0), "cost_delta"),
+        "inventory_change": total(adjustments, "adjustment"),
+    }
 
 
 def _money(value: Decimal) -> str:
