@@ -6,12 +6,14 @@ voucher detail, ids. Every table is conformed to its schema in ``invclose.schema
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal
 
+import numpy as np
 import polars as pl
 
 from invclose.config import CloseConfig
@@ -450,6 +452,15 @@ def missing_account_message(missing: pl.DataFrame) -> str:
     )
 
 
+def combined_missing_accounts(errors: Sequence[MissingAccountError]) -> MissingAccountError:
+    """One error naming the rows without accounts of every part or batch of a run."""
+    tables = [e.failures for e in errors if e.failures is not None]
+    if not tables:
+        return errors[0]
+    rows = pl.concat(tables, how="vertical_relaxed")
+    return MissingAccountError(missing_account_message(rows), rows)
+
+
 #: The column of kernel rows holding their input row's index into the row hashes that
 #: :func:`finish_result` receives (null on virtual rows, which have no input row).
 HASH_ROW = "_hash_row"
@@ -473,6 +484,9 @@ class Draft:
     dimensions: tuple[str, ...]
     config_fingerprint: str
     lock_date: dt.date | None
+    #: Rows of the three runs of ``cost_flow``: settlement edges, order feeds, closing pairs
+    #: (each in its own order; :mod:`invclose.parts` joins the drafts of parts run by run).
+    flow_sections: tuple[int, int, int] = (0, 0, 0)
 
 
 def assemble_draft(
@@ -484,20 +498,24 @@ def assemble_draft(
     run_kind: str,
     accounts: pl.DataFrame | None,
     posted_accounts: PostedAccounts | None = None,
+    whole: bool = True,
 ) -> Draft:
     """Build the result tables of one run but its id; raise if an adjusted row has no account.
 
     ``output.rows`` must carry ``HASH_ROW``; ``posted_accounts`` (a ledger's) gives the
-    accounts rows were posted to, which their adjustments correct.
+    accounts rows were posted to, which their adjustments correct. A draft of one part of
+    a run (``whole=False``, see :mod:`invclose.parts`) holds only the rows it closes in
+    ``closed_items``, unsorted: the opening's closed rows are added, and all sorted, once.
     """
     dims = list(cfg.dims)
     settle = run_kind == "close"
+    output = _in_group_order(output)
     # The open and closed items read only the kernel's rows; they are built on a second
     # thread while this one makes the other tables (most steps here keep one core busy, and
     # the hash thread has mostly finished by then). Same tables whatever the thread count.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="invclose-items") as pool:
-        items = pool.submit(_item_tables, output.rows, dims, state, settle=settle)
-        tables = _other_tables(
+        items = pool.submit(_item_tables, output.rows, dims, state, settle=settle, whole=whole)
+        tables, flow_sections = _other_tables(
             output, cfg, closing_date, accounts, dims, settle=settle, posted=posted_accounts
         )
         open_items, closed_items = items.result()
@@ -509,17 +527,65 @@ def assemble_draft(
         dimensions=tuple(dims),
         config_fingerprint=cfg.fingerprint(),
         lock_date=lock,
+        flow_sections=flow_sections,
+    )
+
+
+def _in_group_order(output: KernelOutput) -> KernelOutput:
+    """``output`` with its rows renumbered (``pos``, and the positions pieces and flows name)
+    in the order of their settlement groups, then their positions.
+
+    Every table follows ``pos``. An input row's position already follows its group (the
+    kernel's one sort); a virtual row (a weighted-average closing pair, an on-hand row) is
+    numbered after every input row, so without this a group's virtual rows would follow the
+    other groups' rows. In group order, the tables of a run cut into parts of whole items
+    (:mod:`invclose.parts`) are those of its parts one after the other.
+    """
+    rows = output.rows
+    if rows.height == 0 or rows[HASH_ROW].null_count() == 0:  # no virtual row
+        return output
+    packed = sort_order(rows, ["gid", "pos"])
+    order = rows.select(pl.arg_sort_by("gid", "pos")).to_series() if packed is None else packed[0]
+    renumbered = pl.Series("pos", np.empty(rows.height, np.int64))
+    renumbered.scatter(order, pl.int_range(rows.height, dtype=pl.Int64, eager=True))
+    old = rows["pos"]
+
+    def moved(frame: pl.DataFrame) -> pl.DataFrame:
+        return frame.with_columns(
+            renumbered.gather(rows_at(old, frame[c])).alias(c) for c in ("issue_pos", "receipt_pos")
+        )
+
+    return dataclasses.replace(
+        output,
+        rows=rows.with_columns(renumbered),
+        pieces=moved(output.pieces),
+        flows=moved(output.flows),
     )
 
 
 def _item_tables(
-    rows: pl.DataFrame, dims: list[str], state: OpeningState | None, *, settle: bool
+    rows: pl.DataFrame,
+    dims: list[str],
+    state: OpeningState | None,
+    *,
+    settle: bool,
+    whole: bool = True,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """``open_items`` and ``closed_items`` (the opening's closed items and this run's)."""
+    """``open_items`` and ``closed_items`` (the opening's closed items and this run's; this
+    run's alone, unsorted, unless ``whole``)."""
     open_items, newly_closed = _open_and_closed(rows, dims, settle=settle)
-    closed_items = newly_closed.with_columns(
+    closed_now = newly_closed.with_columns(
         closed_by=pl.lit(None, pl.String), **{_NEW: pl.lit(True)}
     )
+    if not whole:
+        return open_items, closed_now
+    return open_items, closed_items_draft(closed_now, state)
+
+
+def closed_items_draft(closed_now: pl.DataFrame, state: OpeningState | None) -> pl.DataFrame:
+    """A draft's ``closed_items``: the rows this run closes (``closed_now``, a part's draft
+    table or several concatenated) and the opening's closed rows, sorted by ``txn_id``."""
+    closed_items = closed_now
     if state is not None:
         previous = state.closed_items.select(
             "txn_id",
@@ -528,7 +594,7 @@ def _item_tables(
             **{HASH_ROW: pl.lit(None, pl.get_index_type()), _NEW: pl.lit(False)},
         )
         closed_items = pl.concat([previous, closed_items.select(previous.columns)])
-    return open_items, _sorted_by_id(closed_items)
+    return _sorted_by_id(closed_items)
 
 
 def _other_tables(
@@ -540,8 +606,9 @@ def _other_tables(
     *,
     settle: bool,
     posted: PostedAccounts | None,
-) -> dict[str, pl.DataFrame]:
-    """Every table but the open and closed items; raise if an adjusted row has no account."""
+) -> tuple[dict[str, pl.DataFrame], tuple[int, int, int]]:
+    """Every table but the open and closed items, and the rows of ``cost_flow`` 's three runs;
+    raise if an adjusted row has no account."""
     adjusted = _adjustments_cents(output, accounts, dims, posted)
     missing = _missing_accounts(adjusted)
     if not missing.is_empty():
@@ -592,7 +659,7 @@ def _other_tables(
         amount=from_cents(pl.col("amount")),
         principle=pl.col("principle"),
     )
-    cost_flow = _cost_flow(output, rows, ordered)
+    cost_flow, flow_sections = _cost_flow(output, rows, ordered)
     log = _run_log(output, cfg, closing_date, dims)
     balances = output.balances.select(
         "item_id",
@@ -612,7 +679,7 @@ def _other_tables(
         "log": log.sort(log_order(dims), nulls_last=True, maintain_order=True),
         "balances": balances,
         "cost_flow": cost_flow,
-    }
+    }, flow_sections
 
 
 def finish_result(draft: Draft, run_id: str, hashes: pl.Series) -> CloseResult:
@@ -658,8 +725,11 @@ def _pieces_in_order(pieces: pl.DataFrame) -> pl.DataFrame:
     return _gather(narrow, packed[0])
 
 
-def _cost_flow(output: KernelOutput, rows: pl.DataFrame, ordered: pl.DataFrame) -> pl.DataFrame:
-    """Lineage edges: receipt -> issue per piece, issue -> derived receipt, closing pairs.
+def _cost_flow(
+    output: KernelOutput, rows: pl.DataFrame, ordered: pl.DataFrame
+) -> tuple[pl.DataFrame, tuple[int, int, int]]:
+    """Lineage edges: receipt -> issue per piece, issue -> derived receipt, closing pairs;
+    and the number of edges of each of those three runs.
 
     ``ordered`` holds every piece (real and adjustment-only) in ``_PIECE_ORDER``.
     """
@@ -684,8 +754,10 @@ def _cost_flow(output: KernelOutput, rows: pl.DataFrame, ordered: pl.DataFrame) 
         .select("from_txn_id", "to_txn_id", "qty", "amount", "kind")
     )
     # A closing pair is an issue and the receipt right after it (pos + 1).
-    closing_issues = rows.select("pos", "txn_id", "q_abs", "w_abs").filter(
-        rows.select(pl.col("is_virtual_new") & ~pl.col("is_receipt")).to_series()
+    closing_issues = (
+        rows.select("pos", "txn_id", "q_abs", "w_abs")
+        .filter(rows.select(pl.col("is_virtual_new") & ~pl.col("is_receipt")).to_series())
+        .sort("pos")
     )
     closing = (
         closing_issues.with_columns(
@@ -707,7 +779,7 @@ def _cost_flow(output: KernelOutput, rows: pl.DataFrame, ordered: pl.DataFrame) 
         qty=from_micro(pl.col("qty")),
         amount=from_cents(pl.col("amount")),
         kind="kind",
-    )
+    ), (settlement.height, feeds.height, closing.height)
 
 
 def _with_virtual_hashes(

@@ -39,10 +39,8 @@ from typing import Any
 import duckdb
 import numpy as np
 import polars as pl
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 
-from invclose.assemble import log_order, missing_account_message
+from invclose.assemble import combined_missing_accounts, log_order
 from invclose.close import (
     _check_dates,
     _config,
@@ -51,6 +49,7 @@ from invclose.close import (
     run_digests,
     run_parts,
 )
+from invclose.components import item_components
 from invclose.config import CloseConfig, VoucherDetail, parse_date
 from invclose.errors import ConfigError, InputValidationError, MissingAccountError
 from invclose.hashing import content_id
@@ -66,6 +65,7 @@ from invclose.io import (
 from invclose.kernel.money import from_cents, to_cents
 from invclose.kernel.vouchers import merge_voucher_lines, voucher_id
 from invclose.opening import OpeningState, load_opening
+from invclose.parts import RUN_WARNINGS
 from invclose.progress import ProgressCallback, report
 from invclose.schemas import RESULT_TABLES, conform, input_schema, required_input, table_schema
 from invclose.store.parquet import publish_result_dir, table_file
@@ -170,38 +170,6 @@ def _refuse_case_variants(columns_of: dict[str, list[str]], read: list[str]) -> 
 # --------------------------------------------------------------------------- plan
 
 
-def _components(
-    items: pl.DataFrame, links: pl.DataFrame, opening_items: pl.DataFrame
-) -> pl.DataFrame:
-    """``item_id``, ``rows``, ``component`` (numbered in order of each component's first item)."""
-    counts = (
-        pl.concat([items, opening_items.select("item_id", rows=pl.lit(0, pl.UInt32))])
-        .group_by("item_id")
-        .agg(pl.col("rows").sum())
-        .sort("item_id", nulls_last=False)
-        .with_row_index("i")
-    )
-    orders = links.select("order_id").unique().sort("order_id").with_row_index("o")
-    edges = links.join(counts.select("item_id", "i"), on="item_id").join(orders, on="order_id")
-    n_items, n = counts.height, counts.height + orders.height
-    graph = coo_matrix(
-        (
-            np.ones(edges.height, dtype=np.int8),
-            (edges["i"].to_numpy(), edges["o"].to_numpy() + n_items),
-        ),
-        shape=(n, n),
-    )
-    _, labels = connected_components(graph, directed=False)
-    item_labels = labels[:n_items]
-    # Number components by their first item (items are sorted): deterministic batches.
-    _, first = np.unique(item_labels, return_index=True)
-    rank = np.empty(first.size, np.int64)
-    rank[np.argsort(first, kind="stable")] = np.arange(first.size)
-    return counts.select("item_id", "rows").with_columns(
-        component=pl.Series(rank[np.unique(item_labels, return_inverse=True)[1]])
-    )
-
-
 def _batches(components: pl.DataFrame, batch_rows: int) -> pl.DataFrame:
     """``item_id`` -> ``batch``: components packed in order, about ``batch_rows`` rows each."""
     sizes = (
@@ -252,7 +220,7 @@ def _plan(
             ]
         )
     items = items.with_columns(pl.col("item_id").cast(pl.String))
-    return _batches(_components(items, links.cast(pl.String), opening_items), batch_rows)
+    return _batches(item_components(items, links.cast(pl.String), opening_items), batch_rows)
 
 
 # --------------------------------------------------------------------------- partition
@@ -597,7 +565,7 @@ def close_batched(
         if failures:
             raise _combined(failures)
         if missing:
-            raise _combined_missing(missing)
+            raise combined_missing_accounts(missing)
         parts, prefix = run_parts(cfg, closing_date, "close", state)
         all_digests = pl.concat(digests) if digests else pl.DataFrame({"digest": []})
         run_id = content_id(all_digests["digest"].cast(pl.String), *parts, prefix=prefix)
@@ -647,11 +615,6 @@ class _Batch:
     validate_only: bool  # an earlier batch failed: only validate, to report every failure
 
 
-#: Judged over the whole run (a batch of items dated after the closing date alone has
-#: nothing to close while the run does): kept out of the batches' logs, added once at the end.
-_RUN_WARNINGS = ("nothing_to_close",)
-
-
 def _close_batch(
     work: Path,
     rows: pl.DataFrame,
@@ -693,7 +656,7 @@ def _close_batch(
         part=(batch.number, batch.count),
     )
     _write_batch(work, batch.number, result.tables())
-    return digests, rows.height, result.log.filter(pl.col("code").is_in(_RUN_WARNINGS))
+    return digests, rows.height, result.log.filter(pl.col("code").is_in(RUN_WARNINGS))
 
 
 def _warned_by_every_batch(alone: list[pl.DataFrame]) -> pl.DataFrame | None:
@@ -710,7 +673,7 @@ def _write_batch(work: Path, batch: int, tables: dict[str, pl.DataFrame]) -> Non
         if table == "closed_items":
             frame = frame.filter(pl.col("closed_by") == _PENDING)
         if table == "log":
-            frame = frame.filter(~pl.col("code").is_in(_RUN_WARNINGS))
+            frame = frame.filter(~pl.col("code").is_in(RUN_WARNINGS))
         folder = work / "parts" / table
         folder.mkdir(parents=True, exist_ok=True)
         frame.write_parquet(folder / f"{batch:08d}.parquet", compression="lz4")
@@ -734,15 +697,6 @@ def _combined(failures: Sequence[InputValidationError]) -> InputValidationError:
         numbering = "a batched close names rows by txn_id, as it reads the input a batch at a time"
         texts.insert(0, failure_message(merged, "transactions", "txn_id", numbering))
     return InputValidationError("\n".join(texts), merged if tables else None)
-
-
-def _combined_missing(errors: Sequence[MissingAccountError]) -> MissingAccountError:
-    """One error naming the rows without accounts of every batch."""
-    tables = [e.failures for e in errors if e.failures is not None]
-    rows = pl.concat(tables, how="vertical_relaxed") if tables else None
-    if rows is None:
-        return errors[0]
-    return MissingAccountError(missing_account_message(rows), rows)
 
 
 def _version() -> str:

@@ -9,23 +9,28 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
 from invclose.assemble import (
     HASH_ROW,
+    Draft,
     PostedAccounts,
     assemble_draft,
     check_log,
+    combined_missing_accounts,
     finish_result,
     resolve_items,
 )
 from invclose.config import PERIODIC_METHODS, CloseConfig, parse_date
-from invclose.errors import ConfigError, InputValidationError
+from invclose.errors import ConfigError, InputValidationError, MissingAccountError
 from invclose.hashing import content_id, group_digests, row_hashes
-from invclose.kernel.pipeline import KernelOutput, run_kernel
+from invclose.kernel.pipeline import KernelOutput, run_kernel, run_kernel_on
+from invclose.kernel.prepare import build_working
 from invclose.opening import OpeningState, load_opening, merge_opening
+from invclose.parts import joined_draft, working_parts
 from invclose.progress import ProgressCallback, report
 from invclose.schemas import input_schema
 from invclose.validate import (
@@ -304,7 +309,7 @@ def execute_run(
 ) -> CloseResult:
     """Kernel then result tables for a prepared ``frame`` (a close or a recalculation)."""
     return _tables(
-        lambda: _kernel(frame, cfg, closing_date, kind),
+        [lambda: _kernel(frame, cfg, closing_date, kind)],
         cfg,
         closing_date,
         state,
@@ -318,6 +323,14 @@ def execute_run(
     )
 
 
+def _part_kernel(
+    parts: list[pl.DataFrame], cfg: CloseConfig, closing_date: dt.date, kind: str
+) -> KernelOutput:
+    """The kernel over the first of ``parts`` (slices of the sorted rows, numbered by
+    ``HASH_ROW``), which it takes off the list."""
+    return run_kernel_on(parts.pop(0), list(cfg.dims), closing_date, settle=kind == "close")
+
+
 def _kernel(
     frame: pl.DataFrame, cfg: CloseConfig, closing_date: dt.date, kind: str
 ) -> KernelOutput:
@@ -328,7 +341,7 @@ def _kernel(
 
 
 def _tables(
-    kernel: Callable[[], KernelOutput],
+    kernels: Sequence[Callable[[], KernelOutput]],
     cfg: CloseConfig,
     closing_date: dt.date,
     state: OpeningState | None,
@@ -341,26 +354,51 @@ def _tables(
     rows_total: int | None = None,
     part: tuple[int, int] = (0, 1),
     posted_accounts: PostedAccounts | None = None,
+    part_heights: Sequence[int] = (),
 ) -> CloseResult:
-    """Run ``kernel`` over ``height`` input rows and make the result tables, reporting progress.
+    """Run ``kernels`` (one, or one per part of the items, :mod:`invclose.parts`) over
+    ``height`` input rows and make the result tables, reporting progress.
 
     The tables are drafted first; ``id_and_hashes`` (the run's id, and the row hash of each
-    input row) is called only then, so that they can still be computing meanwhile. The
-    kernel's output lives only while the draft is made (at 1e7 rows it holds some 3 GB).
+    input row) is called only then, so that they can still be computing meanwhile. A
+    kernel's output lives only while its draft is made (at 1e7 rows in one part it holds
+    some 3 GB).
     """
     total = height if rows_total is None else rows_total
-    output = kernel()
-    report(progress, "settle and cost", rows_done + height // 2, total, *part)
-    draft = assemble_draft(
-        output,
-        cfg,
-        closing_date,
-        state,
-        run_kind="close" if kind == "close" else "recalculation",
-        accounts=normalize_accounts(cfg.accounts),
-        posted_accounts=posted_accounts,
-    )
-    del output
+    whole = len(kernels) == 1
+    accounts = normalize_accounts(cfg.accounts)
+    drafts: list[Draft] = []
+    missing: list[MissingAccountError] = []
+    for number, kernel in enumerate(kernels):  # one step per part
+        output = kernel()
+        if whole:
+            report(progress, "settle and cost", rows_done + height // 2, total, *part)
+        else:
+            done = rows_done + sum(part_heights[: number + 1])
+            report(progress, "settle and cost", done, total, number + 1, len(kernels))
+        try:
+            drafts.append(
+                assemble_draft(
+                    output,
+                    cfg,
+                    closing_date,
+                    state,
+                    run_kind="close" if kind == "close" else "recalculation",
+                    accounts=accounts,
+                    posted_accounts=posted_accounts,
+                    whole=whole,
+                )
+            )
+        except MissingAccountError as exc:
+            if whole:
+                raise
+            # Every part's rows without accounts, named together as one pass names them.
+            missing.append(exc)
+        del output
+    if missing:
+        raise combined_missing_accounts(missing)
+    draft = drafts[0] if whole else joined_draft(drafts, cfg, state)
+    del drafts
     result = finish_result(draft, *id_and_hashes())
     report(progress, "assemble", rows_done + height, total, part[0] + 1, part[1])
     return result
@@ -397,8 +435,15 @@ def _run(
 
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="invclose-hash") as pool:
         pending = pool.submit(_id_and_hashes, rows[0], cfg, closing_date, kind, state)
+        # Each row numbered by its place in the hashed frame, then cut into parts of whole
+        # items (one part unless the frame is large).
+        working = build_working(rows.pop().with_row_index(HASH_ROW), cfg.dims, closing_date)
+        parts = working_parts(working)
+        del working
+        heights = [part.height for part in parts]
+        kernels = [partial(_part_kernel, parts, cfg, closing_date, kind) for _ in heights]
         return _tables(
-            lambda: _kernel(rows.pop(), cfg, closing_date, kind),
+            kernels,
             cfg,
             closing_date,
             state,
@@ -407,6 +452,7 @@ def _run(
             pending.result,
             height=height,
             posted_accounts=posted_accounts,
+            part_heights=heights,
         )
 
 

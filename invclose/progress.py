@@ -22,8 +22,9 @@ class ProgressEvent:
     Attributes
     ----------
     stage
-        What just finished: ``"validate"``, ``"settle and cost"``, ``"assemble"`` for one
-        part; ``"plan"``, ``"batch"`` and ``"write"`` for a batched close.
+        What just finished: ``"validate"``, ``"settle and cost"`` (once per part of a large
+        in-memory close, :mod:`invclose.parts`), ``"assemble"``; ``"plan"``, ``"batch"`` and
+        ``"write"`` for a batched close.
     rows_done, rows_total
         Input rows fully processed so far, and in the whole run.
     parts_done, parts_total

@@ -119,8 +119,7 @@ def _remaining(working: pl.DataFrame, used: pl.DataFrame, excluded: pl.DataFrame
     )
 
 
-def _plan(frame: pl.DataFrame, dims: list[str], closing_date: dt.date) -> _Plan:
-    working = build_working(frame, dims, closing_date)
+def _plan(working: pl.DataFrame, dims: list[str], closing_date: dt.date) -> _Plan:
     links = order_links(working)
     working = working.with_columns(
         is_derived=pl.col("pos").is_in(links.derived["pos"].implode()),
@@ -584,7 +583,18 @@ def run_kernel(
         ``False`` for a recalculation: values move, open quantities do not, and perpetual
         items are left alone.
     """
-    plan = _plan(frame, dims, closing_date)
+    return run_kernel_on(
+        build_working(frame, dims, closing_date), dims, closing_date, settle=settle
+    )
+
+
+def run_kernel_on(
+    working: pl.DataFrame, dims: list[str], closing_date: dt.date, *, settle: bool = True
+) -> KernelOutput:
+    """:func:`run_kernel` over rows already sorted and flagged by
+    :func:`invclose.kernel.prepare.build_working` (or a part of them, renumbered from 0 by
+    :func:`invclose.parts.working_parts`)."""
+    plan = _plan(working, dims, closing_date)
     rows, priced, shares, cycle_log = _cost_by_levels(plan, dims, closing_date, settle)
     rows, unpassed = carry_unfed(rows, plan.links, shares, settle=settle)
     if settle:

@@ -108,12 +108,15 @@ def voucher_id(prefix: str, number: pl.Expr) -> pl.Expr:
     return pl.format("{}-V{}", pl.lit(prefix), number)
 
 
-def merge_voucher_lines(lines: pl.DataFrame, detail: VoucherDetail, prefix: str) -> pl.DataFrame:
+def merge_voucher_lines(
+    lines: pl.DataFrame, detail: VoucherDetail, prefix: str | None
+) -> pl.DataFrame:
     """Lines of several batches at ``item_group`` or ``total`` detail, netted again.
 
     ``lines`` holds ``item_group`` (at ``item_group`` detail), ``account`` and ``net`` (cents,
     debit positive). The result is what :func:`voucher_lines` gives for all the batches'
-    adjustments at once: integer sums do not depend on how rows were grouped first.
+    adjustments at once: integer sums do not depend on how rows were grouped first. With
+    ``prefix=None`` the lines keep ``voucher_no``, as :func:`voucher_lines` does.
 
     >>> import polars as pl
     >>> parts = pl.DataFrame({"account": ["1400", "5000", "1400", "5000"], "net": [5, -5, -5, 5]})
