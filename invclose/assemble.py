@@ -6,14 +6,12 @@ voucher detail, ids. Every table is conformed to its schema in ``invclose.schema
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal
 
-import numpy as np
 import polars as pl
 
 from invclose.config import CloseConfig
@@ -509,7 +507,6 @@ def assemble_draft(
     """
     dims = list(cfg.dims)
     settle = run_kind == "close"
-    output = _in_group_order(output)
     # The open and closed items read only the kernel's rows; they are built on a second
     # thread while this one makes the other tables (most steps here keep one core busy, and
     # the hash thread has mostly finished by then). Same tables whatever the thread count.
@@ -528,38 +525,6 @@ def assemble_draft(
         config_fingerprint=cfg.fingerprint(),
         lock_date=lock,
         flow_sections=flow_sections,
-    )
-
-
-def _in_group_order(output: KernelOutput) -> KernelOutput:
-    """``output`` with its rows renumbered (``pos``, and the positions pieces and flows name)
-    in the order of their settlement groups, then their positions.
-
-    Every table follows ``pos``. An input row's position already follows its group (the
-    kernel's one sort); a virtual row (a weighted-average closing pair, an on-hand row) is
-    numbered after every input row, so without this a group's virtual rows would follow the
-    other groups' rows. In group order, the tables of a run cut into parts of whole items
-    (:mod:`invclose.parts`) are those of its parts one after the other.
-    """
-    rows = output.rows
-    if rows.height == 0 or rows[HASH_ROW].null_count() == 0:  # no virtual row
-        return output
-    packed = sort_order(rows, ["gid", "pos"])
-    order = rows.select(pl.arg_sort_by("gid", "pos")).to_series() if packed is None else packed[0]
-    renumbered = pl.Series("pos", np.empty(rows.height, np.int64))
-    renumbered.scatter(order, pl.int_range(rows.height, dtype=pl.Int64, eager=True))
-    old = rows["pos"]
-
-    def moved(frame: pl.DataFrame) -> pl.DataFrame:
-        return frame.with_columns(
-            renumbered.gather(rows_at(old, frame[c])).alias(c) for c in ("issue_pos", "receipt_pos")
-        )
-
-    return dataclasses.replace(
-        output,
-        rows=rows.with_columns(renumbered),
-        pieces=moved(output.pieces),
-        flows=moved(output.flows),
     )
 
 

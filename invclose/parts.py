@@ -8,7 +8,11 @@ for one run of consecutive items at a time (:func:`working_parts`: slices of the
 once), frees the kernel's columns, and joins the drafts (:func:`joined_draft`). Validation,
 the row hashes and the run's id still cover the whole frame at once.
 
-The joined tables are those of one pass over all rows, row for row and in the same order:
+The joined tables hold the rows of one pass over all rows, and in the same order but for
+virtual rows (weighted-average closing pairs, on-hand rows of perpetual items): the kernel
+numbers them after every input row of its run, so a part's come after that part's input
+rows where one pass lists them all after every input row. (Renumbering them into their
+groups made a weighted-average close of 1e7 rows 5 s slower.) Otherwise:
 
 * ``settlements``, ``adjustments``, ``balances`` and ``open_items`` follow the rows'
   settlement groups (item, then financial dimensions): parts of consecutive items, in item
