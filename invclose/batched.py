@@ -65,7 +65,7 @@ from invclose.io import (
 from invclose.kernel.money import from_cents, to_cents
 from invclose.kernel.vouchers import merge_voucher_lines, voucher_id
 from invclose.opening import OpeningState, load_opening
-from invclose.parts import RUN_WARNINGS
+from invclose.parts import RUN_WARNINGS, warned_by_every_part
 from invclose.progress import ProgressCallback, report
 from invclose.schemas import RESULT_TABLES, conform, input_schema, required_input, table_schema
 from invclose.store.parquet import publish_result_dir, table_file
@@ -664,8 +664,7 @@ def _warned_by_every_batch(alone: list[pl.DataFrame]) -> pl.DataFrame | None:
     when no batch has."""
     if not alone:
         return None
-    common = set.intersection(*(set(frame["code"]) for frame in alone))
-    return alone[0].filter(pl.col("code").is_in(sorted(common)))
+    return alone[0].filter(pl.col("code").is_in(sorted(warned_by_every_part(alone))))
 
 
 def _write_batch(work: Path, batch: int, tables: dict[str, pl.DataFrame]) -> None:

@@ -94,3 +94,34 @@ ORDER_SCHEMA = {
     "kind": pl.String,
     "order_id": pl.String,
 }
+
+
+def components_ledger() -> pl.DataFrame:
+    """Four items in three components, FIFO by hand (posted costs are running averages).
+
+    * item A: receipts 2 @ 15.00 (30.00) and 1 @ 21.00; a sale of 2 posted at -34.00 settles
+      the first receipt: cost 30.00, cost_delta -4.00.
+    * items B and C, one production order PO1 (one component): B receipt 4 @ 10.00; the
+      consumption of 4 posted at -36.00 settles at 40.00 (+4.00); the output, 1 C posted at
+      50.00 (36.00 of components + 14.00 own cost), gets its component's +4.00 (54.00); the
+      sale of that C, posted at -50.00, settles at 54.00 (+4.00).
+    * item D: receipt 7.00 and its sale at -7.00: nothing to adjust.
+
+    Components: {A}, {B, C} (linked by PO1), {D}.
+    """
+    frame = tx(
+        ("A1", "A", 1, 2, "30.00"),
+        ("A2", "A", 2, 1, "21.00"),
+        ("AS", "A", 3, -2, "-34.00"),
+        ("B1", "B", 1, 4, "40.00"),
+        ("BC", "B", 5, -4, "-36.00"),
+        ("CP", "C", 5, 1, "50.00"),
+        ("CS", "C", 6, -1, "-50.00"),
+        ("D1", "D", 1, 1, "7.00"),
+        ("DS", "D", 2, -1, "-7.00"),
+    )
+    kinds = ["purchase", "purchase", "sale", "purchase", "consumption", "production", "sale"]
+    return frame.with_columns(
+        kind=pl.Series([*kinds, "purchase", "sale"]),
+        order_id=pl.Series([None, None, None, None, "PO1", "PO1", None, None, None]),
+    )

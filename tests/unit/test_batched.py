@@ -27,26 +27,7 @@ from invclose.batched import close_batched
 from invclose.errors import ConfigError, InputValidationError
 from invclose.progress import ProgressEvent
 from invclose.schemas import RESULT_TABLES
-from tests.helpers import ACCOUNTS, D, day, tx
-
-
-def _ledger() -> pl.DataFrame:
-    frame = tx(
-        ("A1", "A", 1, 2, "30.00"),
-        ("A2", "A", 2, 1, "21.00"),
-        ("AS", "A", 3, -2, "-34.00"),
-        ("B1", "B", 1, 4, "40.00"),
-        ("BC", "B", 5, -4, "-36.00"),
-        ("CP", "C", 5, 1, "50.00"),
-        ("CS", "C", 6, -1, "-50.00"),
-        ("D1", "D", 1, 1, "7.00"),
-        ("DS", "D", 2, -1, "-7.00"),
-    )
-    kinds = ["purchase", "purchase", "sale", "purchase", "consumption", "production", "sale"]
-    return frame.with_columns(
-        kind=pl.Series([*kinds, "purchase", "sale"]),
-        order_id=pl.Series([None, None, None, None, "PO1", "PO1", None, None, None]),
-    )
+from tests.helpers import ACCOUNTS, D, components_ledger, day, tx
 
 
 def _sorted(frame: pl.DataFrame) -> pl.DataFrame:
@@ -64,7 +45,7 @@ def _assert_same_rows(batched: invclose.CloseResult, in_memory: invclose.CloseRe
 def test_batches_of_components_give_the_in_memory_rows_and_the_hand_values(
     tmp_path: Path,
 ) -> None:
-    df = _ledger()
+    df = components_ledger()
     done = close_batched(df, day(31), tmp_path / "out", batch_rows=1, accounts=ACCOUNTS)
     assert done.batches == 3  # {A}, {B, C}, {D}
     assert done.rows == df.height
@@ -78,7 +59,7 @@ def test_batches_of_components_give_the_in_memory_rows_and_the_hand_values(
 
 
 def test_parquet_files_are_read_out_of_core(tmp_path: Path) -> None:
-    df = _ledger()
+    df = components_ledger()
     folder = tmp_path / "input"
     folder.mkdir()
     df.head(4).write_parquet(folder / "part-1.parquet")
@@ -90,7 +71,7 @@ def test_parquet_files_are_read_out_of_core(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("detail", ["transaction", "item", "item_group", "total"])
 def test_vouchers_are_numbered_and_netted_over_all_batches(tmp_path: Path, detail: str) -> None:
-    df = _ledger()
+    df = components_ledger()
     # A and C in one item group, B and D in another: groups span batches.
     groups = pl.DataFrame({"item_id": ["A", "B", "C", "D"], "item_group": ["G1", "G2", "G1", "G2"]})
     kwargs = {"accounts": ACCOUNTS, "items": groups, "voucher_detail": detail}
@@ -108,7 +89,7 @@ def test_vouchers_are_numbered_and_netted_over_all_batches(tmp_path: Path, detai
 
 
 def test_a_later_close_continues_from_an_opening_in_batches(tmp_path: Path) -> None:
-    january = invclose.close(_ledger(), day(31), accounts=ACCOUNTS)
+    january = invclose.close(components_ledger(), day(31), accounts=ACCOUNTS)
     february = tx(
         ("A3", "A", dt.date(2025, 2, 3), 1, "24.00"),
         ("AS2", "A", dt.date(2025, 2, 4), -2, "-40.00"),
@@ -157,7 +138,9 @@ def test_an_open_issue_marked_to_a_receipt_the_opening_closed_goes_to_the_method
 def test_progress_reports_rows_and_batches(tmp_path: Path) -> None:
     events: list[ProgressEvent] = []
     out = tmp_path / "o"
-    close_batched(_ledger(), day(31), out, batch_rows=1, accounts=ACCOUNTS, progress=events.append)
+    close_batched(
+        components_ledger(), day(31), out, batch_rows=1, accounts=ACCOUNTS, progress=events.append
+    )
     assert events[0].stage == "plan"
     assert events[-1].stage == "write"
     assert {e.parts_total for e in events} == {3}
@@ -170,7 +153,7 @@ def test_progress_reports_rows_and_batches(tmp_path: Path) -> None:
 
 def test_in_memory_close_reports_progress() -> None:
     events: list[ProgressEvent] = []
-    invclose.close(_ledger(), day(31), accounts=ACCOUNTS, progress=events.append)
+    invclose.close(components_ledger(), day(31), accounts=ACCOUNTS, progress=events.append)
     assert [e.stage for e in events] == ["validate", "settle and cost", "assemble"]
     assert events[-1].rows_done == events[-1].rows_total == 9
 
@@ -186,12 +169,12 @@ def _nothing_written(out: Path) -> bool:
 
 def test_without_seq_it_is_refused(tmp_path: Path) -> None:
     with pytest.raises(InputValidationError, match="seq column"):
-        close_batched(_ledger().drop("seq"), day(31), tmp_path / "o", accounts=ACCOUNTS)
+        close_batched(components_ledger().drop("seq"), day(31), tmp_path / "o", accounts=ACCOUNTS)
     assert _nothing_written(tmp_path / "o")
 
 
 def test_a_txn_id_used_by_two_items_is_refused(tmp_path: Path) -> None:
-    df = _ledger().with_columns(
+    df = components_ledger().with_columns(
         txn_id=pl.when(pl.col("txn_id") == "D1").then(pl.lit("A1")).otherwise(pl.col("txn_id"))
     )
     with pytest.raises(InputValidationError, match="more than one item: A1") as err:
@@ -202,7 +185,7 @@ def test_a_txn_id_used_by_two_items_is_refused(tmp_path: Path) -> None:
 
 
 def test_failures_of_every_batch_are_reported_together(tmp_path: Path) -> None:
-    df = _ledger().with_columns(
+    df = components_ledger().with_columns(
         qty=pl.when(pl.col("txn_id").is_in(["A2", "D1"]))
         .then(pl.lit(Decimal("0"), pl.Decimal(38, 6)))
         .otherwise(pl.col("qty"))
@@ -224,9 +207,9 @@ def test_failures_of_every_batch_are_reported_together(tmp_path: Path) -> None:
 
 def test_a_failed_batched_close_leaves_an_earlier_result_as_it_was(tmp_path: Path) -> None:
     out = tmp_path / "o"
-    close_batched(_ledger(), day(31), out, accounts=ACCOUNTS)
+    close_batched(components_ledger(), day(31), out, accounts=ACCOUNTS)
     before = {p.name: p.read_bytes() for p in out.iterdir()}
-    bad = _ledger().with_columns(amount=pl.lit(None, pl.Decimal(38, 2)))
+    bad = components_ledger().with_columns(amount=pl.lit(None, pl.Decimal(38, 2)))
     with pytest.raises(InputValidationError):
         close_batched(bad, day(31), out, accounts=ACCOUNTS)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
@@ -244,14 +227,21 @@ def test_a_bad_memory_limit_is_refused_before_anything_is_written(
     tmp_path: Path, limit: str
 ) -> None:
     with pytest.raises(ConfigError, match="memory_limit must be a size such as '1GB'"):
-        close_batched(_ledger(), day(31), tmp_path / "o", memory_limit=limit, accounts=ACCOUNTS)
+        close_batched(
+            components_ledger(), day(31), tmp_path / "o", memory_limit=limit, accounts=ACCOUNTS
+        )
     assert _nothing_written(tmp_path / "o")
 
 
 def test_a_small_duckdb_memory_limit_spills_and_gives_the_same_rows(tmp_path: Path) -> None:
-    in_memory = invclose.close(_ledger(), day(31), accounts=ACCOUNTS)
+    in_memory = invclose.close(components_ledger(), day(31), accounts=ACCOUNTS)
     close_batched(
-        _ledger(), day(31), tmp_path / "o", batch_rows=1, memory_limit="64MB", accounts=ACCOUNTS
+        components_ledger(),
+        day(31),
+        tmp_path / "o",
+        batch_rows=1,
+        memory_limit="64MB",
+        accounts=ACCOUNTS,
     )
     _assert_same_rows(invclose.read_result(tmp_path / "o"), in_memory)
 
@@ -263,9 +253,11 @@ def test_rows_without_accounts_are_named_across_every_batch(tmp_path: Path) -> N
     # at the first batch's.
     purchases = ACCOUNTS.with_columns(kind=pl.lit("purchase"))
     with pytest.raises(invclose.MissingAccountError) as in_memory:
-        invclose.close(_ledger(), day(31), accounts=purchases)
+        invclose.close(components_ledger(), day(31), accounts=purchases)
     with pytest.raises(invclose.MissingAccountError) as batched:
-        close_batched(_ledger(), day(31), tmp_path / "out", batch_rows=1, accounts=purchases)
+        close_batched(
+            components_ledger(), day(31), tmp_path / "out", batch_rows=1, accounts=purchases
+        )
     for err in (in_memory.value, batched.value):
         assert err.failures is not None
         assert sorted(err.failures["txn_id"]) == ["AS", "BC", "CP", "CS"]

@@ -1,7 +1,9 @@
 """A large in-memory close runs in parts of whole items (invclose.parts) and gives the rows of
-one pass, in the same order.
+one pass, in the same order (these FIFO ledgers have no virtual rows, which a part lists
+after its own input rows).
 
-The small ledger of the batched tests, by hand (FIFO, posted costs are running averages):
+The small ledger of the batched tests (``tests.helpers.components_ledger``), by hand (FIFO,
+posted costs are running averages):
 
 * item A: receipts 2 @ 15.00 (30.00) and 1 @ 21.00; a sale of 2 posted at -34.00 settles the
   first receipt: cost 30.00, cost_delta -4.00.
@@ -32,7 +34,7 @@ from invclose.kernel.prepare import build_working
 from invclose.parts import working_parts
 from invclose.progress import ProgressEvent
 from invclose.schemas import RESULT_TABLES
-from tests.helpers import ACCOUNTS, D, day, tx
+from tests.helpers import ACCOUNTS, D, components_ledger, day, tx
 
 
 @contextmanager
@@ -45,25 +47,6 @@ def rows_per_part(rows: int) -> Iterator[None]:
         yield
     finally:
         parts.PART_ROWS, parts.SPLIT_ABOVE = before
-
-
-def _ledger() -> pl.DataFrame:
-    frame = tx(
-        ("A1", "A", 1, 2, "30.00"),
-        ("A2", "A", 2, 1, "21.00"),
-        ("AS", "A", 3, -2, "-34.00"),
-        ("B1", "B", 1, 4, "40.00"),
-        ("BC", "B", 5, -4, "-36.00"),
-        ("CP", "C", 5, 1, "50.00"),
-        ("CS", "C", 6, -1, "-50.00"),
-        ("D1", "D", 1, 1, "7.00"),
-        ("DS", "D", 2, -1, "-7.00"),
-    )
-    kinds = ["purchase", "purchase", "sale", "purchase", "consumption", "production", "sale"]
-    return frame.with_columns(
-        kind=pl.Series([*kinds, "purchase", "sale"]),
-        order_id=pl.Series([None, None, None, None, "PO1", "PO1", None, None, None]),
-    )
 
 
 def _assert_identical(mine: invclose.CloseResult, one_pass: invclose.CloseResult) -> None:
@@ -134,7 +117,7 @@ def test_stretches_pack_into_parts_by_the_block_they_start_in() -> None:
 
 
 def test_a_close_in_parts_gives_the_hand_values_and_the_rows_of_one_pass() -> None:
-    df = _ledger()
+    df = components_ledger()
     one_pass = invclose.close(df, day(31), accounts=ACCOUNTS)
     events: list[ProgressEvent] = []
     with rows_per_part(1):
@@ -169,7 +152,7 @@ def test_a_close_in_parts_gives_the_hand_values_and_the_rows_of_one_pass() -> No
 def test_vouchers_are_numbered_and_netted_over_all_parts(
     detail: str, expected: dict[str | None, str]
 ) -> None:
-    df = _ledger()
+    df = components_ledger()
     groups = pl.DataFrame({"item_id": ["A", "B", "C", "D"], "item_group": ["G1", "G2", "G1", "G2"]})
     kwargs = {"accounts": ACCOUNTS, "items": groups, "voucher_detail": detail}
     one_pass = invclose.close(df, day(31), **kwargs)  # type: ignore[arg-type]
@@ -216,7 +199,7 @@ def test_nothing_to_close_is_judged_over_the_whole_run_not_per_part() -> None:
 def test_rows_without_accounts_are_named_from_every_part() -> None:
     # No accounts anywhere: the adjusted rows of part {A} (AS) and part {B, C} (BC, CP, CS)
     # are all named in one error, as one pass names them.
-    df = _ledger()
+    df = components_ledger()
     with pytest.raises(MissingAccountError) as one_pass:
         invclose.close(df, day(31))
     with rows_per_part(1), pytest.raises(MissingAccountError) as mine:
@@ -227,7 +210,7 @@ def test_rows_without_accounts_are_named_from_every_part() -> None:
 
 
 def test_a_later_close_and_a_recalculation_in_parts_continue_from_their_opening() -> None:
-    january = invclose.close(_ledger(), day(31), accounts=ACCOUNTS)
+    january = invclose.close(components_ledger(), day(31), accounts=ACCOUNTS)
     # February, by hand: A has 1 unit left at 21.00 and buys 1 at 24.00; the sale of 2 posted
     # at -40.00 settles at 45.00 (cost_delta +5.00). D buys 2 for 16.00, nothing to adjust.
     february = tx(
