@@ -22,6 +22,7 @@ from invclose.assemble import (
     check_log,
     combined_missing_accounts,
     finish_result,
+    log_order,
     resolve_items,
 )
 from invclose.config import PERIODIC_METHODS, CloseConfig, parse_date
@@ -30,7 +31,7 @@ from invclose.hashing import content_id, group_digests, row_hashes
 from invclose.kernel.pipeline import KernelOutput, run_kernel, run_kernel_on
 from invclose.kernel.prepare import build_working
 from invclose.opening import OpeningState, load_opening, merge_opening
-from invclose.parts import joined_draft, working_parts
+from invclose.parts import joined_draft, joined_log, working_parts
 from invclose.progress import ProgressCallback, report
 from invclose.schemas import input_schema
 from invclose.validate import (
@@ -486,9 +487,17 @@ def run_check(
     """The pre-close list (:func:`check`) under ``cfg``; for a ledger's rows, with the accounts
     they were posted to (``posted_accounts``, as in :func:`run_for_ledger`)."""
     closing_date, _state, frame, run_id = _prepare_run(df, date, cfg, opening, "close")
-    output = run_kernel(frame, list(cfg.dims), closing_date, settle=True)
+    dims = list(cfg.dims)
     accounts = normalize_accounts(cfg.accounts)
-    return check_log(output, cfg, closing_date, run_id, accounts, posted_accounts)
+    # A large frame is checked a part of whole items at a time, as it would be closed.
+    parts = working_parts(build_working(frame, dims, closing_date))
+    del frame
+    logs = []
+    while parts:  # one step per part
+        output = run_kernel_on(parts.pop(0), dims, closing_date, settle=True)
+        logs.append(check_log(output, cfg, closing_date, run_id, accounts, posted_accounts))
+        del output
+    return logs[0] if len(logs) == 1 else joined_log(logs, ["level", *log_order(dims)])
 
 
 def _id_and_hashes(

@@ -3,7 +3,8 @@
 The kernel's working columns and its output hold most of a close's memory: one pass over
 1e7 rows peaks at 11.4 GB, so a frame of twice that would not close in memory on a 24 GB
 machine. Items only meet through their orders (:mod:`invclose.components`), so past
-:data:`SPLIT_ABOVE` rows :func:`invclose.close` runs the kernel and drafts the tables
+:data:`SPLIT_ABOVE` rows :func:`invclose.close` (and :func:`invclose.check`, whose
+findings are joined by :func:`joined_log`) runs the kernel and drafts the tables
 for one run of consecutive items at a time (:func:`working_parts`: slices of the rows sorted
 once), frees the kernel's columns, and joins the drafts (:func:`joined_draft`). Validation,
 the row hashes and the run's id still cover the whole frame at once.
@@ -48,6 +49,7 @@ __all__ = [
     "RUN_WARNINGS",
     "SPLIT_ABOVE",
     "joined_draft",
+    "joined_log",
     "warned_by_every_part",
     "working_parts",
 ]
@@ -152,11 +154,7 @@ def joined_draft(drafts: Sequence[Draft], cfg: CloseConfig, state: OpeningState 
     tables["cost_flow"] = _stacked(runs)
     sections = tuple(sum(d.flow_sections[run] for d in drafts) for run in range(3))
     tables["vouchers"] = _joined_vouchers(drafts, cfg)
-    common = warned_by_every_part([d.tables["log"] for d in drafts])
-    run_wide = pl.col("code").is_in(RUN_WARNINGS)
-    logs = [d.tables["log"].filter(~run_wide) for d in drafts]
-    logs.append(drafts[0].tables["log"].filter(pl.col("code").is_in(sorted(common))))
-    tables["log"] = _stacked(logs).sort(log_order(dims), nulls_last=True, maintain_order=True)
+    tables["log"] = joined_log([d.tables["log"] for d in drafts], log_order(dims))
     tables["closed_items"] = closed_items_draft(
         _stacked([d.tables["closed_items"] for d in drafts]), state
     )
@@ -165,6 +163,16 @@ def joined_draft(drafts: Sequence[Draft], cfg: CloseConfig, state: OpeningState 
         tables=tables,
         flow_sections=(sections[0], sections[1], sections[2]),
     )
+
+
+def joined_log(logs: Sequence[pl.DataFrame], order: Sequence[str]) -> pl.DataFrame:
+    """The parts' ``logs`` as one, sorted by ``order`` (nulls last): a run-wide warning
+    (:data:`RUN_WARNINGS`) only when every part gives it, and then once."""
+    common = warned_by_every_part(logs)
+    run_wide = pl.col("code").is_in(RUN_WARNINGS)
+    kept = [log.filter(~run_wide) for log in logs]
+    kept.append(logs[0].filter(pl.col("code").is_in(sorted(common))))
+    return _stacked(kept).sort(list(order), nulls_last=True, maintain_order=True)
 
 
 def _stacked(frames: Sequence[pl.DataFrame]) -> pl.DataFrame:

@@ -6,7 +6,7 @@ its own part where the items allow, to the whole frame) so that the cut happens 
 strategies' frames. Every table must equal one pass's: same rows and ``close_id``, and the
 same order unless the run has virtual rows (a part's come after its own input rows, one
 pass's after all of them); under every voucher detail, for a close, a later close from an
-opening and a recalculation.
+opening and a recalculation; and the pre-close check lists the same findings in the same order.
 """
 
 from __future__ import annotations
@@ -99,6 +99,13 @@ def test_ordinal_frames_closed_in_parts_give_the_same_tables(
     }
     _same_tables(lambda: invclose.close(df, closing_date, **keywords), part_rows)
     _same_tables(lambda: invclose.recalculate(df, closing_date, **keywords), part_rows)
+    checked = invclose.check(df, closing_date, **keywords)
+    before = parts.PART_ROWS, parts.SPLIT_ABOVE
+    parts.PART_ROWS = parts.SPLIT_ABOVE = part_rows
+    try:
+        assert invclose.check(df, closing_date, **keywords).equals(checked)
+    finally:
+        parts.PART_ROWS, parts.SPLIT_ABOVE = before
 
 
 @IN_PARTS

@@ -231,3 +231,22 @@ def test_a_later_close_and_a_recalculation_in_parts_continue_from_their_opening(
         recalculated,
         invclose.recalculate(february, feb_end, accounts=ACCOUNTS, opening=january),
     )
+
+
+def test_the_pre_close_check_in_parts_lists_what_one_pass_lists() -> None:
+    # No accounts: the check names AS (part {A}) and BC, CP, CS (part {B, C}) as errors
+    # missing_account, once each, as one pass does.
+    df = components_ledger()
+    one_pass = invclose.check(df, day(31))
+    with rows_per_part(1):
+        mine = invclose.check(df, day(31))
+    missing = mine.filter(pl.col("code") == "missing_account")
+    assert sorted(missing["txn_id"]) == ["AS", "BC", "CP", "CS"]
+    assert set(missing["level"]) == {"error"}
+    assert mine.equals(one_pass)
+    # Everything after the closing date, in two parts: nothing_to_close once.
+    later = df.with_columns(date=pl.lit(dt.date(2025, 2, 3)))
+    with rows_per_part(1):
+        warned = invclose.check(later, day(31), accounts=ACCOUNTS)
+    assert warned.filter(pl.col("code") == "nothing_to_close").height == 1
+    assert warned.equals(invclose.check(later, day(31), accounts=ACCOUNTS))
