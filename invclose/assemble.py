@@ -21,6 +21,7 @@ from invclose.kernel.accounts import fill_accounts
 from invclose.kernel.money import from_cents, from_micro, mul_div_round, to_cents, to_micro
 from invclose.kernel.pipeline import KernelOutput
 from invclose.kernel.prepare import rows_at, sort_order
+from invclose.kernel.virtual import CLOSING_PREFIX
 from invclose.kernel.vouchers import voucher_ids, voucher_lines
 from invclose.opening import OpeningState
 from invclose.result import CloseResult
@@ -718,10 +719,13 @@ def _cost_flow(
         .sort(["issue_pos", "receipt_pos"])
         .select("from_txn_id", "to_txn_id", "qty", "amount", "kind")
     )
-    # A closing pair is an issue and the receipt right after it (pos + 1).
+    # A closing pair is an issue and the receipt right after it (pos + 1). Only the averaging
+    # walk's pairs: a negative on-hand row of a perpetual item is virtual too, and pairs with
+    # nothing (the row after it is another group's on-hand row, or none).
+    in_pair = pl.col("txn_id").str.starts_with(f"{CLOSING_PREFIX}:")
     closing_issues = (
         rows.select("pos", "txn_id", "q_abs", "w_abs")
-        .filter(rows.select(pl.col("is_virtual_new") & ~pl.col("is_receipt")).to_series())
+        .filter(rows.select(pl.col("is_virtual_new") & ~pl.col("is_receipt") & in_pair).to_series())
         .sort("pos")
     )
     closing = (

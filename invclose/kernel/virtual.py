@@ -46,6 +46,11 @@ def dims_text(dims: Sequence[str]) -> pl.Expr:
     return pl.concat_str([_dim_text(d) for d in dims], separator="|")
 
 
+#: Prefix of the ids of a weighted-average closing pair's rows (``~wac:<date>:<item>:...``);
+#: on-hand rows of perpetual items are ``~onhand:...`` and pair with nothing.
+CLOSING_PREFIX = "~wac"
+
+
 def virtual_id(prefix: str, dims: list[str], suffix: str | None = None) -> pl.Expr:
     """The id of a virtual row from its ``date``, ``item_id`` and dimension columns."""
     parts = [
@@ -76,8 +81,8 @@ def closing_rows(virtual: pl.DataFrame, working: pl.DataFrame, dims: list[str]) 
     )
     rows = rows.with_columns(
         txn_id=pl.when(pl.col("is_receipt"))
-        .then(virtual_id("~wac", dims, "receipt"))
-        .otherwise(virtual_id("~wac", dims, "issue")),
+        .then(virtual_id(CLOSING_PREFIX, dims, "receipt"))
+        .otherwise(virtual_id(CLOSING_PREFIX, dims, "issue")),
         qty=from_micro(pl.col("q0")),
         amount=from_cents(pl.col("v0")),
         carried0=pl.col("v0"),

@@ -250,3 +250,22 @@ def test_the_pre_close_check_in_parts_lists_what_one_pass_lists() -> None:
         warned = invclose.check(later, day(31), accounts=ACCOUNTS)
     assert warned.filter(pl.col("code") == "nothing_to_close").height == 1
     assert warned.equals(invclose.check(later, day(31), accounts=ACCOUNTS))
+
+
+def test_a_negative_on_hand_row_pairs_with_nothing_in_the_lineage() -> None:
+    # Two moving-average items: A buys 1 for 10.00 and sells 3 (-30.00), so it ends at -2
+    # on hand; B buys 2 for 20.00. The close writes one on-hand row per item (A's an issue of
+    # -2, B's a receipt of 2), both virtual. Only the averaging walk's closing pairs are an
+    # issue and the receipt after it: A's on-hand row took B's as its pair, a transfer of
+    # 2 units for 20.00 between two items (and a close in parts lost it at the cut).
+    df = tx(
+        ("A1", "A", 2, 1, "10.00"), ("A2", "A", 3, -3, "-30.00"), ("B1", "B", 2, 2, "20.00")
+    ).with_columns(kind=pl.Series(["purchase", "sale", "purchase"]))
+    items = pl.DataFrame({"item_id": ["A", "B"], "method": ["moving_average"] * 2})
+    one_pass = invclose.close(df, day(31), items=items, accounts=ACCOUNTS)
+    assert one_pass.cost_flow.filter(pl.col("kind") == "transfer").is_empty()
+    onhand = one_pass.open_items.filter(pl.col("is_virtual")).sort("item_id")
+    assert onhand.select("item_id", "open_qty").rows() == [("A", D("-2")), ("B", D("2"))]
+    with rows_per_part(1):
+        mine = invclose.close(df, day(31), items=items, accounts=ACCOUNTS)
+    assert mine.cost_flow.equals(one_pass.cost_flow)
