@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
 
@@ -125,3 +127,28 @@ def components_ledger() -> pl.DataFrame:
         kind=pl.Series([*kinds, "purchase", "sale"]),
         order_id=pl.Series([None, None, None, None, "PO1", "PO1", None, None, None]),
     )
+
+
+def components_february() -> pl.DataFrame:
+    """February after :func:`components_ledger`'s January, by hand: A has 1 unit left at
+    21.00 and buys 1 at 24.00; the sale of 2 posted at -40.00 settles at 45.00 (cost_delta
+    +5.00). D buys 2 for 16.00, nothing to adjust."""
+    return tx(
+        ("A3", "A", dt.date(2025, 2, 3), 1, "24.00"),
+        ("AS2", "A", dt.date(2025, 2, 4), -2, "-40.00"),
+        ("D2", "D", dt.date(2025, 2, 3), 2, "16.00"),
+    ).with_columns(kind=pl.Series(["purchase", "sale", "purchase"]))
+
+
+@contextmanager
+def rows_per_part(rows: int) -> Iterator[None]:
+    """Close any frame of more than ``rows`` rows in parts of about ``rows`` rows
+    (:mod:`invclose.parts`; the defaults cut only frames past 2**24 rows)."""
+    from invclose import parts
+
+    before = parts.PART_ROWS, parts.SPLIT_ABOVE
+    parts.PART_ROWS = parts.SPLIT_ABOVE = rows
+    try:
+        yield
+    finally:
+        parts.PART_ROWS, parts.SPLIT_ABOVE = before

@@ -20,10 +20,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import invclose
-from invclose import parts
 from invclose.schemas import RESULT_TABLES
 from invclose.testing.strategies import close_inputs, dimension_columns, two_close_inputs
-from tests.helpers import ACCOUNTS
+from tests.helpers import ACCOUNTS, rows_per_part
 from tests.property.test_batched_vs_in_memory import several_networks
 
 pytestmark = pytest.mark.property
@@ -36,12 +35,8 @@ DETAILS = st.sampled_from(["transaction", "item", "item_group", "total"])
 
 def _same_tables(run: Callable[[], Any], part_rows: int) -> None:
     one_pass = run()
-    before = parts.PART_ROWS, parts.SPLIT_ABOVE
-    parts.PART_ROWS = parts.SPLIT_ABOVE = part_rows
-    try:
+    with rows_per_part(part_rows):
         mine = run()
-    finally:
-        parts.PART_ROWS, parts.SPLIT_ABOVE = before
     assert mine.close_id == one_pass.close_id
     assert (mine.lock_date, mine.run_kind) == (one_pass.lock_date, one_pass.run_kind)
     # A recalculation closes nothing: its closing pairs show in settlements and cost_flow only.
@@ -110,12 +105,8 @@ def test_ordinal_frames_closed_in_parts_give_the_same_tables(
     _same_tables(lambda: invclose.close(df, closing_date, **keywords), part_rows)
     _same_tables(lambda: invclose.recalculate(df, closing_date, **keywords), part_rows)
     checked = invclose.check(df, closing_date, **keywords)
-    before = parts.PART_ROWS, parts.SPLIT_ABOVE
-    parts.PART_ROWS = parts.SPLIT_ABOVE = part_rows
-    try:
+    with rows_per_part(part_rows):
         assert invclose.check(df, closing_date, **keywords).equals(checked)
-    finally:
-        parts.PART_ROWS, parts.SPLIT_ABOVE = before
 
 
 @IN_PARTS

@@ -27,7 +27,7 @@ from invclose.batched import close_batched
 from invclose.errors import ConfigError, InputValidationError
 from invclose.progress import ProgressEvent
 from invclose.schemas import RESULT_TABLES
-from tests.helpers import ACCOUNTS, D, components_ledger, day, tx
+from tests.helpers import ACCOUNTS, D, components_february, components_ledger, day, tx
 
 
 def _sorted(frame: pl.DataFrame) -> pl.DataFrame:
@@ -90,11 +90,7 @@ def test_vouchers_are_numbered_and_netted_over_all_batches(tmp_path: Path, detai
 
 def test_a_later_close_continues_from_an_opening_in_batches(tmp_path: Path) -> None:
     january = invclose.close(components_ledger(), day(31), accounts=ACCOUNTS)
-    february = tx(
-        ("A3", "A", dt.date(2025, 2, 3), 1, "24.00"),
-        ("AS2", "A", dt.date(2025, 2, 4), -2, "-40.00"),
-        ("D2", "D", dt.date(2025, 2, 3), 2, "16.00"),
-    ).with_columns(kind=pl.Series(["purchase", "sale", "purchase"]))
+    february = components_february()
     feb_end = dt.date(2025, 2, 28)
     close_batched(
         february, feb_end, tmp_path / "feb", batch_rows=1, accounts=ACCOUNTS, opening=january

@@ -19,34 +19,27 @@ B and C together).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import numpy as np
 import polars as pl
 import pytest
 
 import invclose
-from invclose import parts
 from invclose.components import contiguous_parts
 from invclose.errors import MissingAccountError
 from invclose.kernel.prepare import build_working
 from invclose.parts import working_parts
 from invclose.progress import ProgressEvent
 from invclose.schemas import RESULT_TABLES
-from tests.helpers import ACCOUNTS, D, components_ledger, day, tx
-
-
-@contextmanager
-def rows_per_part(rows: int) -> Iterator[None]:
-    """Close any frame of more than ``rows`` rows in parts of about ``rows`` rows (the
-    defaults cut only frames past 2**24 rows)."""
-    before = parts.PART_ROWS, parts.SPLIT_ABOVE
-    parts.PART_ROWS = parts.SPLIT_ABOVE = rows
-    try:
-        yield
-    finally:
-        parts.PART_ROWS, parts.SPLIT_ABOVE = before
+from tests.helpers import (
+    ACCOUNTS,
+    D,
+    components_february,
+    components_ledger,
+    day,
+    rows_per_part,
+    tx,
+)
 
 
 def _assert_identical(mine: invclose.CloseResult, one_pass: invclose.CloseResult) -> None:
@@ -211,13 +204,8 @@ def test_rows_without_accounts_are_named_from_every_part() -> None:
 
 def test_a_later_close_and_a_recalculation_in_parts_continue_from_their_opening() -> None:
     january = invclose.close(components_ledger(), day(31), accounts=ACCOUNTS)
-    # February, by hand: A has 1 unit left at 21.00 and buys 1 at 24.00; the sale of 2 posted
-    # at -40.00 settles at 45.00 (cost_delta +5.00). D buys 2 for 16.00, nothing to adjust.
-    february = tx(
-        ("A3", "A", dt.date(2025, 2, 3), 1, "24.00"),
-        ("AS2", "A", dt.date(2025, 2, 4), -2, "-40.00"),
-        ("D2", "D", dt.date(2025, 2, 3), 2, "16.00"),
-    ).with_columns(kind=pl.Series(["purchase", "sale", "purchase"]))
+    # February, by hand: AS2 settles 21.00 + 24.00 = 45.00 for -40.00 posted: +5.00.
+    february = components_february()
     feb_end = dt.date(2025, 2, 28)
     one_pass = invclose.close(february, feb_end, accounts=ACCOUNTS, opening=january)
     with rows_per_part(1):
