@@ -703,7 +703,30 @@ def check(
     return run_check(df, date, cfg, opening)
 
 
-_COMPARE_SEPARATOR = "\x1f"
+def _compared_figures(output: KernelOutput) -> pl.DataFrame:
+    """Per item of one method's run (or part): ``issued`` and ``cost`` of its financial
+    issues, ``qty`` and ``value`` on hand after it (kernel units)."""
+    issues = output.rows.filter(
+        pl.col("in_scope")
+        & pl.col("fin")
+        & ~pl.col("is_receipt")
+        & ~pl.col("is_virtual_new")
+        & ~pl.col("txn_id").str.starts_with("~")
+        & ~((pl.col("kind") == "transfer") & pl.col("order_id").is_not_null())
+    )
+    # What this run issues: a row's open part at the start (the whole row, unless an opening
+    # closed part of it), at its value after the run.
+    cogs = issues.group_by("item_id").agg(
+        issued=(-pl.col("q0")).sum(), cost=(-(pl.col("v0") + pl.col("adjustment"))).sum()
+    )
+    ending = output.balances.group_by("item_id").agg(
+        qty=pl.col("qty").sum(), value=pl.col("value").sum()
+    )
+    return (
+        cogs.join(ending, on="item_id", how="full", coalesce=True)
+        .with_columns(pl.col("issued", "cost", "qty", "value").fill_null(0))
+        .select("item_id", "issued", "cost", "qty", "value")
+    )
 
 
 def compare(
@@ -718,9 +741,10 @@ def compare(
 ) -> pl.DataFrame:
     """The same data closed under several methods, side by side (a what-if for controllers).
 
-    All methods run in **one** kernel pass: the rows are repeated once per method, each copy
-    keyed by (item, method), so the groups stay independent. Nothing is posted, so no
-    accounts are needed.
+    Each method closes every item in its own kernel run (in parts of whole items past
+    :data:`invclose.parts.SPLIT_ABOVE` rows, as :func:`close` does), so its orders feed only
+    its own copy of the items and a large frame is never repeated once per method in memory.
+    Nothing is posted, so no accounts are needed.
 
     Parameters
     ----------
@@ -764,51 +788,28 @@ def compare(
         dict.fromkeys(parse_method(m).value for m in (methods or sorted(PERIODIC_METHODS)))
     )
     cfg = _config(config, dimensions=dimensions, include_physical_value=include_physical_value)
-    closing_date, _state, frame, _run = _prepare_run(df, date, cfg, opening, "close")
-    sep = _COMPARE_SEPARATOR
-    copies = pl.concat(
-        [
-            frame.with_columns(
-                method=pl.lit(m),
-                item_id=pl.col("item_id") + pl.lit(sep + m),
-                txn_id=pl.col("txn_id") + pl.lit(sep + m),
-                marked_to=pl.col("marked_to") + pl.lit(sep + m),
-            )
-            for m in wanted
-        ]
-    )
-    output = run_kernel(copies, list(cfg.dims), closing_date, settle=True)
-    split = [
-        pl.col("item_id").str.split(sep).list.get(0).alias("item_id"),
-        pl.col("item_id").str.split(sep).list.get(1).alias("method"),
-    ]
-    issues = output.rows.filter(
-        pl.col("in_scope")
-        & pl.col("fin")
-        & ~pl.col("is_receipt")
-        & ~pl.col("is_virtual_new")
-        & ~pl.col("txn_id").str.starts_with("~")
-        & ~((pl.col("kind") == "transfer") & pl.col("order_id").is_not_null())
-    )
-    cogs = (
-        issues.with_columns(split)
-        .group_by("item_id", "method")
-        # What this run issues: a row's open part at the start (the whole row, unless an
-        # opening closed part of it), at its value after the run.
-        .agg(issued=(-pl.col("q0")).sum(), cost=(-(pl.col("v0") + pl.col("adjustment"))).sum())
-    )
-    ending = (
-        output.balances.with_columns(split)
-        .group_by("item_id", "method")
-        .agg(qty=pl.col("qty").sum(), value=pl.col("value").sum())
-    )
-    items = pl.concat(
-        [cogs.select("item_id", "method"), ending.select("item_id", "method")]
-    ).unique()
+    closing_date = parse_date(date)
+    state = load_opening(opening, cfg.dims)
+    _check_dates(closing_date, state, "close")
+    # No run id here: nothing is kept, so the rows need no hashes.
+    frame = prepare_frame(df, cfg, state, closing_date, hash_rows=False)
+    dims = list(cfg.dims)
+    figures = []
+    for method in wanted:
+        # One method at a time: rows repeated once per method in one run met across their
+        # copies through the orders (a production order fed every method's output with the
+        # components of all of them), and would hold the frame once per method.
+        parts = working_parts(
+            build_working(frame.with_columns(method=pl.lit(method)), dims, closing_date)
+        )
+        while parts:  # one step per part
+            output = run_kernel_on(parts.pop(0), dims, closing_date, settle=True)
+            figures.append(_compared_figures(output).with_columns(method=pl.lit(method)))
+            del output
     table = (
-        items.join(cogs, on=["item_id", "method"], how="left")
-        .join(ending, on=["item_id", "method"], how="left")
-        .with_columns(pl.col("issued", "cost", "qty", "value").fill_null(0))
+        pl.concat(figures, how="vertical_relaxed")
+        .group_by("item_id", "method")
+        .agg(pl.col("issued", "cost", "qty", "value").sum())
     )
     order = {m: k for k, m in enumerate(wanted)}
     return table.select(

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import polars as pl
 import pytest
 
 import invclose
-from tests.helpers import D
+from tests.helpers import D, rows_per_part
 
 SAMPLE = Path(__file__).resolve().parents[2] / "sample_data"
 
@@ -88,3 +89,53 @@ def test_compare_from_an_opening_counts_the_open_part_of_a_carried_issue() -> No
             ("fifo", D(15), D("17.00")),
             ("lifo", D(15), D("17.00")),
         ]
+
+
+def _produced() -> pl.DataFrame:
+    """Component C bought at 10.00 then 30.00; order PO1 consumes one C and outputs one P,
+    which is sold."""
+    day = [dt.date(2025, 1, d) for d in (1, 2, 3, 3, 4)]
+    return pl.DataFrame(
+        {
+            "txn_id": ["r1", "r2", "c1", "o1", "s1"],
+            "item_id": ["C", "C", "C", "P", "P"],
+            "date": day,
+            "seq": [1, 2, 3, 4, 5],
+            "qty": [D("1"), D("1"), D("-1"), D("1"), D("-1")],
+            "amount": [D("10.00"), D("30.00"), D("-20.00"), D("20.00"), D("-20.00")],
+            "kind": ["purchase", "purchase", "consumption", "production", "sale"],
+            "order_id": [None, None, "PO1", "PO1", None],
+        }
+    )
+
+
+def test_each_method_costs_its_own_production_orders() -> None:
+    # fifo: c1 takes r1 (10.00), so o1 costs 10.00 and its sale s1 10.00; C keeps r2 (30.00).
+    # lifo: c1 takes r2 (30.00), so P's sale costs 30.00; C keeps r1 (10.00).
+    # Both methods in one run used to share PO1: each output took half of both components,
+    # and P cost 20.00 under both.
+    table = invclose.compare(_produced(), "2025-01-31", methods=["fifo", "lifo"])
+    assert table.select("item_id", "method", "cost_of_goods", "ending_value").rows() == [
+        ("C", "fifo", D("10.00"), D("30.00")),
+        ("C", "lifo", D("30.00"), D("10.00")),
+        ("P", "fifo", D("10.00"), D("0.00")),
+        ("P", "lifo", D("30.00"), D("0.00")),
+    ]
+
+
+def test_compare_in_parts_gives_the_figures_of_one_pass() -> None:
+    # The sample's items cut into parts of a few rows each (C and P share an order, so they
+    # stay in one part): every figure equal to one pass's, PAINT's as hand-calculated above.
+    tx = invclose.read_transactions(SAMPLE / "transactions.parquet", dimensions=["site"])
+    whole = invclose.compare(tx, "2025-01-31", dimensions=["site"])
+    with rows_per_part(4):
+        cut = invclose.compare(tx, "2025-01-31", dimensions=["site"])
+    assert cut.equals(whole)
+    paint = cut.filter(pl.col("item_id") == "PAINT")
+    assert paint["cost_of_goods"].to_list() == [
+        D("108.50"),
+        D("119.00"),
+        D("116.00"),
+        D("113.75"),
+        D("112.00"),
+    ]
