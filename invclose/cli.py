@@ -37,6 +37,7 @@ from invclose.io import read_one_file
 from invclose.progress import rich_progress
 from invclose.result import cost_delta_split
 from invclose.store.duckdb import register_result
+from invclose.views import query_result
 
 app = typer.Typer(
     add_completion=False,
@@ -390,10 +391,9 @@ def sql_cmd(
         # a result larger than memory can be queried.
         register_result(con, result_dir)
         try:
-            relation = con.sql(query)
-            frame = relation.pl() if relation is not None else pl.DataFrame()
-        except Exception as exc:  # duckdb raises many types; a bad query is bad input
-            _fail(f"query failed: {exc}")
+            frame = query_result(con, query)
+        except InvcloseError as exc:  # a bad query is bad input
+            _fail(str(exc))
             return
     finally:
         con.close()

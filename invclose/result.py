@@ -194,20 +194,18 @@ class CloseResult:
     def sql(self, query: str) -> pl.DataFrame:
         """Run a SQL query over the result's views on a private in-memory DuckDB connection.
 
+        The tables, the auditor views and the ``lineage(txn_id)`` macro are there; the views
+        that need more than the result (``all_adjustments``, ``transactions``,
+        ``inventory_value``) come with :func:`invclose.views.register_views`.
+
         >>> result.sql("select account, balance from gl_by_account")  # doctest: +SKIP
         """
+        from invclose.views import query_result
+
         con = duckdb.connect()
         try:
             register_result(con, self.tables())
-            try:
-                relation = con.sql(query)
-            except duckdb.Error as exc:
-                msg = f"SQL query failed: {exc}"
-                raise InvcloseError(msg) from exc
-            if relation is None:  # a statement without a result set
-                return pl.DataFrame()
-            out: pl.DataFrame | pl.LazyFrame = relation.pl()
-            return out if isinstance(out, pl.DataFrame) else out.collect()
+            return query_result(con, query)
         finally:
             con.close()
 

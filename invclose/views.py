@@ -145,6 +145,53 @@ ORDER BY depth, txn_id
 """
 
 
+#: Views and macros :func:`register_views` alone creates, with what they need beyond a result.
+NEEDS_REGISTER_VIEWS = {
+    "all_adjustments": "the adjustments of earlier closes (earlier=)",
+    "transactions": "the transactions (transactions=)",
+    "inventory_value": "the transactions (transactions=)",
+}
+
+
+def query_result(con: duckdb.DuckDBPyConnection, query: str) -> pl.DataFrame:
+    """Run ``query`` on ``con``, which holds a result's views (``register_result``), with the
+    ``lineage`` macro added (it reads only ``cost_flow``).
+
+    A query naming a view that only :func:`register_views` creates fails with an
+    :class:`~invclose.errors.InvcloseError` that says so; any other failing query with
+    DuckDB's message.
+
+    >>> con = duckdb.connect()
+    >>> _ = con.execute("create table cost_flow (from_txn_id varchar, to_txn_id varchar)")
+    >>> query_result(con, "select count(*) as n from lineage('S-1')").item()
+    1
+    >>> query_result(con, "select * from inventory_value('2025-01-31')")
+    Traceback (most recent call last):
+    ...
+    invclose.errors.InvcloseError: SQL query failed: ... inventory_value(as_of) needs the ...
+    """
+    con.execute(LINEAGE_SQL)
+    try:
+        relation = con.sql(query)
+    except duckdb.Error as exc:
+        text = str(exc)
+        msg = f"SQL query failed: {text}"
+        if "does not exist" in text:
+            for name, need in NEEDS_REGISTER_VIEWS.items():
+                if f"name {name} does not exist" in text:
+                    shown = "inventory_value(as_of)" if name == "inventory_value" else name
+                    arg = "earlier=[...]" if name == "all_adjustments" else "transactions=..."
+                    msg += (
+                        f"; {shown} needs {need}: register the result with "
+                        f"invclose.views.register_views(con, result, {arg}) and query con"
+                    )
+        raise InvcloseError(msg) from exc
+    if relation is None:  # a statement without a result set
+        return pl.DataFrame()
+    out: pl.DataFrame | pl.LazyFrame = relation.pl()
+    return out if isinstance(out, pl.DataFrame) else out.collect()
+
+
 @dataclass(frozen=True)
 class ViewDoc:
     """One view or table macro: what a row is, what it is for, and one example query."""

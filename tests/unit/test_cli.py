@@ -227,6 +227,18 @@ def test_sql_with_a_bad_query_exits_2(tmp_path: Path) -> None:
     proc = run("sql", str(out), "select nonsense from nowhere")
     assert proc.returncode == 2
     assert "query failed" in proc.stderr
+    proc = run("sql", str(out), "select * from inventory_value('2025-01-15')")
+    assert proc.returncode == 2
+    assert "register_views" in proc.stderr.replace("\n", " ")
+
+
+def test_sql_walks_the_lineage_of_a_written_close(tmp_path: Path) -> None:
+    # The sample's S-001 (BOLT S1) is costed FIFO from P-001 and P-002.
+    out = tmp_path / "jan"
+    assert run("demo", "--out", str(out)).returncode == 0
+    proc = run("sql", str(out), "select txn_id, depth from lineage('S-001')", "--csv")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ["txn_id,depth", "S-001,0", "P-001,1", "P-002,1"]
 
 
 def test_compare_prints_cost_of_goods_per_method() -> None:

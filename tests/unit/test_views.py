@@ -329,3 +329,30 @@ def test_lineage_walks_a_long_chain_of_transfers_to_its_end() -> None:
     assert walk[0] == ("SALE", 0)
     assert walk[-1] == ("P1", 121)
     assert sorted(t for t, _ in walk) == sorted(t for t, *_ in rows)
+
+
+def test_a_results_own_sql_walks_the_lineage(sample: invclose.CloseResult) -> None:
+    # S-001 (BOLT S1, 120 sold) is costed FIFO from P-001 and P-002 (sample_data/README.md):
+    # the macro needs only cost_flow, so result.sql has it too.
+    walk = sample.sql("select txn_id, depth from lineage('S-001')")
+    assert walk.rows() == [("S-001", 0), ("P-001", 1), ("P-002", 1)]
+
+
+@pytest.mark.parametrize(
+    ("query", "needs"),
+    [
+        (
+            "select * from inventory_value('2025-01-15')",
+            "inventory_value(as_of) needs the transactions",
+        ),
+        ("select count(*) from transactions", "transactions needs the transactions"),
+        ("select * from all_adjustments", "all_adjustments needs the adjustments of earlier"),
+    ],
+)
+def test_a_view_only_register_views_makes_is_named_with_the_fix(
+    sample: invclose.CloseResult, query: str, needs: str
+) -> None:
+    with pytest.raises(InvcloseError, match="SQL query failed") as caught:
+        sample.sql(query)
+    assert needs in str(caught.value)
+    assert "invclose.views.register_views(con, result" in str(caught.value)
