@@ -365,6 +365,8 @@ class _Prepared:
     frame: pl.DataFrame
     failures: list[pl.LazyFrame]
     failed_columns: set[str]
+    #: "; the table has columns that are not read: ... (a misspelling?)", or "" when none.
+    unread_note: str = ""
 
 
 def _empty_failures(key: str) -> pl.DataFrame:
@@ -506,7 +508,7 @@ def _prepare(
             .pipe(_row_failures, key, pl.lit(True), name, rc.check, pl.col("__value"), rc.hint)
         )
     frame = computed.select(pl.col(_ROW), pl.col(_KEY), *schema)
-    return _Prepared(frame, failures, failed)
+    return _Prepared(frame, failures, failed, unread_note)
 
 
 # --------------------------------------------------------------------------- pandera checks
@@ -1230,7 +1232,10 @@ def normalize_accounts(accounts: object | None) -> pl.DataFrame | None:
             "kind",
             "accounts_duplicate",
             pl.col(_KEY),
-            "each (kind, item_group) pair may appear once in the mapping; merge the rows",
+            # A misspelt item_group column is not read, so rows of one kind for different
+            # groups look the same: name the columns left unread.
+            "each (kind, item_group) pair may appear once in the mapping; merge the rows"
+            + prepared.unread_note,
         ),
     ]
     failures = _finish_failures(parts, prepared.failed_columns, "key", list(schema))

@@ -765,6 +765,26 @@ def test_accounts_missing_column_and_duplicate_keys() -> None:
     assert "(key 'sale|*'), column 'kind' [accounts_duplicate]" in str(info.value)
 
 
+def test_a_misspelt_item_group_column_is_named_beside_the_duplicates() -> None:
+    # "group" is not read, so the two sale rows (meant for groups G1 and G2) both match every
+    # group: the duplicate's fix names the unread column instead of only "merge the rows".
+    misspelt = pl.DataFrame(
+        {
+            "kind": ["sale", "sale"],
+            "group": ["G1", "G2"],
+            "inventory_account": ["1400", "1401"],
+            "offset_account": ["5000", "5001"],
+        }
+    )
+    with pytest.raises(InputValidationError) as info:
+        normalize_accounts(misspelt)
+    text = str(info.value)
+    assert "[accounts_duplicate]" in text
+    assert "merge the rows; the table has columns that are not read: 'group' (a misspelling?)" in (
+        text.replace("\n", " ")
+    )
+
+
 def test_repeated_ids_are_exact_even_when_every_hash_collides(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
