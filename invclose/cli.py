@@ -30,6 +30,7 @@ from invclose.console import (
     err_console,
     error_line,
     findings_table,
+    print_frame,
     widest,
 )
 from invclose.errors import InvcloseError
@@ -405,8 +406,7 @@ def sql_cmd(
         return
     # Whole texts (a log message's reason is at its end); rows up to a screenful, and then
     # said so plainly rather than by a row of dots in the middle.
-    with pl.Config(tbl_rows=_SQL_ROWS, tbl_cols=30, fmt_str_lengths=1000, tbl_width_chars=160):
-        console.print(str(frame.head(_SQL_ROWS)), highlight=False, soft_wrap=True)
+    print_frame(frame.head(_SQL_ROWS), rows=_SQL_ROWS, columns=30)
     if frame.height > _SQL_ROWS:
         console.print(
             f"showing the first {_SQL_ROWS} of {frame.height:,} rows: --csv or --json prints "

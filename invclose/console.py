@@ -32,6 +32,25 @@ StrictOpt = Annotated[
 console = Console(markup=False)
 err_console = Console(stderr=True, markup=False)
 
+#: Polars' widest table (its width is a 16-bit number): a table is never made to fit a
+#: width by wrapping inside its cells.
+_WIDEST_TABLE = 65_535
+
+
+def print_frame(frame: pl.DataFrame, *, rows: int = -1, columns: int = -1) -> None:
+    """Print ``frame`` as Polars draws it, every text and number whole.
+
+    Polars fits a table to its width by wrapping cells, which split a number such as
+    ``-102.45`` over two lines; here no cell is wrapped and a line wider than the terminal
+    is left for the terminal to wrap (``soft_wrap``), not cut. ``rows`` / ``columns``: at
+    most that many shown (-1: all).
+    """
+    with pl.Config(
+        tbl_rows=rows, tbl_cols=columns, fmt_str_lengths=1000, tbl_width_chars=_WIDEST_TABLE
+    ):
+        text = str(frame)
+    console.print(text, highlight=False, soft_wrap=True)
+
 
 def error_line(message: str) -> Text:
     """``message`` after a bold red ``error:``, its own text never read as markup.

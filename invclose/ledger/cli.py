@@ -30,6 +30,7 @@ from invclose.console import (
     err_console,
     error_line,
     findings_table,
+    print_frame,
 )
 from invclose.errors import InvcloseError
 from invclose.io import first_paragraph, read_one_file
@@ -93,8 +94,7 @@ def _read(path: Path) -> pl.DataFrame:
 
 def _show(frame: pl.DataFrame) -> None:
     # Whole texts: a log message's reason is at its end.
-    with pl.Config(tbl_rows=-1, tbl_cols=-1, tbl_width_chars=200, fmt_str_lengths=1000):
-        console.print(str(frame), highlight=False, soft_wrap=True)
+    print_frame(frame)
 
 
 def _say(text: str) -> None:

@@ -460,6 +460,24 @@ def test_sql_prints_a_wide_table_unwrapped(tmp_path: Path, width: Callable[[int]
     assert any(("x" * 40) in line and ("y" * 40) in line for line in result.stdout.splitlines())
 
 
+def test_sql_never_splits_a_number_over_two_lines(
+    tmp_path: Path, width: Callable[[int], None]
+) -> None:
+    # Fourteen money columns of -102.45 are wider than a 60-column terminal: Polars fitted
+    # the table to 160 characters by wrapping inside cells ("-102.4" over "5").
+    out = tmp_path / "jan"
+    assert cli("demo", "--out", out).exit_code == 0
+    width(60)
+    columns = ", ".join(f"-102.45::decimal(38, 2) as money_column_{k}" for k in range(14))
+    result = cli("sql", out, f"select {columns}")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    row = [line for line in lines if "-102.4" in line]
+    assert len(row) == 1
+    assert row[0].count("-102.45") == 14
+    assert any("money_column_13" in line for line in lines)
+
+
 def test_sql_says_when_it_shows_only_some_rows_and_keeps_whole_texts(
     tmp_path: Path, width: Callable[[int], None]
 ) -> None:
