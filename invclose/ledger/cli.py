@@ -295,14 +295,51 @@ def recalculate_cmd(
         _say(result.summary())
 
 
+def _reversed(books: Ledger, runs: list[int]) -> dict[str, Any]:
+    """What the reversal runs ``runs`` reversed, and the closing date in force after them."""
+    history = books.history()
+    done = history.filter(pl.col("run_id").is_in(runs)).select("run_id", "reverses")
+    undone = done.join(
+        history.select(pl.col("run_id").alias("reverses"), "kind", "date", "close_id"),
+        on="reverses",
+        how="left",
+    ).sort(pl.col("run_id").replace_strict(runs, list(range(len(runs)))))
+    lock = books.lock_date
+    return {
+        "reversal_runs": runs,
+        "reversed": [
+            {
+                "reversal_run": row["run_id"],
+                "run_id": row["reverses"],
+                "kind": row["kind"],
+                "date": None if row["date"] is None else row["date"].isoformat(),
+                "close_id": row["close_id"],
+            }
+            for row in undone.iter_rows(named=True)
+        ],
+        "lock_date": None if lock is None else lock.isoformat(),
+    }
+
+
+def _say_reversed(facts: dict[str, Any]) -> None:
+    if not facts["reversed"]:
+        _say("nothing to cancel: no recalculation in force on or after that date")
+        return
+    for row in facts["reversed"]:
+        what = row["kind"] if row["close_id"] is None else f"{row['kind']} {row['close_id']}"
+        _say(f"reversed {what} of {row['date']} (run {row['run_id']}) by run {row['reversal_run']}")
+    lock = facts["lock_date"]
+    _say(f"closing date in force: {lock}" if lock else "no close in force: nothing is locked")
+
+
 @ledger_app.command("reverse")
 def reverse_cmd(db: DbOpt, comment: CommentOpt = None, as_json: JsonOpt = False) -> None:
     """Reverse the latest close or manual adjustment (and recalculations after it)."""
-    runs = _run(db, lambda b: b.reverse(comment=comment))
+    facts = _run(db, lambda b: _reversed(b, b.reverse(comment=comment)))
     if as_json:
-        _write_json({"reversal_runs": runs})
+        _write_json(facts)
     else:
-        _say(f"reversal runs: {', '.join(map(str, runs))}")
+        _say_reversed(facts)
 
 
 @ledger_app.command("reverse-recalculations")
@@ -310,11 +347,11 @@ def reverse_recalculations_cmd(
     db: DbOpt, from_date: DateOpt, comment: CommentOpt = None, as_json: JsonOpt = False
 ) -> None:
     """Cancel every recalculation in force dated on or after FROM_DATE."""
-    runs = _run(db, lambda b: b.reverse_recalculations(from_date, comment=comment))
+    facts = _run(db, lambda b: _reversed(b, b.reverse_recalculations(from_date, comment=comment)))
     if as_json:
-        _write_json({"reversal_runs": runs})
+        _write_json(facts)
     else:
-        _say(f"reversal runs: {', '.join(map(str, runs)) or 'none'}")
+        _say_reversed(facts)
 
 
 def _dimension_values(dims: str) -> dict[str, str]:

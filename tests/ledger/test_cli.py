@@ -267,11 +267,29 @@ def test_recalculate_adjusts_without_locking(make_db: Callable[[str], Path], as_
 
 def test_reverse_undoes_the_latest_close(make_db: Callable[[str], Path]) -> None:
     db = make_db("closed")  # runs: 1 post, 2 close; --json: test_ledger_verbs
-    assert ok("reverse", "--db", db, "--comment", "redo").stdout == "reversal runs: 3\n"
+    with Ledger(db, read_only=True) as books:
+        close_id = books.history()["close_id"][1]
+    assert ok("reverse", "--db", db, "--comment", "redo").stdout == (
+        f"reversed close {close_id} of 2025-01-31 (run 2) by run 3\n"
+        "no close in force: nothing is locked\n"
+    )
     assert gl_1400(db) == Decimal("9.00")
     with Ledger(db, read_only=True) as books:
         assert books.lock_date is None
         assert books.history()["status"].to_list() == ["active", "reversed", "active"]
+
+
+def test_reverse_names_the_close_it_reversed_and_the_date_still_closed(
+    make_db: Callable[[str], Path],
+) -> None:
+    db = make_db("closed")  # runs: 1 post, 2 close at 2025-01-31
+    ok("close", "--db", db, "--date", "2025-02-28", "--comment", "February")  # run 3
+    with Ledger(db, read_only=True) as books:
+        february = books.history()["close_id"][2]
+    assert ok("reverse", "--db", db).stdout == (
+        f"reversed close {february} of 2025-02-28 (run 3) by run 4\n"
+        "closing date in force: 2025-01-31\n"
+    )
 
 
 @pytest.mark.parametrize("as_json", [False, True])
@@ -280,17 +298,36 @@ def test_reverse_recalculations_cancels_those_from_the_date(
 ) -> None:
     db = make_db("recalculated")  # runs: 1 post, 2 recalculation at 2025-01-20
     flag = ["--json"] if as_json else []
+    with Ledger(db, read_only=True) as books:
+        run_id = books.history()["close_id"][1]
     result = ok("reverse-recalculations", "--db", db, "--from-date", "2025-01-15", *flag)
     if as_json:
-        assert json.loads(result.stdout) == {"reversal_runs": [3]}
+        assert json.loads(result.stdout) == {
+            "reversal_runs": [3],
+            "reversed": [
+                {
+                    "reversal_run": 3,
+                    "run_id": 2,
+                    "kind": "recalculation",
+                    "date": "2025-01-20",
+                    "close_id": run_id,
+                }
+            ],
+            "lock_date": None,
+        }
     else:
-        assert result.stdout == "reversal runs: 3\n"
+        assert result.stdout == (
+            f"reversed recalculation {run_id} of 2025-01-20 (run 2) by run 3\n"
+            "no close in force: nothing is locked\n"
+        )
     assert gl_1400(db) == Decimal("9.00")
     again = ok("reverse-recalculations", "--db", db, "--from-date", "2025-01-15", *flag)
     if as_json:
-        assert json.loads(again.stdout) == {"reversal_runs": []}
+        assert json.loads(again.stdout) == {"reversal_runs": [], "reversed": [], "lock_date": None}
     else:
-        assert again.stdout == "reversal runs: none\n"
+        assert again.stdout == (
+            "nothing to cancel: no recalculation in force on or after that date\n"
+        )
 
 
 @pytest.mark.parametrize("as_json", [False, True])
@@ -508,7 +545,13 @@ def test_ledger_verbs(tmp_path: Path) -> None:
     assert code == 0
     assert "0.00" in out
     code, out = run("reverse", "--db", db, "--comment", "redo", "--json")
-    assert (code, json.loads(out)) == (0, {"reversal_runs": [3]})
+    assert code == 0
+    facts = json.loads(out)
+    assert facts["reversal_runs"] == [3]
+    assert [(r["run_id"], r["kind"], r["date"]) for r in facts["reversed"]] == [
+        (2, "close", "2025-01-31")
+    ]
+    assert facts["lock_date"] is None
     code, out = run("reverse", "--db", db)
     assert code == 2
     assert "nothing to reverse" in out
