@@ -23,6 +23,7 @@ import invclose
 from invclose.batched import close_batched
 from invclose.console import (
     StrictOpt,
+    Typer,
     cell_text,
     check_failure,
     cli_wording,
@@ -40,7 +41,7 @@ from invclose.result import cost_delta_split
 from invclose.store.duckdb import register_result
 from invclose.views import query_result
 
-app = typer.Typer(
+app = Typer(
     add_completion=False,
     no_args_is_help=True,
     help="invclose: the periodic inventory close of an ERP, over dataframes.",

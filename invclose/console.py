@@ -8,15 +8,17 @@ keep their ``[check_name]`` tags.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Any
 
 import polars as pl
 import typer
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
+from typer.core import TyperCommand, TyperGroup
+from typer.models import CommandFunctionType
 
 #: ``--strict`` of ``close``, ``check`` and the ledger's ``close`` / ``recalculate`` (a flag:
 #: the empty metavar keeps typer from showing ``<bool>`` after it).
@@ -31,6 +33,40 @@ StrictOpt = Annotated[
 
 console = Console(markup=False)
 err_console = Console(stderr=True, markup=False)
+
+
+class _PlainHelp:
+    """``--help`` shown as the flag it is: typer gives its help option the type ``<bool>``,
+    as if it took a value (the command line's own flags get an empty metavar for that)."""
+
+    def get_help_option(self, ctx: Any) -> Any:
+        option = super().get_help_option(ctx)  # type: ignore[misc]
+        if option is not None:
+            option.metavar = ""
+        return option
+
+
+class PlainHelpCommand(_PlainHelp, TyperCommand):
+    """A command whose ``--help`` shows no type."""
+
+
+class PlainHelpGroup(_PlainHelp, TyperGroup):
+    """A group whose ``--help`` shows no type."""
+
+
+class Typer(typer.Typer):
+    """``typer.Typer`` whose group and commands show ``--help`` without a type."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("cls", PlainHelpGroup)
+        super().__init__(**kwargs)
+
+    def command(
+        self, *args: Any, **kwargs: Any
+    ) -> Callable[[CommandFunctionType], CommandFunctionType]:
+        kwargs.setdefault("cls", PlainHelpCommand)
+        return super().command(*args, **kwargs)
+
 
 #: Polars' widest table (its width is a 16-bit number): a table is never made to fit a
 #: width by wrapping inside its cells.

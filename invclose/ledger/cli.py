@@ -25,6 +25,7 @@ import typer
 from invclose.config import CloseConfig
 from invclose.console import (
     StrictOpt,
+    Typer,
     cli_wording,
     console,
     err_console,
@@ -41,7 +42,7 @@ from invclose.result import CloseResult
 
 __all__ = ["ledger_app"]
 
-ledger_app = typer.Typer(
+ledger_app = Typer(
     add_completion=False,
     no_args_is_help=True,
     help="The period ledger on one DuckDB file: post, check, close, recalculate, reverse.",

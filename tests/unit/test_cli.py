@@ -582,6 +582,12 @@ def test_help_shows_no_bool_metavar_and_plain_text() -> None:
         flags = [line for line in text.splitlines() if "--json" in line or "--strict" in line]
         assert flags
         assert not any("<bool>" in line for line in flags), flags
+    # --help itself, of the app, its commands, the ledger group and the ledger's commands.
+    for command in ([], ["close"], ["demo"], ["ledger"], ["ledger", "close"], ["ledger", "sql"]):
+        text = cli(*command, "--help").stdout
+        helps = [line for line in text.splitlines() if "--help" in line]
+        assert len(helps) == 1, command
+        assert "<bool>" not in helps[0], (command, helps[0])
     assert "print the rows as JSON" in cli("sql", "--help").stdout
     ledger_sql = cli("ledger", "sql", "--help").stdout
     assert "``" not in ledger_sql
