@@ -145,3 +145,28 @@ def test_rows_after_the_closing_date_leave_the_close_id_unchanged(tmp_path: Path
     assert only_after.close_id == second.close_id
     assert set(second.closed_items["closed_by"]) == {on_time.close_id, second.close_id}
     assert only_after.closed_items.sort("txn_id").equals(second.closed_items.sort("txn_id"))
+
+
+def test_a_later_order_receipt_counts_in_the_id_but_changes_no_table() -> None:
+    """README decision: later receipts of orders count in the id (an output still to come
+    keeps a component's change waiting), even of an order wholly after the closing date.
+    February's production order PO2 (component A on Feb 3, output P on Feb 3) gives January's
+    close a new id; the tables hold the same rows (AS settled at 30.00: cost_delta -4.00)."""
+    january, _ = _january_and_february()
+    jan31 = dt.date(2025, 1, 31)
+    order = tx(
+        ("C2", "A", dt.date(2025, 2, 3), -1, "-21.00"),
+        ("P2", "P", dt.date(2025, 2, 3), 1, "21.00"),
+        kind=["consumption", "production"],
+        order_id=["PO2", "PO2"],
+    ).with_columns(seq=pl.col("seq") + 3)
+    on_time = invclose.close(january, jan31, method="fifo", accounts=ACCOUNTS)
+    with_order = invclose.close(
+        pl.concat([january, order], how="diagonal_relaxed"), jan31, method="fifo", accounts=ACCOUNTS
+    )
+    assert with_order.close_id != on_time.close_id
+    assert with_order.adjustments["cost_delta"].to_list() == [Decimal("-4.00")]
+    for table in ("settlements", "adjustments", "balances", "open_items", "log", "cost_flow"):
+        mine = getattr(with_order, table).drop("close_id", strict=False)
+        theirs = getattr(on_time, table).drop("close_id", strict=False)
+        assert mine.equals(theirs), table
