@@ -339,7 +339,7 @@ def compare_cmd(
                 "--methods names no method: give at least one (e.g. --methods fifo,lifo), "
                 "or leave --methods out to compare all five"
             )
-    with console.status("closing under each method...", spinner="dots"):
+    with rich_progress("comparing methods") as progress:
         table = invclose.compare(
             transactions,
             date,
@@ -349,6 +349,7 @@ def compare_cmd(
             opening=opening,
             # compare takes the item table through its configuration (its method is replaced)
             config=invclose.CloseConfig(items=settings["items"]),
+            progress=progress,
         )
     if as_json:
         sys.stdout.write(table.write_json() + "\n")

@@ -738,6 +738,7 @@ def compare(
     include_physical_value: bool | None = None,
     opening: Any = None,
     config: CloseConfig | None = None,
+    progress: ProgressCallback | None = None,
 ) -> pl.DataFrame:
     """The same data closed under several methods, side by side (a what-if for controllers).
 
@@ -753,6 +754,10 @@ def compare(
     methods
         The methods to compare, each applied to every item (one name as a string, or a
         list; default the five periodic methods). An empty list is refused.
+    progress
+        Called with a :class:`~invclose.progress.ProgressEvent` after the validation
+        (``"validate"``) and after each method's run or part of it (``"settle and cost"``):
+        the rows count once per method, the parts are every method's parts.
 
     Returns
     -------
@@ -794,18 +799,26 @@ def compare(
     # No run id here: nothing is kept, so the rows need no hashes.
     frame = prepare_frame(df, cfg, state, closing_date, hash_rows=False)
     dims = list(cfg.dims)
+    total = frame.height * len(wanted)
+    report(progress, "validate", 0, total, 0, len(wanted))
     figures = []
-    for method in wanted:
+    done, parts_done, parts_total = 0, 0, len(wanted)
+    for number, method in enumerate(wanted):
         # One method at a time: rows repeated once per method in one run met across their
         # copies through the orders (a production order fed every method's output with the
         # components of all of them), and would hold the frame once per method.
         parts = working_parts(
             build_working(frame.with_columns(method=pl.lit(method)), dims, closing_date)
         )
+        if number == 0:  # the items cut alike under every method
+            parts_total = len(parts) * len(wanted)
         while parts:  # one step per part
-            output = run_kernel_on(parts.pop(0), dims, closing_date, settle=True)
+            part = parts.pop(0)
+            output = run_kernel_on(part, dims, closing_date, settle=True)
             figures.append(_compared_figures(output).with_columns(method=pl.lit(method)))
             del output
+            done, parts_done = done + part.height, parts_done + 1
+            report(progress, "settle and cost", done, total, parts_done, parts_total)
     table = (
         pl.concat(figures, how="vertical_relaxed")
         .group_by("item_id", "method")

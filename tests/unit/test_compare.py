@@ -9,6 +9,7 @@ import polars as pl
 import pytest
 
 import invclose
+from invclose.progress import ProgressEvent
 from tests.helpers import D, rows_per_part
 
 SAMPLE = Path(__file__).resolve().parents[2] / "sample_data"
@@ -139,3 +140,24 @@ def test_compare_in_parts_gives_the_figures_of_one_pass() -> None:
         D("113.75"),
         D("112.00"),
     ]
+
+
+def test_compare_reports_its_progress_per_method_and_part() -> None:
+    # The sample's 17 rows under two methods: 34 rows to cost, one part per method, and in
+    # parts of 4 rows the items cut into parts of 9, 4 and 4 rows (C and P share an order).
+    tx = invclose.read_transactions(SAMPLE / "transactions.parquet", dimensions=["site"])
+    events: list[ProgressEvent] = []
+    invclose.compare(tx, "2025-01-31", methods=["fifo", "lifo"], dimensions=["site"],
+                     progress=events.append)  # fmt: skip
+    assert [(e.stage, e.rows_done, e.rows_total, e.parts_done, e.parts_total) for e in events] == [
+        ("validate", 0, 34, 0, 2),
+        ("settle and cost", 17, 34, 1, 2),
+        ("settle and cost", 34, 34, 2, 2),
+    ]
+    events.clear()
+    with rows_per_part(4):
+        invclose.compare(tx, "2025-01-31", methods=["fifo", "lifo"], dimensions=["site"],
+                         progress=events.append)  # fmt: skip
+    assert [(e.rows_done, e.parts_done, e.parts_total) for e in events[1:]] == [
+        (9, 1, 6), (13, 2, 6), (17, 3, 6), (26, 4, 6), (30, 5, 6), (34, 6, 6)
+    ]  # fmt: skip
