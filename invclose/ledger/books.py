@@ -92,9 +92,9 @@ class Ledger(LedgerReads):
         ------
         ClosedPeriodError
             A row is dated on or before the latest closing date (rows and date named); with
-            rows repeating a posted ``txn_id`` or invoicing more than their physical row in
-            the same batch, this one error names those too (its ``failures`` hold each row
-            with its check).
+            rows in the same batch that are invalid, repeat a posted ``txn_id`` or invoice
+            more than their physical row, this one error names those too (its ``failures``
+            hold each row with its check).
         InputValidationError
             Invalid rows, a repeated ``txn_id``, an invoice of more quantity than its physical
             row, or a missing amount without costing.
@@ -120,13 +120,20 @@ class Ledger(LedgerReads):
             stored = self._current(ids=ids)
             # Both rows of an invoice pair in the batch: the physical row is costed and posted
             # at its place, and its invoice after it (as if posted in a later batch).
-            batch = normalize_transactions(
-                raw,
-                dimensions=dims,
-                require_amount=False,
-                known=stored.select("txn_id", "item_id", *dims, "qty") if stored.height else None,
-                keep_invoice_pairs=True,
-            )
+            try:
+                batch = normalize_transactions(
+                    raw,
+                    dimensions=dims,
+                    require_amount=False,
+                    known=(
+                        stored.select("txn_id", "item_id", *dims, "qty") if stored.height else None
+                    ),
+                    keep_invoice_pairs=True,
+                )
+            except InputValidationError as exc:
+                # Rows in the closed period are named beside the invalid ones.
+                postings.refuse_invalid_and_backdated(raw, self._lock(), exc)
+                raise
             if batch.is_empty():
                 msg = "nothing to post: the batch has no rows"
                 raise InputValidationError(msg)

@@ -82,6 +82,39 @@ def refuse_backdated(batch: pl.DataFrame, lock: dt.date | None) -> None:
     raise ClosedPeriodError(msg, failures)
 
 
+def _readable_dates(dates: pl.Series) -> pl.Series:
+    """``dates`` as Dates where they can be read (ISO text, dates, datetimes), else null."""
+    if dates.dtype == pl.Date:
+        return dates
+    if isinstance(dates.dtype, pl.Datetime):
+        return dates.dt.date()
+    if dates.dtype == pl.String:
+        return dates.str.strip_chars().str.to_date("%Y-%m-%d", strict=False)
+    return pl.repeat(None, dates.len(), dtype=pl.Date, eager=True)
+
+
+def refuse_invalid_and_backdated(
+    raw: pl.DataFrame, lock: dt.date | None, error: InputValidationError
+) -> None:
+    """Raise ``error`` (the batch's validation failures), joined with the refusal of its rows
+    dated on or before ``lock`` where their dates can be read: ``ClosedPeriodError`` naming
+    both, so that one correction of the batch suffices (as :func:`refuse_locked_or_repeated`).
+    """
+    if lock is None or "date" not in raw.columns or "txn_id" not in raw.columns:
+        raise error
+    rows = raw.select(
+        txn_id=pl.col("txn_id").cast(pl.String, strict=False),
+        date=_readable_dates(raw["date"]),
+    ).filter(pl.col("date").is_not_null())
+    try:
+        refuse_backdated(rows, lock)
+    except ClosedPeriodError as closed:
+        found = [e.failures for e in (closed, error) if e.failures is not None]
+        failures = pl.concat(found, how="diagonal_relaxed") if found else None
+        raise ClosedPeriodError(f"{closed}\n{error}", failures) from error
+    raise error
+
+
 def check_against_ledger(
     batch: pl.DataFrame, stored: pl.DataFrame, dims: tuple[str, ...]
 ) -> pl.DataFrame:

@@ -201,6 +201,33 @@ def test_a_pair_reusing_a_posted_id_is_named_with_the_backdated_rows(closed: Led
     assert same_dump(before, dump(closed))
 
 
+def test_a_batch_both_backdated_and_invalid_names_every_refused_row(closed: Ledger) -> None:
+    # P2's invoice in the batch carries 3 units for its physical row's 2 (validation), and B1
+    # is dated in the closed January: one error names both, not the invoice now and B1 on
+    # the next post (B1 was found only once the batch passed validation).
+    before = dump(closed)
+    batch = rows(
+        ("P2", "A", day(2, 3), 2, "20.00", "purchase", "physical"),
+        ("P2", "A", day(2, 4), 3, "30.00", "purchase"),
+        ("B1", "A", day(1, 20), 1, "10.00", "purchase"),
+    )
+    with pytest.raises(invclose.ClosedPeriodError) as err:
+        closed.post(batch)
+    assert "B1 (2025-01-20)" in str(err.value)
+    assert "an invoice carries at most the quantity of the physical row" in str(err.value)
+    failures = err.value.failures
+    assert failures is not None
+    assert sorted(set(zip(failures["txn_id"], failures["check"], strict=True))) == [
+        ("B1", "posting_into_closed_period"),
+        ("P2", "invoice_exceeds_physical"),
+    ]
+    assert same_dump(before, dump(closed))
+    # Without a backdated row the validation error stands alone, as it was.
+    with pytest.raises(invclose.InputValidationError, match="invoice_exceeds_physical"):
+        closed.post(batch.head(2))
+    assert same_dump(before, dump(closed))
+
+
 def test_an_invoice_of_more_than_its_physical_row_is_refused(books: Ledger) -> None:
     books.post(rows(("P1", "A", day(1, 3), 5, "50.00", "purchase", "physical")))
     before = dump(books)
