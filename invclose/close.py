@@ -26,11 +26,17 @@ from invclose.assemble import (
     resolve_items,
 )
 from invclose.config import PERIODIC_METHODS, CloseConfig, parse_date
-from invclose.errors import ConfigError, InputValidationError, MissingAccountError
+from invclose.errors import ConfigError, InputValidationError, InvcloseError, MissingAccountError
 from invclose.hashing import content_id, group_digests, row_hashes
+from invclose.io import to_polars
 from invclose.kernel.pipeline import KernelOutput, run_kernel, run_kernel_on
 from invclose.kernel.prepare import build_working
-from invclose.opening import OpeningState, load_opening, merge_opening
+from invclose.opening import (
+    OpeningState,
+    load_opening,
+    merge_opening,
+    refuse_invalid_and_backdated,
+)
 from invclose.parts import joined_draft, joined_log, working_parts
 from invclose.progress import ProgressCallback, report
 from invclose.schemas import input_schema
@@ -191,8 +197,16 @@ def _validated(
         errors.append(exc)
     if len(errors) > 1:
         text = "\n".join(str(e) for e in errors)
-        raise InputValidationError(text, errors[0].failures)
+        errors = [InputValidationError(text, errors[0].failures)]
     if errors:
+        if tx is None and state is not None and state.lock_date is not None:
+            # Rows new in the closed period are named beside the invalid ones (when the input
+            # can be read at all: a file that cannot is the error itself).
+            try:
+                raw = to_polars(df, "transactions")
+            except InvcloseError:
+                raise errors[0] from None
+            refuse_invalid_and_backdated(raw, state, errors[0])
         raise errors[0]
     assert tx is not None  # no error: the transactions were validated
     return tx, items

@@ -19,7 +19,7 @@ from invclose.errors import ClosedPeriodError, ConfigError, InputValidationError
 from invclose.hashing import row_hashes
 from invclose.kernel.money import to_cents, to_micro
 from invclose.schemas import input_schema
-from invclose.validate import INVOICE_EXCEEDS_HINT
+from invclose.validate import INVOICE_EXCEEDS_HINT, readable_dates
 
 if TYPE_CHECKING:
     from invclose.result import CloseResult
@@ -145,6 +145,45 @@ def _raise_refused(refused: list[tuple[pl.DataFrame, str]]) -> None:
     raise ClosedPeriodError("\n".join(parts), pl.concat([f for f, _ in refused]))
 
 
+def _backdated_headline(lock: dt.date) -> tuple[str, str]:
+    """Hint and headline of new rows dated in the opening's closed period."""
+    return (
+        f"Post them with a date after {lock.isoformat()}, or reverse the close first.",
+        f"rows dated on or before the closing date {lock.isoformat()} that the opening "
+        "did not know (or invoices, dated then, of its physical rows)",
+    )
+
+
+def refuse_invalid_and_backdated(
+    raw: pl.DataFrame, opening: OpeningState | None, error: InputValidationError
+) -> None:
+    """Raise ``error`` (the input's validation failures), joined with the rows of ``raw`` the
+    opening does not know that are dated on or before its lock date, where their ids and
+    dates can be read: one ``ClosedPeriodError`` naming both, so that one correction of the
+    input suffices (:func:`merge_opening` names them once the input is valid)."""
+    lock = None if opening is None else opening.lock_date
+    if opening is None or lock is None or not {"txn_id", "date"} <= set(raw.columns):
+        raise error
+    known = pl.concat([opening.closed_items["txn_id"], opening.open_items["txn_id"]])
+    rows = raw.select(
+        txn_id=pl.col("txn_id").cast(pl.String, strict=False),
+        date=readable_dates(raw["date"]),
+    ).filter(
+        pl.col("date").is_not_null()
+        & (pl.col("date") <= lock)
+        & ~pl.col("txn_id").is_in(known.implode())
+    )
+    if rows.is_empty():
+        raise error
+    hint, headline = _backdated_headline(lock)
+    try:
+        _raise_refused([(_failure_table(rows, "posting_into_closed_period", hint), headline)])
+    except ClosedPeriodError as closed:
+        found = [e.failures for e in (error, closed) if e.failures is not None]
+        failures = pl.concat(found, how="diagonal_relaxed") if found else None
+        raise ClosedPeriodError(f"{closed}\n{error}", failures) from error
+
+
 def _known_row_hashes(
     tx: pl.DataFrame, opening: OpeningState | None, columns: list[str]
 ) -> pl.Series:
@@ -241,17 +280,8 @@ def merge_opening(
     if lock is not None:
         # An invoice posts on its financial date: into a closed period no more than a new row.
         backdated = pl.concat([new, invoices]).filter(pl.col("date") <= lock)
-        refused.append(
-            (
-                _failure_table(
-                    backdated,
-                    "posting_into_closed_period",
-                    f"Post them with a date after {lock.isoformat()}, or reverse the close first.",
-                ),
-                f"rows dated on or before the closing date {lock.isoformat()} that the opening "
-                "did not know (or invoices, dated then, of its physical rows)",
-            )
-        )
+        hint, headline = _backdated_headline(lock)
+        refused.append((_failure_table(backdated, "posting_into_closed_period", hint), headline))
     refused = [(f, h) for f, h in refused if not f.is_empty()]
     over = over_invoices(invoices, opening)
     if refused and over is not None:

@@ -410,6 +410,25 @@ def _row_failures(
     )
 
 
+def readable_dates(dates: pl.Series) -> pl.Series:
+    """``dates`` as Dates where they can be read (ISO text, dates, datetimes), else null.
+
+    For naming rows of input that failed validation by their dates (a refusal of rows in a
+    closed period joins the validation failures instead of waiting for their correction).
+
+    >>> import polars as pl
+    >>> readable_dates(pl.Series([" 2025-01-20", "20/01/2025", None])).to_list()
+    [datetime.date(2025, 1, 20), None, None]
+    """
+    if dates.dtype == pl.Date:
+        return dates
+    if isinstance(dates.dtype, pl.Datetime):
+        return dates.dt.date()
+    if dates.dtype == pl.String:
+        return dates.str.strip_chars().str.to_date("%Y-%m-%d", strict=False)
+    return pl.repeat(None, dates.len(), dtype=pl.Date, eager=True)
+
+
 def id_failures(
     frame: pl.DataFrame, column: str, check: str, value: pl.Expr, hint: str
 ) -> pl.DataFrame:

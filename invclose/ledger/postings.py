@@ -25,7 +25,7 @@ from invclose.errors import ClosedPeriodError, InputValidationError, MissingAcco
 from invclose.kernel.accounts import fill_accounts
 from invclose.kernel.money import from_cents, to_cents
 from invclose.schemas import FINANCIAL, MONEY, PHYSICAL, input_schema
-from invclose.validate import INVOICE_EXCEEDS_HINT, id_failures
+from invclose.validate import INVOICE_EXCEEDS_HINT, id_failures, readable_dates
 
 __all__ = [
     "check_against_ledger",
@@ -82,17 +82,6 @@ def refuse_backdated(batch: pl.DataFrame, lock: dt.date | None) -> None:
     raise ClosedPeriodError(msg, failures)
 
 
-def _readable_dates(dates: pl.Series) -> pl.Series:
-    """``dates`` as Dates where they can be read (ISO text, dates, datetimes), else null."""
-    if dates.dtype == pl.Date:
-        return dates
-    if isinstance(dates.dtype, pl.Datetime):
-        return dates.dt.date()
-    if dates.dtype == pl.String:
-        return dates.str.strip_chars().str.to_date("%Y-%m-%d", strict=False)
-    return pl.repeat(None, dates.len(), dtype=pl.Date, eager=True)
-
-
 def refuse_invalid_and_backdated(
     raw: pl.DataFrame, lock: dt.date | None, error: InputValidationError
 ) -> None:
@@ -104,12 +93,12 @@ def refuse_invalid_and_backdated(
         raise error
     rows = raw.select(
         txn_id=pl.col("txn_id").cast(pl.String, strict=False),
-        date=_readable_dates(raw["date"]),
+        date=readable_dates(raw["date"]),
     ).filter(pl.col("date").is_not_null())
     try:
         refuse_backdated(rows, lock)
     except ClosedPeriodError as closed:
-        found = [e.failures for e in (closed, error) if e.failures is not None]
+        found = [e.failures for e in (error, closed) if e.failures is not None]
         failures = pl.concat(found, how="diagonal_relaxed") if found else None
         raise ClosedPeriodError(f"{closed}\n{error}", failures) from error
     raise error

@@ -362,6 +362,28 @@ def test_every_row_refused_by_an_opening_is_named_at_once() -> None:
     assert "N1" in str(err.value)
 
 
+def test_rows_new_in_the_closed_period_are_named_beside_invalid_rows() -> None:
+    # The whole history again (R1, J1, P as the opening knows them, dated in January: not
+    # refused), N1 new and dated in the closed January, and F1 repeated (invalid): one error
+    # names N1 and both F1 rows, where F1 was refused alone and N1 only after its correction.
+    jan = invclose.close(history(), day(31), accounts=ACCOUNTS)
+    late = tx(("N1", "A", 28, 1, "10.00")).with_columns(seq=pl.lit(40, pl.Int64))
+    again = tx(("F1", "A", FEB, -1, "-12.00")).with_columns(seq=pl.lit(41, pl.Int64))
+    with pytest.raises(invclose.ClosedPeriodError) as err:
+        invclose.close(pl.concat([history(), late, again]), FEB, accounts=ACCOUNTS, opening=jan)
+    failures = err.value.failures
+    assert failures is not None
+    assert sorted(failures.select("txn_id", "check").rows()) == [
+        ("F1", "txn_id_duplicate"),
+        ("F1", "txn_id_duplicate"),
+        ("N1", "posting_into_closed_period"),
+    ]
+    assert "N1. Post them with a date after 2025-01-31" in str(err.value)
+    # Without N1 the validation error stands alone, as it was.
+    with pytest.raises(invclose.InputValidationError, match="txn_id_duplicate"):
+        invclose.close(pl.concat([history(), again]), FEB, accounts=ACCOUNTS, opening=jan)
+
+
 def test_a_mark_to_a_receipt_closed_earlier_needs_no_history(tmp_path: Path) -> None:
     # January closes R1 (J1 takes both its units). February's F2 is marked to R1: nothing of
     # R1 is left, so F2 goes to FIFO, where R2's 2 units go to J1's open unit and F1 first:
