@@ -6,6 +6,7 @@ returns result tables in the contract's types (Decimal money and quantities).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -85,12 +86,14 @@ def _known(opening: OpeningState | None, dims: tuple[str, ...]) -> pl.DataFrame 
     )
 
 
-def _reject_periodic_revaluations(frame: pl.DataFrame) -> None:
-    """A revaluation row only exists for standard and moving-average items (contract §1)."""
+def _periodic_revaluations(frame: pl.DataFrame) -> InputValidationError | None:
+    """The error for revaluation rows of periodic items (contract §1: a revaluation row only
+    exists for standard and moving-average items); ``frame`` has ``txn_id``, ``item_id``,
+    ``kind`` and ``method``."""
     periodic = sorted(m.value for m in PERIODIC_METHODS)
     bad = frame.filter((pl.col("kind") == "revaluation") & pl.col("method").is_in(periodic))
     if bad.is_empty():
-        return
+        return None
     failures = id_failures(
         bad,
         "kind",
@@ -106,7 +109,30 @@ def _reject_periodic_revaluations(frame: pl.DataFrame) -> None:
         f"revaluation rows are only allowed for standard and moving_average items: {listed}. "
         "A periodic item's value is corrected by the close itself."
     )
-    raise InputValidationError(msg, failures)
+    return InputValidationError(msg, failures)
+
+
+def _reject_periodic_revaluations(frame: pl.DataFrame) -> None:
+    error = _periodic_revaluations(frame)
+    if error is not None:
+        raise error
+
+
+def _raw_periodic_revaluations(
+    raw: pl.DataFrame, items: pl.DataFrame | None, cfg: CloseConfig
+) -> InputValidationError | None:
+    """:func:`_periodic_revaluations` of input that failed validation, over the rows whose
+    ids and kind can be read (so that they are named beside its other failures)."""
+    if not {"txn_id", "item_id", "kind"} <= set(raw.columns):
+        return None
+    rows = raw.select(
+        txn_id=pl.col("txn_id").cast(pl.String, strict=False),
+        item_id=pl.col("item_id").cast(pl.String, strict=False),
+        kind=pl.col("kind").cast(pl.String, strict=False).str.strip_chars(),
+    ).filter((pl.col("kind") == "revaluation") & pl.col("item_id").is_not_null())
+    if rows.is_empty():
+        return None
+    return _periodic_revaluations(resolve_items(rows, items, cfg))
 
 
 def _check_dates(closing_date: dt.date, state: OpeningState | None, kind: str) -> None:
@@ -176,7 +202,10 @@ def _validated(
     error (the accounts mapping is checked here too, before the kernel runs).
 
     ``failures`` of that error are the transactions' (or, when they pass, the first failing
-    table's); its message lists every table's problems.
+    table's); its message lists every table's problems. When the transactions fail, the
+    refusals that would follow validation are named too where the rows can be read:
+    revaluation rows of periodic items, and (``ClosedPeriodError``) rows new in the closed
+    period of ``state``.
     """
     errors: list[InputValidationError] = []
     tx: pl.DataFrame | None = None
@@ -195,21 +224,28 @@ def _validated(
         normalize_accounts(cfg.accounts)
     except InputValidationError as exc:
         errors.append(exc)
+    if not errors:
+        assert tx is not None  # no error: the transactions were validated
+        return tx, items
+    raw = None
+    if tx is None:
+        # The transactions failed: the refusals that come after validation are named beside
+        # their failures where the rows can be read (a file that cannot is the error itself).
+        with contextlib.suppress(InvcloseError):
+            raw = to_polars(df, "transactions")
+    failures = errors[0].failures
+    if raw is not None and (items is not None or cfg.items is None):
+        periodic = _raw_periodic_revaluations(raw, items, cfg)
+        if periodic is not None:
+            errors.insert(1, periodic)
+            found = [f for f in (failures, periodic.failures) if f is not None]
+            failures = pl.concat(found, how="diagonal_relaxed")
     if len(errors) > 1:
         text = "\n".join(str(e) for e in errors)
-        errors = [InputValidationError(text, errors[0].failures)]
-    if errors:
-        if tx is None and state is not None and state.lock_date is not None:
-            # Rows new in the closed period are named beside the invalid ones (when the input
-            # can be read at all: a file that cannot is the error itself).
-            try:
-                raw = to_polars(df, "transactions")
-            except InvcloseError:
-                raise errors[0] from None
-            refuse_invalid_and_backdated(raw, state, errors[0])
-        raise errors[0]
-    assert tx is not None  # no error: the transactions were validated
-    return tx, items
+        errors = [InputValidationError(text, failures)]
+    if raw is not None and state is not None and state.lock_date is not None:
+        refuse_invalid_and_backdated(raw, state, errors[0])
+    raise errors[0]
 
 
 def _refuse_moving_average_conversion(frame: pl.DataFrame, moving: pl.Series) -> None:

@@ -264,6 +264,29 @@ def test_revaluation_row_on_a_periodic_item_is_rejected() -> None:
         invclose.close(frame, day(31), accounts=ACCOUNTS)
 
 
+def test_a_periodic_revaluation_is_named_beside_the_other_failures() -> None:
+    # RV revalues FIFO item A (refused once the rows are valid) and R1 is repeated (invalid):
+    # one error names both, where RV was named only after R1's correction. Item S is
+    # standard (items table): its revaluation RS is allowed and not named.
+    frame = tx(
+        ("R1", "A", 1, 1, "10.00"),
+        ("R1", "A", 2, 1, "10.00"),
+        ("RV", "A", 2, 0, "5.00"),
+        ("RS", "S", 2, 0, "5.00"),
+    ).with_columns(kind=pl.when(pl.col("txn_id").is_in(["RV", "RS"])).then(pl.lit("revaluation")))
+    items = pl.DataFrame({"item_id": ["S"], "method": ["standard"]})
+    with pytest.raises(invclose.InputValidationError) as err:
+        invclose.close(frame, day(31), accounts=ACCOUNTS, items=items)
+    failures = err.value.failures
+    assert failures is not None
+    assert sorted(failures.select("txn_id", "check").rows()) == [
+        ("R1", "txn_id_duplicate"),
+        ("R1", "txn_id_duplicate"),
+        ("RV", "revaluation_periodic"),
+    ]
+    assert "RV (item A, fifo)" in str(err.value)
+
+
 def _rows(*rows: tuple[str, dt.date, str, str | None, str]) -> pl.DataFrame:
     """Rows of item A as (txn_id, date, qty, amount or None, status); seq = row order."""
     return pl.DataFrame(
