@@ -68,6 +68,7 @@ from invclose.opening import OpeningState, load_opening
 from invclose.parts import RUN_WARNINGS, warned_by_every_part
 from invclose.progress import ProgressCallback, report
 from invclose.schemas import RESULT_TABLES, conform, input_schema, required_input, table_schema
+from invclose.store.duckdb import quote_ident
 from invclose.store.parquet import publish_result_dir, table_file
 from invclose.validate import failure_message, normalize_transactions
 
@@ -106,6 +107,8 @@ class _Source:
     def __init__(self, source: Any, dims: tuple[str, ...]) -> None:
         self.frame: pl.DataFrame | None = None
         self.files: list[str] = []
+        self.as_text: list[str] = []
+        self.columns_of: dict[str, list[str]] = {}
         if _is_paths(source):
             paths = _expand(source)
             bad = [str(p) for p in paths if _suffix(p) not in PARQUET_SUFFIXES]
@@ -119,13 +122,16 @@ class _Source:
             # before any work. DuckDB matches column names ignoring case, so a file's "Qty"
             # would be read as qty, which the in-memory close refuses: exact names are checked
             # here for each file.
-            columns_of = {
-                str(path): list(guarded_read(path, partial(pl.read_parquet_schema, path)))
+            schemas = {
+                str(path): dict(guarded_read(path, partial(pl.read_parquet_schema, path)))
                 for path in paths
             }
+            columns_of = {path: list(schema) for path, schema in schemas.items()}
             refuse_files_missing(columns_of, required_input(dims), "transactions")
             _refuse_case_variants(columns_of, list(input_schema(dims)))
             self.files = [str(p) for p in paths]
+            self.columns_of = columns_of
+            self.as_text = _decimals_to_read_as_text(schemas)
         else:
             self.frame = to_polars(source)
 
@@ -139,12 +145,49 @@ class _Source:
         if self.frame is not None:
             con.register("invclose_source", self.frame.to_arrow())
         else:
-            listed = ", ".join("'" + f.replace("'", "''") + "'" for f in self.files)
-            con.execute(
-                f"CREATE VIEW invclose_source AS SELECT * FROM read_parquet([{listed}], "
-                "union_by_name = true)"
-            )
+            # Values come from the files only: DuckDB would take a folder named like
+            # "site=S1" or "date=2025-01-20" for a column and replace the rows' own values.
+            options = "hive_partitioning = false"
+            if not self.as_text:
+                listed = ", ".join(_literal(f) for f in self.files)
+                union = f"SELECT * FROM read_parquet([{listed}], union_by_name = true, {options})"
+            else:
+                # Decimal columns of different types across files: DuckDB's union would cut
+                # the larger scale (100.0060 read as 100.01); as text every value stays exact
+                # for validation, which refuses what the close cannot hold (too_many_decimals).
+                selects = []
+                for f in self.files:
+                    read = f"read_parquet({_literal(f)}, {options})"
+                    present = [c for c in self.as_text if c in self.columns_of[f]]
+                    cast = ", ".join(
+                        f"CAST({quote_ident(c)} AS VARCHAR) AS {quote_ident(c)}" for c in present
+                    )
+                    selects.append(
+                        f"SELECT * REPLACE ({cast}) FROM {read}"
+                        if cast
+                        else f"SELECT * FROM {read}"
+                    )
+                union = " UNION ALL BY NAME ".join(selects)
+            con.execute(f"CREATE VIEW invclose_source AS {union}")
         return "invclose_source"
+
+
+def _decimals_to_read_as_text(schemas: dict[str, dict[str, pl.DataType]]) -> list[str]:
+    """Columns that are Decimal in some file and of another type in another.
+
+    >>> a = {"amount": pl.Decimal(38, 4), "qty": pl.Decimal(38, 6)}
+    >>> b = {"amount": pl.Decimal(38, 2), "qty": pl.Decimal(38, 6)}
+    >>> _decimals_to_read_as_text({"a.parquet": a, "b.parquet": b})
+    ['amount']
+    """
+    types: dict[str, set[str]] = {}
+    decimal: set[str] = set()
+    for schema in schemas.values():
+        for name, dtype in schema.items():
+            types.setdefault(name, set()).add(str(dtype))
+            if isinstance(dtype, pl.Decimal):
+                decimal.add(name)
+    return sorted(name for name in decimal if len(types[name]) > 1)
 
 
 def _refuse_case_variants(columns_of: dict[str, list[str]], read: list[str]) -> None:
@@ -382,7 +425,7 @@ def _write_sorted(
         sources = []
         if parts:
             listed = ", ".join(_literal(str(p)) for p in parts)
-            sources.append(f"SELECT * FROM read_parquet([{listed}])")
+            sources.append(f"SELECT * FROM read_parquet([{listed}], hive_partitioning = false)")
         if extra is not None and not extra.is_empty():
             con.register("invclose_previous", conform(extra, table, dims).to_arrow())
             sources.append("SELECT * FROM invclose_previous")

@@ -172,7 +172,10 @@ def register_result(
             read_manifest(root)
         for table in RESULT_TABLES:
             file = root / table_file(table)
-            sources[table] = f"read_parquet({_quote_literal(file.as_posix())})"
+            # The rows' own values: a folder on the path named like "site=S1" is no column.
+            sources[table] = (
+                f"read_parquet({_quote_literal(file.as_posix())}, hive_partitioning = false)"
+            )
     else:
         missing = [t for t in RESULT_TABLES if t not in tables_or_dir]
         if missing:

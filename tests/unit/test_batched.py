@@ -19,6 +19,7 @@ import datetime as dt
 from decimal import Decimal
 from pathlib import Path
 
+import duckdb
 import polars as pl
 import pytest
 
@@ -27,6 +28,7 @@ from invclose.batched import close_batched
 from invclose.errors import ConfigError, InputValidationError
 from invclose.progress import ProgressEvent
 from invclose.schemas import RESULT_TABLES
+from invclose.store.duckdb import register_result
 from tests.helpers import ACCOUNTS, D, components_february, components_ledger, day, tx
 
 
@@ -67,6 +69,67 @@ def test_parquet_files_are_read_out_of_core(tmp_path: Path) -> None:
     close_batched(folder, day(31), tmp_path / "out", batch_rows=4, accounts=ACCOUNTS)
     result = invclose.read_result(tmp_path / "out")
     _assert_same_rows(result, invclose.close(df, day(31), accounts=ACCOUNTS))
+
+
+def test_folder_names_are_not_columns(tmp_path: Path) -> None:
+    # The files sit in folders named like hive partitions ("site=all", and the result under
+    # "site=S9"): the rows' own sites count. By hand (FIFO): S1 receives 2 @ 10.00 and sells
+    # 1, keeping 1 @ 10.00; S2 keeps its 2 @ 20.00. DuckDB read every row at site "all"
+    # (3 units, 50.00 in one group) and the written result's sites as "S9".
+    rows = tx(
+        ("R1", "A", 1, 2, "20.00"),
+        ("R2", "A", 2, 2, "40.00"),
+        ("S1", "A", 3, -1, "-15.00"),
+        dims={"site": ["S1", "S2", "S1"]},
+    )
+    folder = tmp_path / "input" / "site=all"
+    folder.mkdir(parents=True)
+    rows.write_parquet(folder / "part.parquet")
+    out = tmp_path / "site=S9" / "out"
+    close_batched(tmp_path / "input", day(31), out, dimensions=["site"], accounts=ACCOUNTS)
+    result = invclose.read_result(out)
+    assert result.balances.select("site", "qty", "value").rows() == [
+        ("S1", D(1), D("10.00")),
+        ("S2", D(2), D("40.00")),
+    ]
+    in_memory = invclose.close(tmp_path / "input", day(31), dimensions=["site"], accounts=ACCOUNTS)
+    _assert_same_rows(result, in_memory)
+    # The SQL views over the written files read the same sites.
+    con = duckdb.connect()
+    register_result(con, out)
+    assert con.sql("select site, qty from balances order by site").fetchall() == [
+        ("S1", D(1)),
+        ("S2", D(2)),
+    ]
+
+
+def test_decimals_of_different_scales_across_files_are_never_rounded(tmp_path: Path) -> None:
+    # R1's amount is Decimal(38, 4) in its file, S1's Decimal(38, 2) in the other. Read
+    # together, DuckDB cut the scale to 2 (100.0060 became 100.01) and the close ran; the
+    # in-memory close refuses the sub-cent value, and so must the batched one. The same
+    # files with 100.0000 close as in memory (R1 100.00, sold at -100.00: nothing to adjust).
+    def write(amount: str) -> Path:
+        folder = tmp_path / f"in-{amount}"
+        folder.mkdir()
+        # (tx() holds amounts at 2 decimals: this file is written at 4 of its own.)
+        first = tx(("R1", "A", 1, 1, "0.00")).with_columns(
+            amount=pl.Series([Decimal(amount)], dtype=pl.Decimal(38, 4))
+        )
+        first.write_parquet(folder / "a.parquet")
+        tx(("S1", "A", 2, -1, "-100.00")).with_columns(seq=pl.lit(1, pl.Int64)).write_parquet(
+            folder / "b.parquet"
+        )
+        return folder
+
+    with pytest.raises(InputValidationError, match="too_many_decimals") as err:
+        close_batched(write("100.0060"), day(31), tmp_path / "out", accounts=ACCOUNTS)
+    assert "'100.0060'" in str(err.value)
+    assert not (tmp_path / "out").exists()
+    exact = write("100.0000")
+    close_batched(exact, day(31), tmp_path / "out", accounts=ACCOUNTS)
+    result = invclose.read_result(tmp_path / "out")
+    assert result.adjustments.is_empty()
+    _assert_same_rows(result, invclose.close(exact, day(31), accounts=ACCOUNTS))
 
 
 @pytest.mark.parametrize("detail", ["transaction", "item", "item_group", "total"])
