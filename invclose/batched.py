@@ -29,7 +29,6 @@ from __future__ import annotations
 import datetime as dt
 import re
 import shutil
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -69,7 +68,7 @@ from invclose.parts import RUN_WARNINGS, warned_by_every_part
 from invclose.progress import ProgressCallback, report
 from invclose.schemas import RESULT_TABLES, conform, input_schema, required_input, table_schema
 from invclose.store.duckdb import quote_ident
-from invclose.store.parquet import publish_result_dir, table_file
+from invclose.store.parquet import check_target, publish_result_dir, sibling_dir, table_file
 from invclose.validate import failure_message, normalize_transactions
 
 __all__ = ["BatchedClose", "close_batched"]
@@ -546,9 +545,10 @@ def close_batched(
         )
         raise InputValidationError(msg)
 
-    target = Path(out).expanduser()
-    work = target.parent / f".{target.name}.work-{uuid.uuid4().hex}"
-    work.mkdir(parents=True)
+    # Where the result goes is checked before the work: a wrong `out` is refused now, not
+    # after every batch has run.
+    target = check_target(out)
+    work = sibling_dir(target, "work")
     con = duckdb.connect()
     try:
         # Row order inside a batch does not matter (the close sorts), so DuckDB may stream

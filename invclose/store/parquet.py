@@ -264,6 +264,30 @@ def _check_target(target: Path) -> None:
         raise InvcloseError(msg)
 
 
+def check_target(path: str | Path) -> Path:
+    """``path`` as a result target, refused before any work when a result cannot go there
+    (a file, or a non-empty directory that is not a result or holds other files)."""
+    target = Path(path).expanduser()
+    _check_target(target)
+    return target
+
+
+def sibling_dir(target: Path, kind: str) -> Path:
+    """A fresh hidden directory beside ``target`` (``.<name>.<kind>-<uuid>``) for the files
+    before they are published; a place that cannot be written is named by ``target``."""
+    made = target.parent / f".{target.name}.{kind}-{uuid.uuid4().hex}"
+    try:
+        made.mkdir(parents=True)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        msg = (
+            f"cannot write an invclose result to {target}: {reason} (creating a directory "
+            f"beside it, in {target.parent}); write to a directory you can create files in"
+        )
+        raise InvcloseError(msg) from None
+    return made
+
+
 def _fsync_dir(path: Path) -> None:
     """Flush a directory entry to disk where the platform allows it."""
     if sys.platform == "win32":  # pragma: no cover - no directory fsync on Windows
@@ -362,12 +386,8 @@ def publish_result_dir(
     may be a function, called after ``fill`` (a batched close only knows its id at the end).
     If ``fill`` raises, nothing at ``path`` changes.
     """
-    target = Path(path).expanduser()
-    _check_target(target)
-    parent = target.parent
-    parent.mkdir(parents=True, exist_ok=True)
-    tmp = parent / f".{target.name}.tmp-{uuid.uuid4().hex}"
-    tmp.mkdir()
+    target = check_target(path)
+    tmp = sibling_dir(target, "tmp")
     try:
         rows = fill(tmp)
         entries: dict[str, dict[str, Any]] = {}
@@ -386,5 +406,5 @@ def publish_result_dir(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    _fsync_dir(parent)
+    _fsync_dir(target.parent)
     return target

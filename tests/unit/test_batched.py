@@ -103,6 +103,29 @@ def test_folder_names_are_not_columns(tmp_path: Path) -> None:
     ]
 
 
+def test_an_out_that_cannot_take_a_result_is_refused_before_any_batch(tmp_path: Path) -> None:
+    # A non-empty directory that is not a result: refused at the start (no batch reported),
+    # where it used to be refused when publishing, after every batch had run.
+    taken = tmp_path / "taken"
+    taken.mkdir()
+    (taken / "notes.txt").write_text("mine")
+    events: list[ProgressEvent] = []
+    with pytest.raises(invclose.InvcloseError, match="not an invclose result"):
+        close_batched(components_ledger(), day(31), taken, batch_rows=1, accounts=ACCOUNTS,
+                      progress=events.append)  # fmt: skip
+    assert events == []
+    assert (taken / "notes.txt").read_text() == "mine"
+    # Under a file, nothing can be created: the error names `out`, not a hidden work folder.
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(
+        invclose.InvcloseError, match=r"cannot write an invclose result to .*file/x"
+    ):
+        close_batched(components_ledger(), day(31), tmp_path / "file" / "x", accounts=ACCOUNTS)
+    result = invclose.close(components_ledger(), day(31), accounts=ACCOUNTS)
+    with pytest.raises(invclose.InvcloseError, match="Not a directory"):
+        result.write(tmp_path / "file" / "x")
+
+
 def test_decimals_of_different_scales_across_files_are_never_rounded(tmp_path: Path) -> None:
     # R1's amount is Decimal(38, 4) in its file, S1's Decimal(38, 2) in the other. Read
     # together, DuckDB cut the scale to 2 (100.0060 became 100.01) and the close ran; the

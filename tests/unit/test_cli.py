@@ -160,6 +160,25 @@ def test_check_lists_findings() -> None:
             ),
             "Parquet files only",
         ),
+        *[
+            (
+                (
+                    "close",
+                    "sample_data/transactions.parquet",
+                    "--date",
+                    "2025-01-31",
+                    "--dimensions",
+                    "site",
+                    "--accounts",
+                    "sample_data/accounts.csv",
+                    "--out",
+                    "sample_data/accounts.csv/out",  # under a file: nothing can be created
+                    *batched,
+                ),
+                "cannot write an invclose result to sample_data/accounts.csv/out",
+            )
+            for batched in ((), ("--batch-rows", "5"))
+        ],
     ],
 )
 def test_bad_input_exits_2_with_a_plain_message(args: tuple[str, ...], needle: str) -> None:
