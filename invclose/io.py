@@ -137,11 +137,35 @@ def _read_file(path: Path, *, other_as_csv: bool = False) -> pl.DataFrame:
         separator = "\t" if suffix == ".tsv" else ","
         # Every column as text: numbers and dates are parsed exactly by validation, so a
         # CSV value never passes through a binary float.
-        return guarded_read(
+        frame = guarded_read(
             path, lambda: pl.read_csv(path, infer_schema=False, separator=separator)
         )
+        _refuse_other_separator(path, frame, separator)
+        # A blank line (an export's last line, often) holds no row: Polars reads it as a
+        # row of nulls, which validation would refuse as a row without a txn_id.
+        if frame.width:
+            frame = frame.filter(~pl.all_horizontal(pl.all().is_null()))
+        return frame
     valid = ", ".join((*PARQUET_SUFFIXES, *CSV_SUFFIXES))
     msg = f"cannot read {str(path)!r}: unknown file type; expected a name ending in {valid}"
+    raise InputValidationError(msg)
+
+
+def _refuse_other_separator(path: Path, frame: pl.DataFrame, separator: str) -> None:
+    """A CSV read as one column whose name holds another separator was written with it."""
+    if frame.width != 1:
+        return
+    name = frame.columns[0]
+    found = next((s for s in (";", "\t", "|", ",") if s != separator and s in name), None)
+    if found is None:
+        return
+    shown = {"\t": "tabs", ";": "';'", "|": "'|'", ",": "','"}[found]
+    expected = "tabs" if separator == "\t" else "commas"
+    msg = (
+        f"cannot read {os.fspath(path)}: its header {name[:60]!r} is one column, its fields "
+        f"separated by {shown}; invclose reads CSV separated by {expected} (a .tsv file by "
+        "tabs): save the file with that separator"
+    )
     raise InputValidationError(msg)
 
 

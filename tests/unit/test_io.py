@@ -431,3 +431,28 @@ def test_a_column_spelt_in_another_case_in_one_file_of_several_is_refused(tmp_pa
     b.write_parquet(folder / "b.parquet")
     with pytest.raises(InputValidationError, match="has 'Status' where another file has"):
         invclose.close(folder, "2025-01-31", dimensions=["site"], method="fifo")
+
+
+def test_blank_lines_of_a_csv_are_no_rows(tmp_path: Path) -> None:
+    # An export with Windows line endings, a blank line between the rows and one at the end:
+    # two rows (Polars read each blank line as a row of nulls, refused for its null txn_id).
+    path = tmp_path / "export.csv"
+    path.write_bytes(
+        b"txn_id,item_id,date,qty,amount\r\nR1,A,2025-01-02,1,10.00\r\n\r\n"
+        b"S1,A,2025-01-03,-1,-10.00\r\n\r\n"
+    )
+    rows = read_transactions(path)
+    assert rows.select("txn_id", "qty", "amount").rows() == [
+        ("R1", Decimal("1.000000"), Decimal("10.00")),
+        ("S1", Decimal("-1.000000"), Decimal("-10.00")),
+    ]
+
+
+def test_a_csv_with_another_separator_is_named_with_the_fix(tmp_path: Path) -> None:
+    path = tmp_path / "semicolons.csv"
+    path.write_text("txn_id;item_id;date;qty;amount\nR1;A;2025-01-02;1;10.00\n")
+    with pytest.raises(InputValidationError) as err:
+        read_transactions(path)
+    text = str(err.value)
+    assert "separated by ';'" in text
+    assert "invclose reads CSV separated by commas" in text
