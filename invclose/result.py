@@ -25,7 +25,13 @@ from invclose.config import parse_date
 from invclose.errors import InvcloseError
 from invclose.schemas import RESULT_TABLES, VIRTUAL_PREFIX
 from invclose.store.duckdb import UNSETTLED_CODES, register_result
-from invclose.store.parquet import read_result_dir, schema_problems, write_result_dir
+from invclose.store.parquet import (
+    identity_problems,
+    read_result_dir,
+    refuse_identity_problems,
+    schema_problems,
+    write_result_dir,
+)
 
 if TYPE_CHECKING:
     from invclose.plots import ResultPlots
@@ -566,7 +572,7 @@ def _check_identity(result: CloseResult, path: str | Path) -> None:
     run's ``close_id``; a close locks its closing date, and no run locks a later date; the
     open rows are dated on or before the closing date.
     """
-    problems = []
+    other_ids = {}
     for name in RESULT_TABLES:
         frame = getattr(result, name)
         if "close_id" in frame.columns and frame.height:
@@ -574,21 +580,10 @@ def _check_identity(result: CloseResult, path: str | Path) -> None:
             ids = frame["close_id"]
             other = ids.filter(ids != result.close_id)
             if other.len():
-                problems.append(f"{name} rows carry close_id {other.min()!r}")
-    closing, lock = result.closing_date, result.lock_date
-    if result.run_kind == "close" and lock != closing:
-        problems.append(f"a close at {closing.isoformat()} must lock that date, not {lock}")
-    if lock is not None and lock > closing:
-        problems.append(f"lock date {lock.isoformat()} after the closing date")
-    if result.open_items.height:
-        latest = result.open_items["date"].max()
-        if isinstance(latest, dt.date) and latest > closing:
-            problems.append(f"open items dated {latest.isoformat()}, after the closing date")
-    if problems:
-        msg = (
-            f"invclose result at {path}: manifest.json does not match its tables "
-            f"(close_id {result.close_id!r}, closing date {closing.isoformat()}): "
-            + "; ".join(problems)
-            + ". Write the result again from its close, or restore the manifest."
-        )
-        raise InvcloseError(msg)
+                other_ids[name] = str(other.min())
+    latest = result.open_items["date"].max() if result.open_items.height else None
+    identity = (result.close_id, result.run_kind, result.closing_date, result.lock_date)
+    problems = identity_problems(
+        identity, other_ids, latest if isinstance(latest, dt.date) else None
+    )
+    refuse_identity_problems(path, result.close_id, result.closing_date, problems)

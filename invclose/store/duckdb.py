@@ -20,15 +20,23 @@ placeholders filled with the qualified view names). Nothing here computes a clos
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import polars as pl
 
 from invclose.errors import InvcloseError
 from invclose.schemas import RESULT_TABLES
-from invclose.store.parquet import read_manifest, table_file, verify_files
+from invclose.store.parquet import (
+    identity_problems,
+    read_manifest,
+    refuse_identity_problems,
+    table_file,
+    verify_files,
+)
 
 __all__ = [
     "AUDITOR_VIEWS",
@@ -139,6 +147,35 @@ def _qualified(schema: str | None, name: str) -> str:
     return quote_ident(name) if schema is None else f"{quote_ident(schema)}.{quote_ident(name)}"
 
 
+def _check_identity(
+    con: duckdb.DuckDBPyConnection, root: Path, manifest: Mapping[str, Any], sources: dict[str, str]
+) -> None:
+    """Refuse a result directory whose manifest disagrees with its tables, as
+    :func:`invclose.read_result` does, reading one column of each file (nothing is loaded)."""
+    try:
+        close_id = str(manifest["close_id"])
+        closing = dt.date.fromisoformat(manifest["closing_date"])
+        lock_text = manifest.get("lock_date")
+        lock = dt.date.fromisoformat(lock_text) if lock_text is not None else None
+        run_kind = str(manifest["run_kind"])
+    except (KeyError, TypeError, ValueError) as exc:
+        msg = f"invclose result at {root} has a damaged manifest: {exc!r}"
+        raise InvcloseError(msg) from exc
+    other_ids = {}
+    for table in RESULT_TABLES:
+        found = con.execute(
+            f"SELECT min(close_id) FROM {sources[table]} WHERE close_id IS DISTINCT FROM ?",
+            [close_id],
+        ).fetchone()
+        if found is not None and found[0] is not None:
+            other_ids[table] = str(found[0])
+    latest = con.execute(f"SELECT max(date) FROM {sources['open_items']}").fetchone()
+    problems = identity_problems(
+        (close_id, run_kind, closing, lock), other_ids, None if latest is None else latest[0]
+    )
+    refuse_identity_problems(root, close_id, closing, problems)
+
+
 def register_result(
     con: duckdb.DuckDBPyConnection,
     tables_or_dir: Mapping[str, pl.DataFrame] | str | Path,
@@ -166,16 +203,15 @@ def register_result(
     sources: dict[str, str] = {}
     if isinstance(tables_or_dir, str | Path):
         root = Path(tables_or_dir).expanduser().resolve()
-        if verify:
-            verify_files(root)
-        else:
-            read_manifest(root)
+        manifest = verify_files(root) if verify else read_manifest(root)
         for table in RESULT_TABLES:
             file = root / table_file(table)
             # The rows' own values: a folder on the path named like "site=S1" is no column.
             sources[table] = (
                 f"read_parquet({_quote_literal(file.as_posix())}, hive_partitioning = false)"
             )
+        if verify:
+            _check_identity(con, root, manifest, sources)
     else:
         missing = [t for t in RESULT_TABLES if t not in tables_or_dir]
         if missing:

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import datetime as dt
 import errno
 import hashlib
 import io
@@ -172,6 +173,48 @@ def _table_entry(manifest: Mapping[str, Any], table: str, root: Path) -> tuple[P
         msg = f"{root / MANIFEST_NAME} has a damaged entry for table {table!r}: {entry!r}"
         raise InvcloseError(msg)
     return root / name, rows, sha
+
+
+def identity_problems(
+    manifest_identity: tuple[str, str, dt.date, dt.date | None],
+    other_ids: Mapping[str, str],
+    latest_open: dt.date | None,
+) -> list[str]:
+    """What disagrees between a result's identity and its tables (empty when nothing does).
+
+    ``manifest_identity`` is (``close_id``, ``run_kind``, closing date, lock date);
+    ``other_ids`` a ``close_id`` other than the run's found in a table, by table name;
+    ``latest_open`` the latest date of the open items. Every row carries the run's
+    ``close_id``; a close locks its closing date, and no run locks a later date; the open
+    rows are dated on or before the closing date.
+
+    >>> import datetime as dt
+    >>> identity_problems(("C1", "close", dt.date(2025, 1, 31), dt.date(2025, 1, 30)), {}, None)
+    ['a close at 2025-01-31 must lock that date, not 2025-01-30']
+    """
+    _close_id, run_kind, closing, lock = manifest_identity
+    problems = [f"{table} rows carry close_id {other!r}" for table, other in other_ids.items()]
+    if run_kind == "close" and lock != closing:
+        problems.append(f"a close at {closing.isoformat()} must lock that date, not {lock}")
+    if lock is not None and lock > closing:
+        problems.append(f"lock date {lock.isoformat()} after the closing date")
+    if latest_open is not None and latest_open > closing:
+        problems.append(f"open items dated {latest_open.isoformat()}, after the closing date")
+    return problems
+
+
+def refuse_identity_problems(
+    path: str | Path, close_id: str, closing: dt.date, problems: Sequence[str]
+) -> None:
+    """Raise when :func:`identity_problems` found any."""
+    if problems:
+        msg = (
+            f"invclose result at {path}: manifest.json does not match its tables "
+            f"(close_id {close_id!r}, closing date {closing.isoformat()}): "
+            + "; ".join(problems)
+            + ". Write the result again from its close, or restore the manifest."
+        )
+        raise InvcloseError(msg)
 
 
 def verify_files(path: str | Path, manifest: Mapping[str, Any] | None = None) -> dict[str, Any]:

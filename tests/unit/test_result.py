@@ -288,6 +288,10 @@ def test_a_manifest_that_disagrees_with_its_tables_is_refused(
     with pytest.raises(InvcloseError, match=r"manifest\.json does not match its tables") as caught:
         read_result(out)
     assert problem in str(caught.value)
+    # The SQL views over the files (invclose sql DIR) refuse it too, reading one column each.
+    with pytest.raises(InvcloseError, match=r"manifest\.json does not match its tables") as viewed:
+        register_result(duckdb.connect(), out)
+    assert problem in str(viewed.value)
 
 
 def test_write_is_deterministic(result: CloseResult, tmp_path: Path) -> None:
