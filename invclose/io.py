@@ -51,8 +51,22 @@ def _suffix(path: Path) -> str:
     return path.suffix.lower()
 
 
+def _files_under(folder: Path) -> list[Path]:
+    """Every Parquet or CSV file under ``folder``, at any depth, sorted."""
+    return sorted(
+        p
+        for p in folder.rglob("*")
+        if p.is_file() and _suffix(p) in (*PARQUET_SUFFIXES, *CSV_SUFFIXES)
+    )
+
+
 def _expand(source: _PathLike | Sequence[_PathLike]) -> list[Path]:
-    """Paths named by ``source``: a file, a glob, a directory (every readable file under it)."""
+    """Paths named by ``source``: a file, a glob, a directory (every readable file under it).
+
+    A directory a glob matches counts as a directory given by name (``data/*`` over
+    ``data/2025-01/`` and ``data/2025-02/`` reads the files in both); a file named twice
+    (``data/**`` matches a folder and its files) is read once.
+    """
     if isinstance(source, str | os.PathLike):
         sources: Iterable[_PathLike] = [source]
     else:
@@ -65,13 +79,13 @@ def _expand(source: _PathLike | Sequence[_PathLike]) -> list[Path]:
             if not matched:
                 msg = f"no file matches the pattern {text!r}"
                 raise InputFileNotFoundError(msg)
-            files.extend(p for p in matched if p.is_file())
+            for path in matched:
+                if path.is_dir():
+                    files.extend(_files_under(path))
+                elif path.is_file():
+                    files.append(path)
         elif Path(text).is_dir():
-            under = sorted(
-                p
-                for p in Path(text).rglob("*")
-                if p.is_file() and _suffix(p) in (*PARQUET_SUFFIXES, *CSV_SUFFIXES)
-            )
+            under = _files_under(Path(text))
             if not under:
                 msg = f"directory {text!r} holds no Parquet or CSV file"
                 raise InputFileNotFoundError(msg)
@@ -84,7 +98,7 @@ def _expand(source: _PathLike | Sequence[_PathLike]) -> list[Path]:
     if not files:
         msg = f"no file to read in {source!r}"
         raise InputFileNotFoundError(msg)
-    return files
+    return list(dict.fromkeys(files))
 
 
 def first_paragraph(exc: BaseException) -> str:

@@ -456,3 +456,24 @@ def test_a_csv_with_another_separator_is_named_with_the_fix(tmp_path: Path) -> N
     text = str(err.value)
     assert "separated by ';'" in text
     assert "invclose reads CSV separated by commas" in text
+
+
+def test_a_glob_reads_the_folders_it_matches(tmp_path: Path) -> None:
+    # data/* matches a.parquet and the folder sub/ (with b.parquet): both files' rows, as a
+    # folder given by name reads them; data/** matches sub/ and its file: read once.
+    rows = pl.DataFrame(
+        {
+            "txn_id": ["R1", "S1"],
+            "item_id": ["A", "A"],
+            "date": [dt.date(2025, 1, 2), dt.date(2025, 1, 3)],
+            "qty": [Decimal("1"), Decimal("-1")],
+            "amount": [Decimal("10.00"), Decimal("-10.00")],
+        }
+    )
+    data = tmp_path / "data"
+    (data / "sub").mkdir(parents=True)
+    rows.head(1).write_parquet(data / "a.parquet")
+    rows.tail(1).write_parquet(data / "sub" / "b.parquet")
+    for pattern in ("*", "**"):
+        read = read_transactions(str(data / pattern))
+        assert sorted(read["txn_id"].to_list()) == ["R1", "S1"], pattern
