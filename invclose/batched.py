@@ -172,21 +172,25 @@ class _Source:
 
 
 def _decimals_to_read_as_text(schemas: dict[str, dict[str, pl.DataType]]) -> list[str]:
-    """Columns that are Decimal in some file and of another type in another.
+    """Columns that are Decimal in every file that has them, of different precisions or
+    scales. (A float in any file is left to DuckDB's union, a float the validation refuses.)
 
     >>> a = {"amount": pl.Decimal(38, 4), "qty": pl.Decimal(38, 6)}
     >>> b = {"amount": pl.Decimal(38, 2), "qty": pl.Decimal(38, 6)}
+    >>> c = {"amount": pl.Float64(), "qty": pl.Decimal(38, 6)}
     >>> _decimals_to_read_as_text({"a.parquet": a, "b.parquet": b})
     ['amount']
+    >>> _decimals_to_read_as_text({"a.parquet": a, "b.parquet": b, "c.parquet": c})
+    []
     """
     types: dict[str, set[str]] = {}
-    decimal: set[str] = set()
+    other: set[str] = set()
     for schema in schemas.values():
         for name, dtype in schema.items():
             types.setdefault(name, set()).add(str(dtype))
-            if isinstance(dtype, pl.Decimal):
-                decimal.add(name)
-    return sorted(name for name in decimal if len(types[name]) > 1)
+            if not isinstance(dtype, pl.Decimal):
+                other.add(name)
+    return sorted(name for name, seen in types.items() if len(seen) > 1 and name not in other)
 
 
 def _refuse_case_variants(columns_of: dict[str, list[str]], read: list[str]) -> None:

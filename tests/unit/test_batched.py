@@ -148,7 +148,15 @@ def test_decimals_of_different_scales_across_files_are_never_rounded(tmp_path: P
         close_batched(write("100.0060"), day(31), tmp_path / "out", accounts=ACCOUNTS)
     assert "'100.0060'" in str(err.value)
     assert not (tmp_path / "out").exists()
-    exact = write("100.0000")
+    # A float file beside a decimal one is not read as text: refused as a float, as in memory.
+    floats = write("100.0000")
+    first = pl.read_parquet(floats / "a.parquet")
+    first.with_columns(pl.col("amount").cast(pl.Float64)).write_parquet(floats / "a.parquet")
+    with pytest.raises(InputValidationError, match="float_type"):
+        close_batched(floats, day(31), tmp_path / "out", accounts=ACCOUNTS)
+    (floats / "a.parquet").unlink()
+    first.write_parquet(floats / "a.parquet")
+    exact = floats
     close_batched(exact, day(31), tmp_path / "out", accounts=ACCOUNTS)
     result = invclose.read_result(tmp_path / "out")
     assert result.adjustments.is_empty()
