@@ -706,7 +706,9 @@ _TXN_HINTS = {
     ),
     "status_invalid": f"status must be one of {', '.join(STATUSES)} (empty means {FINANCIAL})",
     "seq_missing": (
-        "a given seq column needs a value on every row (or drop the column to post in row order)"
+        "a given seq column needs a value on every row, in every file read (a file without "
+        "the column leaves its rows without one); or drop the column everywhere to post in "
+        "row order"
     ),
 }
 _DUPLICATE_HINT = (

@@ -477,3 +477,21 @@ def test_a_glob_reads_the_folders_it_matches(tmp_path: Path) -> None:
     for pattern in ("*", "**"):
         read = read_transactions(str(data / pattern))
         assert sorted(read["txn_id"].to_list()) == ["R1", "S1"], pattern
+
+
+def test_a_file_without_the_seq_of_the_others_gets_the_fix_that_works(tmp_path: Path) -> None:
+    # a.parquet has seq, b.parquet not: b's row has no seq. The fix said only "drop the
+    # column", where adding it to b is what makes the files agree.
+    day = dt.date(2025, 1, 2)
+    pl.DataFrame(
+        {"txn_id": ["R1"], "item_id": ["A"], "date": [day], "qty": ["1"], "amount": ["10.00"],
+         "seq": [1]}
+    ).write_parquet(tmp_path / "a.parquet")  # fmt: skip
+    pl.DataFrame(
+        {"txn_id": ["S1"], "item_id": ["A"], "date": [day], "qty": ["-1"], "amount": ["-10.00"]}
+    ).write_parquet(tmp_path / "b.parquet")
+    with pytest.raises(InputValidationError, match="seq_missing") as err:
+        read_transactions(tmp_path)
+    assert "in every file read (a file without the column leaves its rows without one)" in (
+        " ".join(str(err.value).split())
+    )
