@@ -31,7 +31,7 @@ from invclose.errors import ConfigError, InputValidationError, InvcloseError, Mi
 from invclose.hashing import content_id, group_digests, row_hashes
 from invclose.io import to_polars
 from invclose.kernel.pipeline import KernelOutput, run_kernel, run_kernel_on
-from invclose.kernel.prepare import build_working
+from invclose.kernel.prepare import build_working, with_method
 from invclose.opening import (
     OpeningState,
     load_opening,
@@ -851,20 +851,17 @@ def compare(
     dims = list(cfg.dims)
     total = frame.height * len(wanted)
     report(progress, "validate", 0, total, 0, len(wanted))
+    # Sorted and cut once: neither depends on the method.
+    parts = working_parts(build_working(frame, dims, closing_date))
+    del frame
     figures = []
-    done, parts_done, parts_total = 0, 0, len(wanted)
-    for number, method in enumerate(wanted):
+    done, parts_done, parts_total = 0, 0, len(parts) * len(wanted)
+    for method in wanted:
         # One method at a time: rows repeated once per method in one run met across their
         # copies through the orders (a production order fed every method's output with the
         # components of all of them), and would hold the frame once per method.
-        parts = working_parts(
-            build_working(frame.with_columns(method=pl.lit(method)), dims, closing_date)
-        )
-        if number == 0:  # the items cut alike under every method
-            parts_total = len(parts) * len(wanted)
-        while parts:  # one step per part
-            part = parts.pop(0)
-            output = run_kernel_on(part, dims, closing_date, settle=True)
+        for part in parts:
+            output = run_kernel_on(with_method(part, method), dims, closing_date, settle=True)
             figures.append(_compared_figures(output).with_columns(method=pl.lit(method)))
             del output
             done, parts_done = done + part.height, parts_done + 1

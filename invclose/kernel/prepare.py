@@ -216,13 +216,35 @@ def build_working(frame: pl.DataFrame, dims: Sequence[str], closing_date: dt.dat
         w_abs=pl.col("v0").abs(),
         is_virtual_new=pl.lit(False),
     )
+    return working.with_columns(_participates())
+
+
+def _participates() -> pl.Expr:
+    """Rows the settlement reads: in scope, open, of a periodic method, financial (or
+    physical under an ordinal method with physical value), not frozen."""
     eligible_status = pl.col("fin") | (pl.col("incl_phys") & pl.col("method").is_in(_ORDINAL))
-    return working.with_columns(
-        participates=(
-            pl.col("in_scope")
-            & (pl.col("q0") != 0)
-            & pl.col("method").is_in(PERIODIC)
-            & eligible_status
-            & ~pl.col("frozen")
-        )
-    )
+    return (
+        pl.col("in_scope")
+        & (pl.col("q0") != 0)
+        & pl.col("method").is_in(PERIODIC)
+        & eligible_status
+        & ~pl.col("frozen")
+    ).alias("participates")
+
+
+def with_method(working: pl.DataFrame, method: str) -> pl.DataFrame:
+    """Rows of :func:`build_working` (or a part of them) with every row under ``method``, as
+    if they had been built so: the sort does not depend on the method, only ``participates``.
+
+    >>> import datetime as dt, polars as pl
+    >>> rows = pl.DataFrame({
+    ...     "txn_id": ["r", "s"], "item_id": ["A", "A"], "date": [dt.date(2025, 1, 1)] * 2,
+    ...     "seq": [1, 2], "qty": [1, -1], "status": ["financial"] * 2, "order_id": [None] * 2,
+    ...     "kind": [None] * 2, "q0": [1, -1], "v0": [5, -5], "method": ["standard"] * 2,
+    ...     "incl_phys": [False] * 2}, schema_overrides={"order_id": pl.String, "kind": pl.String})
+    >>> working = build_working(rows, [], dt.date(2025, 1, 31))
+    >>> working["participates"].to_list(), with_method(working, "fifo")["participates"].to_list()
+    ([False, False], [True, True])
+    """
+    column = pl.lit(method, dtype=working.schema["method"]).alias("method")
+    return working.with_columns(column).with_columns(_participates())
