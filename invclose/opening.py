@@ -19,7 +19,7 @@ from invclose.errors import ClosedPeriodError, ConfigError, InputValidationError
 from invclose.hashing import row_hashes
 from invclose.kernel.money import to_cents, to_micro
 from invclose.schemas import input_schema
-from invclose.validate import INVOICE_EXCEEDS_HINT, readable_dates
+from invclose.validate import INVOICE_EXCEEDS_HINT, dated_rows, with_closed_period
 
 if TYPE_CHECKING:
     from invclose.result import CloseResult
@@ -162,26 +162,18 @@ def refuse_invalid_and_backdated(
     dates can be read: one ``ClosedPeriodError`` naming both, so that one correction of the
     input suffices (:func:`merge_opening` names them once the input is valid)."""
     lock = None if opening is None else opening.lock_date
-    if opening is None or lock is None or not {"txn_id", "date"} <= set(raw.columns):
+    dated = dated_rows(raw)
+    if opening is None or lock is None or dated is None:
         raise error
     known = pl.concat([opening.closed_items["txn_id"], opening.open_items["txn_id"]])
-    rows = raw.select(
-        txn_id=pl.col("txn_id").cast(pl.String, strict=False),
-        date=readable_dates(raw["date"]),
-    ).filter(
-        pl.col("date").is_not_null()
-        & (pl.col("date") <= lock)
-        & ~pl.col("txn_id").is_in(known.implode())
-    )
+    rows = dated.filter((pl.col("date") <= lock) & ~pl.col("txn_id").is_in(known.implode()))
     if rows.is_empty():
         raise error
     hint, headline = _backdated_headline(lock)
     try:
         _raise_refused([(_failure_table(rows, "posting_into_closed_period", hint), headline)])
     except ClosedPeriodError as closed:
-        found = [e.failures for e in (error, closed) if e.failures is not None]
-        failures = pl.concat(found, how="diagonal_relaxed") if found else None
-        raise ClosedPeriodError(f"{closed}\n{error}", failures) from error
+        raise with_closed_period(error, closed) from error
 
 
 def _known_row_hashes(

@@ -75,7 +75,7 @@ from pandera.config import ValidationDepth, config_context
 from pandera.errors import SchemaErrors
 
 from invclose.config import Method, parse_date
-from invclose.errors import ConfigError, InputValidationError
+from invclose.errors import ClosedPeriodError, ConfigError, InputValidationError
 from invclose.io import to_polars
 from invclose.schemas import (
     FINANCIAL,
@@ -427,6 +427,25 @@ def readable_dates(dates: pl.Series) -> pl.Series:
     if dates.dtype == pl.String:
         return dates.str.strip_chars().str.to_date("%Y-%m-%d", strict=False)
     return pl.repeat(None, dates.len(), dtype=pl.Date, eager=True)
+
+
+def dated_rows(raw: pl.DataFrame) -> pl.DataFrame | None:
+    """``txn_id`` and ``date`` (:func:`readable_dates`) of input that failed validation, the
+    rows whose dates can be read; ``None`` when it has no such columns."""
+    if not {"txn_id", "date"} <= set(raw.columns):
+        return None
+    return raw.select(
+        txn_id=pl.col("txn_id").cast(pl.String, strict=False),
+        date=readable_dates(raw["date"]),
+    ).filter(pl.col("date").is_not_null())
+
+
+def with_closed_period(error: InputValidationError, closed: ClosedPeriodError) -> ClosedPeriodError:
+    """One error naming the rows refused in a closed period (``closed``) and the validation
+    failures (``error``) of the same input, so that one correction of it suffices."""
+    found = [e.failures for e in (error, closed) if e.failures is not None]
+    failures = pl.concat(found, how="diagonal_relaxed") if found else None
+    return ClosedPeriodError(f"{closed}\n{error}", failures)
 
 
 def id_failures(

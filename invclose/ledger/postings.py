@@ -25,7 +25,7 @@ from invclose.errors import ClosedPeriodError, InputValidationError, MissingAcco
 from invclose.kernel.accounts import fill_accounts
 from invclose.kernel.money import from_cents, to_cents
 from invclose.schemas import FINANCIAL, MONEY, PHYSICAL, input_schema
-from invclose.validate import INVOICE_EXCEEDS_HINT, id_failures, readable_dates
+from invclose.validate import INVOICE_EXCEEDS_HINT, dated_rows, id_failures, with_closed_period
 
 __all__ = [
     "check_against_ledger",
@@ -89,18 +89,13 @@ def refuse_invalid_and_backdated(
     dated on or before ``lock`` where their dates can be read: ``ClosedPeriodError`` naming
     both, so that one correction of the batch suffices (as :func:`refuse_locked_or_repeated`).
     """
-    if lock is None or "date" not in raw.columns or "txn_id" not in raw.columns:
+    rows = dated_rows(raw)
+    if lock is None or rows is None:
         raise error
-    rows = raw.select(
-        txn_id=pl.col("txn_id").cast(pl.String, strict=False),
-        date=readable_dates(raw["date"]),
-    ).filter(pl.col("date").is_not_null())
     try:
         refuse_backdated(rows, lock)
     except ClosedPeriodError as closed:
-        found = [e.failures for e in (error, closed) if e.failures is not None]
-        failures = pl.concat(found, how="diagonal_relaxed") if found else None
-        raise ClosedPeriodError(f"{closed}\n{error}", failures) from error
+        raise with_closed_period(error, closed) from error
     raise error
 
 
