@@ -27,6 +27,7 @@ from invclose.schemas import RESULT_TABLES, VIRTUAL_PREFIX
 from invclose.store.duckdb import UNSETTLED_CODES, register_result
 from invclose.store.parquet import (
     identity_problems,
+    manifest_identity,
     read_result_dir,
     refuse_identity_problems,
     schema_problems,
@@ -544,15 +545,15 @@ def read_result(path: str | Path) -> CloseResult:
     True
     """
     manifest, tables = read_result_dir(path)
+    close_id, run_kind, closing_date, lock_date = manifest_identity(manifest, path)
     try:
-        lock = manifest.get("lock_date")
         result = CloseResult(
-            close_id=str(manifest["close_id"]),
-            closing_date=dt.date.fromisoformat(manifest["closing_date"]),
-            run_kind=str(manifest["run_kind"]),
+            close_id=close_id,
+            closing_date=closing_date,
+            run_kind=run_kind,
             dimensions=tuple(manifest["dimensions"]),
             config_fingerprint=str(manifest["config_fingerprint"]),
-            lock_date=dt.date.fromisoformat(lock) if lock is not None else None,
+            lock_date=lock_date,
             **tables,
         )
     except (KeyError, TypeError, ValueError) as exc:

@@ -20,7 +20,6 @@ placeholders filled with the qualified view names). Nothing here computes a clos
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -32,6 +31,7 @@ from invclose.errors import InvcloseError
 from invclose.schemas import RESULT_TABLES
 from invclose.store.parquet import (
     identity_problems,
+    manifest_identity,
     read_manifest,
     refuse_identity_problems,
     table_file,
@@ -152,15 +152,8 @@ def _check_identity(
 ) -> None:
     """Refuse a result directory whose manifest disagrees with its tables, as
     :func:`invclose.read_result` does, reading one column of each file (nothing is loaded)."""
-    try:
-        close_id = str(manifest["close_id"])
-        closing = dt.date.fromisoformat(manifest["closing_date"])
-        lock_text = manifest.get("lock_date")
-        lock = dt.date.fromisoformat(lock_text) if lock_text is not None else None
-        run_kind = str(manifest["run_kind"])
-    except (KeyError, TypeError, ValueError) as exc:
-        msg = f"invclose result at {root} has a damaged manifest: {exc!r}"
-        raise InvcloseError(msg) from exc
+    identity = manifest_identity(manifest, root)
+    close_id, _run_kind, closing, _lock = identity
     other_ids = {}
     for table in RESULT_TABLES:
         found = con.execute(
@@ -170,9 +163,7 @@ def _check_identity(
         if found is not None and found[0] is not None:
             other_ids[table] = str(found[0])
     latest = con.execute(f"SELECT max(date) FROM {sources['open_items']}").fetchone()
-    problems = identity_problems(
-        (close_id, run_kind, closing, lock), other_ids, None if latest is None else latest[0]
-    )
+    problems = identity_problems(identity, other_ids, None if latest is None else latest[0])
     refuse_identity_problems(root, close_id, closing, problems)
 
 

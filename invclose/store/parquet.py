@@ -175,6 +175,24 @@ def _table_entry(manifest: Mapping[str, Any], table: str, root: Path) -> tuple[P
     return root / name, rows, sha
 
 
+def manifest_identity(
+    manifest: Mapping[str, Any], path: str | Path
+) -> tuple[str, str, dt.date, dt.date | None]:
+    """(``close_id``, ``run_kind``, closing date, lock date) of a result's manifest; a
+    manifest without them, or with dates that are not ISO dates, is refused as damaged."""
+    try:
+        lock = manifest.get("lock_date")
+        return (
+            str(manifest["close_id"]),
+            str(manifest["run_kind"]),
+            dt.date.fromisoformat(manifest["closing_date"]),
+            dt.date.fromisoformat(lock) if lock is not None else None,
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        msg = f"invclose result at {path} has a damaged manifest: {exc!r}"
+        raise InvcloseError(msg) from exc
+
+
 def identity_problems(
     manifest_identity: tuple[str, str, dt.date, dt.date | None],
     other_ids: Mapping[str, str],
