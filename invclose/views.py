@@ -145,12 +145,23 @@ ORDER BY depth, txn_id
 """
 
 
-#: Views and macros :func:`register_views` alone creates, with what they need beyond a result.
-NEEDS_REGISTER_VIEWS = {
-    "all_adjustments": "the adjustments of earlier closes (earlier=)",
-    "transactions": "the transactions (transactions=)",
-    "inventory_value": "the transactions (transactions=)",
-}
+#: Views and macros :func:`register_views` alone creates: the name DuckDB reports, the name
+#: as documented, what it needs beyond a result and the keyword of ``register_views`` for it.
+NEEDS_REGISTER_VIEWS = (
+    (
+        "all_adjustments",
+        "all_adjustments",
+        "the adjustments of earlier closes (earlier=)",
+        "earlier=[...]",
+    ),
+    ("transactions", "transactions", "the transactions (transactions=)", "transactions=..."),
+    (
+        "inventory_value",
+        "inventory_value(as_of)",
+        "the transactions (transactions=)",
+        "transactions=...",
+    ),
+)
 
 
 def query_result(con: duckdb.DuckDBPyConnection, query: str) -> pl.DataFrame:
@@ -176,15 +187,12 @@ def query_result(con: duckdb.DuckDBPyConnection, query: str) -> pl.DataFrame:
     except duckdb.Error as exc:
         text = str(exc)
         msg = f"SQL query failed: {text}"
-        if "does not exist" in text:
-            for name, need in NEEDS_REGISTER_VIEWS.items():
-                if f"name {name} does not exist" in text:
-                    shown = "inventory_value(as_of)" if name == "inventory_value" else name
-                    arg = "earlier=[...]" if name == "all_adjustments" else "transactions=..."
-                    msg += (
-                        f"; {shown} needs {need}: register the result with "
-                        f"invclose.views.register_views(con, result, {arg}) and query con"
-                    )
+        for name, shown, need, keyword in NEEDS_REGISTER_VIEWS:
+            if f"name {name} does not exist" in text:
+                msg += (
+                    f"; {shown} needs {need}: register the result with "
+                    f"invclose.views.register_views(con, result, {keyword}) and query con"
+                )
         raise InvcloseError(msg) from exc
     if relation is None:  # a statement without a result set
         return pl.DataFrame()
