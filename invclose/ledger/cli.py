@@ -304,7 +304,7 @@ def _reversed(books: Ledger, runs: list[int]) -> dict[str, Any]:
         history.select(pl.col("run_id").alias("reverses"), "kind", "date", "close_id"),
         on="reverses",
         how="left",
-    ).sort(pl.col("run_id").replace_strict(runs, list(range(len(runs)))))
+    ).sort("run_id")  # run ids grow: the order the reversals were made
     lock = books.lock_date
     return {
         "reversal_runs": runs,
