@@ -59,6 +59,7 @@ from invclose.io import (
     _suffix,
     guarded_read,
     refuse_files_missing,
+    refuse_float_files,
     to_polars,
 )
 from invclose.kernel.money import from_cents, to_cents
@@ -128,6 +129,7 @@ class _Source:
             columns_of = {path: list(schema) for path, schema in schemas.items()}
             refuse_files_missing(columns_of, required_input(dims), "transactions")
             _refuse_case_variants(columns_of, list(input_schema(dims)))
+            refuse_float_files(schemas, "transactions")
             self.files = [str(p) for p in paths]
             self.columns_of = columns_of
             self.as_text = _decimals_to_read_as_text(schemas)
@@ -173,7 +175,7 @@ class _Source:
 
 def _decimals_to_read_as_text(schemas: dict[str, dict[str, pl.DataType]]) -> list[str]:
     """Columns that are Decimal in every file that has them, of different precisions or
-    scales. (A float in any file is left to DuckDB's union, a float the validation refuses.)
+    scales. (A float in any of several files is refused before, naming the file.)
 
     >>> a = {"amount": pl.Decimal(38, 4), "qty": pl.Decimal(38, 6)}
     >>> b = {"amount": pl.Decimal(38, 2), "qty": pl.Decimal(38, 6)}
@@ -528,9 +530,6 @@ def close_batched(
         accounts=accounts,
         voucher_detail=voucher_detail,
     )
-    if batch_rows < 1:
-        msg = f"batch_rows must be a positive number of rows, not {batch_rows}"
-        raise ConfigError(msg)
     if not _MEMORY_LIMIT.fullmatch(str(memory_limit)):
         msg = f"memory_limit must be a size such as '1GB' or '512MB', not {memory_limit!r}"
         raise ConfigError(msg)

@@ -270,6 +270,53 @@ def refuse_other_spellings(columns_of: Mapping[str, Sequence[str]], what: str) -
         raise InputValidationError(msg)
 
 
+def refuse_float_files(dtypes_of: Mapping[str, Mapping[str, Any]], what: str) -> None:
+    """Refuse files of several that hold ``qty``, ``amount`` or ``cost_share`` as binary
+    floats, naming each file (the validation of the files read together could name only the
+    column).
+
+    >>> import polars as pl
+    >>> refuse_float_files(
+    ...     {"a.parquet": {"amount": pl.Decimal(38, 2)}, "b.parquet": {"amount": pl.Float64()}},
+    ...     "transactions",
+    ... )
+    Traceback (most recent call last):
+    ...
+    invclose.errors.InputValidationError: transactions: 1 file(s) hold binary floats: b.parquet ...
+    """
+    from invclose.validate import FAILURE_COLUMNS  # validate reads its input through here
+
+    floats = [
+        (path, name, dtype)
+        for path, dtypes in dtypes_of.items()
+        for name, dtype in dtypes.items()
+        if name in DEFAULT_SCALES and dtype.is_float()
+    ]
+    if len(dtypes_of) < 2 or not floats:
+        return
+    hint = (
+        "binary floats cannot represent money and quantities exactly; convert each such file "
+        "with invclose.decimalize (e.g. invclose.decimalize(pl.read_parquet(path))"
+        ".write_parquet(path)), or write Decimal or text values"
+    )
+    failures = pl.DataFrame(
+        {
+            "row": [None] * len(floats),
+            "txn_id": [None] * len(floats),
+            "column": [name for _, name, _ in floats],
+            "check": ["float_type"] * len(floats),
+            "value": [f"{dtype} in {path}" for path, _, dtype in floats],
+            "hint": [hint] * len(floats),
+        },
+        schema=FAILURE_COLUMNS,
+    )
+    files = sorted({path for path, _, _ in floats})
+    listed = "; ".join(f"{path} holds {name!r} as {dtype}" for path, name, dtype in floats[:20])
+    more = f" ... and {len(floats) - 20} more" if len(floats) > 20 else ""
+    msg = f"{what}: {len(files)} file(s) hold binary floats: {listed}{more}. Hint: {hint}."
+    raise InputValidationError(msg, failures)
+
+
 def read_raw(
     source: _PathLike | Sequence[_PathLike], required: Sequence[str] = (), what: str = "input"
 ) -> pl.DataFrame:
@@ -293,6 +340,7 @@ def read_raw(
     columns_of = {str(p): f.columns for p, f in zip(paths, frames, strict=True)}
     refuse_files_missing(columns_of, required, what)
     refuse_other_spellings(columns_of, what)
+    refuse_float_files({str(p): f.schema for p, f in zip(paths, frames, strict=True)}, what)
     return pl.concat(frames, how="diagonal_relaxed")
 
 

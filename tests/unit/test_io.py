@@ -117,6 +117,27 @@ def test_row_numbers_count_across_files(tmp_path: Path) -> None:
         read_transactions(str(tmp_path / "*.csv"))
 
 
+def test_a_float_file_among_several_is_named(tmp_path: Path) -> None:
+    # Two Parquet files read together: b.parquet holds amount as Float64. The files are
+    # concatenated before validation, which could name only the column, not the file.
+    exact = pl.DataFrame(
+        {"txn_id": ["R1"], "item_id": ["A"], "date": [dt.date(2025, 1, 2)], "qty": [D("1")]}
+    ).with_columns(amount=pl.lit(D("1.00"), dtype=pl.Decimal(38, 2)))
+    exact.write_parquet(tmp_path / "a.parquet")
+    exact.with_columns(txn_id=pl.lit("R2"), amount=pl.lit(1.0)).write_parquet(
+        tmp_path / "b.parquet"
+    )
+    with pytest.raises(InputValidationError) as raised:
+        read_transactions(str(tmp_path / "*.parquet"))
+    message = str(raised.value)
+    assert f"{tmp_path / 'b.parquet'} holds 'amount' as Float64" in message
+    assert "a.parquet" not in message
+    assert "invclose.decimalize" in message
+    failures = raised.value.failures
+    assert failures is not None
+    assert failures.select("column", "check").rows() == [("amount", "float_type")]
+
+
 def test_in_memory_frames_are_accepted(csv_path: Path) -> None:
     raw = pl.read_csv(csv_path, infer_schema=False)
     expected = expected_frame()
