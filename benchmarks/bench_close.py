@@ -90,6 +90,35 @@ def _git(*args: str) -> str | None:
     return out.stdout.strip()
 
 
+def fresh_memory_cost(size: int = 512 * 1024 * 1024) -> dict[str, float]:
+    """Time to touch ``size`` bytes of memory the process has never used, a page at a time.
+
+    Every page a close allocates is first touched this way. On bare metal a fault costs well
+    under a microsecond; in a virtual machine whose host backs guest memory lazily it can
+    cost ten times more, and a close that grows by 10 GB then spends tens of CPU seconds in
+    the kernel (``close_sys_s``). Recorded with every run so that runs on different machines
+    (or days) can be compared.
+    """
+    import mmap
+
+    import numpy as np
+
+    page = mmap.PAGESIZE
+    area = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    try:
+        view = np.frombuffer(area, dtype=np.uint8)
+        start = time.perf_counter()
+        view[::page] = 1
+        seconds = time.perf_counter() - start
+        del view
+    finally:
+        area.close()
+    return {
+        "first_touch_gb_per_s": size / seconds / 1e9,
+        "fault_us": seconds / (size // page) * 1e6,
+    }
+
+
 def machine_info() -> dict[str, Any]:
     """CPU, memory, load and library versions of this machine, JSON-ready."""
     import importlib.metadata
@@ -122,6 +151,7 @@ def machine_info() -> dict[str, Any]:
         "memory_total_bytes": meminfo.get("MemTotal"),
         "memory_available_bytes": meminfo.get("MemAvailable"),
         "loadavg_start": list(os.getloadavg()),
+        "fresh_memory": fresh_memory_cost(),
         "python": platform.python_version(),
         "versions": {
             "invclose": getattr(invclose, "__version__", None),
@@ -168,7 +198,7 @@ class Run:
 
 #: Where child processes import ``invclose`` and ``benchmarks`` from: the working tree, or a
 #: snapshot of a commit (``--snapshot``), immune to edits made while the run goes on.
-_LIB = {"root": ROOT}
+_LIB: dict[str, Any] = {"root": ROOT}
 
 
 def make_snapshot(rev: str, data_dir: Path) -> tuple[Path, str]:
@@ -204,6 +234,9 @@ def child_env(threads: int) -> dict[str, str]:
     env["POLARS_MAX_THREADS"] = str(threads)
     env["NUMBA_NUM_THREADS"] = str(threads)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(_LIB["root"]), env.get("PYTHONPATH")]))
+    if _LIB.get("malloc_conf"):
+        # Polars' jemalloc reads its options once, when the library loads.
+        env["_RJEM_MALLOC_CONF"] = str(_LIB["malloc_conf"])
     return env
 
 
@@ -482,7 +515,14 @@ def summarize(data: dict[str, Any]) -> dict[str, Any]:
             "close_cpu_s": rec.get("close_cpu_s"),
             "floor_cpu_s": floor.get("floor_cpu_s") if floor else None,
             "hand_cpu_s": hand.get("hand_cpu_s") if hand else None,
+            "close_sys_s": rec.get("close_sys_s"),
+            "close_minflt": rec.get("close_minflt"),
         }
+        row["sys_share"] = (
+            row["close_sys_s"] / row["close_cpu_s"]
+            if row["close_sys_s"] is not None and row["close_cpu_s"]
+            else None
+        )
         row["close_over_floor_cpu"] = (
             row["close_cpu_s"] / row["floor_cpu_s"]
             if row["close_cpu_s"] and row["floor_cpu_s"]
@@ -615,6 +655,7 @@ TABLE_HEAD = (
     "floor s",
     "close/floor (target)",
     "close/floor CPU",
+    "sys/CPU",
     "hand s",
     "hand/close (>=4)",
     "IO/close (<=1.5)",
@@ -646,6 +687,7 @@ def table_rows(summary: dict[str, Any]) -> list[list[str]]:
                 _cell(r["floor_s"], "{:.3f}"),
                 f"{floor_txt} (<={r['floor_target']})",
                 _cell(r.get("close_over_floor_cpu")),
+                _cell(r.get("sys_share")),
                 _cell(r["hand_s"], "{:.2f}"),
                 hand,
                 _mark(r["io_over_close"], IO_TARGET),
@@ -788,6 +830,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="benchmark invclose as committed at REV (git archive into --data-dir), not the "
         "working tree that others may be editing during the run",
     )
+    p.add_argument(
+        "--malloc-conf",
+        default=None,
+        metavar="OPTIONS",
+        help="jemalloc options for Polars in every measured process (_RJEM_MALLOC_CONF), e.g. "
+        "dirty_decay_ms:-1,muzzy_decay_ms:-1 to keep freed memory instead of faulting it in "
+        "again; recorded in the run's config",
+    )
     args = p.parse_args(argv)
     args.rows = [parse_rows(r) for r in args.rows.split(",")]
     repeats = [int(r) for r in str(args.repeats).split(",")]
@@ -838,6 +888,7 @@ def main(argv: list[str] | None = None) -> None:
         "started": stamp,
         "skip": sorted(args.skip),
     }
+    _LIB["malloc_conf"] = args.malloc_conf
     meta = machine_info()
     if args.snapshot:
         root, commit = make_snapshot(args.snapshot, Path(args.data_dir).resolve())
