@@ -62,7 +62,7 @@ from invclose.io import (
     refuse_float_files,
     to_polars,
 )
-from invclose.kernel.money import from_cents, to_cents
+from invclose.kernel.money import from_cents, wide_cents
 from invclose.kernel.vouchers import merge_voucher_lines, voucher_id
 from invclose.opening import OpeningState, load_opening
 from invclose.parts import RUN_WARNINGS, warned_by_every_part
@@ -369,7 +369,7 @@ def _write_vouchers(work: Path, run_id: str, file: Path, cfg: CloseConfig, dims:
             lines.select(
                 *[c for c in ("item_group",) if cfg.voucher_detail == VoucherDetail.ITEM_GROUP],
                 "account",
-                net=to_cents(pl.col("debit")) - to_cents(pl.col("credit")),
+                net=wide_cents(pl.col("debit")) - wide_cents(pl.col("credit")),
             ),
             VoucherDetail(cfg.voucher_detail),
             run_id,

@@ -766,11 +766,16 @@ def _compared_figures(output: KernelOutput) -> pl.DataFrame:
     )
     # What this run issues: a row's open part at the start (the whole row, unless an opening
     # closed part of it), at its value after the run.
+    # An item's figures add up its groups (one per financial dimension value), each bounded
+    # to fit an int64 but not their sum: 128-bit sums.
+    wide = pl.Int128
     cogs = issues.group_by("item_id").agg(
-        issued=(-pl.col("q0")).sum(), cost=(-(pl.col("v0") + pl.col("adjustment"))).sum()
+        # (Polars has no negation of an Int128: 0 - x.)
+        issued=(0 - pl.col("q0").cast(wide)).sum(),
+        cost=(0 - (pl.col("v0").cast(wide) + pl.col("adjustment"))).sum(),
     )
     ending = output.balances.group_by("item_id").agg(
-        qty=pl.col("qty").sum(), value=pl.col("value").sum()
+        qty=pl.col("qty").cast(wide).sum(), value=pl.col("value").cast(wide).sum()
     )
     return (
         cogs.join(ending, on="item_id", how="full", coalesce=True)

@@ -40,7 +40,7 @@ import polars as pl
 from invclose.assemble import Draft, closed_items_draft, log_order
 from invclose.components import component_labels, contiguous_parts
 from invclose.config import CloseConfig, VoucherDetail
-from invclose.kernel.money import from_cents, to_cents
+from invclose.kernel.money import from_cents, wide_cents
 from invclose.kernel.vouchers import merge_voucher_lines
 from invclose.opening import OpeningState
 
@@ -193,7 +193,7 @@ def _joined_vouchers(drafts: Sequence[Draft], cfg: CloseConfig) -> pl.DataFrame:
         keys = ["item_group"] if detail == VoucherDetail.ITEM_GROUP else []
         merged = merge_voucher_lines(
             lines.select(
-                *keys, "account", net=to_cents(pl.col("debit")) - to_cents(pl.col("credit"))
+                *keys, "account", net=wide_cents(pl.col("debit")) - wide_cents(pl.col("credit"))
             ),
             detail,
             None,

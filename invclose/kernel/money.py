@@ -33,6 +33,17 @@ def to_cents(expr: pl.Expr) -> pl.Expr:
     return expr.cast(MONEY).reinterpret(dtype=pl.Int128).cast(pl.Int64)
 
 
+def wide_cents(expr: pl.Expr) -> pl.Expr:
+    """Decimal money -> Int128 cents, exactly: for totals over many settlement groups (a
+    voucher of an item group or of the run), which an int64 of cents may not hold.
+
+    >>> import decimal
+    >>> pl.select(wide_cents(pl.lit(decimal.Decimal("-1.25")))).item()
+    -125
+    """
+    return expr.cast(MONEY).reinterpret(dtype=pl.Int128)
+
+
 def from_micro(expr: pl.Expr) -> pl.Expr:
     """int64 micro-units -> Decimal(38, 6), exactly.
 

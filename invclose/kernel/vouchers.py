@@ -50,8 +50,18 @@ def voucher_lines(
             base.select(*keys, account=pl.col("offset_account"), net=-pl.col("adjustment")),
         ]
     )
-    lines = legs.group_by([*keys, "account"]).agg(pl.col("net").sum()).filter(pl.col("net") != 0)
+    lines = legs.group_by([*keys, "account"]).agg(_wide_sum("net")).filter(pl.col("net") != 0)
     return _numbered(lines, keys, voucher_key, voucher_prefix)
+
+
+def _wide_sum(column: str) -> pl.Expr:
+    """The sum of int64 cents ``column`` in 128 bits.
+
+    The close bounds the amounts of each settlement group (item and financial dimensions) so
+    that its int64 sums cannot overflow; a voucher of an item group or of the whole run nets
+    many groups, whose sum can pass 2**63 cents.
+    """
+    return pl.col(column).cast(pl.Int128).sum()
 
 
 def _numbered(
@@ -67,7 +77,7 @@ def _numbered(
     lines = lines.sort(["voucher_no", *keys, "account"], nulls_last=False).with_columns(
         line_no=pl.int_range(1, pl.len() + 1).over("voucher_no").cast(pl.Int64),
         debit=pl.col("net").clip(lower_bound=0),
-        credit=(-pl.col("net")).clip(lower_bound=0),
+        credit=(0 - pl.col("net")).clip(lower_bound=0),  # (no negation of an Int128)
     )
     ordered = lines.select(*keys, "account", "line_no", "voucher_no", "debit", "credit")
     return _with_ids(ordered, prefix)
@@ -128,7 +138,7 @@ def merge_voucher_lines(
         raise ValueError(msg)
     keys = list(_LINE_KEYS[detail])
     voucher_key = "item_group" if detail == VoucherDetail.ITEM_GROUP else None
-    netted = lines.group_by([*keys, "account"]).agg(pl.col("net").sum()).filter(pl.col("net") != 0)
+    netted = lines.group_by([*keys, "account"]).agg(_wide_sum("net")).filter(pl.col("net") != 0)
     return _numbered(netted, keys, voucher_key, prefix)
 
 

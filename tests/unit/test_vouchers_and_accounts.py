@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import polars as pl
 import pytest
 
 import invclose
+from invclose.batched import close_batched
 from invclose.config import VoucherDetail
 from invclose.kernel.vouchers import voucher_ids, voucher_lines
-from tests.helpers import ACCOUNTS, D, day, tx
+from tests.helpers import ACCOUNTS, D, day, rows_per_part, tx
 
 
 def _frame() -> pl.DataFrame:
@@ -170,3 +173,64 @@ def test_numbers_kept_for_later_ids_give_the_same_lines(detail: str) -> None:
             ("1400", 300, 0),
             ("2100", 0, 300),
         ]
+
+
+# Three sites of item A, each a receipt of 1 unit at 40,000,000,000,000,000.00 (4 * 10**18
+# cents, inside the close's bound of 2**62 cents per group) and an issue of 1 unit posted at
+# 0.01. FIFO settles each issue at 40,000,000,000,000,000.00: adjustment
+# -39,999,999,999,999,999.99 per site, -119,999,999,999,999,999.97 together, which is more
+# than an int64 of cents holds (2**63 - 1 = 92,233,720,368,547,758.07).
+HUGE = "40000000000000000.00"
+HUGE_TOTAL = D("119999999999999999.97")
+
+
+def _huge_sites() -> pl.DataFrame:
+    sites = ["1", "2", "3"]
+    rows = [(f"R{s}", "A", 1, "1", HUGE) for s in sites]
+    rows += [(f"I{s}", "A", 2, "-1", "-0.01") for s in sites]
+    return tx(*rows, site=sites + sites)
+
+
+@pytest.mark.parametrize("detail", ["item", "item_group", "total"])
+def test_totals_over_groups_past_an_int64_of_cents_are_exact(detail: str) -> None:
+    result = invclose.close(
+        _huge_sites(), day(31), dimensions=["site"], accounts=ACCOUNTS, voucher_detail=detail
+    )
+    assert result.adjustments["adjustment"].sum() == -HUGE_TOTAL
+    gl = result.vouchers.group_by("account").agg(pl.col("debit", "credit").sum())
+    totals = {a: (d, c) for a, d, c in gl.rows()}
+    assert totals["1400"] == (D("0.00"), HUGE_TOTAL)
+    assert totals["5000"] == (HUGE_TOTAL, D("0.00"))
+
+
+def test_compare_totals_over_sites_past_an_int64_of_cents_are_exact() -> None:
+    table = invclose.compare(_huge_sites(), day(31), dimensions=["site"], methods=["fifo"])
+    row = table.row(0, named=True)
+    assert row["cost_of_goods"] == D("120000000000000000.00")
+    assert row["ending_value"] == D("0.00")
+
+
+def _huge_items() -> pl.DataFrame:
+    """As ``_huge_sites``, with items A, B and C instead of three sites of A."""
+    items = ["A", "B", "C"]
+    rows = [(f"R{i}", i, 1, "1", HUGE) for i in items]
+    rows += [(f"I{i}", i, 2, "-1", "-0.01") for i in items]
+    return tx(*rows)
+
+
+@pytest.mark.parametrize("detail", ["item_group", "total"])
+def test_vouchers_netted_over_parts_and_batches_past_an_int64_of_cents_are_exact(
+    detail: str, tmp_path: Path
+) -> None:
+    df = _huge_items()
+    with rows_per_part(2):
+        in_parts = invclose.close(df, day(31), accounts=ACCOUNTS, voucher_detail=detail)
+    done = close_batched(
+        df, day(31), tmp_path / "out", batch_rows=2, accounts=ACCOUNTS, voucher_detail=detail
+    )
+    batched = invclose.read_result(done.path)
+    for result in (in_parts, batched):
+        gl = result.vouchers.group_by("account").agg(pl.col("debit", "credit").sum())
+        totals = {a: (d, c) for a, d, c in gl.rows()}
+        assert totals["1400"] == (D("0.00"), HUGE_TOTAL)
+        assert totals["5000"] == (HUGE_TOTAL, D("0.00"))
