@@ -37,7 +37,7 @@ from invclose.errors import InvcloseError
 from invclose.io import first_paragraph, read_one_file
 from invclose.ledger.books import Ledger
 from invclose.ledger.errors import LedgerError
-from invclose.ledger.store import Store
+from invclose.ledger.store import Store, usable_as_ledger
 from invclose.result import CloseResult
 
 __all__ = ["ledger_app"]
@@ -113,7 +113,7 @@ def _require_ledger(db: Path) -> None:
     if not db.exists():
         msg = f"ledger file not found: {db}; {hint}"
         raise LedgerError(msg)
-    if not db.is_file() or not _is_duckdb_file(db):
+    if not db.is_file() or not usable_as_ledger(db):
         msg = f"{db} is not a ledger file (not a DuckDB database)"
         raise LedgerError(msg)
     if not _holds_ledger(db):
@@ -159,15 +159,6 @@ def _warned(log: pl.DataFrame) -> bool:
     return log.filter(pl.col("level") != "info").height > 0
 
 
-def _is_duckdb_file(path: Path) -> bool:
-    try:
-        with path.open("rb") as handle:
-            head = handle.read(12)
-    except OSError:
-        return False
-    return head[8:12] == b"DUCK"  # the magic bytes of every DuckDB database file
-
-
 @ledger_app.command("init")
 def init_cmd(
     db: DbOpt,
@@ -188,7 +179,7 @@ def init_cmd(
             voucher_detail=voucher_detail,
         )
         if db.exists():
-            if not db.is_file() or not _is_duckdb_file(db):
+            if not db.is_file() or not usable_as_ledger(db):
                 _fail(f"{db} exists and is not a DuckDB file; choose another --db")
             if _holds_ledger(db):
                 with Ledger(db, read_only=True) as found:

@@ -268,6 +268,27 @@ def config_settings(cfg: CloseConfig) -> str:
     )
 
 
+def usable_as_ledger(path: Path) -> bool:
+    r"""Whether ``path`` can be a ledger: no file yet, or a DuckDB database.
+
+    >>> import tempfile, pathlib
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> usable_as_ledger(folder / "new.duckdb")
+    True
+    >>> _ = (folder / "t.csv").write_text("txn_id,item_id\nR1,A\n")
+    >>> usable_as_ledger(folder / "t.csv")
+    False
+    """
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(12)
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+    return head[8:12] == b"DUCK"  # the magic bytes of every DuckDB database file
+
+
 class Store:
     """An open ledger file: one DuckDB connection plus the helpers the verbs use.
 
@@ -286,6 +307,14 @@ class Store:
                     "writer at a time: disconnect the other Ledger first"
                 )
                 raise LedgerBusyError(msg)
+            if not usable_as_ledger(self.path):
+                # DuckDB opens a CSV or Parquet file as a read-only view of it: posts would
+                # seem to succeed and be kept nowhere.
+                msg = (
+                    f"the ledger file {self.path} exists and is not a DuckDB database (a data "
+                    "file?); choose another path for the ledger"
+                )
+                raise LedgerError(msg)
             try:
                 self.con = duckdb.connect(key, read_only=read_only)
             except duckdb.IOException as exc:

@@ -361,3 +361,18 @@ def test_a_file_whose_configuration_is_now_refused_is_named(tmp_path: Path) -> N
     with pytest.raises(LedgerError, match=r"holds a configuration this version refuses.*'day'"):
         Ledger(path)
     assert path.read_bytes() == before
+
+
+@pytest.mark.parametrize("name", ["transactions.csv", "transactions.parquet"])
+def test_a_data_file_is_refused_as_a_ledger_and_left_as_it_was(tmp_path: Path, name: str) -> None:
+    # DuckDB opens a CSV or Parquet path as a read-only view of it: a Ledger there accepted
+    # posts and kept none of them once disconnected.
+    path = tmp_path / name
+    if name.endswith(".csv"):
+        JANUARY.write_csv(path)
+    else:
+        JANUARY.write_parquet(path)
+    before = path.read_bytes()
+    with pytest.raises(LedgerError, match="is not a DuckDB database"):
+        Ledger(path, config=CONFIG)
+    assert path.read_bytes() == before
