@@ -54,6 +54,8 @@ Check names (the ``check`` column of ``failures``):
 ``marked_to_unknown``         ``marked_to`` names no row of the input nor of ``known``
 ``marked_to_other_group``     ``marked_to`` names a row of another item or dimension values
 ``marked_to_not_receipt``     ``marked_to`` names an issue (or a ``qty`` 0 row)
+``order_kind_mixed``          rows of one order, some of kind ``transfer`` and some not
+``transfer_other_item``       a transfer order whose rows name more than one item
 ``method_unknown``            item table: a valuation method invclose does not know
 ``item_duplicate``            item table: two rows for one item and ``valid_from``
 ``item_inconsistent``         item table: rows of one item differ in more than the dated cost
@@ -828,6 +830,56 @@ def _repeated(ids: pl.Series) -> pl.Series:
     )
 
 
+#: Kinds whose rows never join an order's links, whatever their ``order_id`` (§9.1).
+_UNLINKED_KINDS = ["purchase", "sale"]
+
+
+def _order_failures(frame: pl.DataFrame, key: str) -> list[pl.LazyFrame]:
+    """The rules of orders (close-semantics §9.1, contract §1): the linked rows of one order
+    are all transfers or none of them, and a transfer order moves one item."""
+    linked = frame.filter(
+        pl.col("order_id").is_not_null() & ~pl.col("kind").fill_null("").is_in(_UNLINKED_KINDS)
+    )
+    if linked.is_empty():
+        return []
+    by = "order_id"
+    transfer = pl.col("kind").fill_null("") == "transfer"
+    linked = linked.with_columns(
+        (transfer.any().over(by) & (~transfer).any().over(by)).alias("__mixed"),
+        (transfer.all().over(by) & (pl.col("item_id").n_unique().over(by) > 1)).alias("__items"),
+    )
+    mixed_hint = pl.format(
+        "the linked rows of order {} must all be transfers (kind 'transfer') or none of them "
+        "(a production order: 'consumption' issues, 'production' receipts); give them one kind",
+        pl.col("order_id"),
+    )
+    items_hint = pl.format(
+        "a transfer moves one item, but order {} names several; give its rows one item_id, or "
+        "make it a production order ('consumption' issues, 'production' receipts)",
+        pl.col("order_id"),
+    )
+    return [
+        _row_failures(
+            linked.lazy(),
+            key,
+            pl.col("__mixed"),
+            "kind",
+            "order_kind_mixed",
+            pl.col("kind").fill_null("(none)"),
+            mixed_hint,
+        ),
+        _row_failures(
+            linked.lazy(),
+            key,
+            pl.col("__items"),
+            "item_id",
+            "transfer_other_item",
+            pl.col("item_id"),
+            items_hint,
+        ),
+    ]
+
+
 def _cross_row_checks(
     frame: pl.DataFrame, dims: Sequence[str], known: pl.DataFrame | None, as_of: dt.date | None
 ) -> tuple[list[pl.LazyFrame], pl.Series]:
@@ -888,6 +940,7 @@ def _cross_row_checks(
             INVOICE_EXCEEDS_HINT,
         ),
     ]
+    failures.extend(_order_failures(frame, key))
     drop = pl.col(_ROW).is_in(drop_rows.implode())
 
     # Marking: targets are the rows kept (the invoice replaces its physical row), then rows

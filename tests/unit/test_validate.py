@@ -820,3 +820,63 @@ def test_groups_too_large_for_64_bit_cents_are_named() -> None:
     # 9.3e12 units are beyond 2**62 micro-units (4.6e12 units): the quantity is named.
     err = rejected(good(qty=["9300000000000", "-4", "2.5"]), dimensions=["site"])
     assert_names(err, "too_large", "qty", ["R1", "I1", "R2"])
+
+
+# --------------------------------------------------------------------------- orders (§9.1)
+
+
+def _orders(items: list[str], orders: list[str | None], kinds: list[str | None]) -> pl.DataFrame:
+    """Rows R1 (receipt of 10), then T1..Tn of one unit each, alternately issue and receipt."""
+    n = len(items)
+    return pl.DataFrame(
+        {
+            "txn_id": ["R1", *[f"T{k}" for k in range(1, n)]],
+            "item_id": items,
+            "site": ["S1"] * n,
+            "date": ["2025-01-02"] * n,
+            "qty": ["10", *(["-1", "1"] * n)[: n - 1]],
+            "amount": ["100.00", *(["-10.00", "10.00"] * n)[: n - 1]],
+            "order_id": orders,
+            "kind": kinds,
+        }
+    )
+
+
+def test_an_order_of_transfer_and_production_rows_is_rejected() -> None:
+    # close-semantics §9.1: "The linked rows of one order must agree on whether their kind is
+    # transfer; a mix is rejected." O1's issue T1 is a transfer, its receipt T2 a production
+    # output; O2 is a production order, R1 a purchase whose order_id links nothing.
+    raw = _orders(
+        ["A", "A", "A", "A", "C"],
+        ["O2", "O1", "O1", "O2", "O2"],
+        ["purchase", "transfer", "production", "consumption", "production"],
+    )
+    err = rejected(raw, dimensions=["site"])
+    assert_names(err, "order_kind_mixed", "kind", ["T1", "T2"])
+    assert "order O1" in str(err)
+    assert err.failures is not None
+    assert set(err.failures["check"]) == {"order_kind_mixed"}
+
+
+def test_a_transfer_order_of_two_items_is_rejected() -> None:
+    # Contract §1: order_id ties "a transfer's issue and receipt (same item)". O1 ships A and
+    # receives B; O2 moves A; O3 (production) turns A into C.
+    raw = _orders(
+        ["A", "A", "B", "A", "A", "A", "C"],
+        [None, "O1", "O1", "O2", "O2", "O3", "O3"],
+        [None, "transfer", "transfer", "transfer", "transfer", "consumption", "production"],
+    )
+    err = rejected(raw, dimensions=["site"])
+    assert_names(err, "transfer_other_item", "item_id", ["T1", "T2"])
+    assert "order O1 names several" in str(err)
+    assert err.failures is not None
+    assert set(err.failures["check"]) == {"transfer_other_item"}
+
+
+def test_valid_orders_pass() -> None:
+    raw = _orders(
+        ["A", "A", "A", "A", "C"],
+        ["O9", "O1", "O1", "O2", "O2"],
+        ["purchase", "transfer", "transfer", "consumption", "production"],
+    )
+    assert normalize_transactions(raw, dimensions=["site"]).height == 5
