@@ -32,6 +32,7 @@ from invclose.console import (
     error_line,
     findings_table,
     print_frame,
+    stop_writing,
     widest,
 )
 from invclose.errors import InvcloseError
@@ -468,6 +469,8 @@ def main() -> None:
         sys.exit(BAD_INPUT)
     except typer.Abort:
         sys.exit(BAD_INPUT)
+    except BrokenPipeError:
+        stop_writing()
     except typer.TyperException as exc:
         # Usage errors (typer's own copy of click's exceptions, which can show themselves).
         show = getattr(exc, "show", None)

@@ -7,10 +7,12 @@ keep their ``[check_name]`` tags.
 
 from __future__ import annotations
 
+import os
 import re
+import sys
 from collections.abc import Callable, Sequence
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import polars as pl
 import typer
@@ -31,8 +33,29 @@ StrictOpt = Annotated[
     ),
 ]
 
-console = Console(markup=False)
-err_console = Console(stderr=True, markup=False)
+
+def stop_writing() -> NoReturn:
+    """End the command when the reader of its output has gone (``invclose sql ... | head``).
+
+    What is left of standard output goes nowhere, and the status is 0: a reader that stops
+    early is no error of the command (rich would exit 1, the status of ``--strict``'s
+    warnings, and Python would report the closed pipe again when it exits).
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    raise SystemExit(0)
+
+
+class _Console(Console):
+    """A rich console that ends the command with :func:`stop_writing` on a closed pipe."""
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        stop_writing()
+
+
+console = _Console(markup=False)
+err_console = _Console(stderr=True, markup=False)
 
 
 class _PlainHelp:

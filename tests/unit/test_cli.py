@@ -673,3 +673,29 @@ def test_an_empty_extract_is_a_warning_that_strict_fails_on(tmp_path: Path) -> N
     proc = run("close", str(empty), "--date", "2025-01-31", "--strict")
     assert proc.returncode == 1
     assert "nothing_to_close" in proc.stdout
+
+
+def test_a_reader_that_stops_early_is_no_error(tmp_path: Path) -> None:
+    # `invclose sql DIR "..." | head -1`: the pipe closes after the first line, while the
+    # command still writes 200 rows of a table. It exited 1 (rich's status for a closed pipe,
+    # the status of --strict's warnings); a reader that stops early is no error of the command.
+    out = tmp_path / "jan"
+    accounts = ("--accounts", str(SAMPLE / "accounts.csv"))
+    closed = run(
+        "close", str(SAMPLE / "transactions.csv"), *CLOSE_ARGS, *accounts, "--out", str(out)
+    )
+    assert closed.returncode == 0, closed.stderr
+    query = "select s.* from settlements s, range(2000)"
+    for extra in ((), ("--csv",), ("--json",)):
+        with subprocess.Popen(
+            [sys.executable, "-m", "invclose", "sql", str(out), query, *extra],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        ) as proc:
+            assert proc.stdout is not None
+            assert proc.stderr is not None
+            assert proc.stdout.readline()
+            proc.stdout.close()
+            assert proc.wait(timeout=120) == 0, extra
+            assert proc.stderr.read() == b"", extra
