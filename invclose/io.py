@@ -18,6 +18,7 @@ from __future__ import annotations
 import decimal
 import glob
 import os
+import re
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -151,10 +152,20 @@ def _read_file(path: Path, *, other_as_csv: bool = False) -> pl.DataFrame:
         separator = "\t" if suffix == ".tsv" else ","
         # Every column as text: numbers and dates are parsed exactly by validation, so a
         # CSV value never passes through a binary float.
-        frame = guarded_read(
-            path, lambda: pl.read_csv(path, infer_schema=False, separator=separator)
-        )
+        try:
+            frame = guarded_read(
+                path, lambda: pl.read_csv(path, infer_schema=False, separator=separator)
+            )
+        except InputValidationError:
+            # Rows that do not fit the header ("more fields than defined") of a file written
+            # with another separator, e.g. ';' with decimal commas: its header says which.
+            header = guarded_read(
+                path, lambda: pl.read_csv(path, infer_schema=False, separator=separator, n_rows=0)
+            )
+            _refuse_other_separator(path, header, separator)
+            raise
         _refuse_other_separator(path, frame, separator)
+        _refuse_repeated_header(path, frame)
         # A blank line (an export's last line, often) holds no row: Polars reads it as a
         # row of nulls, which validation would refuse as a row without a txn_id.
         if frame.width:
@@ -179,8 +190,28 @@ def _refuse_other_separator(path: Path, frame: pl.DataFrame, separator: str) -> 
         f"cannot read {os.fspath(path)}: its header {name[:60]!r} is one column, its fields "
         f"separated by {shown}; invclose reads CSV separated by {expected} (a .tsv file by "
         "tabs): save the file with that separator"
+        + (" and decimal points (10.50, not 10,50)" if found == ";" else "")
     )
     raise InputValidationError(msg)
+
+
+def _refuse_repeated_header(path: Path, frame: pl.DataFrame) -> None:
+    """A CSV header naming a column twice: Polars reads the second as ``<name>_duplicated_0``,
+    and only the first would be read (a pandas frame with a repeated column is refused too)."""
+    repeated = sorted(
+        {
+            match.group(1)
+            for name in frame.columns
+            if (match := re.fullmatch(r"(.+)_duplicated_\d+", name)) and match.group(1) in frame
+        }
+    )
+    if repeated:
+        listed = ", ".join(repr(name) for name in repeated)
+        msg = (
+            f"cannot read {os.fspath(path)}: its header names {listed} more than once; give "
+            "every column one name (which of the repeated columns holds the values?)"
+        )
+        raise InputValidationError(msg)
 
 
 def read_one_file(path: _PathLike) -> pl.DataFrame:

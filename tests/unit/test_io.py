@@ -479,6 +479,28 @@ def test_a_csv_with_another_separator_is_named_with_the_fix(tmp_path: Path) -> N
     assert "invclose reads CSV separated by commas" in text
 
 
+def test_a_semicolon_csv_with_decimal_commas_is_named_with_the_fix(tmp_path: Path) -> None:
+    # "1,5" has a comma: read with commas the row has more fields than its header, which
+    # failed with Polars' "found more fields than defined in 'Schema'".
+    path = tmp_path / "semicolons.csv"
+    path.write_text("txn_id;item_id;date;qty;amount\nR1;A;2025-01-02;1,5;10,00\n")
+    with pytest.raises(InputValidationError) as err:
+        read_transactions(path)
+    text = str(err.value)
+    assert "separated by ';'" in text
+    assert "decimal points" in text
+    assert "more fields" not in text
+
+
+def test_a_csv_header_naming_a_column_twice_is_refused(tmp_path: Path) -> None:
+    # Polars reads the second 'amount' as 'amount_duplicated_0' and the close would have read
+    # the first one alone (10.00), ignoring the other (20.00).
+    path = tmp_path / "twice.csv"
+    path.write_text("txn_id,item_id,date,qty,amount,amount\nR1,A,2025-01-02,1,10.00,20.00\n")
+    with pytest.raises(InputValidationError, match=r"header names 'amount' more than once"):
+        read_transactions(path)
+
+
 def test_a_glob_reads_the_folders_it_matches(tmp_path: Path) -> None:
     # data/* matches a.parquet and the folder sub/ (with b.parquet): both files' rows, as a
     # folder given by name reads them; data/** matches sub/ and its file: read once.
