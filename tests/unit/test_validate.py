@@ -880,3 +880,49 @@ def test_valid_orders_pass() -> None:
         ["purchase", "transfer", "transfer", "consumption", "production"],
     )
     assert normalize_transactions(raw, dimensions=["site"]).height == 5
+
+
+# --------------------------------------------------------------------------- padded keys
+
+
+def test_item_table_keys_with_blanks_or_invisible_characters_are_refused() -> None:
+    # "IT1 " matched no transaction's "IT1": IT1 closed under the run's method, not lifo,
+    # without a word. "G\u200b" holds a zero-width space after G.
+    items = pl.DataFrame(
+        {
+            "item_id": ["IT1 ", "IT2", "IT3"],
+            "method": ["lifo"] * 3,
+            "item_group": ["G", "G\u200b", "G"],
+        }
+    )
+    with pytest.raises(InputValidationError) as raised:
+        normalize_items(items)
+    failures = raised.value.failures
+    assert failures is not None
+    hits = failures.filter(pl.col("check") == "blank_padded")
+    assert sorted(hits.select("item_id", "column").rows()) == [
+        ("IT1 ", "item_id"),
+        ("IT2", "item_group"),
+    ]
+    assert "remove the blanks" in str(raised.value)
+
+
+def test_accounts_mapping_keys_with_blanks_are_refused() -> None:
+    # kind "transfer " matched no transfer row: the catch-all row's accounts were used.
+    mapping = pl.DataFrame(
+        {
+            "kind": ["transfer ", None],
+            "item_group": [None, None],
+            "inventory_account": ["1400", "1400"],
+            "offset_account": ["1410", " 5000"],
+        }
+    )
+    with pytest.raises(InputValidationError) as raised:
+        normalize_accounts(mapping)
+    failures = raised.value.failures
+    assert failures is not None
+    hits = failures.filter(pl.col("check") == "blank_padded")
+    assert sorted(hits.select("column", "value").rows()) == [
+        ("kind", "transfer "),
+        ("offset_account", " 5000"),
+    ]
