@@ -836,48 +836,75 @@ def _repeated(ids: pl.Series) -> pl.Series:
 _UNLINKED_KINDS = ["purchase", "sale"]
 
 
-def _order_failures(frame: pl.DataFrame, key: str) -> list[pl.LazyFrame]:
-    """The rules of orders (close-semantics §9.1, contract §1): the linked rows of one order
-    are all transfers or none of them, and a transfer order moves one item."""
-    linked = frame.filter(
+def linked_to_orders(frame: pl.DataFrame) -> pl.DataFrame:
+    """The rows of ``frame`` that join their order's links: an ``order_id``, and a kind other
+    than ``purchase`` or ``sale`` (close-semantics §9.1)."""
+    return frame.filter(
         pl.col("order_id").is_not_null() & ~pl.col("kind").fill_null("").is_in(_UNLINKED_KINDS)
     )
-    if linked.is_empty():
-        return []
+
+
+def with_order_rules(linked: pl.DataFrame) -> pl.DataFrame:
+    """``linked`` (:func:`linked_to_orders`) with the rules of orders broken by each row's
+    order: ``order_kind_mixed`` (some rows of kind ``transfer``, some not; §9.1) and
+    ``transfer_other_item`` (a transfer order naming several items; contract §1).
+
+    >>> import polars as pl
+    >>> rows = pl.DataFrame({"txn_id": ["T1", "P1", "T2", "T3"], "item_id": ["A", "A", "A", "B"],
+    ...     "order_id": ["O1", "O1", "O2", "O2"],
+    ...     "kind": ["transfer", "production", "transfer", "transfer"]})
+    >>> with_order_rules(rows).select("order_kind_mixed", "transfer_other_item").rows()
+    [(True, False), (True, False), (False, True), (False, True)]
+    """
     by = "order_id"
     transfer = pl.col("kind").fill_null("") == "transfer"
-    linked = linked.with_columns(
-        (transfer.any().over(by) & (~transfer).any().over(by)).alias("__mixed"),
-        (transfer.all().over(by) & (pl.col("item_id").n_unique().over(by) > 1)).alias("__items"),
+    return linked.with_columns(
+        (transfer.any().over(by) & (~transfer).any().over(by)).alias("order_kind_mixed"),
+        (transfer.all().over(by) & (pl.col("item_id").n_unique().over(by) > 1)).alias(
+            "transfer_other_item"
+        ),
     )
-    mixed_hint = pl.format(
+
+
+#: The fixes of the rules of orders (:func:`with_order_rules`), for the order of each row.
+ORDER_RULE_HINTS = {
+    "order_kind_mixed": pl.format(
         "the linked rows of order {} must all be transfers (kind 'transfer') or none of them "
         "(a production order: 'consumption' issues, 'production' receipts); give them one kind",
         pl.col("order_id"),
-    )
-    items_hint = pl.format(
+    ),
+    "transfer_other_item": pl.format(
         "a transfer moves one item, but order {} names several; give its rows one item_id, or "
         "make it a production order ('consumption' issues, 'production' receipts)",
         pl.col("order_id"),
-    )
+    ),
+}
+
+
+def _order_failures(frame: pl.DataFrame, key: str) -> list[pl.LazyFrame]:
+    """The rules of orders (:func:`with_order_rules`) over the rows of one input."""
+    linked = linked_to_orders(frame)
+    if linked.is_empty():
+        return []
+    checked = with_order_rules(linked).lazy()
     return [
         _row_failures(
-            linked.lazy(),
+            checked,
             key,
-            pl.col("__mixed"),
+            pl.col("order_kind_mixed"),
             "kind",
             "order_kind_mixed",
             pl.col("kind").fill_null("(none)"),
-            mixed_hint,
+            ORDER_RULE_HINTS["order_kind_mixed"],
         ),
         _row_failures(
-            linked.lazy(),
+            checked,
             key,
-            pl.col("__items"),
+            pl.col("transfer_other_item"),
             "item_id",
             "transfer_other_item",
             pl.col("item_id"),
-            items_hint,
+            ORDER_RULE_HINTS["transfer_other_item"],
         ),
     ]
 

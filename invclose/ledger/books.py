@@ -147,7 +147,12 @@ class Ledger(LedgerReads):
                 pl.col("status") == "financial"
             )
             postings.refuse_locked_or_repeated(
-                batch, self._lock(), batch.filter(~invoice_half), stored, dims
+                batch,
+                self._lock(),
+                batch.filter(~invoice_half),
+                stored,
+                dims,
+                self._order_rows(batch["order_id"]),
             )
             # One costing of the whole batch, pairs included, in posting order; the invoice
             # halves are then stored as a second posting.
@@ -159,6 +164,19 @@ class Ledger(LedgerReads):
                     batch.filter(invoice_half), self._current(ids=paired["txn_id"].unique())
                 )
         return run_id
+
+    def _order_rows(self, orders: pl.Series) -> pl.DataFrame:
+        """The current versions of the posted rows of ``orders`` (their ids, items and kinds)."""
+        wanted = pl.DataFrame({"order_id": orders.drop_nulls().unique().cast(pl.String)})
+        name = "__invclose_ledger_orders"
+        self._store.con.register(name, wanted.to_arrow())
+        try:
+            return self._store.query(
+                "SELECT txn_id, item_id, order_id, kind FROM current_transactions "
+                f"WHERE order_id IN (SELECT order_id FROM {name})"
+            )
+        finally:
+            self._store.con.unregister(name)
 
     def _write_posting(self, batch: pl.DataFrame, stored: pl.DataFrame) -> int:
         """Store costed ``batch`` as one posting run with its vouchers; its ``run_id``.

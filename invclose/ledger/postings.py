@@ -25,7 +25,15 @@ from invclose.errors import ClosedPeriodError, InputValidationError, MissingAcco
 from invclose.kernel.accounts import fill_accounts
 from invclose.kernel.money import from_cents, to_cents
 from invclose.schemas import FINANCIAL, MONEY, PHYSICAL, input_schema
-from invclose.validate import INVOICE_EXCEEDS_HINT, dated_rows, id_failures, with_closed_period
+from invclose.validate import (
+    INVOICE_EXCEEDS_HINT,
+    ORDER_RULE_HINTS,
+    dated_rows,
+    id_failures,
+    linked_to_orders,
+    with_closed_period,
+    with_order_rules,
+)
 
 __all__ = [
     "check_against_ledger",
@@ -155,18 +163,58 @@ def check_against_ledger(
     return again
 
 
+def refuse_broken_orders(batch: pl.DataFrame, posted: pl.DataFrame) -> None:
+    """Refuse rows of ``batch`` that break the rules of orders (``validate.with_order_rules``)
+    together with the ``posted`` rows of the same orders: an order's legs may come in
+    several batches, which the validation of one batch does not see together."""
+    columns = ["txn_id", "item_id", "order_id", "kind"]
+    earlier = posted.filter(~pl.col("txn_id").is_in(batch["txn_id"].implode()))
+    if earlier.is_empty():
+        return
+    rows = pl.concat(
+        [
+            batch.select(columns).with_columns(new=pl.lit(True)),
+            earlier.select(columns).with_columns(new=pl.lit(False)),
+        ]
+    )
+    checked = with_order_rules(linked_to_orders(rows)).filter(pl.col("new"))
+    found = [
+        checked.filter(pl.col(check)).select(
+            pl.lit(None, pl.Int64).alias("row"),
+            "txn_id",
+            pl.lit(column).alias("column"),
+            pl.lit(check).alias("check"),
+            pl.col(column).fill_null("(none)").alias("value"),
+            pl.concat_str(
+                pl.lit("with the rows of the order the ledger holds: "), ORDER_RULE_HINTS[check]
+            ).alias("hint"),
+        )
+        for check, column in (("order_kind_mixed", "kind"), ("transfer_other_item", "item_id"))
+    ]
+    failures = pl.concat(found)
+    if failures.height:
+        msg = (
+            f"{failures.height} row(s) break the rules of an order with its rows the ledger "
+            f"already holds: {_listed(failures['txn_id'].unique(maintain_order=True).to_list())}"
+            f". The whole batch is rejected. Hint: {failures['hint'][0]}."
+        )
+        raise InputValidationError(msg, failures)
+
+
 def refuse_locked_or_repeated(
     batch: pl.DataFrame,
     lock: dt.date | None,
     unpaired: pl.DataFrame,
     stored: pl.DataFrame,
     dims: tuple[str, ...],
+    order_rows: pl.DataFrame | None = None,
 ) -> None:
-    """Both of a batch's refusals at once: rows in the closed period (:func:`refuse_backdated`)
-    and ids already posted (:func:`check_against_ledger` of ``unpaired``, the batch without
-    the invoice halves of its own pairs).
+    """A batch's refusals at once: rows in the closed period (:func:`refuse_backdated`), ids
+    already posted (:func:`check_against_ledger` of ``unpaired``, the batch without the
+    invoice halves of its own pairs) and orders broken with their posted rows
+    (:func:`refuse_broken_orders` against ``order_rows``).
 
-    A batch failing both raises ``ClosedPeriodError`` naming every refused row, so that one
+    A batch failing several raises ``ClosedPeriodError`` naming every refused row, so that one
     correction of the batch suffices.
     """
     errors: list[ClosedPeriodError | InputValidationError] = []
@@ -178,6 +226,15 @@ def refuse_locked_or_repeated(
         check_against_ledger(unpaired, stored, dims)
     except InputValidationError as exc:
         errors.append(exc)
+    if order_rows is not None:
+        try:
+            refuse_broken_orders(batch, order_rows)
+        except InputValidationError as exc:
+            errors.append(exc)
+    if len(errors) > 1 and not any(isinstance(e, ClosedPeriodError) for e in errors):
+        found = [e.failures for e in errors if e.failures is not None]
+        merged = pl.concat(found, how="diagonal_relaxed") if found else None
+        raise InputValidationError("\n".join(str(e) for e in errors), merged)
     if len(errors) == 1:
         raise errors[0]
     if errors:

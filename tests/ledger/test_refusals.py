@@ -376,3 +376,60 @@ def test_a_data_file_is_refused_as_a_ledger_and_left_as_it_was(tmp_path: Path, n
     with pytest.raises(LedgerError, match="is not a DuckDB database"):
         Ledger(path, config=CONFIG)
     assert path.read_bytes() == before
+
+
+def _legs(*records: tuple[str, str, str, int, str, str, str]) -> pl.DataFrame:
+    """Rows of (txn_id, item_id, site, qty, amount, kind, order_id) on 20 January."""
+    base = rows(*[(t, i, day(1, 20), q, a, k) for t, i, _, q, a, k, _ in records])
+    return base.with_columns(
+        site=pl.Series([r[2] for r in records]), order_id=pl.Series([r[6] for r in records])
+    )
+
+
+def test_an_order_broken_across_two_batches_is_refused_and_nothing_is_written(
+    tmp_path: Path,
+) -> None:
+    # Batch 1 ships 2 of A from S1 in transfer order O1; each later batch alone keeps the
+    # order rules, only with the posted leg do they break them (close-semantics §9.1,
+    # contract §1).
+    catch_all = pl.DataFrame({"inventory_account": ["1400"], "offset_account": ["1410"]})
+    config = invclose.CloseConfig(method="fifo", dimensions=["site"], accounts=catch_all)
+    books = Ledger(tmp_path / "orders.duckdb", config=config)
+    try:
+        _broken_orders(books)
+    finally:
+        books.disconnect()
+
+
+def _broken_orders(books: Ledger) -> None:
+    books.post(JANUARY.head(1))
+    books.post(_legs(("T1", "A", "S1", -2, "-20.00", "transfer", "O1")))
+    before = dump(books)
+    production = _legs(("T2", "A", "S2", 2, "20.00", "production", "O1"))
+    with pytest.raises(invclose.InputValidationError) as mixed:
+        books.post(production)
+    failures = mixed.value.failures
+    assert failures is not None
+    assert failures.select("txn_id", "check").rows() == [("T2", "order_kind_mixed")]
+    other_item = _legs(("T2", "B", "S2", 2, "20.00", "transfer", "O1"))
+    with pytest.raises(invclose.InputValidationError) as items:
+        books.post(other_item)
+    failures = items.value.failures
+    assert failures is not None
+    assert failures.select("txn_id", "check").rows() == [("T2", "transfer_other_item")]
+    # A repeated id (R1, posted in the first batch) and the broken order, named together.
+    repeated = pl.concat(
+        [JANUARY.head(1).with_columns(order_id=pl.lit(None, pl.String)), production]
+    )
+    with pytest.raises(invclose.InputValidationError) as both:
+        books.post(repeated)
+    failures = both.value.failures
+    assert failures is not None
+    assert sorted(failures.select("txn_id", "check").rows()) == [
+        ("R1", "txn_id_posted"),
+        ("T2", "order_kind_mixed"),
+    ]
+    assert same_dump(dump(books), before)
+    # The receipt of the same item, as a transfer, completes the order.
+    books.post(_legs(("T2", "A", "S2", 2, "20.00", "transfer", "O1")))
+    assert_consistent(books)
