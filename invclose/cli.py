@@ -34,6 +34,7 @@ from invclose.console import (
     print_frame,
     stop_writing,
     widest,
+    write_out,
 )
 from invclose.errors import InvcloseError
 from invclose.io import read_one_file
@@ -175,7 +176,7 @@ def _close_in_batches(
         "tables": done.table_rows,
     }
     if as_json:
-        sys.stdout.write(json.dumps(facts, indent=2) + "\n")
+        write_out(json.dumps(facts, indent=2) + "\n")
     else:
         console.print(str(done), highlight=False, soft_wrap=True)
         console.print(
@@ -211,7 +212,7 @@ def _facts(result: invclose.CloseResult) -> dict[str, Any]:
 
 def _finish(result: invclose.CloseResult, as_json: bool, strict: bool) -> None:
     if as_json:
-        sys.stdout.write(json.dumps(_facts(result), indent=2) + "\n")
+        write_out(json.dumps(_facts(result), indent=2) + "\n")
     else:
         console.print(result.summary(), highlight=False, soft_wrap=True)
     if strict and _strict_failed(result.log):
@@ -302,7 +303,7 @@ def check_cmd(
     dims = settings["dimensions"] or ()
     findings = invclose.check(transactions, date, opening=opening, **settings)
     if as_json:
-        sys.stdout.write(findings.drop("close_id").write_json() + "\n")
+        write_out(findings.drop("close_id").write_json() + "\n")
     else:
         title = f"pre-close check at {date}: {findings.height} finding(s)"
         console.print(findings_table(findings, dims, title))
@@ -353,7 +354,7 @@ def compare_cmd(
             progress=progress,
         )
     if as_json:
-        sys.stdout.write(table.write_json() + "\n")
+        write_out(table.write_json() + "\n")
         return
     console.print(_compare_view(table, date))
 
@@ -402,10 +403,10 @@ def sql_cmd(
     finally:
         con.close()
     if as_json:
-        sys.stdout.write(frame.write_json() + "\n")
+        write_out(frame.write_json() + "\n")
         return
     if as_csv:
-        sys.stdout.write(frame.write_csv())
+        write_out(frame.write_csv())
         return
     # Whole texts (a log message's reason is at its end); rows up to a screenful, and then
     # said so plainly rather than by a row of dots in the middle.
@@ -469,8 +470,9 @@ def main() -> None:
         sys.exit(BAD_INPUT)
     except typer.Abort:
         sys.exit(BAD_INPUT)
-    except BrokenPipeError:
-        stop_writing()
+    except BrokenPipeError:  # a write this module does not make through the consoles
+        stop_writing(sys.stdout)
+        sys.exit(0)
     except typer.TyperException as exc:
         # Usage errors (typer's own copy of click's exceptions, which can show themselves).
         show = getattr(exc, "show", None)

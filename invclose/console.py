@@ -12,7 +12,7 @@ import re
 import sys
 from collections.abc import Callable, Sequence
 from decimal import Decimal
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import polars as pl
 import typer
@@ -34,24 +34,36 @@ StrictOpt = Annotated[
 ]
 
 
-def stop_writing() -> NoReturn:
-    """End the command when the reader of its output has gone (``invclose sql ... | head``).
+def stop_writing(stream: Any) -> None:
+    """Send what is left of ``stream`` (standard output or error) nowhere: its reader has gone
+    (``invclose sql ... | head``).
 
-    What is left of standard output goes nowhere, and the status is 0: a reader that stops
-    early is no error of the command (rich would exit 1, the status of ``--strict``'s
-    warnings, and Python would report the closed pipe again when it exits).
+    The command goes on and ends with its own status (0, 1 for ``--strict``'s warnings, 2 on
+    bad input): a reader that stops early changes nothing of what the command did (rich would
+    exit 1 at once, and Python would report the closed pipe again when it exits).
     """
     devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
-    raise SystemExit(0)
+    os.dup2(devnull, stream.fileno())
+    os.close(devnull)
+
+
+def write_out(text: str) -> None:
+    """Write ``text`` to standard output as it is (JSON, CSV), minding a reader that has gone
+    (:func:`stop_writing`)."""
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        stop_writing(sys.stdout)
 
 
 class _Console(Console):
-    """A rich console that ends the command with :func:`stop_writing` on a closed pipe."""
+    """A rich console that stops writing on a closed pipe (:func:`stop_writing`) instead of
+    exiting 1."""
 
     def on_broken_pipe(self) -> None:
         self.quiet = True
-        stop_writing()
+        stop_writing(self.file)
 
 
 console = _Console(markup=False)

@@ -132,7 +132,7 @@ class Ledger(LedgerReads):
                 )
             except InputValidationError as exc:
                 # Rows in the closed period are named beside the invalid ones.
-                postings.refuse_invalid_and_backdated(raw, self._lock(), exc)
+                postings.refuse_invalid_and_backdated(raw, self._lock(), exc, stored)
                 raise
             if batch.is_empty():
                 msg = "nothing to post: the batch has no rows"

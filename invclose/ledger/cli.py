@@ -12,7 +12,6 @@ a refused or invalid operation (a plain message on stderr, never a traceback).
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -32,6 +31,7 @@ from invclose.console import (
     error_line,
     findings_table,
     print_frame,
+    write_out,
 )
 from invclose.errors import InvcloseError
 from invclose.io import first_paragraph, read_one_file
@@ -104,7 +104,7 @@ def _say(text: str) -> None:
 
 def _write_json(document: Any) -> None:
     text = document if isinstance(document, str) else json.dumps(document, indent=2)
-    sys.stdout.write(text.rstrip("\n") + "\n")
+    write_out(text.rstrip("\n") + "\n")
 
 
 def _require_ledger(db: Path) -> None:

@@ -90,13 +90,49 @@ def refuse_backdated(batch: pl.DataFrame, lock: dt.date | None) -> None:
     raise ClosedPeriodError(msg, failures)
 
 
+_POSTED_HINT = (
+    "a txn_id is posted once; it may come again only as the invoice of a physical row (status "
+    "financial, same item, dimensions and sign of qty)"
+)
+
+
+def _with_posted_repeats(
+    raw: pl.DataFrame, stored: pl.DataFrame, error: InputValidationError
+) -> InputValidationError:
+    """``error`` with the rows of ``raw`` that repeat an id the ledger holds as a financial
+    row (nothing can invoice it: a repeat whatever the rest of the row says)."""
+    if "txn_id" not in raw.columns or stored.is_empty():
+        return error
+    financial = stored.filter(pl.col("status") == FINANCIAL)["txn_id"]
+    again = raw.select(pl.col("txn_id").cast(pl.String, strict=False)).filter(
+        pl.col("txn_id").is_in(financial.implode())
+    )
+    if again.is_empty():
+        return error
+    found = id_failures(again, "txn_id", "txn_id_posted", pl.col("txn_id"), _POSTED_HINT)
+    listed = _listed(again["txn_id"].to_list())
+    message = (
+        f"{error}\n{again.height} row(s) repeat a txn_id the ledger already holds as a financial "
+        f"row: {listed}. Hint: {_POSTED_HINT}."
+    )
+    failures = [f for f in (error.failures, found) if f is not None]
+    return InputValidationError(message, pl.concat(failures, how="diagonal_relaxed"))
+
+
 def refuse_invalid_and_backdated(
-    raw: pl.DataFrame, lock: dt.date | None, error: InputValidationError
+    raw: pl.DataFrame,
+    lock: dt.date | None,
+    error: InputValidationError,
+    stored: pl.DataFrame | None = None,
 ) -> None:
-    """Raise ``error`` (the batch's validation failures), joined with the refusal of its rows
-    dated on or before ``lock`` where their dates can be read: ``ClosedPeriodError`` naming
-    both, so that one correction of the batch suffices (as :func:`refuse_locked_or_repeated`).
+    """Raise ``error`` (the batch's validation failures), joined with the rows of ``raw`` that
+    repeat a financial row of ``stored`` (the current versions of the batch's ids) and with
+    the refusal of its rows dated on or before ``lock`` where their dates can be read
+    (``ClosedPeriodError`` naming all), so that one correction of the batch suffices (as
+    :func:`refuse_locked_or_repeated`).
     """
+    if stored is not None:
+        error = _with_posted_repeats(raw, stored, error)
     rows = dated_rows(raw)
     if lock is None or rows is None:
         raise error
@@ -140,10 +176,7 @@ def check_against_ledger(
     messages: list[str] = []
     found: list[pl.DataFrame] = []
     if not bad.is_empty():
-        hint = (
-            "a txn_id is posted once; it may come again only as the invoice of a physical "
-            "row (status financial, same item, dimensions and sign of qty)"
-        )
+        hint = _POSTED_HINT
         found.append(id_failures(bad, "txn_id", "txn_id_posted", pl.col("txn_id"), hint))
         messages.append(
             f"{bad.height} row(s) repeat a txn_id the ledger already holds and are not the "

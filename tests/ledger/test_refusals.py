@@ -433,3 +433,24 @@ def _broken_orders(books: Ledger) -> None:
     # The receipt of the same item, as a transfer, completes the order.
     books.post(_legs(("T2", "A", "S2", 2, "20.00", "transfer", "O1")))
     assert_consistent(books)
+
+
+def test_a_batch_both_invalid_and_repeating_a_posted_id_names_both(books: Ledger) -> None:
+    # R1 was posted (financial) in January; the new batch repeats it and holds S2 with qty 0
+    # (validation). One error names both, not S2 now and R1 on the next post.
+    books.post(JANUARY)
+    before = dump(books)
+    batch = rows(
+        ("R1", "A", day(1, 3), 10, "100.00", "purchase"),
+        ("S2", "A", day(1, 20), 0, "0.00", "sale"),
+    )
+    with pytest.raises(invclose.InputValidationError) as err:
+        books.post(batch)
+    failures = err.value.failures
+    assert failures is not None
+    assert sorted(set(zip(failures["txn_id"], failures["check"], strict=True))) == [
+        ("R1", "txn_id_posted"),
+        ("S2", "qty_zero"),
+    ]
+    assert "repeat a txn_id the ledger already holds" in str(err.value)
+    assert same_dump(before, dump(books))

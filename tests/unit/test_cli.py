@@ -699,3 +699,37 @@ def test_a_reader_that_stops_early_is_no_error(tmp_path: Path) -> None:
             proc.stdout.close()
             assert proc.wait(timeout=120) == 0, extra
             assert proc.stderr.read() == b"", extra
+
+
+def _status_with_a_closed(stream: str, *args: str) -> int:
+    """Exit status of ``invclose ARGS`` whose standard output or error is closed at once."""
+    with subprocess.Popen(
+        [sys.executable, "-m", "invclose", *args],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    ) as proc:
+        assert proc.stdout is not None
+        assert proc.stderr is not None
+        closed, other = (
+            (proc.stdout, proc.stderr) if stream == "out" else (proc.stderr, proc.stdout)
+        )
+        closed.close()
+        other.read()
+        return proc.wait(timeout=120)
+
+
+def test_a_closed_pipe_keeps_the_status_of_the_command(tmp_path: Path) -> None:
+    # A reader that has gone changes nothing of what the command did: bad input is still 2
+    # (with its message unread), --strict's warnings still 1 (the sample's check warns
+    # insufficient_receipts), whichever stream is closed.
+    bad = tmp_path / "bad.csv"
+    bad.write_text("txn_id,item_id,date,qty,amount\nR1,A,2025-01-02,0,1.00\n")
+    refused = ("close", str(bad), "--date", "2025-01-31")
+    assert _status_with_a_closed("err", *refused) == 2
+    assert _status_with_a_closed("out", *refused) == 2
+    accounts = ("--accounts", str(SAMPLE / "accounts.csv"))
+    strict = ("check", str(SAMPLE / "transactions.csv"), *CLOSE_ARGS, *accounts, "--strict")
+    assert _status_with_a_closed("out", *strict) == 1
+    assert _status_with_a_closed("out", *strict, "--json") == 1
+    assert run(*strict).returncode == 1
