@@ -61,8 +61,6 @@ Check names (the ``check`` column of ``failures``):
 ``item_inconsistent``         item table: rows of one item differ in more than the dated cost
 ``negative_cost``             item table: a negative standard or default cost
 ``accounts_duplicate``        accounts mapping: two rows for one (``kind``, ``item_group``)
-``blank_padded``              item table or accounts mapping: a key or account with blanks
-                              around it or an invisible (zero-width) character in it
 ============================  ==================================================================
 """
 
@@ -1199,31 +1197,6 @@ def _check_dimensions(dimensions: Sequence[str]) -> tuple[str, ...]:
 _METHODS = tuple(m.value for m in Method)
 
 
-#: Blanks around a text, or a zero-width character (or byte-order mark) anywhere in it.
-_PADDED = r"^\s|\s$|[\x{200B}-\x{200D}\x{2060}\x{FEFF}]"
-
-
-def _padded_failures(
-    frame: pl.DataFrame, key: str, columns: Sequence[str], what: str
-) -> list[pl.LazyFrame]:
-    """Keys of a small table (item table, accounts mapping) that hold blanks around them or an
-    invisible character: compared exactly, ``"IT1 "`` matches no item ``"IT1"``, and the row
-    would silently not apply."""
-    return [
-        _row_failures(
-            frame.lazy(),
-            key,
-            pl.col(c).str.contains(_PADDED),
-            c,
-            "blank_padded",
-            pl.col(c),
-            f"{what} values are compared exactly: remove the blanks around the text (and any "
-            "zero-width character in it)",
-        )
-        for c in columns
-    ]
-
-
 def normalize_items(items: object | None) -> pl.DataFrame | None:
     """Validate the item table (contract §2) and return its canonical columns.
 
@@ -1324,7 +1297,6 @@ def normalize_items(items: object | None) -> pl.DataFrame | None:
                 f"give every row of the item the same {column}",
             )
         )
-    parts += _padded_failures(frame, "item_id", ["item_id", "item_group"], "item table")
     failures = _finish_failures(parts, prepared.failed_columns, "item_id", list(schema))
     if failures.height:
         _raise(failures, "item table", "item_id")
@@ -1386,12 +1358,6 @@ def normalize_accounts(accounts: object | None) -> pl.DataFrame | None:
             + prepared.unread_note,
         ),
     ]
-    parts += _padded_failures(
-        frame,
-        "key",
-        ["kind", "item_group", "inventory_account", "offset_account", "variance_account"],
-        "accounts mapping",
-    )
     failures = _finish_failures(parts, prepared.failed_columns, "key", list(schema))
     if failures.height:
         _raise(failures, "accounts mapping", "key")
