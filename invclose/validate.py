@@ -967,8 +967,9 @@ def _cross_row_checks(
             INVOICE_EXCEEDS_HINT,
         ),
     ]
-    failures.extend(_order_failures(frame, key))
     drop = pl.col(_ROW).is_in(drop_rows.implode())
+    # On the rows kept: an invoice replaces its physical row, whose kind no longer counts.
+    failures.extend(_order_failures(frame.filter(~drop), key))
 
     # Marking: targets are the rows kept (the invoice replaces its physical row), then rows
     # known from an earlier close that this input does not repeat.

@@ -880,3 +880,27 @@ def test_valid_orders_pass() -> None:
         ["purchase", "transfer", "transfer", "consumption", "production"],
     )
     assert normalize_transactions(raw, dimensions=["site"]).height == 5
+
+
+def test_the_order_rules_read_an_invoice_not_the_physical_row_it_replaces() -> None:
+    # O1: transfer issue T1, and receipt T2 posted physical without a kind, then invoiced as a
+    # transfer. The invoice replaces the physical row, so the order is all transfers.
+    raw = pl.DataFrame(
+        {
+            "txn_id": ["R1", "T1", "T2", "T2"],
+            "item_id": ["A"] * 4,
+            "site": ["S1", "S1", "S2", "S2"],
+            "date": ["2025-01-02", "2025-01-03", "2025-01-04", "2025-01-05"],
+            "qty": ["10", "-1", "1", "1"],
+            "amount": ["100.00", "-10.00", "10.00", "10.00"],
+            "status": ["financial", "financial", "physical", "financial"],
+            "order_id": [None, "O1", "O1", "O1"],
+            "kind": [None, "transfer", None, "transfer"],
+        }
+    )
+    kept = normalize_transactions(raw, dimensions=["site"])
+    assert kept.select("txn_id", "kind").rows() == [
+        ("R1", None),
+        ("T1", "transfer"),
+        ("T2", "transfer"),
+    ]
