@@ -18,7 +18,6 @@ from __future__ import annotations
 import decimal
 import glob
 import os
-import re
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -27,7 +26,7 @@ from typing import Any, NoReturn, TypeVar
 import polars as pl
 
 from invclose.errors import InputFileNotFoundError, InputValidationError
-from invclose.schemas import required_input
+from invclose.schemas import accounts_schema, input_schema, item_schema, required_input
 
 _T = TypeVar("_T")
 
@@ -144,7 +143,11 @@ def guarded_read(path: _PathLike, read: Callable[[], _T]) -> _T:
         raise InputValidationError(msg) from None
 
 
-def _read_file(path: Path, *, other_as_csv: bool = False) -> pl.DataFrame:
+def _read_file(
+    path: Path, *, other_as_csv: bool = False, reads: Sequence[str] = ()
+) -> pl.DataFrame:
+    """One Parquet or CSV file as it is; ``reads``: columns read besides the contract's (the
+    financial dimensions), which a CSV header must not repeat either."""
     suffix = _suffix(path)
     if suffix in PARQUET_SUFFIXES:
         return guarded_read(path, lambda: pl.read_parquet(path))
@@ -165,7 +168,7 @@ def _read_file(path: Path, *, other_as_csv: bool = False) -> pl.DataFrame:
             _refuse_other_separator(path, header, separator)
             raise
         _refuse_other_separator(path, frame, separator)
-        _refuse_repeated_header(path, frame)
+        _refuse_repeated_header(path, frame, separator, reads)
         # A blank line (an export's last line, often) holds no row: Polars reads it as a
         # row of nulls, which validation would refuse as a row without a txn_id.
         if frame.width:
@@ -195,16 +198,24 @@ def _refuse_other_separator(path: Path, frame: pl.DataFrame, separator: str) -> 
     raise InputValidationError(msg)
 
 
-def _refuse_repeated_header(path: Path, frame: pl.DataFrame) -> None:
-    """A CSV header naming a column twice: Polars reads the second as ``<name>_duplicated_0``,
-    and only the first would be read (a pandas frame with a repeated column is refused too)."""
-    repeated = sorted(
-        {
-            match.group(1)
-            for name in frame.columns
-            if (match := re.fullmatch(r"(.+)_duplicated_\d+", name)) and match.group(1) in frame
-        }
-    )
+def _refuse_repeated_header(
+    path: Path, frame: pl.DataFrame, separator: str, reads: Sequence[str]
+) -> None:
+    """A CSV header naming a column invclose reads twice: Polars reads the second as
+    ``<name>_duplicated_0``, and only the first would be read (a pandas frame with a repeated
+    column is refused too). A repeated column nothing reads (a note) is left, as unread
+    columns are."""
+    if not any("_duplicated_" in name for name in frame.columns):
+        return
+    header = guarded_read(
+        path,
+        lambda: pl.read_csv(
+            path, has_header=False, n_rows=1, infer_schema=False, separator=separator
+        ),
+    ).row(0)
+    read = {*input_schema([]), *item_schema(), *accounts_schema(), *reads}
+    seen = [name for name in header if name is not None]
+    repeated = sorted({name for name in seen if seen.count(name) > 1 and name in read})
     if repeated:
         listed = ", ".join(repr(name) for name in repeated)
         msg = (
@@ -365,7 +376,7 @@ def read_raw(
     ``cannot read <path>: <reason>; <fix>``.
     """
     paths = _expand(source)
-    frames = [_read_file(p) for p in paths]
+    frames = [_read_file(p, reads=required) for p in paths]
     if len(frames) == 1:
         return frames[0]
     columns_of = {str(p): f.columns for p, f in zip(paths, frames, strict=True)}

@@ -499,6 +499,18 @@ def test_a_csv_header_naming_a_column_twice_is_refused(tmp_path: Path) -> None:
     path.write_text("txn_id,item_id,date,qty,amount,amount\nR1,A,2025-01-02,1,10.00,20.00\n")
     with pytest.raises(InputValidationError, match=r"header names 'amount' more than once"):
         read_transactions(path)
+    # A repeated configured dimension is refused too; a repeated column nothing reads (a
+    # note) is left unread like any other, and a column literally named like Polars' renaming
+    # of a repeat is no repeat.
+    path.write_text("txn_id,item_id,date,qty,amount,site,site\nR1,A,2025-01-02,1,1.00,S1,S2\n")
+    with pytest.raises(InputValidationError, match=r"header names 'site' more than once"):
+        read_transactions(path, dimensions=["site"])
+    path.write_text("txn_id,item_id,date,qty,amount,note,note\nR1,A,2025-01-02,1,1.00,x,y\n")
+    assert read_transactions(path)["amount"].to_list() == [Decimal("1.00")]
+    path.write_text(
+        "txn_id,item_id,date,qty,amount,site,site_duplicated_0\nR1,A,2025-01-02,1,1.00,S1,S2\n"
+    )
+    assert read_transactions(path, dimensions=["site"])["site"].to_list() == ["S1"]
 
 
 def test_a_glob_reads_the_folders_it_matches(tmp_path: Path) -> None:
