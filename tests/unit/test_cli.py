@@ -687,12 +687,7 @@ def test_a_reader_that_stops_early_is_no_error(tmp_path: Path) -> None:
     assert closed.returncode == 0, closed.stderr
     query = "select s.* from settlements s, range(2000)"
     for extra in ((), ("--csv",), ("--json",)):
-        with subprocess.Popen(
-            [sys.executable, "-m", "invclose", "sql", str(out), query, *extra],
-            cwd=ROOT,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        ) as proc:
+        with _piped("sql", str(out), query, *extra) as proc:
             assert proc.stdout is not None
             assert proc.stderr is not None
             assert proc.stdout.readline()
@@ -701,14 +696,19 @@ def test_a_reader_that_stops_early_is_no_error(tmp_path: Path) -> None:
             assert proc.stderr.read() == b"", extra
 
 
-def _status_with_a_closed(stream: str, *args: str) -> int:
-    """Exit status of ``invclose ARGS`` whose standard output or error is closed at once."""
-    with subprocess.Popen(
+def _piped(*args: str) -> subprocess.Popen[bytes]:
+    """``invclose ARGS`` started with its standard output and error on pipes."""
+    return subprocess.Popen(
         [sys.executable, "-m", "invclose", *args],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-    ) as proc:
+    )
+
+
+def _status_with_a_closed(stream: str, *args: str) -> int:
+    """Exit status of ``invclose ARGS`` whose standard output or error is closed at once."""
+    with _piped(*args) as proc:
         assert proc.stdout is not None
         assert proc.stderr is not None
         closed, other = (
