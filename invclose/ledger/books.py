@@ -166,14 +166,28 @@ class Ledger(LedgerReads):
         return run_id
 
     def _order_rows(self, orders: pl.Series) -> pl.DataFrame:
-        """The current versions of the posted rows of ``orders`` (their ids, items and kinds)."""
+        """The current versions of the posted rows of ``orders`` (their ids, items and kinds).
+
+        Only the rows of those orders are read (then the latest version of each id among
+        them), not every current row: most batches name no order, and a post reads nothing.
+        """
         wanted = pl.DataFrame({"order_id": orders.drop_nulls().unique().cast(pl.String)})
+        if wanted.is_empty():
+            return pl.DataFrame(
+                schema={
+                    "txn_id": pl.String,
+                    "item_id": pl.String,
+                    "order_id": pl.String,
+                    "kind": pl.String,
+                }
+            )
         name = "__invclose_ledger_orders"
         self._store.con.register(name, wanted.to_arrow())
         try:
             return self._store.query(
-                "SELECT txn_id, item_id, order_id, kind FROM current_transactions "
-                f"WHERE order_id IN (SELECT order_id FROM {name})"
+                "SELECT txn_id, item_id, order_id, kind FROM transactions "
+                f"WHERE order_id IN (SELECT order_id FROM {name}) "
+                "QUALIFY row_number() OVER (PARTITION BY txn_id ORDER BY run_id DESC) = 1"
             )
         finally:
             self._store.con.unregister(name)
