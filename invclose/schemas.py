@@ -20,6 +20,16 @@ MICRO_PER_UNIT = 1_000_000
 
 FINANCIAL = "financial"
 PHYSICAL = "physical"
+
+
+def joins_order() -> pl.Expr:
+    """Rows that join their order's links (close-semantics §9.1): an ``order_id``, and a kind
+    other than ``purchase`` or ``sale`` (which never link, whatever their ``order_id``)."""
+    return pl.col("order_id").is_not_null() & ~pl.col("kind").fill_null("").is_in(
+        ["purchase", "sale"]
+    )
+
+
 STATUSES = (FINANCIAL, PHYSICAL)
 
 #: Prefix reserved for virtual rows (weighted-average closing pair, on-hand rows).

@@ -87,6 +87,7 @@ from invclose.schemas import (
     accounts_schema,
     input_schema,
     item_schema,
+    joins_order,
     required_input,
 )
 
@@ -830,16 +831,9 @@ def _repeated(ids: pl.Series) -> pl.Series:
     )
 
 
-#: Kinds whose rows never join an order's links, whatever their ``order_id`` (§9.1).
-_UNLINKED_KINDS = ["purchase", "sale"]
-
-
 def linked_to_orders(frame: pl.DataFrame) -> pl.DataFrame:
-    """The rows of ``frame`` that join their order's links: an ``order_id``, and a kind other
-    than ``purchase`` or ``sale`` (close-semantics §9.1)."""
-    return frame.filter(
-        pl.col("order_id").is_not_null() & ~pl.col("kind").fill_null("").is_in(_UNLINKED_KINDS)
-    )
+    """The rows of ``frame`` that join their order's links (:func:`schemas.joins_order`)."""
+    return frame.filter(joins_order())
 
 
 def with_order_rules(linked: pl.DataFrame) -> pl.DataFrame:

@@ -19,6 +19,7 @@ import polars as pl
 
 from invclose.config import ORDINAL_METHODS, PERIODIC_METHODS
 from invclose.kernel.group_codes import group_codes
+from invclose.schemas import joins_order
 
 _ORDINAL = sorted(m.value for m in ORDINAL_METHODS)
 #: Names of the periodic methods (those the close settles), as ``method`` holds them.
@@ -162,10 +163,7 @@ def _order_state(frame: pl.DataFrame) -> list[pl.Expr]:
     ``unfed0`` is the quantity (micro-units) not yet fed: a new row's whole open quantity, an
     opening row's stored ``unfed_qty``; ``pending0`` the issue's change not yet passed on.
     """
-    # Rows that join order links (close-semantics §9.1): an order_id, not a purchase or sale.
-    linked = pl.col("order_id").is_not_null() & ~pl.col("kind").fill_null("").is_in(
-        ["purchase", "sale"]
-    )
+    linked = joins_order()
     fresh_unfed = pl.col("q0").abs()
     unfed = pl.col("unfed0").fill_null(fresh_unfed) if "unfed0" in frame.columns else fresh_unfed
     pending = (
