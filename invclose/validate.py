@@ -452,7 +452,7 @@ def with_closed_period(error: InputValidationError, closed: ClosedPeriodError) -
 
 
 def id_failures(
-    frame: pl.DataFrame, column: str, check: str, value: pl.Expr, hint: str
+    frame: pl.DataFrame, column: str, check: str, value: pl.Expr, hint: str | pl.Expr
 ) -> pl.DataFrame:
     """Failures (``FAILURE_COLUMNS``) for the rows of ``frame``, named by ``txn_id`` only.
 
@@ -464,7 +464,7 @@ def id_failures(
         pl.lit(column).alias("column"),
         pl.lit(check).alias("check"),
         value.cast(pl.String).alias("value"),
-        pl.lit(hint).alias("hint"),
+        (hint if isinstance(hint, pl.Expr) else pl.lit(hint)).alias("hint"),
     )
 
 
@@ -858,17 +858,25 @@ def with_order_rules(linked: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-#: The fixes of the rules of orders (:func:`with_order_rules`), for the order of each row.
-ORDER_RULE_HINTS = {
-    "order_kind_mixed": pl.format(
-        "the linked rows of order {} must all be transfers (kind 'transfer') or none of them "
-        "(a production order: 'consumption' issues, 'production' receipts); give them one kind",
-        pl.col("order_id"),
+#: The rules of orders (:func:`with_order_rules`): per check, the column a failure names and
+#: the fix, for the order of each row.
+ORDER_RULES: dict[str, tuple[str, pl.Expr]] = {
+    "order_kind_mixed": (
+        "kind",
+        pl.format(
+            "the linked rows of order {} must all be transfers (kind 'transfer') or none of "
+            "them (a production order: 'consumption' issues, 'production' receipts); give them "
+            "one kind",
+            pl.col("order_id"),
+        ),
     ),
-    "transfer_other_item": pl.format(
-        "a transfer moves one item, but order {} names several; give its rows one item_id, or "
-        "make it a production order ('consumption' issues, 'production' receipts)",
-        pl.col("order_id"),
+    "transfer_other_item": (
+        "item_id",
+        pl.format(
+            "a transfer moves one item, but order {} names several; give its rows one item_id, "
+            "or make it a production order ('consumption' issues, 'production' receipts)",
+            pl.col("order_id"),
+        ),
     ),
 }
 
@@ -881,23 +889,9 @@ def _order_failures(frame: pl.DataFrame, key: str) -> list[pl.LazyFrame]:
     checked = with_order_rules(linked).lazy()
     return [
         _row_failures(
-            checked,
-            key,
-            pl.col("order_kind_mixed"),
-            "kind",
-            "order_kind_mixed",
-            pl.col("kind").fill_null("(none)"),
-            ORDER_RULE_HINTS["order_kind_mixed"],
-        ),
-        _row_failures(
-            checked,
-            key,
-            pl.col("transfer_other_item"),
-            "item_id",
-            "transfer_other_item",
-            pl.col("item_id"),
-            ORDER_RULE_HINTS["transfer_other_item"],
-        ),
+            checked, key, pl.col(check), column, check, pl.col(column).fill_null("(none)"), hint
+        )
+        for check, (column, hint) in ORDER_RULES.items()
     ]
 
 

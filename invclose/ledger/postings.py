@@ -27,7 +27,7 @@ from invclose.kernel.money import from_cents, to_cents
 from invclose.schemas import FINANCIAL, MONEY, PHYSICAL, input_schema
 from invclose.validate import (
     INVOICE_EXCEEDS_HINT,
-    ORDER_RULE_HINTS,
+    ORDER_RULES,
     dated_rows,
     id_failures,
     linked_to_orders,
@@ -212,17 +212,14 @@ def refuse_broken_orders(batch: pl.DataFrame, posted: pl.DataFrame) -> None:
     )
     checked = with_order_rules(linked_to_orders(rows)).filter(pl.col("new"))
     found = [
-        checked.filter(pl.col(check)).select(
-            pl.lit(None, pl.Int64).alias("row"),
-            "txn_id",
-            pl.lit(column).alias("column"),
-            pl.lit(check).alias("check"),
-            pl.col(column).fill_null("(none)").alias("value"),
-            pl.concat_str(
-                pl.lit("with the rows of the order the ledger holds: "), ORDER_RULE_HINTS[check]
-            ).alias("hint"),
+        id_failures(
+            checked.filter(pl.col(check)),
+            column,
+            check,
+            pl.col(column).fill_null("(none)"),
+            pl.concat_str(pl.lit("with the rows of the order the ledger holds: "), hint),
         )
-        for check, column in (("order_kind_mixed", "kind"), ("transfer_other_item", "item_id"))
+        for check, (column, hint) in ORDER_RULES.items()
     ]
     failures = pl.concat(found)
     if failures.height:
@@ -264,16 +261,15 @@ def refuse_locked_or_repeated(
             refuse_broken_orders(batch, order_rows)
         except InputValidationError as exc:
             errors.append(exc)
-    if len(errors) > 1 and not any(isinstance(e, ClosedPeriodError) for e in errors):
-        found = [e.failures for e in errors if e.failures is not None]
-        merged = pl.concat(found, how="diagonal_relaxed") if found else None
-        raise InputValidationError("\n".join(str(e) for e in errors), merged)
     if len(errors) == 1:
         raise errors[0]
     if errors:
         found = [e.failures for e in errors if e.failures is not None]
         failures = pl.concat(found, how="diagonal_relaxed") if found else None
-        raise ClosedPeriodError("\n".join(str(e) for e in errors), failures)
+        # A closed-period refusal among them makes the whole one a ClosedPeriodError.
+        closed = any(isinstance(e, ClosedPeriodError) for e in errors)
+        kind = ClosedPeriodError if closed else InputValidationError
+        raise kind("\n".join(str(e) for e in errors), failures)
 
 
 def _variance_accounts(rows: pl.DataFrame, mapping: pl.DataFrame | None) -> pl.Series:
