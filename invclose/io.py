@@ -237,6 +237,23 @@ def read_one_file(path: _PathLike) -> pl.DataFrame:
     return _read_file(Path(path), other_as_csv=True)
 
 
+def _column_failures(check: str, found: Sequence[tuple[str, str]], hint: str) -> pl.DataFrame:
+    """Failures (``FAILURE_COLUMNS``) of whole columns, no row: one per (column, value)."""
+    from invclose.validate import FAILURE_COLUMNS  # validate reads its input through here
+
+    return pl.DataFrame(
+        {
+            "row": [None] * len(found),
+            "txn_id": [None] * len(found),
+            "column": [column for column, _ in found],
+            "check": [check] * len(found),
+            "value": [value for _, value in found],
+            "hint": [hint] * len(found),
+        },
+        schema=FAILURE_COLUMNS,
+    )
+
+
 def refuse_files_missing(
     columns_of: Mapping[str, Sequence[str]], required: Sequence[str], what: str
 ) -> None:
@@ -251,7 +268,6 @@ def refuse_files_missing(
     ...
     invclose.errors.InputValidationError: transactions: 1 file(s) lack required columns: b.csv ...
     """
-    from invclose.validate import FAILURE_COLUMNS  # validate reads its input through here
 
     lacking: list[tuple[str, str, str]] = []
     for path, columns in columns_of.items():
@@ -266,17 +282,7 @@ def refuse_files_missing(
         "every file must hold every required column and configured dimension, spelt exactly "
         "(files are aligned by column name: a missing one would read as nulls)"
     )
-    failures = pl.DataFrame(
-        {
-            "row": [None] * len(lacking),
-            "txn_id": [None] * len(lacking),
-            "column": [name for _, name, _ in lacking],
-            "check": ["column_missing"] * len(lacking),
-            "value": [path for path, _, _ in lacking],
-            "hint": [hint] * len(lacking),
-        },
-        schema=FAILURE_COLUMNS,
-    )
+    failures = _column_failures("column_missing", [(name, path) for path, name, _ in lacking], hint)
     files = sorted({path for path, _, _ in lacking})
     listed = "; ".join(f"{path} lacks {name!r}{near}" for path, name, near in lacking[:20])
     more = f" ... and {len(lacking) - 20} more" if len(lacking) > 20 else ""
@@ -326,7 +332,6 @@ def refuse_float_files(dtypes_of: Mapping[str, Mapping[str, Any]], what: str) ->
     ...
     invclose.errors.InputValidationError: transactions: 1 file(s) hold binary floats: b.parquet ...
     """
-    from invclose.validate import FAILURE_COLUMNS  # validate reads its input through here
 
     floats = [
         (path, name, dtype)
@@ -341,16 +346,8 @@ def refuse_float_files(dtypes_of: Mapping[str, Mapping[str, Any]], what: str) ->
         "with invclose.decimalize (e.g. invclose.decimalize(pl.read_parquet(path))"
         ".write_parquet(path)), or write Decimal or text values"
     )
-    failures = pl.DataFrame(
-        {
-            "row": [None] * len(floats),
-            "txn_id": [None] * len(floats),
-            "column": [name for _, name, _ in floats],
-            "check": ["float_type"] * len(floats),
-            "value": [f"{dtype} in {path}" for path, _, dtype in floats],
-            "hint": [hint] * len(floats),
-        },
-        schema=FAILURE_COLUMNS,
+    failures = _column_failures(
+        "float_type", [(name, f"{dtype} in {path}") for path, name, dtype in floats], hint
     )
     files = sorted({path for path, _, _ in floats})
     listed = "; ".join(f"{path} holds {name!r} as {dtype}" for path, name, dtype in floats[:20])
@@ -467,24 +464,13 @@ def _refuse_wide_decimals(data: object, what: str) -> None:
 
 
 def _wide_decimal_error(what: str, wide: Mapping[str, str]) -> NoReturn:
-    from invclose.validate import FAILURE_COLUMNS  # validate reads its input through here
 
     hint = (
         "give Decimal values of at most 38 digits (e.g. Decimal('100.10'), not Decimal(100.1), "
         "which holds the float's 48 digits) or a decimal128 column; convert floats with "
         "invclose.decimalize"
     )
-    failures = pl.DataFrame(
-        {
-            "row": [None] * len(wide),
-            "txn_id": [None] * len(wide),
-            "column": list(wide),
-            "check": ["dtype"] * len(wide),
-            "value": list(wide.values()),
-            "hint": [hint] * len(wide),
-        },
-        schema=FAILURE_COLUMNS,
-    )
+    failures = _column_failures("dtype", list(wide.items()), hint)
     columns = ", ".join(f"{name!r} ({t})" for name, t in wide.items())
     msg = (
         f"{what}: column(s) {columns} are Arrow decimal256, which Polars cannot hold (its "
