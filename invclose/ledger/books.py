@@ -43,7 +43,12 @@ from invclose.ledger.store import quote
 from invclose.opening import known_to_opening
 from invclose.result import CloseResult
 from invclose.schemas import MONEY, input_schema, required_input
-from invclose.validate import normalize_accounts, normalize_items, normalize_transactions
+from invclose.validate import (
+    GROUP_LIMIT,
+    normalize_accounts,
+    normalize_items,
+    normalize_transactions,
+)
 
 __all__ = ["Ledger"]
 
@@ -158,12 +163,52 @@ class Ledger(LedgerReads):
             # halves are then stored as a second posting.
             batch = self._cost_batch(batch)
             postings.missing_amounts(batch)
+            postings.refuse_too_large(batch, self._group_sizes(batch), dims)
             run_id = self._write_posting(batch.filter(~invoice_half), stored)
             if not paired.is_empty():
                 run_id = self._write_posting(
                     batch.filter(invoice_half), self._current(ids=paired["txn_id"].unique())
                 )
         return run_id
+
+    def _group_sizes(self, batch: pl.DataFrame) -> pl.DataFrame:
+        """Per group of ``batch``, the sums of the absolute amounts (cents) and quantities
+        (micro-units) of the ledger's current rows other than the batch's ids
+        (:func:`postings.refuse_too_large`).
+
+        One sum over every stored version settles the usual case: when it and the batch stay
+        inside the bound, no group can pass it and nothing is read per group.
+        """
+        keys = ["item_id", *self.dimensions]
+        empty = pl.DataFrame(
+            schema={**batch.select(keys).schema, "amount": pl.Int128, "qty": pl.Int128}
+        )
+        bound = self._store.query(
+            "SELECT coalesce(sum(abs(amount)), 0) AS amount, "
+            "coalesce(sum(abs(qty)), 0) AS qty FROM transactions"
+        )
+        mine = batch.select(postings.units("amount").sum(), postings.units("qty").sum())
+        both = bound.select(postings.units("amount"), postings.units("qty")) + mine
+        if max(both.row(0)) <= GROUP_LIMIT:
+            return empty
+        groups = "__invclose_ledger_groups"
+        ids = "__invclose_ledger_batch_ids"
+        self._store.con.register(groups, batch.select("item_id").unique().to_arrow())
+        self._store.con.register(ids, batch.select("txn_id").unique().to_arrow())
+        try:
+            select = ", ".join(quote(k) for k in keys)
+            stored = self._store.query(
+                f"SELECT {select}, sum(abs(amount)) AS amount, sum(abs(qty)) AS qty "
+                "FROM current_transactions "
+                f"WHERE item_id IN (SELECT item_id FROM {groups}) "
+                f"AND txn_id NOT IN (SELECT txn_id FROM {ids}) GROUP BY ALL"
+            )
+        finally:
+            self._store.con.unregister(groups)
+            self._store.con.unregister(ids)
+        if stored.is_empty():
+            return empty
+        return stored.select(*keys, postings.units("amount"), postings.units("qty"))
 
     def _order_rows(self, orders: pl.Series) -> pl.DataFrame:
         """The current versions of the posted rows of ``orders`` (their ids, items and kinds).

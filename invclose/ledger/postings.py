@@ -26,6 +26,7 @@ from invclose.kernel.accounts import fill_accounts
 from invclose.kernel.money import from_cents, to_cents
 from invclose.schemas import FINANCIAL, MONEY, PHYSICAL, input_schema
 from invclose.validate import (
+    GROUP_LIMIT,
     INVOICE_EXCEEDS_HINT,
     ORDER_RULES,
     dated_rows,
@@ -41,6 +42,7 @@ __all__ = [
     "posting_vouchers",
     "refuse_backdated",
     "refuse_locked_or_repeated",
+    "refuse_too_large",
 ]
 
 _MAX_SHOWN = 20
@@ -270,6 +272,60 @@ def refuse_locked_or_repeated(
         closed = any(isinstance(e, ClosedPeriodError) for e in errors)
         kind = ClosedPeriodError if closed else InputValidationError
         raise kind("\n".join(str(e) for e in errors), failures)
+
+
+#: Units of the columns a group's size is counted in (the kernel's integers).
+_SIZE_UNITS = {"amount": ("cents", 2), "qty": ("micro-units", 6)}
+
+
+def units(column: str) -> pl.Expr:
+    """The absolute value of the Decimal ``column`` in the kernel's integer units, as Int128.
+
+    >>> from decimal import Decimal
+    >>> f = pl.DataFrame({"amount": [Decimal("-1.25"), Decimal("3")]})
+    >>> f.select(units("amount"))["amount"].to_list()
+    [125, 300]
+    """
+    scale = _SIZE_UNITS[column][1]
+    return pl.col(column).cast(pl.Decimal(38, scale)).reinterpret(dtype=pl.Int128).abs()
+
+
+def refuse_too_large(batch: pl.DataFrame, stored: pl.DataFrame, dims: tuple[str, ...]) -> None:
+    """Refuse the batch's rows of groups that, with the rows the ledger holds, pass the bound
+    every close refuses (``too_large``: more than 2**62 cents or micro-units of a group).
+
+    ``stored`` holds per group (``item_id`` and ``dims``) the sums ``amount`` (cents) and
+    ``qty`` (micro-units) of the absolute values of the ledger's current rows, other than
+    the batch's own ids. Accepting such a batch would make every later close fail on rows
+    already posted, which no post can take back.
+    """
+    keys = ["item_id", *dims]
+    sizes = batch.group_by(keys).agg(units("amount").sum(), units("qty").sum())
+    both = sizes.join(stored, on=keys, how="left", nulls_equal=True, suffix="_stored")
+    found = []
+    for column, (unit, _) in _SIZE_UNITS.items():
+        total = pl.col(column) + pl.col(f"{column}_stored").fill_null(0)
+        over = both.filter(total > GROUP_LIMIT).select(keys)
+        if over.is_empty():
+            continue
+        rows = batch.join(over, on=keys, how="semi", nulls_equal=True)
+        hint = (
+            f"with the rows the ledger holds, the {column} values of this item and financial "
+            f"dimension would add up (in absolute value) to more than 2**62 {unit}, which no "
+            "close can compute exactly: check the row for a mistyped value, or post the item "
+            "under another item id"
+        )
+        found.append(id_failures(rows, column, "too_large", pl.col(column), hint))
+    if not found:
+        return
+    failures = pl.concat(found)
+    listed = _listed(failures["txn_id"].unique(maintain_order=True).to_list())
+    msg = (
+        f"{failures['txn_id'].n_unique()} row(s) would make their item and financial dimension "
+        f"too large to close exactly with the rows the ledger holds: {listed}. The whole batch "
+        f"is rejected. Hint: {failures['hint'][0]}."
+    )
+    raise InputValidationError(msg, failures)
 
 
 def _variance_accounts(rows: pl.DataFrame, mapping: pl.DataFrame | None) -> pl.Series:

@@ -21,7 +21,7 @@ from invclose.ledger import (
     LedgerStateError,
     NothingToReverseError,
 )
-from tests.ledger.helpers import CONFIG, assert_consistent, day, dump, rows, same_dump
+from tests.ledger.helpers import CONFIG, D, assert_consistent, day, dump, rows, same_dump
 
 JANUARY = rows(
     ("R1", "A", day(1, 3), 10, "100.00", "purchase"),
@@ -454,3 +454,51 @@ def test_a_batch_both_invalid_and_repeating_a_posted_id_names_both(books: Ledger
     ]
     assert "repeat a txn_id the ledger already holds" in str(err.value)
     assert same_dump(before, dump(books))
+
+
+def test_a_post_that_would_make_a_group_too_large_to_close_is_refused(books: Ledger) -> None:
+    # A group (item and site) may add up to 2**62 cents (46,116,860,184,273,879.04) and
+    # 2**62 micro-units (4,611,686,018,427.387904) in absolute value; every close refuses a
+    # larger one (too_large), so a post must not store one. R1 alone holds 30,000,000,000,000,000.00
+    # (3.0e18 cents); with R2's as much again the group holds 6.0e18 > 4.61e18.
+    big = "30000000000000000.00"
+    books.post(rows(("R1", "A", day(1, 2), 1, big, "purchase")))
+    before = dump(books)
+    with pytest.raises(invclose.InputValidationError, match=r"R2") as refused:
+        books.post(
+            rows(
+                ("R2", "A", day(1, 3), 1, big, "purchase"),
+                ("R3", "B", day(1, 3), 1, "5.00", "purchase"),
+            )
+        )
+    failures = refused.value.failures
+    assert failures is not None
+    assert failures.select("txn_id", "column", "check").rows() == [("R2", "amount", "too_large")]
+    assert same_dump(dump(books), before)
+    # Quantities too: 3,000,000,000,000 units are 3.0e18 micro-units, twice is 6.0e18.
+    books.post(rows(("Q1", "C", day(1, 2), 3_000_000_000_000, "1.00", "purchase")))
+    with pytest.raises(invclose.InputValidationError) as by_qty:
+        books.post(rows(("Q2", "C", day(1, 3), 3_000_000_000_000, "1.00", "purchase")))
+    failures = by_qty.value.failures
+    assert failures is not None
+    assert failures.select("txn_id", "column", "check").rows() == [("Q2", "qty", "too_large")]
+    # The same receipt of A at another site is a group of its own (3.0e18 cents): posted, and
+    # the period closes.
+    other_site = rows(("R2", "A", day(1, 3), 1, big, "purchase")).with_columns(site=pl.lit("S2"))
+    books.post(other_site)
+    result = books.close("2025-01-31")
+    assert result.balances.filter(pl.col("item_id") == "A")["value"].to_list() == [
+        D(big),
+        D(big),
+    ]
+    assert_consistent(books)
+
+
+def test_an_invoice_is_counted_instead_of_its_physical_row(books: Ledger) -> None:
+    # P1 is posted physical at 40,000,000,000,000,000.00 (4.0e18 cents, inside the bound);
+    # its invoice replaces it rather than adding to it, so the group stays at 4.0e18.
+    big = "40000000000000000.00"
+    books.post(rows(("P1", "A", day(1, 2), 1, big, "purchase", "physical")))
+    books.post(rows(("P1", "A", day(1, 5), 1, big, "purchase", "financial")))
+    result = books.close("2025-01-31")
+    assert result.balances["value"].to_list() == [D(big)]
