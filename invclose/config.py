@@ -65,8 +65,27 @@ def parse_method(value: str | Method) -> Method:
 
 
 def parse_date(value: Any, what: str = "closing date") -> dt.date:
-    """Parse a date given as ``datetime.date``, ``datetime.datetime`` or ISO string."""
+    """Parse a date given as ``datetime.date``, ``datetime.datetime`` at midnight (a pandas
+    ``Timestamp`` is one) or ISO string.
+
+    A datetime with a time of day is refused, as in the transactions' ``date``: a close
+    locks whole days, and which of the day's rows such a date means is not clear.
+
+    >>> import datetime as dt
+    >>> parse_date(dt.datetime(2025, 1, 31))
+    datetime.date(2025, 1, 31)
+    >>> parse_date(dt.datetime(2025, 1, 31, 12))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    invclose.errors.ConfigError: closing date has a time of day (2025-01-31 12:00:00); ...
+    """
     if isinstance(value, dt.datetime):
+        if value.time() != dt.time(0):
+            msg = (
+                f"{what} has a time of day ({value}); pass the day itself, e.g. "
+                f"'{value.date().isoformat()}' or .date()"
+            )
+            raise ConfigError(msg)
         return value.date()
     if isinstance(value, dt.date):
         return value

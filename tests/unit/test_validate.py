@@ -268,7 +268,11 @@ def test_empty_frame_is_valid() -> None:
 
 def test_parse_closing_date() -> None:
     assert parse_closing_date("2025-01-31") == dt.date(2025, 1, 31)
-    assert parse_closing_date(dt.datetime(2025, 1, 31, 12)) == dt.date(2025, 1, 31)
+    # A datetime at midnight (a pandas Timestamp of a day) is that day; one with a time of day
+    # is refused like a transaction date with one: a close locks whole days.
+    assert parse_closing_date(dt.datetime(2025, 1, 31)) == dt.date(2025, 1, 31)
+    with pytest.raises(ConfigError, match=r"time of day .*'2025-01-31'"):
+        parse_closing_date(dt.datetime(2025, 1, 31, 12))
     with pytest.raises(ConfigError, match="closing date"):
         parse_closing_date("31/01/2025")
 
