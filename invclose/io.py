@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
+import numpy as np
 import polars as pl
 
 from invclose.errors import InputFileNotFoundError, InputValidationError
@@ -448,9 +449,83 @@ def _unconvertible_pandas_columns(data: Any) -> list[str]:
 
 def _holds_decimals(column: Any) -> bool:
     """Whether a pandas object column's first value is a Decimal (text columns are not
-    inferred again: they cannot be decimal256, and inferring a million strings costs)."""
-    first = column.first_valid_index()
-    return first is not None and isinstance(column[first], decimal.Decimal)
+    inferred again: they cannot be decimal256, and inferring a million strings costs).
+
+    Values are looked at directly: pandas' own missing-value test raises on a signalling
+    ``Decimal('sNaN')``.
+    """
+    first = next((v for v in column.array if v is not None and not _is_float_nan(v)), None)
+    return isinstance(first, decimal.Decimal)
+
+
+def _is_float_nan(value: object) -> bool:
+    return isinstance(value, float) and value != value
+
+
+def _is_non_finite(value: object) -> bool:
+    return isinstance(value, decimal.Decimal) and not value.is_finite()
+
+
+_NON_FINITE = np.frompyfunc(_is_non_finite, 1, 1)
+
+#: Rows named in the message of :func:`_refuse_non_finite_decimals` (all are in failures).
+_SHOWN = 10
+
+
+def _refuse_non_finite_decimals(data: Any, what: str) -> None:
+    """Refuse ``Decimal('Infinity')`` and ``Decimal('NaN')`` values in a pandas frame's
+    decimal columns, naming each row.
+
+    Left to the conversion, an infinity fails it without a row ("'str' object cannot be
+    interpreted as an integer") and a NaN becomes a null (reported as a missing value to
+    fill, which it is not: it is a result of a computation that went wrong).
+    """
+    from invclose.validate import FAILURE_COLUMNS  # validate reads its input through here
+
+    ids = data["txn_id"] if "txn_id" in data.columns else None
+    found = []
+    for name in data.columns:
+        column = data[name]
+        if column.dtype != object or not _holds_decimals(column):
+            continue
+        values = column.to_numpy()
+        rows = np.flatnonzero(_NON_FINITE(values).astype(bool))
+        if rows.size == 0:
+            continue
+        found.append(
+            pl.DataFrame(
+                {
+                    "row": rows.astype(np.int64),
+                    "txn_id": None if ids is None else [_text(ids.iat[r]) for r in rows],
+                    "column": str(name),
+                    "check": "not_a_number",
+                    "value": [str(values[r]) for r in rows],
+                    "hint": f"{name!r} must be a finite decimal; a Decimal Infinity or NaN is the "
+                    "result of a computation gone wrong (a division by zero, a missing value "
+                    "in a sum): correct it at its source",
+                },
+                schema=FAILURE_COLUMNS,
+            )
+        )
+    if not found:
+        return
+    failures = pl.concat(found)
+    shown = "; ".join(
+        f"row {row} column {column!r}: {value}"
+        for row, column, value in failures.select("row", "column", "value").head(_SHOWN).rows()
+    )
+    more = f" and {failures.height - _SHOWN} more" if failures.height > _SHOWN else ""
+    msg = (
+        f"{what}: {failures.height} value(s) are a Decimal Infinity or NaN, not an amount or "
+        f"quantity: {shown}{more} (row numbers count input rows from 0); correct them at "
+        "their source"
+    )
+    raise InputValidationError(msg, failures)
+
+
+def _text(value: object) -> str | None:
+    """A txn_id as text for a failure (None stays None)."""
+    return None if value is None else str(value)
 
 
 def _refuse_wide_decimals(data: object, what: str) -> None:
@@ -523,6 +598,7 @@ def to_polars(
         return read_raw(data, required, what)  # type: ignore[arg-type]
     if _is_pandas(data):
         _refuse_repeated_pandas_columns(data, what)
+        _refuse_non_finite_decimals(data, what)
     _refuse_wide_decimals(data, what)
     if _is_pandas(data):
         try:

@@ -27,7 +27,8 @@ Check names (the ``check`` column of ``failures``):
 ``float_type``                ``qty`` / ``amount`` / ``cost_share`` is a binary-float column
 ``dtype``                     a column has a dtype that cannot hold its values exactly
 ``not_a_date``                a date that is not ISO ``YYYY-MM-DD`` (or has a time of day)
-``not_a_number``              a number written as text that is not a plain decimal
+``not_a_number``              a number written as text that is not a plain decimal, or a
+                              ``Decimal`` Infinity / NaN in a pandas column
 ``not_an_integer``            ``seq`` that is not a whole number
 ``not_a_boolean``             ``include_physical_value`` that is not true / false
 ``too_many_decimals``         more than 6 places (qty, cost_share) or 2 (amount, costs)

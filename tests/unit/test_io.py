@@ -550,3 +550,43 @@ def test_a_file_without_the_seq_of_the_others_gets_the_fix_that_works(tmp_path: 
     assert "in every file read (a file without the column leaves its rows without one)" in (
         " ".join(str(err.value).split())
     )
+
+
+def test_a_decimal_infinity_or_nan_in_pandas_is_named_by_row() -> None:
+    # Decimal NaN would convert to a null (then reported as an amount to fill) and an infinity
+    # failed the conversion without naming a row; a signalling NaN raised decimal's own
+    # InvalidOperation. Each is named: row (from 0), txn_id, column and value.
+    frame = pd.DataFrame(
+        {
+            "txn_id": ["R1", "R2", "S1", "S2", "S3"],
+            "item_id": ["A"] * 5,
+            "date": [dt.date(2025, 1, 2)] * 5,
+            "qty": [Decimal("1"), Decimal("2"), Decimal("NaN"), Decimal("-1"), Decimal("-1")],
+            "amount": [
+                Decimal("Infinity"),
+                Decimal("20.00"),
+                Decimal("-5.00"),
+                Decimal("sNaN"),
+                None,
+            ],
+        }
+    )
+    with pytest.raises(InputValidationError, match=r"Decimal Infinity or NaN") as refused:
+        invclose.close(frame, "2025-01-31")
+    failures = refused.value.failures
+    assert failures is not None
+    assert sorted(failures.select("row", "txn_id", "column", "check", "value").rows()) == [
+        (0, "R1", "amount", "not_a_number", "Infinity"),
+        (2, "S1", "qty", "not_a_number", "NaN"),
+        (3, "S2", "amount", "not_a_number", "sNaN"),
+    ]
+    # None is a missing value, named as such once the numbers are finite.
+    finite = frame.assign(
+        qty=[Decimal("1"), Decimal("2"), Decimal("-1"), Decimal("-1"), Decimal("-1")],
+        amount=[Decimal("10.00"), Decimal("20.00"), Decimal("-5.00"), Decimal("-5.00"), None],
+    )
+    with pytest.raises(InputValidationError) as missing:
+        invclose.close(finite, "2025-01-31")
+    failures = missing.value.failures
+    assert failures is not None
+    assert failures.select("row", "txn_id", "check").rows() == [(4, "S3", "amount_missing")]
