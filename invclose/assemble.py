@@ -387,12 +387,72 @@ def _dimension_spellings(output: KernelOutput, dims: list[str]) -> pl.DataFrame:
     return _warnings(output, pl.concat(parts).sort("item_id", "message"))
 
 
+def _spelling_free(column: str) -> pl.Expr:
+    """``column`` without surrounding blanks, zero-width characters and case: how two
+    spellings of one key are told apart from two keys."""
+    return (
+        pl.col(column)
+        .str.replace_all("[\u200b\u200c\u200d\u2060\ufeff]", "")
+        .str.strip_chars()
+        .str.to_lowercase()
+    )
+
+
+def _item_table_spellings(
+    output: KernelOutput, items: pl.DataFrame | None, method: str
+) -> pl.DataFrame:
+    """Warnings for items closed without a row of the item table while a row names them but
+    for surrounding spaces, zero-width characters or case ("IT1 " for "IT1"): keys are
+    compared as given, so the item was closed with the defaults, which is rarely what the
+    table meant. Per item, so that a batched close of whole items finds the same."""
+    if items is None or items.is_empty():
+        return output.log.clear()
+    listed = items.select("item_id").unique()
+    closed = output.balances.select("item_id").unique().join(listed, on="item_id", how="anti")
+    if closed.is_empty():
+        return output.log.clear()
+    unmatched = listed.join(output.balances.select("item_id"), on="item_id", how="anti")
+    near = (
+        closed.with_columns(norm=_spelling_free("item_id"))
+        .join(
+            unmatched.select(pl.col("item_id").alias("listed"), norm=_spelling_free("item_id")),
+            on="norm",
+        )
+        .group_by("item_id")
+        .agg(pl.col("listed").sort())
+    )
+    if near.is_empty():
+        return output.log.clear()
+    quoted = pl.col("listed").list.eval(pl.lit("'") + pl.element() + pl.lit("'")).list.join(", ")
+    found = near.sort("item_id").select(
+        code=pl.lit("item_table_spellings"),
+        item_id="item_id",
+        message=pl.format(
+            "item '{}' has no row in the item table, which names {}: a spelling that differs "
+            "only in spaces, zero-width characters or case, compared as given; the item was "
+            "closed with the defaults (method {}). If they are one item, correct the item "
+            "table or the extract",
+            pl.col("item_id"),
+            quoted,
+            pl.lit(method),
+        ),
+    )
+    return _warnings(output, found)
+
+
 def _run_log(
     output: KernelOutput, cfg: CloseConfig, closing_date: dt.date, dims: list[str]
 ) -> pl.DataFrame:
     """The kernel's log with the standard groups not revalued, quantities and money decimal."""
-    drift = standard_not_revalued(output, normalize_items(cfg.items), closing_date, dims)
-    parts = [output.log, drift, _nothing_to_close(output), _dimension_spellings(output, dims)]
+    items = normalize_items(cfg.items)
+    drift = standard_not_revalued(output, items, closing_date, dims)
+    parts = [
+        output.log,
+        drift,
+        _nothing_to_close(output),
+        _dimension_spellings(output, dims),
+        _item_table_spellings(output, items, str(cfg.method)),
+    ]
     return pl.concat(parts, how="vertical_relaxed").with_columns(
         qty=from_micro(pl.col("qty")), amount=from_cents(pl.col("amount"))
     )

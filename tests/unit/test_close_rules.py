@@ -404,3 +404,29 @@ def test_dimension_values_that_differ_only_in_spelling_are_warned_per_item() -> 
         "item A: site values 'S1', 'S1 ', 's1' are 3 financial dimensions that differ only in "
         "spaces, case or null against empty; if they are one, correct the extract",
     ]
+
+
+def test_an_item_table_key_spelt_differently_from_its_item_is_warned() -> None:
+    # The item table names "A " (a trailing blank) and "\u200bA" (a zero-width space) as
+    # weighted_average, "b" beside an exact "B" (lifo), and "ZZ" (no such item this month). Keys are
+    # compared as given, so A has no row and closes under the default method (fifo): one
+    # warning for A naming both spellings. B has its own row ("b" is then only an extra row)
+    # and ZZ resembles nothing: no warning.
+    frame = tx(("R1", "A", 1, 2, "10.00"), ("S1", "A", 2, -1, "-4.00"), ("R2", "B", 1, 1, "1.00"))
+    items = pl.DataFrame(
+        {
+            "item_id": ["A ", "\u200bA", "b", "B", "ZZ"],
+            "method": ["weighted_average", "weighted_average", "weighted_average", "lifo", "fifo"],
+        }
+    )
+    result = invclose.close(frame, day(31), method="fifo", items=items, accounts=ACCOUNTS)
+    warned = result.log.filter(pl.col("code") == "item_table_spellings")
+    assert warned.select("level", "item_id").rows() == [("warning", "A")]
+    assert warned["message"].to_list() == [
+        "item 'A' has no row in the item table, which names 'A ', '\u200bA': a spelling that "
+        "differs only in spaces, zero-width characters or case, compared as given; the item "
+        "was closed with the defaults (method fifo). If they are one item, correct the item "
+        "table or the extract"
+    ]
+    # A was closed under fifo, B under its own row.
+    assert result.balances.select("item_id", "method").rows() == [("A", "fifo"), ("B", "lifo")]
