@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import duckdb
 import polars as pl
 
 from invclose.ledger import audit
@@ -204,7 +205,26 @@ class LedgerReads(LedgerCore):
             )
 
     def sql(self, query: str) -> pl.DataFrame:
-        """Run a SQL query over the file's tables and views; any change is rolled back."""
+        """Run one SQL ``SELECT`` over the file's tables and views.
+
+        Only a single ``SELECT`` (or ``WITH ... SELECT``) statement is run: a read runs in a
+        transaction that is rolled back, and a statement of another kind (``COMMIT`` first,
+        then ``DELETE``) could end that transaction and change the file for good.
+
+        Raises
+        ------
+        LedgerError
+            The query holds another kind of statement, or more than one.
+        """
+        kinds = [statement.type for statement in duckdb.extract_statements(query)]
+        if kinds != [duckdb.StatementType.SELECT]:
+            found = ", ".join(kind.name for kind in kinds) or "none"
+            msg = (
+                f"sql runs one SELECT statement, which cannot change the file; got "
+                f"{len(kinds)} statement(s): {found}. Send one SELECT per call; the ledger "
+                "changes only through its verbs (post, close, reverse, ...)"
+            )
+            raise LedgerError(msg)
         return self._read(query)
 
     def dump(self) -> dict[str, pl.DataFrame]:

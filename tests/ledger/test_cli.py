@@ -445,7 +445,7 @@ BAD = [
     ("not_a_ledger", "history --db {db}", "not a ledger file"),
     ("missing", "verify --db {db}", MISSING_DB),
     ("closed", "sql --db {db} 'select nonsense from nowhere'", "query failed"),
-    ("closed", "sql --db {db} 'delete from runs'", "read-only"),
+    ("closed", "sql --db {db} 'delete from runs'", "one SELECT statement"),
     ("missing", "sql --db {db} 'select 1'", MISSING_DB),
 ]
 

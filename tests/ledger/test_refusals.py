@@ -502,3 +502,28 @@ def test_an_invoice_is_counted_instead_of_its_physical_row(books: Ledger) -> Non
     books.post(rows(("P1", "A", day(1, 5), 1, big, "purchase", "financial")))
     result = books.close("2025-01-31")
     assert result.balances["value"].to_list() == [D(big)]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "commit; delete from vouchers",
+        "select 1; commit; begin; delete from vouchers; commit; begin",
+        "delete from vouchers",
+        "update runs set comment = 'x'",
+        "select 1; select 2",
+    ],
+)
+def test_sql_runs_one_select_and_cannot_change_the_file(closed: Ledger, query: str) -> None:
+    # A read runs in a transaction that is rolled back; a COMMIT inside the query ended it,
+    # and the DELETE after it stayed (review 58).
+    before = dump(closed)
+    with pytest.raises(LedgerError, match=r"one SELECT statement"):
+        closed.sql(query)
+    assert same_dump(dump(closed), before)
+    assert closed.verify()["ok"].all()
+    # One SELECT (a WITH query is one) still reads: January's close leaves 6 of A at 10.00.
+    on_hand = closed.sql(
+        "with b as (select qty, value from balances) select sum(qty) as q, sum(value) as v from b"
+    )
+    assert on_hand.rows() == [(D("6.000000"), D("60.00"))]
