@@ -356,6 +356,27 @@ def _check_numbers(frame: pl.DataFrame) -> None:
         raise InvcloseError(msg)
 
 
+def _refuse_missing_amounts(frame: pl.DataFrame) -> None:
+    """Every row needs the amount it posted: ``inventory_value`` sums them, and SQL's ``SUM``
+    would skip a null silently (an extract whose issues were costed at posting has none)."""
+    missing = frame.filter(pl.col("amount").is_null())
+    if missing.is_empty():
+        return
+    from invclose.errors import InputValidationError
+    from invclose.validate import id_failures
+
+    hint = (
+        "inventory_value sums the posted amounts: pass the rows as they were posted "
+        "(Ledger.transactions(), or the output of invclose.post_costs), not the extract "
+        "without amounts"
+    )
+    failures = id_failures(missing, "amount", "amount_missing", pl.col("amount"), hint)
+    ids = missing["txn_id"].cast(pl.String).head(20).to_list()
+    more = f" and {missing.height - 20} more" if missing.height > 20 else ""
+    msg = f"transactions: {missing.height} row(s) have no amount: {', '.join(map(str, ids))}{more}; {hint}"
+    raise InputValidationError(msg, failures)
+
+
 def _as_transactions(transactions: Any, dimensions: Sequence[str]) -> pl.DataFrame:
     """A Polars frame is taken as given (invoice pairs kept, so physical rows have a history);
     anything else goes through :func:`invclose.read_transactions`."""
@@ -374,6 +395,7 @@ def _as_transactions(transactions: Any, dimensions: Sequence[str]) -> pl.DataFra
         msg = f"transactions lack columns {missing}"
         raise InvcloseError(msg)
     _check_numbers(transactions)
+    _refuse_missing_amounts(transactions)
     frame = transactions
     if "status" not in frame.columns:
         frame = frame.with_columns(status=pl.lit("financial"))

@@ -265,6 +265,24 @@ def test_register_views_refuses_float_money(
         register_views(None, sample, transactions=floats)
 
 
+def test_register_views_refuses_rows_without_an_amount(
+    sample: invclose.CloseResult, sample_tx: pl.DataFrame
+) -> None:
+    # inventory_value sums posted amounts; SQL's SUM skipped the nulls of an extract whose
+    # issues were costed at posting, and the view returned values above the balances
+    # (review 58). Every row without an amount is named.
+    blank = sample_tx.with_columns(
+        amount=pl.when(pl.col("qty") < 0).then(None).otherwise(pl.col("amount"))
+    )
+    issues = sample_tx.filter(pl.col("qty") < 0)["txn_id"].to_list()
+    with pytest.raises(invclose.InputValidationError, match="have no amount") as refused:
+        register_views(None, sample, transactions=blank)
+    failures = refused.value.failures
+    assert failures is not None
+    assert sorted(failures["txn_id"].to_list()) == sorted(issues)
+    assert set(failures["check"]) == {"amount_missing"}
+
+
 def test_register_views_reads_a_path(sample: invclose.CloseResult) -> None:
     con = register_views(None, sample, transactions=SAMPLE / "transactions.csv")
     assert con.sql("select count(*) from transactions").fetchall() == [(17,)]
