@@ -373,7 +373,8 @@ def _refuse_missing_amounts(frame: pl.DataFrame) -> None:
     failures = id_failures(missing, "amount", "amount_missing", pl.col("amount"), hint)
     ids = missing["txn_id"].cast(pl.String).head(20).to_list()
     more = f" and {missing.height - 20} more" if missing.height > 20 else ""
-    msg = f"transactions: {missing.height} row(s) have no amount: {', '.join(map(str, ids))}{more}; {hint}"
+    listed = ", ".join(map(str, ids))
+    msg = f"transactions: {missing.height} row(s) have no amount: {listed}{more}; {hint}"
     raise InputValidationError(msg, failures)
 
 
