@@ -231,13 +231,23 @@ class CloseResult:
     # ------------------------------------------------------------------ for people
 
     def _groups(self) -> pl.DataFrame:
-        """Distinct (item_id, dims) groups touched by the result."""
+        """Distinct (item_id, dims) groups touched by the result: for a manual adjustment,
+        the groups it adjusted (its balances and open items are the whole state's)."""
         keys = ["item_id", *self.dimensions]
-        parts: list[pl.DataFrame] = [
-            getattr(self, t).select(keys)
-            for t in ("balances", "settlements", "adjustments", "open_items")
-        ]
+        tables: tuple[str, ...] = ("adjustments",)
+        if self.run_kind != "adjustment":
+            tables = ("balances", "settlements", "adjustments", "open_items")
+        parts: list[pl.DataFrame] = [getattr(self, t).select(keys) for t in tables]
         return pl.concat(parts).filter(pl.col("item_id").is_not_null()).unique()
+
+    def _when(self) -> str:
+        """``at`` the closing date; a manual adjustment is dated apart from the state it
+        adjusts (the latest closing date, while a recalculation after it gives the state)."""
+        dated = self.adjustments.get_column("adjustment_date").max()
+        if self.run_kind != "adjustment" or dated is None or dated == self.closing_date:
+            return f"at {self.closing_date.isoformat()}"
+        assert isinstance(dated, dt.date)
+        return f"dated {dated.isoformat()} (on the state at {self.closing_date.isoformat()})"
 
     def _facts(self) -> dict[str, Any]:
         """The numbers both summaries show."""
@@ -328,8 +338,7 @@ class CloseResult:
         lock = self.lock_date.isoformat() if self.lock_date else "none"
         group_word = f"item x {', '.join(self.dimensions)}" if self.dimensions else "item"
         lines = [
-            f"invclose {self.run_kind} at {self.closing_date.isoformat()}"
-            f"  close id {self.close_id}",
+            f"invclose {self.run_kind} {self._when()}  close id {self.close_id}",
             f"  dimensions: {dims}    lock date: {lock}",
             "",
             f"Scope        {_plural(f['items'], 'item')} in {_plural(f['groups'], 'group')}"
@@ -412,7 +421,7 @@ class CloseResult:
         f = self._facts()
         esc = html.escape
         head = (
-            f"<b>invclose {esc(self.run_kind)}</b> at <b>{self.closing_date.isoformat()}</b>"
+            f"<b>invclose {esc(self.run_kind)}</b> {esc(self._when())}"
             f" &middot; close id <code>{esc(self.close_id)}</code>"
             f" &middot; dimensions: {esc(', '.join(self.dimensions) or 'none')}"
             f" &middot; lock date: {esc(str(self.lock_date or 'none'))}"

@@ -168,3 +168,22 @@ def test_a_weighted_average_closing_receipt_is_adjusted(tmp_path: Path) -> None:
         assert moves(feb) == {"WS2": D("-3.00")}  # 36.00 of cost instead of 33.00
         assert gl_balance(books, "1400") == D("0.00")
         assert_consistent(books)
+
+
+def test_the_summary_of_an_adjustment_after_a_recalculation_gives_its_date_and_groups(
+    books: Ledger,
+) -> None:
+    # Item B is received too, so the state holds two groups. After the January close and a
+    # recalculation at 2025-02-15 (the state's closing date), an adjustment of A alone is
+    # dated the latest closing date, 2025-01-31 (§10): the summary said "adjustment at
+    # 2025-02-15" and counted every group of the state (review 58).
+    books.post(rows(("RB", "B", day(1, 4), 1, "4.00", "purchase")))
+    books.close("2025-01-31")
+    books.post(rows(("S1", "A", day(2, 3), -1, "-11.50", "sale")))
+    books.recalculate("2025-02-15")
+    result = books.adjust_on_hand("A", {"site": "S1"}, adjustment="1.00", comment="count")
+    assert set(result.adjustments["adjustment_date"]) == {day(1, 31)}
+    lines = result.summary().splitlines()
+    assert lines[0].startswith("invclose adjustment dated 2025-01-31 (on the state at 2025-02-15)")
+    assert lines[3].startswith("Scope        1 item in 1 group")
+    assert "adjustment</b> dated 2025-01-31 (on the state at 2025-02-15)" in result._repr_html_()
