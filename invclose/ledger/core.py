@@ -117,6 +117,7 @@ class LedgerCore:
             )
             raise LedgerError(msg)
         self._genesis = meta["genesis"]
+        store.add_missing_views()
         _, cfg, fingerprint = store.load_config()
         if config is not None and config.fingerprint() != fingerprint:
             msg = (

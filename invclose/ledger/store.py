@@ -16,7 +16,9 @@ result tables     ``settlements``, ``adjustments`` (plus ``version_hash``: the r
 ``certificate``   the checks of :meth:`Ledger.verify` stored by every close
 ================  ===================================================================
 
-and the views ``current_transactions``, ``gl_by_account`` and ``reconciliation``.
+and the views ``current_transactions``, ``gl_by_account`` and ``reconciliation``, the rows of
+runs in force (``settlements_in_force``, ``cost_flow_in_force``, ``log_in_force``) and the
+state in force (``state_balances``, ``state_open_items``, ``state_closed_items``).
 
 Money is ``DECIMAL(38,2)`` and quantities ``DECIMAL(38,6)`` end to end: frames go in and out
 through Arrow, never through floats. Every verb runs inside :meth:`Store.transaction`, one
@@ -235,10 +237,40 @@ LEFT JOIN gl AS g ON g.account = accounts.account
 ORDER BY accounts.account
 """
 
+#: The rows of runs still in force: a reversed run's settlements, cost flow and log stay in
+#: the file for the record (its adjustments and vouchers are mirrored by the reversal, so
+#: their sums are right over every run), and summing them over every run counts a reversed
+#: close and its redo twice.
+IN_FORCE_SQL = """
+SELECT t.* FROM {table} AS t
+WHERE t.run_id IN (SELECT run_id FROM runs WHERE status = 'active')
+"""
+
+#: The tables of the state in force (the latest run's ``state_run``: the close, recalculation
+#: or manual adjustment the next close starts from). Each run stores a whole snapshot, so
+#: the state is one run's rows, never a sum over runs.
+STATE_SQL = """
+SELECT t.* FROM {table} AS t
+WHERE t.run_id = (SELECT state_run FROM runs ORDER BY run_id DESC LIMIT 1)
+"""
+
+#: Views added after the first files were written: created when missing on a writable open.
+LATER_VIEWS = {
+    **{
+        f"{table}_in_force": IN_FORCE_SQL.format(table=table)
+        for table in ("settlements", "cost_flow", "log")
+    },
+    **{
+        f"state_{table}": STATE_SQL.format(table=table)
+        for table in ("balances", "open_items", "closed_items")
+    },
+}
+
 VIEWS = {
     "current_transactions": CURRENT_TRANSACTIONS_SQL,
     "gl_by_account": GL_BY_ACCOUNT_SQL,
     "reconciliation": RECONCILIATION_SQL,
+    **LATER_VIEWS,
 }
 
 
@@ -425,6 +457,20 @@ class Store:
             for key, value in meta.items():
                 self.execute("INSERT INTO ledger_meta VALUES (?, ?)", [key, value])
             self.save_config(0, cfg)
+
+    def add_missing_views(self) -> None:
+        """Create the views of :data:`LATER_VIEWS` a file written before them lacks."""
+        if self.read_only:
+            return
+        existing = set(
+            self.query("SELECT view_name FROM duckdb_views() WHERE NOT internal")["view_name"]
+        )
+        missing = {view: sql for view, sql in LATER_VIEWS.items() if view not in existing}
+        if not missing:
+            return
+        with self.transaction("add views"):
+            for view, sql in missing.items():
+                self.execute(f"CREATE VIEW {quote(view)} AS {sql}")
 
     def meta(self) -> dict[str, str]:
         """The ``ledger_meta`` key/value pairs."""

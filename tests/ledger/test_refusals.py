@@ -527,3 +527,41 @@ def test_sql_runs_one_select_and_cannot_change_the_file(closed: Ledger, query: s
         "with b as (select qty, value from balances) select sum(qty) as q, sum(value) as v from b"
     )
     assert on_hand.rows() == [(D("6.000000"), D("60.00"))]
+
+
+def test_views_of_what_is_in_force_count_a_reversed_close_once(books: Ledger) -> None:
+    # January: R1 10 @ 10.00, S1 4 sold: one piece of 4 for 40.00. February is closed,
+    # reversed and closed again: S2 (2 sold) settles against R1 for 20.00 in each of the two
+    # February closes. The settlements table keeps the reversed close's rows for the record
+    # (sum 40 + 20 + 20 = 80.00); the in-force view counts 40 + 20 = 60.00 (review 58).
+    books.post(JANUARY)
+    books.close("2025-01-31")
+    books.post(rows(("S2", "A", day(2, 10), -2, "-22.00", "sale")))
+    books.close("2025-02-28")
+    books.reverse(comment="late invoice")
+    books.close("2025-02-28")
+    every = books.sql("select sum(amount) as a from settlements")["a"].item()
+    in_force = books.sql("select sum(amount) as a from settlements_in_force")["a"].item()
+    assert (every, in_force) == (D("80.00"), D("60.00"))
+    assert books.sql("select count(*) as n from cost_flow_in_force")["n"].item() == 2
+    # The state in force is one run's snapshot: A at S1, 4 left at 10.00.
+    state = books.sql("select item_id, site, qty, value from state_balances")
+    assert state.rows() == [("A", "S1", D("4.000000"), D("40.00"))]
+    opened = books.sql("select txn_id, open_qty, open_value from state_open_items")
+    assert opened.rows() == [("R1", D("4.000000"), D("40.00"))]
+    state_closed = books.sql("select txn_id from state_closed_items order by txn_id")
+    assert state_closed["txn_id"].to_list() == ["S1", "S2"]
+
+
+def test_a_file_written_before_the_in_force_views_gains_them(tmp_path: Path) -> None:
+    path = tmp_path / "old.duckdb"
+    Ledger(path, config=CONFIG).disconnect()
+    with duckdb.connect(str(path)) as con:
+        for view in ("settlements_in_force", "state_balances"):
+            con.execute(f"DROP VIEW {view}")
+    books = Ledger(path)
+    try:
+        assert books.sql("select count(*) as n from state_balances")["n"].item() == 0
+        assert books.verify()["ok"].all()
+    finally:
+        books.disconnect()
