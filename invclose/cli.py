@@ -40,6 +40,7 @@ from invclose.errors import InvcloseError
 from invclose.io import read_one_file
 from invclose.progress import rich_progress
 from invclose.result import cost_delta_split
+from invclose.schemas import VIRTUAL_PREFIX
 from invclose.store.duckdb import register_result
 from invclose.views import query_result
 
@@ -195,11 +196,20 @@ def _close_in_batches(
 
 def _facts(result: invclose.CloseResult) -> dict[str, Any]:
     log_counts = result.log.group_by("level", "code").len().sort("code").rows()
+    pair_pieces = int(
+        result.settlements.select(
+            pl.col("issue_txn_id").str.starts_with(VIRTUAL_PREFIX).sum()
+        ).item()
+    )
     split = cost_delta_split(result.adjustments)
     return {
         "close_id": result.close_id,
         "closing_date": result.closing_date.isoformat(),
         "settlements": result.settlements.height,
+        # The summary's split: a weighted-average closing pair's pieces repeat cost the real
+        # issues' pieces hold (CloseResult.summary counts them apart).
+        "settlement_pieces": result.settlements.height - pair_pieces,
+        "closing_pair_pieces": pair_pieces,
         "adjustments": result.adjustments.height,
         "total_cost_delta": _money(split["cost_delta"]),
         "issues_cost_delta": _money(split["issue_cost_delta"]),

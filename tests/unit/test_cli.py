@@ -733,3 +733,23 @@ def test_a_closed_pipe_keeps_the_status_of_the_command(tmp_path: Path) -> None:
     assert _status_with_a_closed("out", *strict) == 1
     assert _status_with_a_closed("out", *strict, "--json") == 1
     assert run(*strict).returncode == 1
+
+
+def test_json_splits_the_settlements_as_the_summary_does(tmp_path: Path) -> None:
+    # Weighted average: R1 2 @ 10.00 and R2 2 @ 14.00 average 12.00; S1 (1 sold at 12.00)
+    # settles against the virtual closing receipt (1 piece), and the virtual closing issue
+    # takes both receipts (2 pieces, qty 4, 48.00). The summary counts the pair apart; the
+    # JSON gave only "settlements": 3 (review 58).
+    source = tmp_path / "tx.csv"
+    source.write_text(
+        "txn_id,item_id,date,qty,amount\n"
+        "R1,A,2025-01-02,2,20.00\nR2,A,2025-01-03,2,28.00\nS1,A,2025-01-04,-1,-12.00\n"
+    )
+    out = cli("close", source, "--date", "2025-01-31", "--method", "weighted_average", "--json")
+    assert out.exit_code == 0, out.output
+    facts = json.loads(out.stdout)
+    assert (facts["settlements"], facts["settlement_pieces"], facts["closing_pair_pieces"]) == (
+        3,
+        1,
+        2,
+    )
