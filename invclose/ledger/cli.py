@@ -347,6 +347,17 @@ def reverse_recalculations_cmd(
 
 
 def _dimension_values(dims: str) -> dict[str, str]:
+    """``name=value`` pairs separated by commas (blanks around them dropped), or a JSON
+    object for values the pairs cannot spell (a comma, surrounding blanks: "S1 " and "S1"
+    are different financial dimensions)."""
+    if dims.lstrip().startswith("{"):
+        try:
+            parsed = json.loads(dims)
+        except json.JSONDecodeError as exc:
+            _fail(f'--dims: not a JSON object ({exc}); e.g. \'{{"site": "S1 "}}\'')
+        if not isinstance(parsed, dict) or not all(isinstance(v, str) for v in parsed.values()):
+            _fail('--dims as JSON takes an object of text values, e.g. {"site": "S1"}')
+        return {str(k): v for k, v in parsed.items()}
     values: dict[str, str] = {}
     for part in (p.strip() for p in dims.split(",")):
         if not part:
@@ -363,7 +374,10 @@ def adjust_on_hand_cmd(
     db: DbOpt,
     item: Annotated[str, typer.Argument(help="item id")],
     comment: Annotated[str, typer.Option(help="why (required)")],
-    dims: Annotated[str, typer.Option(help="dimension values, e.g. site=S1")] = "",
+    dims: Annotated[
+        str,
+        typer.Option(help='dimension values, e.g. site=S1, or JSON: {"site": "S1 "}'),
+    ] = "",
     new_value: Annotated[str | None, typer.Option(help="the group's new on-hand value")] = None,
     adjustment: Annotated[str | None, typer.Option(help="or the change of value")] = None,
     as_json: JsonOpt = False,

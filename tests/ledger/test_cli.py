@@ -605,3 +605,82 @@ def test_close_names_the_lapse_lines_its_summary_does_not_hold(
     with Ledger(db, read_only=True) as books:
         close_id = books.history()["close_id"].drop_nulls()[-1]
     assert f"vouchers {close_id}-L*" in lapse
+
+
+def test_adjust_on_hand_reaches_a_dimension_value_with_blanks_or_a_comma(tmp_path: Path) -> None:
+    # "S1 " (a trailing blank) and "S1,2" are financial dimensions of their own, which the
+    # name=value pairs cannot spell (they strip blanks and split on commas); a JSON object
+    # can (review 58). R1 2 @ 10.00 at "S1 ", R2 1 @ 5.00 at "S1,2"; both set to new values.
+    db = tmp_path / "books.duckdb"
+    receipts = rows(
+        ("R1", "A", day(1, 3), 2, "20.00", "purchase"),
+        ("R2", "A", day(1, 4), 1, "5.00", "purchase"),
+    ).with_columns(site=pl.Series(["S1 ", "S1,2"]))
+    with Ledger(db, config=CONFIG) as books:
+        books.post(receipts)
+        books.close("2025-01-31")
+    pairs = invoke(
+        "adjust-on-hand",
+        "--db",
+        db,
+        "A",
+        "--dims",
+        "site=S1 ",
+        "--new-value",
+        "30.00",
+        "--comment",
+        "count",
+    )
+    assert pairs.exit_code == 2  # the stripped "S1" is no group of this ledger
+    spaced = ok(
+        "adjust-on-hand",
+        "--db",
+        db,
+        "A",
+        "--dims",
+        '{"site": "S1 "}',
+        "--new-value",
+        "30.00",
+        "--comment",
+        "count",
+        "--json",
+    )
+    assert json.loads(spaced.stdout) == [
+        {"txn_id": "R1", "posted_amount": "20.00", "settled_amount": "30.00", "adjustment": "10.00"}
+    ]
+    comma = ok(
+        "adjust-on-hand",
+        "--db",
+        db,
+        "A",
+        "--dims",
+        '{"site": "S1,2"}',
+        "--adjustment",
+        "-1.00",
+        "--comment",
+        "count",
+        "--json",
+    )
+    assert json.loads(comma.stdout) == [
+        {"txn_id": "R2", "posted_amount": "5.00", "settled_amount": "4.00", "adjustment": "-1.00"}
+    ]
+    assert gl_balance_of(db, "1400") == Decimal("34.00")
+    bad = invoke(
+        "adjust-on-hand",
+        "--db",
+        db,
+        "A",
+        "--dims",
+        '{"site": 1}',
+        "--adjustment",
+        "1.00",
+        "--comment",
+        "x",
+    )
+    assert bad.exit_code == 2
+    assert "object of text values" in bad.stderr
+
+
+def gl_balance_of(db: Path, account: str) -> Decimal:
+    with Ledger(db, read_only=True) as books:
+        return gl_balance(books, account)
