@@ -1,11 +1,12 @@
-"""Log rows of cost flow: uncosted production, late cost, changes no receipt takes, cycle
-residuals, cycles without a solution."""
+"""Log rows of cost flow: uncosted production, late cost, changes no receipt takes, added
+cost below zero, cycle residuals, cycles without a solution."""
 
 from __future__ import annotations
 
 import polars as pl
 
 from invclose.kernel.money import from_cents, to_micro
+from invclose.kernel.prepare import PERIODIC
 from invclose.schemas import MICRO_PER_UNIT
 
 #: Columns of a cycle's rows that its log row reads (with the financial dimensions); the
@@ -125,6 +126,67 @@ def share_not_taken(rows: pl.DataFrame, untaken: pl.DataFrame, dims: list[str]) 
             pl.col("txn_id"),
             pl.col("order_id"),
             _money(pl.col("not_taken")),
+        ),
+        dims,
+    )
+
+
+def added_cost_below_zero(
+    rows: pl.DataFrame, shares: pl.DataFrame, dims: list[str]
+) -> pl.DataFrame:
+    """``added_cost_below_zero`` (warning): an order whose receipts hold less after the close
+    than the issues that fed them in this run.
+
+    A derived receipt's value is its issues' value plus its own added cost (close-semantics
+    §9.1: routing, labour, overhead), which the close leaves as posted. A receipt posted for
+    less than its issues' cost (a transfer receipt without a price takes the running average
+    of its empty group at posting, §1.3) has a negative added cost, and the difference stays
+    on the order's offset account (transit, WIP) for good. Summed per order, the receipts'
+    carried values less the issue values cut to them is exactly their posted amounts less the
+    issues' posted amounts; each receipt may be cut a cent apart from the others when the
+    order is not whole in the run, so a cent per receipt is allowed. Receipts of ``standard``
+    and ``moving_average`` items are left out: what they do not take is a variance, logged
+    ``cost_not_taken``.
+    """
+    fed = (
+        shares.filter(pl.col("kind").is_in(["transfer", "production"]))
+        .group_by("receipt_pos")
+        .agg(pl.col("amount").sum().alias("fed"))
+    )
+    receipts = rows.filter(
+        pl.col("pos").is_in(fed["receipt_pos"].implode()) & pl.col("method").is_in(PERIODIC)
+    ).join(fed, left_on="pos", right_on="receipt_pos")
+    orders = (
+        receipts.sort("pos")
+        .group_by("order_id", maintain_order=True)
+        .agg(
+            pl.col("pos").first(),
+            pl.col("carried1").sum().alias("held"),
+            pl.col("fed").sum(),
+            pl.col("q_abs").sum().alias("received"),
+            pl.len().cast(pl.Int64).alias("receipts"),
+        )
+        .with_columns(added=pl.col("held") - pl.col("fed"))
+        .filter(pl.col("added") < -pl.col("receipts"))
+    )
+    first = rows.filter(pl.col("pos").is_in(orders["pos"].implode())).join(
+        orders.drop("order_id"), on="pos", maintain_order="left"
+    )
+    return _row(
+        first,
+        "warning",
+        "added_cost_below_zero",
+        pl.col("received"),
+        pl.col("added"),
+        pl.format(
+            "order {}: its receipts hold {} after the close, the issues that feed them {}; the "
+            "added cost {} (routing, labour, overhead: rarely below zero) stays on the order's "
+            "offset account. A receipt posted without a price takes the running average of its "
+            "group at posting: post it at the cost of its issues",
+            pl.col("order_id"),
+            _money(pl.col("held")),
+            _money(pl.col("fed")),
+            _money(pl.col("added")),
         ),
         dims,
     )

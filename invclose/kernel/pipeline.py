@@ -607,6 +607,7 @@ def run_kernel_on(
         flow_findings.not_costed(rows, plan.links.not_costed, dims),
         flow_findings.late_cost(rows, unpassed.late, dims),
         flow_findings.cost_not_taken(rows, unpassed.not_taken, dims),
+        flow_findings.added_cost_below_zero(rows, shares, dims),
     ]
     if settle:
         # A recalculation's change still waits for the close; a close's stays where it is.

@@ -544,3 +544,51 @@ def test_a_cycle_without_a_solution_does_not_send_its_level_one_by_one(
         assert deltas(result)[f"SALE{k}"] == D("5.00")
     not_converged = result.log.filter(pl.col("code") == "not_converged")
     assert not_converged["item_id"].to_list() == ["Y"]
+
+
+def added_cost_warnings(result: invclose.CloseResult) -> list[tuple[Any, ...]]:
+    warned = result.log.filter(pl.col("code") == "added_cost_below_zero")
+    return warned.select("level", "txn_id", "order_id", "qty", "amount").rows()
+
+
+def test_receipts_posted_below_their_issues_cost_are_warned() -> None:
+    # A transfer receipt posted without a price takes the running average of its empty group
+    # at posting, 0.00 (close-semantics §1.3), and an output posted at 2.00 whose components
+    # cost 13.00: their added cost (§9.1) is -20.00 and -11.00 and stays on the transit and
+    # WIP accounts for good (review 58). FIFO: SHIP takes 2 of P1 at 10.00 = 20.00 (as
+    # posted); C1 1 of P1 = 10.00, C2 1 of PB = 3.00.
+    frame = rows(
+        ("P1", "A", "S1", 1, 4, "40.00", "purchase", None),
+        ("PB", "B", "S1", 1, 1, "3.00", "purchase", None),
+        ("SHIP", "A", "S1", 2, -2, "-20.00", "transfer", "T1"),
+        ("TREC", "A", "S2", 3, 2, "0.00", "transfer", "T1"),
+        ("C1", "A", "S1", 4, -1, "-10.00", "production", "W1"),
+        ("C2", "B", "S1", 4, -1, "-3.00", "production", "W1"),
+        ("OUT", "P", "S1", 5, 1, "2.00", "production", "W1"),
+    )
+    result = close(frame)
+    assert added_cost_warnings(result) == [
+        ("warning", "TREC", "T1", D("2.000000"), D("-20.00")),
+        ("warning", "OUT", "W1", D("1.000000"), D("-11.00")),
+    ]
+    message = result.log.filter(pl.col("order_id") == "T1")["message"].item()
+    assert message.startswith(
+        "order T1: its receipts hold 0.00 after the close, the issues that feed them 20.00; "
+        "the added cost -20.00"
+    )
+
+
+def test_receipts_at_their_issues_cost_or_above_are_not_warned() -> None:
+    # SHIP 3 units (FIFO: 3 of P1 at 10.00/3 a unit = 10.00) feeds two receipts posted 3.33
+    # and 6.67 (the cut of 10.00): added cost 0. The production output carries 5.00 of
+    # labour on its component's 10.00 (C1: the other 3 of P1, 10.00): added cost +5.00.
+    frame = rows(
+        ("P1", "A", "S1", 1, 6, "20.00", "purchase", None),
+        ("SHIP", "A", "S1", 2, -3, "-10.00", "transfer", "T1"),
+        ("R1", "A", "S2", 3, 1, "3.33", "transfer", "T1"),
+        ("R2", "A", "S2", 3, 2, "6.67", "transfer", "T1"),
+        ("C1", "A", "S1", 4, -3, "-10.00", "production", "W1"),
+        ("OUT", "P", "S1", 5, 1, "15.00", "production", "W1"),
+    )
+    result = close(frame)
+    assert added_cost_warnings(result) == []
