@@ -47,6 +47,7 @@ from invclose.validate import (
     normalize_items,
     normalize_transactions,
     oversized,
+    refuse_orders_broken_with,
 )
 
 if TYPE_CHECKING:
@@ -226,6 +227,10 @@ def _validated(
         errors.append(exc)
     if not errors:
         assert tx is not None  # no error: the transactions were validated
+        if state is not None:
+            # A month's rows may join an order the opening holds rows of (the January
+            # shipment waiting for its February receipt).
+            refuse_orders_broken_with(tx, state.open_items, "the opening")
         return tx, items
     raw = None
     if tx is None:

@@ -882,6 +882,51 @@ ORDER_RULES: dict[str, tuple[str, pl.Expr]] = {
 }
 
 
+def refuse_orders_broken_with(batch: pl.DataFrame, earlier: pl.DataFrame, holder: str) -> None:
+    """Refuse rows of ``batch`` that break the rules of orders (:func:`with_order_rules`)
+    together with the ``earlier`` rows of the same orders (``txn_id``, ``item_id``,
+    ``order_id``, ``kind``) that ``holder`` ("the ledger", "the opening") holds: an order's
+    legs may come in several batches or months, which the validation of one input does not
+    see together. An earlier row the batch repeats (an invoice, the whole history again)
+    counts once, as the batch gives it.
+    """
+    columns = ["txn_id", "item_id", "order_id", "kind"]
+    earlier = earlier.filter(
+        pl.col("order_id").is_in(batch["order_id"].drop_nulls().implode())
+        & ~pl.col("txn_id").is_in(batch["txn_id"].implode())
+    )
+    if earlier.is_empty():
+        return
+    rows = pl.concat(
+        [
+            batch.select(columns).with_columns(new=pl.lit(True)),
+            earlier.select(columns).with_columns(new=pl.lit(False)),
+        ]
+    )
+    checked = with_order_rules(linked_to_orders(rows)).filter(pl.col("new"))
+    found = [
+        id_failures(
+            checked.filter(pl.col(check)),
+            column,
+            check,
+            pl.col(column).fill_null("(none)"),
+            pl.concat_str(pl.lit(f"with the rows of the order {holder} holds: "), hint),
+        )
+        for check, (column, hint) in ORDER_RULES.items()
+    ]
+    failures = pl.concat(found)
+    if failures.height:
+        ids = failures["txn_id"].unique(maintain_order=True)
+        listed = ", ".join(ids.head(20).to_list()) + (
+            f" and {ids.len() - 20} more" if ids.len() > 20 else ""
+        )
+        msg = (
+            f"{failures.height} row(s) break the rules of an order with its rows {holder} "
+            f"already holds: {listed}. The whole input is rejected. Hint: {failures['hint'][0]}."
+        )
+        raise InputValidationError(msg, failures)
+
+
 def _order_failures(frame: pl.DataFrame, key: str) -> list[pl.LazyFrame]:
     """The rules of orders (:func:`with_order_rules`) over the rows of one input."""
     linked = linked_to_orders(frame)

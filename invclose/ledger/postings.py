@@ -28,12 +28,10 @@ from invclose.schemas import FINANCIAL, MONEY, PHYSICAL, input_schema
 from invclose.validate import (
     GROUP_LIMIT,
     INVOICE_EXCEEDS_HINT,
-    ORDER_RULES,
     dated_rows,
     id_failures,
-    linked_to_orders,
+    refuse_orders_broken_with,
     with_closed_period,
-    with_order_rules,
 )
 
 __all__ = [
@@ -199,38 +197,9 @@ def check_against_ledger(
 
 
 def refuse_broken_orders(batch: pl.DataFrame, posted: pl.DataFrame) -> None:
-    """Refuse rows of ``batch`` that break the rules of orders (``validate.with_order_rules``)
-    together with the ``posted`` rows of the same orders: an order's legs may come in
-    several batches, which the validation of one batch does not see together."""
-    columns = ["txn_id", "item_id", "order_id", "kind"]
-    earlier = posted.filter(~pl.col("txn_id").is_in(batch["txn_id"].implode()))
-    if earlier.is_empty():
-        return
-    rows = pl.concat(
-        [
-            batch.select(columns).with_columns(new=pl.lit(True)),
-            earlier.select(columns).with_columns(new=pl.lit(False)),
-        ]
-    )
-    checked = with_order_rules(linked_to_orders(rows)).filter(pl.col("new"))
-    found = [
-        id_failures(
-            checked.filter(pl.col(check)),
-            column,
-            check,
-            pl.col(column).fill_null("(none)"),
-            pl.concat_str(pl.lit("with the rows of the order the ledger holds: "), hint),
-        )
-        for check, (column, hint) in ORDER_RULES.items()
-    ]
-    failures = pl.concat(found)
-    if failures.height:
-        msg = (
-            f"{failures.height} row(s) break the rules of an order with its rows the ledger "
-            f"already holds: {_listed(failures['txn_id'].unique(maintain_order=True).to_list())}"
-            f". The whole batch is rejected. Hint: {failures['hint'][0]}."
-        )
-        raise InputValidationError(msg, failures)
+    """Refuse rows of ``batch`` that break the rules of orders together with the ``posted``
+    rows of the same orders (:func:`invclose.validate.refuse_orders_broken_with`)."""
+    refuse_orders_broken_with(batch, posted, "the ledger")
 
 
 def refuse_locked_or_repeated(

@@ -11,7 +11,7 @@ import pytest
 import invclose
 from invclose.batched import close_batched
 from invclose.testing.reference import reference_close
-from tests.helpers import ACCOUNTS, D, day, tx
+from tests.helpers import ACCOUNTS, ORDER_SCHEMA, D, day, tx
 
 FEB = dt.date(2025, 2, 28)
 
@@ -463,3 +463,54 @@ def test_a_recalculation_of_some_items_has_an_id_of_its_own() -> None:
     assert invclose.recalculate(rows, day(31), accounts=ACCOUNTS, item_ids=["A"]).close_id == (
         only_a.close_id
     )
+
+
+def _order_rows(*records: tuple[str, str, str, dt.date, int, str, str]) -> pl.DataFrame:
+    """(txn_id, item, site, date, qty, amount, kind) rows of order O1."""
+    return pl.DataFrame(
+        [
+            {
+                "txn_id": t,
+                "item_id": item,
+                "site": site,
+                "date": date,
+                "qty": D(qty),
+                "amount": D(amount),
+                "seq": n,
+                "kind": kind,
+                "order_id": None if kind == "purchase" else "O1",
+            }
+            for n, (t, item, site, date, qty, amount, kind) in enumerate(records)
+        ],
+        schema=ORDER_SCHEMA,
+    )
+
+
+def test_a_month_that_breaks_an_order_the_opening_holds_is_refused() -> None:
+    # January ships 2 of A from S1 in transfer order O1; its receipt comes in February, so the
+    # shipment waits in January's open items. February's input (its own rows only) alone
+    # keeps the order rules; with the opening's shipment, a receipt of kind production mixes
+    # kinds (§9.1) and a transfer receipt of item B moves a second item (contract §1).
+    january = _order_rows(
+        ("P1", "A", "S1", day(2), 2, "20.00", "purchase"),
+        ("T1", "A", "S1", day(3), -2, "-20.00", "transfer"),
+    )
+    jan = invclose.close(january, day(31), dimensions=["site"], accounts=ACCOUNTS)
+    february = dt.date(2025, 2, 3)
+    for kind, item, check in (
+        ("production", "A", "order_kind_mixed"),
+        ("transfer", "B", "transfer_other_item"),
+    ):
+        wrong = _order_rows(("T2", item, "S2", february, 2, "20.00", kind))
+        with pytest.raises(invclose.InputValidationError, match="the opening") as refused:
+            invclose.close(wrong, FEB, dimensions=["site"], accounts=ACCOUNTS, opening=jan)
+        failures = refused.value.failures
+        assert failures is not None
+        assert failures.select("txn_id", "check").rows() == [("T2", check)]
+    right = _order_rows(("T2", "A", "S2", february, 2, "20.00", "transfer"))
+    feb = invclose.close(right, FEB, dimensions=["site"], accounts=ACCOUNTS, opening=jan)
+    assert feb.balances.filter(pl.col("site") == "S2")["value"].to_list() == [D("20.00")]
+    # The whole history again (the contract's other form) repeats T1: counted once.
+    both = pl.concat([january, right])
+    again = invclose.close(both, FEB, dimensions=["site"], accounts=ACCOUNTS, opening=jan)
+    assert again.balances.filter(pl.col("site") == "S2")["value"].to_list() == [D("20.00")]
