@@ -388,13 +388,15 @@ def _dimension_spellings(output: KernelOutput, dims: list[str]) -> pl.DataFrame:
 
 
 def _spelling_free(column: str) -> pl.Expr:
-    """``column`` without surrounding blanks, zero-width characters and case: how two
-    spellings of one key are told apart from two keys."""
+    """``column`` without surrounding blanks, zero-width characters, case and the leading
+    zeros of a number (``"00042"`` read back as the integer 42): how two spellings of one
+    key are told apart from two keys."""
     return (
         pl.col(column)
         .str.replace_all("[\u200b\u200c\u200d\u2060\ufeff]", "")
         .str.strip_chars()
         .str.to_lowercase()
+        .str.replace(r"^0+([0-9])", "${1}")
     )
 
 
@@ -411,11 +413,12 @@ def _item_table_spellings(
     closed = output.balances.select("item_id").unique().join(listed, on="item_id", how="anti")
     if closed.is_empty():
         return output.log.clear()
-    unmatched = listed.join(output.balances.select("item_id"), on="item_id", how="anti")
+    # Every key of the table, not only those no item of this run has: which other items a
+    # run (a batch, a month) holds must not change the warnings of this one.
     near = (
         closed.with_columns(norm=_spelling_free("item_id"))
         .join(
-            unmatched.select(pl.col("item_id").alias("listed"), norm=_spelling_free("item_id")),
+            listed.select(pl.col("item_id").alias("listed"), norm=_spelling_free("item_id")),
             on="norm",
         )
         .group_by("item_id")
@@ -429,7 +432,8 @@ def _item_table_spellings(
         item_id="item_id",
         message=pl.format(
             "item '{}' has no row in the item table, which names {}: a spelling that differs "
-            "only in spaces, zero-width characters or case, compared as given; the item was "
+            "only in spaces, zero-width characters, case or leading zeros, compared as given "
+            "(an item_id column read as integers loses its zeros); the item was "
             "closed with the defaults (method {}). If they are one item, correct the item "
             "table or the extract",
             pl.col("item_id"),

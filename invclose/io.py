@@ -421,7 +421,7 @@ def _arrow_types(data: object) -> dict[str, Any]:
         elif column.dtype == object and _holds_decimals(column):
             try:  # one vectorised inference per decimal column, as the conversion makes
                 types[str(name)] = pa.array(column, from_pandas=True).type
-            except (pa.ArrowException, TypeError, ValueError, OverflowError):
+            except (pa.ArrowException, TypeError, ValueError, ArithmeticError):
                 continue  # mixed values: the conversion itself reports them
     return types
 
@@ -451,15 +451,14 @@ def _holds_decimals(column: Any) -> bool:
     """Whether a pandas object column's first value is a Decimal (text columns are not
     inferred again: they cannot be decimal256, and inferring a million strings costs).
 
-    Values are looked at directly: pandas' own missing-value test raises on a signalling
-    ``Decimal('sNaN')``.
+    pandas' missing-value test raises on a signalling ``Decimal('sNaN')``: a column holding
+    one holds decimals.
     """
-    first = next((v for v in column.array if v is not None and not _is_float_nan(v)), None)
-    return isinstance(first, decimal.Decimal)
-
-
-def _is_float_nan(value: object) -> bool:
-    return isinstance(value, float) and value != value
+    try:
+        first = column.first_valid_index()
+    except decimal.InvalidOperation:
+        return True
+    return first is not None and isinstance(column[first], decimal.Decimal)
 
 
 def _is_non_finite(value: object) -> bool:
@@ -472,13 +471,17 @@ _NON_FINITE = np.frompyfunc(_is_non_finite, 1, 1)
 _SHOWN = 10
 
 
-def _refuse_non_finite_decimals(data: Any, what: str) -> None:
+def _refuse_non_finite_decimals(
+    data: Any, what: str, nulls: Mapping[str, np.ndarray] | None = None
+) -> None:
     """Refuse ``Decimal('Infinity')`` and ``Decimal('NaN')`` values in a pandas frame's
     decimal columns, naming each row.
 
     Left to the conversion, an infinity fails it without a row ("'str' object cannot be
     interpreted as an integer") and a NaN becomes a null (reported as a missing value to
-    fill, which it is not: it is a result of a computation that went wrong).
+    fill, which it is not: it is a result of a computation that went wrong). Looking at a
+    value costs a Python call, so after a conversion that worked only the rows it made null
+    are looked at (``nulls``: their positions per column); after one that failed, every row.
     """
     from invclose.validate import FAILURE_COLUMNS  # validate reads its input through here
 
@@ -486,10 +489,13 @@ def _refuse_non_finite_decimals(data: Any, what: str) -> None:
     found = []
     for name in data.columns:
         column = data[name]
-        if column.dtype != object or not _holds_decimals(column):
+        if nulls is not None and str(name) not in nulls:
+            continue
+        if column.dtype != object:
             continue
         values = column.to_numpy()
-        rows = np.flatnonzero(_NON_FINITE(values).astype(bool))
+        at = nulls[str(name)] if nulls is not None else np.arange(values.shape[0])
+        rows = at[_NON_FINITE(values[at]).astype(bool)] if at.size else at
         if rows.size == 0:
             continue
         found.append(
@@ -598,14 +604,18 @@ def to_polars(
         return read_raw(data, required, what)  # type: ignore[arg-type]
     if _is_pandas(data):
         _refuse_repeated_pandas_columns(data, what)
+    try:
+        _refuse_wide_decimals(data, what)
+    except decimal.InvalidOperation:
         _refuse_non_finite_decimals(data, what)
-    _refuse_wide_decimals(data, what)
+        raise
     if _is_pandas(data):
         try:
-            return _converted(what, lambda: pl.from_pandas(data))  # type: ignore[arg-type]
+            out = _converted(what, lambda: pl.from_pandas(data))  # type: ignore[arg-type]
         except InputValidationError:
             raise
         except Exception as exc:
+            _refuse_non_finite_decimals(data, what)
             named = _unconvertible_pandas_columns(data)
             where = f" in column(s) {', '.join(repr(c) for c in named)}" if named else ""
             msg = (
@@ -613,11 +623,20 @@ def to_polars(
                 "give each column one type (e.g. no mix of numbers and text in an object column)"
             )
             raise InputValidationError(msg) from exc
+        # A Decimal NaN converts to a null: look at the rows the conversion made null.
+        nulls = {
+            name: np.flatnonzero(out[name].is_null().to_numpy())
+            for name in out.columns
+            if out[name].null_count() and data[name].dtype == object  # type: ignore[index]
+        }
+        if nulls:
+            _refuse_non_finite_decimals(data, what, nulls)
+        return out
     pa = sys.modules.get("pyarrow")
     if pa is not None and isinstance(data, pa.Table | pa.RecordBatch):
-        out = _converted(what, lambda: pl.from_arrow(data))
-        assert isinstance(out, pl.DataFrame)
-        return out
+        table = _converted(what, lambda: pl.from_arrow(data))
+        assert isinstance(table, pl.DataFrame)
+        return table
     if hasattr(data, "__arrow_c_stream__"):
         return _converted(what, lambda: pl.DataFrame(data))
     msg = (

@@ -7,7 +7,7 @@ import polars as pl
 
 from invclose.kernel.money import from_cents, to_micro
 from invclose.kernel.prepare import PERIODIC
-from invclose.schemas import MICRO_PER_UNIT
+from invclose.schemas import MICRO_PER_UNIT, joins_order
 
 #: Columns of a cycle's rows that its log row reads (with the financial dimensions); the
 #: cycle solve selects them too (``pipeline._CYCLE_COLUMNS``).
@@ -134,40 +134,57 @@ def share_not_taken(rows: pl.DataFrame, untaken: pl.DataFrame, dims: list[str]) 
 def added_cost_below_zero(
     rows: pl.DataFrame, shares: pl.DataFrame, dims: list[str]
 ) -> pl.DataFrame:
-    """``added_cost_below_zero`` (warning): an order whose receipts hold less after the close
-    than the issues that fed them in this run.
+    """``added_cost_below_zero`` (warning): a transfer order whose receipts hold less after
+    the close than the issues that fed them.
 
     A derived receipt's value is its issues' value plus its own added cost (close-semantics
-    §9.1: routing, labour, overhead), which the close leaves as posted. A receipt posted for
-    less than its issues' cost (a transfer receipt without a price takes the running average
-    of its empty group at posting, §1.3) has a negative added cost, and the difference stays
-    on the order's offset account (transit, WIP) for good. Summed per order, the receipts'
-    carried values less the issue values cut to them is exactly their posted amounts less the
-    issues' posted amounts; each receipt may be cut a cent apart from the others when the
-    order is not whole in the run, so a cent per receipt is allowed. Receipts of ``standard``
-    and ``moving_average`` items are left out: what they do not take is a variance, logged
-    ``cost_not_taken``.
+    §9.1), which the close leaves as posted. A transfer receipt posted for less than its
+    issues' cost (without a price it takes the running average of its empty group at
+    posting, §1.3) has a negative added cost, and the difference stays on the order's
+    offset account (transit) for good. Only orders whole in the run are judged: every issue
+    feeds all of its quantity now (nothing fed by an earlier close, nothing left), every
+    receipt is fed all of its quantity now, all dated on or before the closing date, and
+    all of periodic items. Then the receipts' carried values less the issue values cut to
+    them is exactly their posted amounts less the issues' (a cent per receipt is allowed for
+    the posting's own rounding). Production orders are not judged: an output in a later
+    period takes its share later, so a run cannot tell an output's added cost.
     """
     fed = (
-        shares.filter(pl.col("kind").is_in(["transfer", "production"]))
+        shares.filter(pl.col("kind") == "transfer")
         .group_by("receipt_pos")
-        .agg(pl.col("amount").sum().alias("fed"))
+        .agg(pl.col("amount").sum().alias("fed"), pl.col("qty").sum().alias("fed_qty"))
     )
-    receipts = rows.filter(
-        pl.col("pos").is_in(fed["receipt_pos"].implode()) & pl.col("method").is_in(PERIODIC)
-    ).join(fed, left_on="pos", right_on="receipt_pos")
+    linked = rows.filter(joins_order()).join(fed, left_on="pos", right_on="receipt_pos", how="left")
+    # Against the row's whole quantity: an opening's row enters with what is still open.
+    whole_issue = (
+        ~pl.col("is_receipt")
+        & (pl.col("unfed0") == to_micro(pl.col("qty")).abs())
+        & (pl.col("unfed1") == 0)
+    )
+    whole_receipt = (
+        pl.col("is_receipt")
+        & (pl.col("fed_qty") == to_micro(pl.col("qty")))
+        & pl.col("method").is_in(PERIODIC)
+    )
+    whole = (
+        pl.col("in_scope") & (pl.col("kind") == "transfer") & (whole_issue | whole_receipt)
+    ).fill_null(False)
+    receipt = pl.col("is_receipt")
     orders = (
-        receipts.sort("pos")
+        linked.sort("pos")
         .group_by("order_id", maintain_order=True)
         .agg(
-            pl.col("pos").first(),
-            pl.col("carried1").sum().alias("held"),
-            pl.col("fed").sum(),
-            pl.col("q_abs").sum().alias("received"),
-            pl.len().cast(pl.Int64).alias("receipts"),
+            whole.all().alias("whole"),
+            pl.col("pos").filter(receipt).first(),
+            pl.col("carried1").filter(receipt).sum().alias("held"),
+            pl.col("fed").filter(receipt).sum(),
+            pl.col("q_abs").filter(receipt).sum().alias("received"),
+            receipt.sum().cast(pl.Int64).alias("receipts"),
         )
+        .filter(pl.col("whole") & (pl.col("receipts") > 0))
         .with_columns(added=pl.col("held") - pl.col("fed"))
         .filter(pl.col("added") < -pl.col("receipts"))
+        .drop("whole")
     )
     first = rows.filter(pl.col("pos").is_in(orders["pos"].implode())).join(
         orders.drop("order_id"), on="pos", maintain_order="left"

@@ -424,9 +424,34 @@ def test_an_item_table_key_spelt_differently_from_its_item_is_warned() -> None:
     assert warned.select("level", "item_id").rows() == [("warning", "A")]
     assert warned["message"].to_list() == [
         "item 'A' has no row in the item table, which names 'A ', '\u200bA': a spelling that "
-        "differs only in spaces, zero-width characters or case, compared as given; the item "
-        "was closed with the defaults (method fifo). If they are one item, correct the item "
-        "table or the extract"
+        "differs only in spaces, zero-width characters, case or leading zeros, compared as "
+        "given (an item_id column read as integers loses its zeros); the item was closed with "
+        "the defaults (method fifo). If they are one item, correct the item table or the "
+        "extract"
     ]
     # A was closed under fifo, B under its own row.
     assert result.balances.select("item_id", "method").rows() == [("A", "fifo"), ("B", "lifo")]
+
+
+def test_an_item_table_read_as_integers_is_warned_whatever_else_the_run_holds() -> None:
+    # The transactions name item "00042" (text); the item table was read with inferred
+    # types (pl.read_csv), so its item_id is the integer 42 and "00042" has no row: closed
+    # under fifo, not lifo, and warned (review 59).
+    numbered = tx(("R1", "00042", 1, 2, "10.00"))
+    read_as_integers = pl.DataFrame(
+        {"item_id": pl.Series([42], dtype=pl.Int64), "method": ["lifo"]}
+    )
+    result = invclose.close(numbered, day(31), items=read_as_integers, accounts=ACCOUNTS)
+    warned = result.log.filter(pl.col("code") == "item_table_spellings")
+    assert warned["item_id"].to_list() == ["00042"]
+    assert "which names '42'" in warned["message"][0]
+    assert result.balances.select("item_id", "method").rows() == [("00042", "fifo")]
+    # Items "it1" (with a row) and "IT1" (without) are both real: IT1 is warned whether or
+    # not "it1" is in the same run (review 60: a batch holding IT1 alone warned, the
+    # in-memory close of both did not).
+    frame = tx(("R2", "it1", 1, 1, "1.00"), ("R3", "IT1", 1, 1, "1.00"))
+    items = pl.DataFrame({"item_id": ["it1"], "method": ["lifo"]})
+    for rows_of_run in (frame, frame.filter(pl.col("item_id") == "IT1")):
+        run = invclose.close(rows_of_run, day(31), items=items, accounts=ACCOUNTS)
+        spelt = run.log.filter(pl.col("code") == "item_table_spellings")
+        assert spelt["item_id"].to_list() == ["IT1"]

@@ -590,3 +590,27 @@ def test_a_decimal_infinity_or_nan_in_pandas_is_named_by_row() -> None:
     failures = missing.value.failures
     assert failures is not None
     assert failures.select("row", "txn_id", "check").rows() == [(4, "S3", "amount_missing")]
+
+
+@pytest.mark.parametrize("missing", [None, pd.NA, pd.NaT, np.nan])
+def test_a_decimal_infinity_or_nan_after_a_missing_value_is_named(missing: object) -> None:
+    # The column's first value is missing (pandas' NA, NaT, None or a float NaN): the check
+    # still finds that the column holds decimals (review 60: after pd.NA the infinity gave
+    # the conversion's row-less message, after pd.NaT the NaN read as a value to fill).
+    for bad, shown in ((Decimal("Infinity"), "Infinity"), (Decimal("NaN"), "NaN")):
+        frame = pd.DataFrame(
+            {
+                "txn_id": ["R1", "R2"],
+                "item_id": ["A", "A"],
+                "date": [dt.date(2025, 1, 2)] * 2,
+                "qty": [Decimal("1"), Decimal("1")],
+                "amount": pd.Series([missing, bad], dtype=object),
+            }
+        )
+        with pytest.raises(InputValidationError, match="Decimal Infinity or NaN") as refused:
+            invclose.close(frame, "2025-01-31")
+        failures = refused.value.failures
+        assert failures is not None
+        assert failures.select("row", "txn_id", "check", "value").rows() == [
+            (1, "R2", "not_a_number", shown)
+        ]
