@@ -120,7 +120,11 @@ def _batched_facts(out: Path) -> dict[str, Any]:
     con = duckdb.connect()
     try:
         register_result(con, out)
-        (settlements,) = con.sql("select count(*) from settlements").fetchall()[0]
+        settlements, pair_pieces = con.sql(
+            "select count(*), count(*) filter (where starts_with(issue_txn_id, ?)) "
+            "from settlements",
+            params=[VIRTUAL_PREFIX],
+        ).fetchall()[0]
         adjustments, delta, issues, receipts, inventory = con.sql(
             "select count(*), coalesce(sum(cost_delta), 0), "
             "coalesce(sum(cost_delta) filter (where qty < 0), 0), "
@@ -135,6 +139,8 @@ def _batched_facts(out: Path) -> dict[str, Any]:
         con.close()
     return {
         "settlements": settlements,
+        "settlement_pieces": settlements - pair_pieces,
+        "closing_pair_pieces": pair_pieces,
         "adjustments": adjustments,
         "total_cost_delta": _money(delta),
         "issues_cost_delta": _money(issues),

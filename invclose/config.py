@@ -80,7 +80,9 @@ def parse_date(value: Any, what: str = "closing date") -> dt.date:
     invclose.errors.ConfigError: closing date has a time of day (2025-01-31 12:00:00); ...
     """
     if isinstance(value, dt.datetime):
-        if value.time() != dt.time(0):
+        # A pandas Timestamp keeps nanoseconds beyond the datetime's microseconds.
+        nanoseconds: Any = getattr(value, "nanosecond", None)
+        if value.time() != dt.time(0) or nanoseconds:
             msg = (
                 f"{what} has a time of day ({value}); pass the day itself, e.g. "
                 f"'{value.date().isoformat()}' or .date()"

@@ -197,11 +197,14 @@ class Ledger(LedgerReads):
         self._store.con.register(ids, batch.select("txn_id").unique().to_arrow())
         try:
             select = ", ".join(quote(k) for k in keys)
+            # The batch's items first, then the latest version of each id among their rows
+            # (an id's versions share its item): not a ranking of every stored row.
             stored = self._store.query(
-                f"SELECT {select}, sum(abs(amount)) AS amount, sum(abs(qty)) AS qty "
-                "FROM current_transactions "
+                f"SELECT {select}, sum(abs(amount)) AS amount, sum(abs(qty)) AS qty FROM ("
+                "SELECT * FROM transactions "
                 f"WHERE item_id IN (SELECT item_id FROM {groups}) "
-                f"AND txn_id NOT IN (SELECT txn_id FROM {ids}) GROUP BY ALL"
+                "QUALIFY row_number() OVER (PARTITION BY txn_id ORDER BY run_id DESC) = 1"
+                f") WHERE txn_id NOT IN (SELECT txn_id FROM {ids}) GROUP BY ALL"
             )
         finally:
             self._store.con.unregister(groups)

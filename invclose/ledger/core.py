@@ -117,7 +117,6 @@ class LedgerCore:
             )
             raise LedgerError(msg)
         self._genesis = meta["genesis"]
-        store.add_missing_views()
         _, cfg, fingerprint = store.load_config()
         if config is not None and config.fingerprint() != fingerprint:
             msg = (
@@ -127,6 +126,8 @@ class LedgerCore:
             )
             raise ConfigError(msg)
         self._cfg = cfg
+        # Only once the file is accepted: a refused open changes nothing.
+        store.add_missing_views()
 
     # ------------------------------------------------------------------ lifecycle
 

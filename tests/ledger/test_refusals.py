@@ -559,6 +559,13 @@ def test_a_file_written_before_the_in_force_views_gains_them(tmp_path: Path) -> 
     with duckdb.connect(str(path)) as con:
         for view in ("settlements_in_force", "state_balances"):
             con.execute(f"DROP VIEW {view}")
+    # A refused open (another configuration) changes nothing, the views included.
+    other = invclose.CloseConfig(method="lifo", dimensions=["site"])
+    with pytest.raises(invclose.ConfigError):
+        Ledger(path, config=other)
+    with duckdb.connect(str(path), read_only=True) as con:
+        views = {row[0] for row in con.sql("select view_name from duckdb_views()").fetchall()}
+    assert "state_balances" not in views
     books = Ledger(path)
     try:
         assert books.sql("select count(*) as n from state_balances")["n"].item() == 0

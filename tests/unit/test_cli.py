@@ -753,3 +753,11 @@ def test_json_splits_the_settlements_as_the_summary_does(tmp_path: Path) -> None
         1,
         2,
     )
+    # The batched close's JSON has the same split (review 60).
+    parquet = tmp_path / "tx.parquet"
+    invclose.read_transactions(source).write_parquet(parquet)
+    args = ("close", parquet, "--date", "2025-01-31", "--method", "weighted_average")
+    batched = cli(*args, "--batch-rows", "2", "--out", tmp_path / "out", "--json")
+    assert batched.exit_code == 0, batched.output
+    split = json.loads(batched.stdout)
+    assert (split["settlement_pieces"], split["closing_pair_pieces"]) == (1, 2)

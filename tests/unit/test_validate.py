@@ -273,6 +273,10 @@ def test_parse_closing_date() -> None:
     assert parse_closing_date(dt.datetime(2025, 1, 31)) == dt.date(2025, 1, 31)
     with pytest.raises(ConfigError, match=r"time of day .*'2025-01-31'"):
         parse_closing_date(dt.datetime(2025, 1, 31, 12))
+    # A pandas Timestamp one nanosecond past midnight has a time of day its datetime hides.
+    with pytest.raises(ConfigError, match=r"time of day"):
+        parse_closing_date(pd.Timestamp("2025-01-31 00:00:00.000000001"))
+    assert parse_closing_date(pd.Timestamp("2025-01-31")) == dt.date(2025, 1, 31)
     with pytest.raises(ConfigError, match="closing date"):
         parse_closing_date("31/01/2025")
 
