@@ -551,6 +551,13 @@ def close_batched(
     # Where the result goes is checked before the work: a wrong `out` is refused now, not
     # after every batch has run.
     target = check_target(out)
+    if isinstance(opening, str | Path) and Path(opening).expanduser().resolve() == target.resolve():
+        msg = (
+            f"out {out} is the opening directory: writing there would replace the previous "
+            "close's result, which later closes and audits read; write to a directory of its "
+            "own (e.g. out/2025-02)"
+        )
+        raise ConfigError(msg)
     work = sibling_dir(target, "work")
     con = duckdb.connect()
     try:

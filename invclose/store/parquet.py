@@ -329,6 +329,11 @@ def check_target(path: str | Path) -> Path:
     """``path`` as a result target, refused before any work when a result cannot go there
     (a file, or a non-empty directory that is not a result or holds other files)."""
     target = Path(path).expanduser()
+    if target.is_symlink():
+        # A link to the result (out/current -> out/2025-01, a mounted volume) is followed:
+        # the directory it names is replaced, and the link keeps naming it. Swapping the link
+        # itself left the old result where it points and a real directory in its place.
+        target = target.resolve()
     _check_target(target)
     return target
 

@@ -374,3 +374,42 @@ def test_nothing_to_close_is_judged_over_the_whole_run_not_per_batch(tmp_path: P
     none = invclose.read_result(tmp_path / "none")
     assert none.log.select("level", "code").rows() == [("warning", "nothing_to_close")]
     _assert_same_rows(none, invclose.close(later, day(31), accounts=ACCOUNTS))
+
+
+def test_out_naming_the_opening_directory_is_refused_and_the_opening_kept(
+    tmp_path: Path,
+) -> None:
+    # close_batched(out=X, opening=X) replaced January's result with February's (review 59);
+    # the command line refused it, the library did not.
+    january_dir = tmp_path / "jan"
+    invclose.close(components_ledger(), day(31), accounts=ACCOUNTS).write(january_dir)
+    manifest = (january_dir / "manifest.json").read_bytes()
+    feb_end = dt.date(2025, 2, 28)
+    for out in (january_dir, tmp_path / "." / "jan"):
+        with pytest.raises(ConfigError, match="is the opening directory"):
+            close_batched(
+                components_february(),
+                feb_end,
+                out,
+                batch_rows=1,
+                accounts=ACCOUNTS,
+                opening=january_dir,
+            )
+    assert (january_dir / "manifest.json").read_bytes() == manifest
+    assert invclose.read_result(january_dir).closing_date == day(31)
+
+
+def test_a_result_written_through_a_symlink_replaces_what_it_names(tmp_path: Path) -> None:
+    # out/current -> out/real: the link itself was swapped for a directory, leaving the old
+    # result where it pointed and a stray link beside it (review 59).
+    real, link = tmp_path / "real", tmp_path / "current"
+    first = invclose.close(components_ledger(), day(31), accounts=ACCOUNTS)
+    first.write(real)
+    link.symlink_to(real, target_is_directory=True)
+    second = invclose.close(
+        components_february(), dt.date(2025, 2, 28), accounts=ACCOUNTS, opening=first
+    )
+    second.write(link)
+    assert link.is_symlink()
+    assert invclose.read_result(real).close_id == second.close_id
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["current", "real"]
