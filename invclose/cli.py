@@ -42,6 +42,7 @@ from invclose.progress import rich_progress
 from invclose.result import cost_delta_split
 from invclose.schemas import VIRTUAL_PREFIX
 from invclose.store.duckdb import register_result
+from invclose.store.parquet import check_target
 from invclose.views import query_result
 
 app = Typer(
@@ -289,6 +290,9 @@ def close_cmd(
     if batch_rows is not None:
         _close_in_batches(transactions, date, settings, opening, out, batch_rows, as_json, strict)
         return
+    if out is not None:
+        # A place that cannot take a result is refused now, not after the close has run.
+        check_target(out)
     result = _run_close(transactions, date, settings, opening)
     if out is not None:
         result.write(out)

@@ -53,11 +53,18 @@ def _suffix(path: Path) -> str:
 
 
 def _files_under(folder: Path) -> list[Path]:
-    """Every Parquet or CSV file under ``folder``, at any depth, sorted."""
+    """Every Parquet or CSV file under ``folder``, at any depth, sorted, except under names
+    starting with ``_`` or ``.`` (as Spark, Hive and PyArrow read a dataset: ``_temporary/``,
+    ``.hive-staging/`` hold a writer's unfinished copies, ``_SUCCESS`` a marker).
+    """
+
+    def hidden(path: Path) -> bool:
+        return any(part.startswith(("_", ".")) for part in path.relative_to(folder).parts)
+
     return sorted(
         p
         for p in folder.rglob("*")
-        if p.is_file() and _suffix(p) in (*PARQUET_SUFFIXES, *CSV_SUFFIXES)
+        if p.is_file() and _suffix(p) in (*PARQUET_SUFFIXES, *CSV_SUFFIXES) and not hidden(p)
     )
 
 

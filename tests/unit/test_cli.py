@@ -761,3 +761,21 @@ def test_json_splits_the_settlements_as_the_summary_does(tmp_path: Path) -> None
     assert batched.exit_code == 0, batched.output
     split = json.loads(batched.stdout)
     assert (split["settlement_pieces"], split["closing_pair_pieces"]) == (1, 2)
+
+
+def test_an_out_that_cannot_take_a_result_is_refused_before_the_close(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # --out names a file: refused before anything is read (the transactions given do not
+    # exist, and the error is about --out), not after a close that may run for minutes
+    # (review 59).
+    taken = tmp_path / "items.csv"
+    taken.write_text("item_id\nA\n")
+    missing = str(tmp_path / "missing.parquet")
+    code, _, err = entry(
+        monkeypatch, capsys, "close", missing, "--date", "2025-01-31", "--out", str(taken)
+    )
+    assert code == 2
+    assert "cannot write an invclose result to" in err
+    assert "missing.parquet" not in err
+    assert taken.read_text() == "item_id\nA\n"

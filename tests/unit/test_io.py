@@ -614,3 +614,26 @@ def test_a_decimal_infinity_or_nan_after_a_missing_value_is_named(missing: objec
         assert failures.select("row", "txn_id", "check", "value").rows() == [
             (1, "R2", "not_a_number", shown)
         ]
+
+
+def test_a_folder_leaves_out_names_starting_with_underscore_or_dot(tmp_path: Path) -> None:
+    # A Spark job's output folder: its part files, a _SUCCESS marker and _temporary/ holding
+    # an unfinished copy of the same rows (read, they were 100,000 repeated ids; review 59),
+    # and a hidden editor file. Spark, Hive and PyArrow read p0 and p1 only; so does invclose.
+    rows = pl.DataFrame(
+        {
+            "txn_id": ["R1", "S1"],
+            "item_id": ["A", "A"],
+            "date": [dt.date(2025, 1, 2), dt.date(2025, 1, 3)],
+            "qty": [Decimal("1"), Decimal("-1")],
+            "amount": [Decimal("10.00"), Decimal("-10.00")],
+        }
+    )
+    spark = tmp_path / "spark"
+    (spark / "_temporary" / "0").mkdir(parents=True)
+    rows.head(1).write_parquet(spark / "p0.parquet")
+    rows.tail(1).write_parquet(spark / "p1.parquet")
+    rows.write_parquet(spark / "_temporary" / "0" / "part-0.parquet")
+    rows.write_csv(spark / ".p0.csv")
+    (spark / "_SUCCESS").write_text("")
+    assert sorted(read_transactions(spark)["txn_id"].to_list()) == ["R1", "S1"]
