@@ -332,6 +332,7 @@ def _opening_slice(state: OpeningState | None, items: pl.Series, txn_ids: pl.Ser
         open_items=state.open_items.filter(pl.col("item_id").is_in(items.implode())),
         closed_items=state.closed_items.filter(pl.col("txn_id").is_in(txn_ids.implode())),
         moving_average_items=state.moving_average_items,
+        methods=state.methods,
     )
 
 

@@ -541,7 +541,7 @@ def run_check(
 ) -> pl.DataFrame:
     """The pre-close list (:func:`check`) under ``cfg``; for a ledger's rows, with the accounts
     they were posted to (``posted_accounts``, as in :func:`run_for_ledger`)."""
-    closing_date, _state, frame, run_id = _prepare_run(df, date, cfg, opening, "close")
+    closing_date, state, frame, run_id = _prepare_run(df, date, cfg, opening, "close")
     dims = list(cfg.dims)
     accounts = normalize_accounts(cfg.accounts)
     # A large frame is checked a part of whole items at a time, as it would be closed.
@@ -550,7 +550,7 @@ def run_check(
     logs = []
     while parts:  # one step per part
         output = run_kernel_on(parts.pop(0), dims, closing_date, settle=True)
-        logs.append(check_log(output, cfg, closing_date, run_id, accounts, posted_accounts))
+        logs.append(check_log(output, cfg, closing_date, run_id, accounts, posted_accounts, state))
         del output
     return logs[0] if len(logs) == 1 else joined_log(logs, ["level", *log_order(dims)])
 

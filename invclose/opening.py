@@ -37,6 +37,9 @@ class OpeningState:
     #: Items the opening valued at moving average (close-semantics §3.8: no conversion to a
     #: periodic method).
     moving_average_items: pl.Series
+    #: The method of each of the opening's groups (``item_id``, the dimensions, ``method``):
+    #: a later close warns a group whose method changed (``method_changed``).
+    methods: pl.DataFrame | None = None
 
 
 def load_opening(
@@ -69,6 +72,7 @@ def load_opening(
         moving_average_items=result.balances.filter(pl.col("method") == "moving_average")[
             "item_id"
         ].unique(),
+        methods=result.balances.select("item_id", *dims, "method"),
     )
 
 

@@ -514,3 +514,20 @@ def test_a_month_that_breaks_an_order_the_opening_holds_is_refused() -> None:
     both = pl.concat([january, right])
     again = invclose.close(both, FEB, dimensions=["site"], accounts=ACCOUNTS, opening=jan)
     assert again.balances.filter(pl.col("site") == "S2")["value"].to_list() == [D("20.00")]
+
+
+def test_a_group_closed_under_another_method_than_the_opening_is_warned() -> None:
+    # January closes A under lifo (item table) and B under fifo (the default). February's
+    # close leaves the item table out: A closes under fifo, which is allowed (only moving
+    # average cannot become periodic, §3.8) but rarely meant (review 59): one warning, for A.
+    january = tx(("RA", "A", 2, 2, "20.00"), ("RB", "B", 2, 1, "5.00"))
+    items = pl.DataFrame({"item_id": ["A"], "method": ["lifo"]})
+    jan = invclose.close(january, day(31), items=items, accounts=ACCOUNTS)
+    february = tx(("SA", "A", 3, -1, "-10.00")).with_columns(date=pl.lit(dt.date(2025, 2, 3)))
+    feb = invclose.close(february, FEB, accounts=ACCOUNTS, opening=jan)
+    warned = feb.log.filter(pl.col("code") == "method_changed")
+    assert warned.select("level", "item_id").rows() == [("warning", "A")]
+    assert warned["message"][0].startswith("A: closed under fifo, the opening under lifo")
+    # With the item table again, nothing is warned.
+    kept = invclose.close(february, FEB, items=items, accounts=ACCOUNTS, opening=jan)
+    assert kept.log.filter(pl.col("code") == "method_changed").is_empty()
