@@ -513,10 +513,9 @@ def test_a_csv_header_naming_a_column_twice_is_refused(tmp_path: Path) -> None:
     assert read_transactions(path, dimensions=["site"])["site"].to_list() == ["S1"]
 
 
-def test_a_glob_reads_the_folders_it_matches(tmp_path: Path) -> None:
-    # data/* matches a.parquet and the folder sub/ (with b.parquet): both files' rows, as a
-    # folder given by name reads them; data/** matches sub/ and its file: read once.
-    rows = pl.DataFrame(
+def _receipt_and_issue() -> pl.DataFrame:
+    """R1 receives 1 of A for 10.00, S1 issues it."""
+    return pl.DataFrame(
         {
             "txn_id": ["R1", "S1"],
             "item_id": ["A", "A"],
@@ -525,6 +524,12 @@ def test_a_glob_reads_the_folders_it_matches(tmp_path: Path) -> None:
             "amount": [Decimal("10.00"), Decimal("-10.00")],
         }
     )
+
+
+def test_a_glob_reads_the_folders_it_matches(tmp_path: Path) -> None:
+    # data/* matches a.parquet and the folder sub/ (with b.parquet): both files' rows, as a
+    # folder given by name reads them; data/** matches sub/ and its file: read once.
+    rows = _receipt_and_issue()
     data = tmp_path / "data"
     (data / "sub").mkdir(parents=True)
     rows.head(1).write_parquet(data / "a.parquet")
@@ -620,15 +625,7 @@ def test_a_folder_leaves_out_names_starting_with_underscore_or_dot(tmp_path: Pat
     # A Spark job's output folder: its part files, a _SUCCESS marker and _temporary/ holding
     # an unfinished copy of the same rows (read, they were 100,000 repeated ids; review 59),
     # and a hidden editor file. Spark, Hive and PyArrow read p0 and p1 only; so does invclose.
-    rows = pl.DataFrame(
-        {
-            "txn_id": ["R1", "S1"],
-            "item_id": ["A", "A"],
-            "date": [dt.date(2025, 1, 2), dt.date(2025, 1, 3)],
-            "qty": [Decimal("1"), Decimal("-1")],
-            "amount": [Decimal("10.00"), Decimal("-10.00")],
-        }
-    )
+    rows = _receipt_and_issue()
     spark = tmp_path / "spark"
     (spark / "_temporary" / "0").mkdir(parents=True)
     rows.head(1).write_parquet(spark / "p0.parquet")
