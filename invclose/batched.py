@@ -322,6 +322,14 @@ def _batch_input(work: Path, batch: int, schema: pl.Schema, source: _Source) -> 
     return pl.read_parquet(files, hive_partitioning=False)
 
 
+def _same_place(a: Path, b: Path) -> bool:
+    """Whether two paths name one directory (a link that loops names none)."""
+    try:
+        return a.resolve() == b.resolve()
+    except (OSError, RuntimeError):
+        return False
+
+
 def _opening_slice(state: OpeningState | None, items: pl.Series, txn_ids: pl.Series) -> Any:
     if state is None:
         return None
@@ -552,7 +560,7 @@ def close_batched(
     # Where the result goes is checked before the work: a wrong `out` is refused now, not
     # after every batch has run.
     target = check_target(out)
-    if isinstance(opening, str | Path) and Path(opening).expanduser().resolve() == target.resolve():
+    if isinstance(opening, str | Path) and _same_place(Path(opening).expanduser(), target):
         msg = (
             f"out {out} is the opening directory: writing there would replace the previous "
             "close's result, which later closes and audits read; write to a directory of its "

@@ -462,10 +462,11 @@ def _holds_decimals(column: Any) -> bool:
     one holds decimals.
     """
     try:
-        first = column.first_valid_index()
+        # By position: an index repeating a label would give several values for it.
+        first = column.reset_index(drop=True).first_valid_index()
     except decimal.InvalidOperation:
         return True
-    return first is not None and isinstance(column[first], decimal.Decimal)
+    return first is not None and isinstance(column.iloc[first], decimal.Decimal)
 
 
 def _is_non_finite(value: object) -> bool:
@@ -631,10 +632,11 @@ def to_polars(
             )
             raise InputValidationError(msg) from exc
         # A Decimal NaN converts to a null: look at the rows the conversion made null.
+        # By position: Polars names a column 0 "0", which pandas does not know.
         nulls = {
-            name: np.flatnonzero(out[name].is_null().to_numpy())
-            for name in out.columns
-            if out[name].null_count() and data[name].dtype == object  # type: ignore[index]
+            str(label): np.flatnonzero(converted.is_null().to_numpy())
+            for label, converted in zip(data.columns, out.get_columns(), strict=True)  # type: ignore[attr-defined]
+            if converted.null_count() and data[label].dtype == object  # type: ignore[index]
         }
         if nulls:
             _refuse_non_finite_decimals(data, what, nulls)

@@ -332,8 +332,10 @@ def check_target(path: str | Path) -> Path:
     if target.is_symlink():
         # A link to the result (out/current -> out/2025-01, a mounted volume) is followed:
         # the directory it names is replaced, and the link keeps naming it. Swapping the link
-        # itself left the old result where it points and a real directory in its place.
-        target = target.resolve()
+        # itself left the old result where it points and a real directory in its place. A
+        # link that loops stays as given, and is refused as no directory.
+        with contextlib.suppress(OSError, RuntimeError):
+            target = target.resolve()
     _check_target(target)
     return target
 

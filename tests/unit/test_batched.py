@@ -413,3 +413,15 @@ def test_a_result_written_through_a_symlink_replaces_what_it_names(tmp_path: Pat
     assert link.is_symlink()
     assert invclose.read_result(real).close_id == second.close_id
     assert sorted(p.name for p in tmp_path.iterdir()) == ["current", "real"]
+
+
+def test_a_link_that_loops_is_refused_as_a_target(tmp_path: Path) -> None:
+    # loop -> loop: refused by name like any place that is no directory, not a traceback
+    # from following it (review 61).
+    loop = tmp_path / "loop"
+    loop.symlink_to(loop)
+    result = invclose.close(components_ledger(), day(31), accounts=ACCOUNTS)
+    with pytest.raises(invclose.InvcloseError, match="exists and is not a directory"):
+        result.write(loop)
+    with pytest.raises(invclose.InvcloseError, match="exists and is not a directory"):
+        close_batched(components_ledger(), day(31), loop, batch_rows=1, accounts=ACCOUNTS)

@@ -634,3 +634,18 @@ def test_a_folder_leaves_out_names_starting_with_underscore_or_dot(tmp_path: Pat
     rows.write_csv(spark / ".p0.csv")
     (spark / "_SUCCESS").write_text("")
     assert sorted(read_transactions(spark)["txn_id"].to_list()) == ["R1", "S1"]
+
+
+def test_pandas_labels_that_are_not_text_or_repeat_are_read(tmp_path: Path) -> None:
+    # A note column labelled 0 (an integer) with a null: Polars names it "0", which the
+    # null scan looked up in pandas and failed (KeyError, review 61). A frame indexed [0, 0]
+    # (pd.concat without ignore_index) lost the decimal256 message.
+    frame = _receipt_and_issue().to_pandas(use_pyarrow_extension_array=False)
+    frame["qty"] = [Decimal("1"), Decimal("-1")]
+    frame["amount"] = [Decimal("10.00"), Decimal("-10.00")]
+    frame[0] = ["note", None]
+    result = invclose.close(frame, "2025-01-31")
+    assert result.balances.select("qty", "value").rows() == [(Decimal("0.000000"), Decimal("0.00"))]
+    wide = frame.set_axis([0, 0], axis=0).assign(amount=[Decimal(100.1), Decimal("-10.00")])  # noqa: RUF032 - the float's 48 digits
+    with pytest.raises(InputValidationError, match=r"'amount' \(decimal256"):
+        invclose.close(wide, "2025-01-31")
