@@ -31,8 +31,10 @@ from invclose.console import (
     err_console,
     error_line,
     findings_table,
+    log_counts,
     print_frame,
     stop_writing,
+    strict_exit,
     widest,
     write_out,
 )
@@ -58,7 +60,6 @@ app.add_typer(ledger_app, name="ledger")
 BAD_INPUT = 2
 WARNINGS = 1
 #: Log levels that ``--strict`` turns into exit status 1 (``info`` rows never do).
-STRICT_LEVELS = ("warning", "error")
 
 
 def _fail(message: str) -> None:
@@ -73,11 +74,6 @@ def _money(value: Decimal | float | None) -> str:
     ('0.00', '0.00', '-11.50')
     """
     return f"{Decimal(value or 0):.2f}"
-
-
-def _strict_failed(log: pl.DataFrame) -> bool:
-    """Whether ``--strict`` fails on ``log``: it has a warning or an error row."""
-    return log.filter(pl.col("level").is_in(STRICT_LEVELS)).height > 0
 
 
 def _read_table(path: Path | None) -> pl.DataFrame | None:
@@ -197,8 +193,8 @@ def _close_in_batches(
         )
         for entry in facts["log"]:
             console.print(f"  {entry['level']:<8} {entry['code']:<28} {entry['rows']:,}")
-    if strict and any(entry["level"] in STRICT_LEVELS for entry in facts["log"]):
-        raise typer.Exit(WARNINGS)
+    if strict:
+        strict_exit([(e["level"], e["code"], e["rows"]) for e in facts["log"]], WARNINGS)
 
 
 def _facts(result: invclose.CloseResult) -> dict[str, Any]:
@@ -232,8 +228,8 @@ def _finish(result: invclose.CloseResult, as_json: bool, strict: bool) -> None:
         write_out(json.dumps(_facts(result), indent=2) + "\n")
     else:
         console.print(result.summary(), highlight=False, soft_wrap=True)
-    if strict and _strict_failed(result.log):
-        raise typer.Exit(WARNINGS)
+    if strict:
+        strict_exit(log_counts(result.log), WARNINGS)
 
 
 MethodOpt = Annotated[str | None, typer.Option(help="fifo, lifo, lifo_date, ... (default fifo)")]
@@ -330,8 +326,8 @@ def check_cmd(
     failure = check_failure(findings, date)
     if failure is not None:
         _fail(failure)
-    if strict and _strict_failed(findings):
-        raise typer.Exit(WARNINGS)
+    if strict:
+        strict_exit(log_counts(findings), WARNINGS)
 
 
 @app.command("compare")

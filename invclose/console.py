@@ -226,3 +226,30 @@ def check_failure(findings: pl.DataFrame, date: str) -> str | None:
         f"a close at {date} would fail: {errors.height} error row(s) ({codes}); "
         "fix them before closing"
     )
+
+
+#: Log levels that make ``--strict`` fail (info rows never do).
+STRICT_LEVELS = ("warning", "error")
+
+
+def strict_exit(counts: list[tuple[str, str, int]], status: int) -> None:
+    """Exit with ``status`` when ``--strict`` fails: ``counts`` (level, code, rows) of the
+    log hold a warning or an error. The reason goes to standard error, so that a pipeline's
+    log says why the step failed (the summary on standard output may be JSON or cut)."""
+    failing = [(code, rows) for level, code, rows in counts if level in STRICT_LEVELS]
+    if not failing:
+        return
+    listed = ", ".join(f"{code} ({rows:,})" for code, rows in failing)
+    total = sum(rows for _, rows in failing)
+    err_console.print(
+        f"--strict: the log has {total:,} warning or error row(s): {listed}; exit {status}",
+        highlight=False,
+        soft_wrap=True,
+        markup=False,
+    )
+    raise typer.Exit(status)
+
+
+def log_counts(log: pl.DataFrame) -> list[tuple[str, str, int]]:
+    """(level, code, rows) of ``log``, sorted by code."""
+    return [tuple(r) for r in log.group_by("level", "code").len().sort("code", "level").rows()]  # type: ignore[misc]

@@ -30,7 +30,9 @@ from invclose.console import (
     err_console,
     error_line,
     findings_table,
+    log_counts,
     print_frame,
+    strict_exit,
     write_out,
 )
 from invclose.errors import InvcloseError
@@ -155,10 +157,6 @@ def _facts(result: CloseResult) -> dict[str, Any]:
     }
 
 
-def _warned(log: pl.DataFrame) -> bool:
-    return log.filter(pl.col("level") != "info").height > 0
-
-
 @ledger_app.command("init")
 def init_cmd(
     db: DbOpt,
@@ -229,8 +227,8 @@ def check_cmd(
         # As `invclose check`: every message in full (a frame would cut it at 60 characters).
         title = f"pre-close check at {date}: {log.height} finding(s)"
         console.print(findings_table(log, dims, title))
-    if strict and _warned(log):
-        raise typer.Exit(FAILED)
+    if strict:
+        strict_exit(log_counts(log), FAILED)
 
 
 @ledger_app.command("close")
@@ -265,8 +263,8 @@ def close_cmd(
                 f"invoices' dates (vouchers {result.close_id}-L*): adjustments of physical "
                 "rows invoiced before the close ran, taken back as the invoice lapses them"
             )
-    if strict and _warned(result.log):
-        raise typer.Exit(FAILED)
+    if strict:
+        strict_exit(log_counts(result.log), FAILED)
 
 
 @ledger_app.command("recalculate")

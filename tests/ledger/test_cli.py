@@ -203,6 +203,10 @@ def test_check_lists_what_a_close_would_not_settle(
     strict = invoke("check", "--db", db, "--date", "2025-01-31", "--strict")
     assert strict.exit_code == 1  # the findings are warnings
     assert "insufficient_receipts" in strict.stdout
+    assert strict.stderr.strip() == (
+        "--strict: the log has 2 warning or error row(s): insufficient_receipts (1), "
+        "negative_on_hand (1); exit 1"
+    )
     assert snapshot(db) == before  # check writes nothing
 
 

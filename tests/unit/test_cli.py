@@ -88,8 +88,11 @@ def test_strict_exits_1_on_warnings() -> None:
         str(SAMPLE / "accounts.csv"),
         "--strict",
     )
-    # The sample has an insufficient_receipts warning (BOLT at S2).
+    # The sample has an insufficient_receipts warning (BOLT at S2), and negative on-hand
+    # there. The reason goes to standard error, for a pipeline's log (review 59).
     assert proc.returncode == 1
+    assert "--strict: the log has" in proc.stderr
+    assert "insufficient_receipts (1)" in proc.stderr
 
 
 def test_check_lists_findings() -> None:
@@ -673,6 +676,9 @@ def test_an_empty_extract_is_a_warning_that_strict_fails_on(tmp_path: Path) -> N
     proc = run("close", str(empty), "--date", "2025-01-31", "--strict")
     assert proc.returncode == 1
     assert "nothing_to_close" in proc.stdout
+    assert proc.stderr.strip() == (
+        "--strict: the log has 1 warning or error row(s): nothing_to_close (1); exit 1"
+    )
 
 
 def test_a_reader_that_stops_early_is_no_error(tmp_path: Path) -> None:
