@@ -152,7 +152,8 @@ def _raise_refused(refused: list[tuple[pl.DataFrame, str]]) -> None:
 def _backdated_headline(lock: dt.date) -> tuple[str, str]:
     """Hint and headline of new rows dated in the opening's closed period."""
     return (
-        f"Post them with a date after {lock.isoformat()}, or reverse the close first.",
+        f"Post them with a date after {lock.isoformat()}, or close that period again with "
+        "them, from the opening it started from (a Ledger: reverse the close first).",
         f"rows dated on or before the closing date {lock.isoformat()} that the opening "
         "did not know (or invoices, dated then, of its physical rows)",
     )
