@@ -44,6 +44,16 @@ def wide_cents(expr: pl.Expr) -> pl.Expr:
     return expr.cast(MONEY).reinterpret(dtype=pl.Int128)
 
 
+def wide_micro(expr: pl.Expr) -> pl.Expr:
+    """Decimal quantity -> Int128 micro-units, exactly (as :func:`wide_cents` for money).
+
+    >>> import decimal
+    >>> pl.select(wide_micro(pl.lit(decimal.Decimal("-1.5")))).item()
+    -1500000
+    """
+    return expr.cast(QTY).reinterpret(dtype=pl.Int128)
+
+
 def from_micro(expr: pl.Expr) -> pl.Expr:
     """int64 micro-units -> Decimal(38, 6), exactly.
 

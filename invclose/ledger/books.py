@@ -39,7 +39,7 @@ from invclose.ledger.errors import (
     RefusedAdjustmentError,
 )
 from invclose.ledger.reads import LedgerReads
-from invclose.ledger.store import quote
+from invclose.ledger.store import LATEST_VERSION, quote
 from invclose.opening import known_to_opening
 from invclose.result import CloseResult
 from invclose.schemas import MONEY, input_schema, required_input
@@ -203,7 +203,7 @@ class Ledger(LedgerReads):
                 f"SELECT {select}, sum(abs(amount)) AS amount, sum(abs(qty)) AS qty FROM ("
                 "SELECT * FROM transactions "
                 f"WHERE item_id IN (SELECT item_id FROM {groups}) "
-                "QUALIFY row_number() OVER (PARTITION BY txn_id ORDER BY run_id DESC) = 1"
+                f"{LATEST_VERSION}"
                 f") WHERE txn_id NOT IN (SELECT txn_id FROM {ids}) GROUP BY ALL"
             )
         finally:
@@ -235,7 +235,7 @@ class Ledger(LedgerReads):
             return self._store.query(
                 "SELECT txn_id, item_id, order_id, kind FROM transactions "
                 f"WHERE order_id IN (SELECT order_id FROM {name}) "
-                "QUALIFY row_number() OVER (PARTITION BY txn_id ORDER BY run_id DESC) = 1"
+                f"{LATEST_VERSION}"
             )
         finally:
             self._store.con.unregister(name)

@@ -45,7 +45,7 @@ from invclose.kernel.vouchers import voucher_lines
 from invclose.ledger import audit
 from invclose.ledger.errors import LedgerBusyError, LedgerError, LedgerStateError
 from invclose.ledger.postings import net_voucher_lines
-from invclose.ledger.store import FORMAT_VERSION, Store, quote
+from invclose.ledger.store import FORMAT_VERSION, LATEST_VERSION, Store, quote
 from invclose.result import CloseResult
 from invclose.schemas import RESULT_TABLES, conform, input_schema
 from invclose.validate import normalize_accounts, normalize_items
@@ -289,7 +289,7 @@ class LedgerCore:
             frame = self._store.query(
                 f"SELECT {select} FROM transactions "
                 f"WHERE txn_id IN (SELECT txn_id FROM {quote(name)}) "
-                "QUALIFY row_number() OVER (PARTITION BY txn_id ORDER BY run_id DESC) = 1 "
+                f"{LATEST_VERSION} "
                 f"{order}"
             )
         finally:

@@ -23,7 +23,7 @@ import polars as pl
 
 from invclose.errors import ClosedPeriodError, InputValidationError, MissingAccountError
 from invclose.kernel.accounts import fill_accounts
-from invclose.kernel.money import from_cents, to_cents
+from invclose.kernel.money import from_cents, to_cents, wide_cents, wide_micro
 from invclose.schemas import FINANCIAL, MONEY, PHYSICAL, input_schema
 from invclose.validate import (
     GROUP_LIMIT,
@@ -243,8 +243,8 @@ def refuse_locked_or_repeated(
         raise kind("\n".join(str(e) for e in errors), failures)
 
 
-#: Units of the columns a group's size is counted in (the kernel's integers).
-_SIZE_UNITS = {"amount": ("cents", 2), "qty": ("micro-units", 6)}
+#: The unit and the exact Int128 conversion of the columns a group's size is counted in.
+_SIZE_UNITS = {"amount": ("cents", wide_cents), "qty": ("micro-units", wide_micro)}
 
 
 def units(column: str) -> pl.Expr:
@@ -255,8 +255,7 @@ def units(column: str) -> pl.Expr:
     >>> f.select(units("amount"))["amount"].to_list()
     [125, 300]
     """
-    scale = _SIZE_UNITS[column][1]
-    return pl.col(column).cast(pl.Decimal(38, scale)).reinterpret(dtype=pl.Int128).abs()
+    return _SIZE_UNITS[column][1](pl.col(column)).abs()
 
 
 def refuse_too_large(batch: pl.DataFrame, stored: pl.DataFrame, dims: tuple[str, ...]) -> None:

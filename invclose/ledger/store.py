@@ -175,10 +175,14 @@ def ledger_schema(dims: tuple[str, ...]) -> dict[str, dict[str, pl.DataType]]:
     return tables
 
 
-CURRENT_TRANSACTIONS_SQL = """
+#: The current version of each ``txn_id`` among the rows a query reads: the latest posted
+#: (an invoice is its physical row's second version).
+LATEST_VERSION = "QUALIFY row_number() OVER (PARTITION BY txn_id ORDER BY run_id DESC) = 1"
+
+CURRENT_TRANSACTIONS_SQL = f"""
 SELECT *
 FROM transactions
-QUALIFY row_number() OVER (PARTITION BY txn_id ORDER BY run_id DESC) = 1
+{LATEST_VERSION}
 """
 
 GL_BY_ACCOUNT_SQL = """
