@@ -624,6 +624,7 @@ def close_batched(
                 digests.append(closed[0])
                 done += closed[1]
                 alone.append(closed[2])
+                report(progress, "batch", done, total, batch + 1, n_batches)
         if failures:
             raise _combined(failures)
         if missing:

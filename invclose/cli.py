@@ -8,6 +8,7 @@ has warning or error rows (info rows do not count); 2 on bad input or a close th
 
 from __future__ import annotations
 
+import enum
 import json
 import sys
 from decimal import Decimal
@@ -40,7 +41,7 @@ from invclose.console import (
 )
 from invclose.errors import InvcloseError
 from invclose.io import read_one_file
-from invclose.progress import rich_progress
+from invclose.progress import ProgressMode, progress_display
 from invclose.result import cost_delta_split
 from invclose.schemas import VIRTUAL_PREFIX
 from invclose.store.duckdb import register_result
@@ -65,6 +66,11 @@ WARNINGS = 1
 def _fail(message: str) -> None:
     err_console.print(error_line(message), highlight=False, soft_wrap=True)
     raise typer.Exit(BAD_INPUT)
+
+
+def _mode(progress: Show) -> ProgressMode:
+    """The ``--progress`` value as :func:`invclose.progress.progress_display` takes it."""
+    return "lines" if progress is Show.lines else "off" if progress is Show.off else "auto"
 
 
 def _money(value: Decimal | float | None) -> str:
@@ -104,9 +110,13 @@ def _settings(
 
 
 def _run_close(
-    transactions: Path, date: str, settings: dict[str, Any], opening: Path | None
+    transactions: Path,
+    date: str,
+    settings: dict[str, Any],
+    opening: Path | None,
+    show: ProgressMode = "auto",
 ) -> invclose.CloseResult:
-    with rich_progress("closing") as progress:
+    with progress_display("closing", show) as progress:
         # The files are read by the close itself, so that their problems and those of the
         # item table and the accounts come in one error.
         return invclose.close(transactions, date, opening=opening, progress=progress, **settings)
@@ -157,11 +167,12 @@ def _close_in_batches(
     batch_rows: int,
     as_json: bool,
     strict: bool,
+    show: ProgressMode,
 ) -> None:
     if out is None:
         _fail("--batch-rows writes the result to disk: give --out DIR")
         return
-    with rich_progress("closing in batches") as progress:
+    with progress_display("closing in batches", show) as progress:
         done = close_batched(
             transactions,
             date,
@@ -248,6 +259,24 @@ OpeningOpt = Annotated[
 ]
 
 
+class Show(enum.StrEnum):
+    """The ``--progress`` modes (:data:`invclose.progress.PROGRESS_MODES`)."""
+
+    auto = "auto"
+    lines = "lines"
+    off = "off"
+
+
+ProgressOpt = Annotated[
+    Show,
+    typer.Option(
+        "--progress",
+        help="auto: a bar when standard error is a terminal; lines: one line per step on "
+        "standard error (for a log file); off: none",
+    ),
+]
+
+
 @app.command("close")
 def close_cmd(
     transactions: Annotated[Path, typer.Argument(help="transactions (Parquet or CSV)")],
@@ -272,6 +301,7 @@ def close_cmd(
     ] = None,
     strict: StrictOpt = False,
     as_json: JsonOpt = False,
+    progress: ProgressOpt = Show.auto,
 ) -> None:
     """Close the inventory at DATE and print a summary (optionally write the tables)."""
     if out is not None and opening is not None and out.resolve() == opening.resolve():
@@ -284,12 +314,14 @@ def close_cmd(
         method, items, dimensions, accounts, include_physical_value, voucher_detail
     )
     if batch_rows is not None:
-        _close_in_batches(transactions, date, settings, opening, out, batch_rows, as_json, strict)
+        _close_in_batches(
+            transactions, date, settings, opening, out, batch_rows, as_json, strict, _mode(progress)
+        )
         return
     if out is not None:
         # A place that cannot take a result is refused now, not after the close has run.
         check_target(out)
-    result = _run_close(transactions, date, settings, opening)
+    result = _run_close(transactions, date, settings, opening, _mode(progress))
     if out is not None:
         result.write(out)
         if not as_json:
@@ -345,6 +377,7 @@ def compare_cmd(
     include_physical_value: PhysOpt = False,
     opening: OpeningOpt = None,
     as_json: JsonOpt = False,
+    progress: ProgressOpt = Show.auto,
 ) -> None:
     """Cost of goods and ending inventory per item under several methods (a what-if)."""
     settings = _settings(None, items, dimensions, None, include_physical_value, None)
@@ -357,7 +390,7 @@ def compare_cmd(
                 "--methods names no method: give at least one (e.g. --methods fifo,lifo), "
                 "or leave --methods out to compare all five"
             )
-    with rich_progress("comparing methods") as progress:
+    with progress_display("comparing methods", _mode(progress)) as shown:
         table = invclose.compare(
             transactions,
             date,
@@ -367,7 +400,7 @@ def compare_cmd(
             opening=opening,
             # compare takes the item table through its configuration (its method is replaced)
             config=invclose.CloseConfig(items=settings["items"]),
-            progress=progress,
+            progress=shown,
         )
     if as_json:
         write_out(table.write_json() + "\n")

@@ -428,10 +428,8 @@ def _tables(
     for number, kernel in enumerate(kernels):  # one step per part
         output = kernel()
         if whole:
-            report(progress, "settle and cost", rows_done + height // 2, total, *part)
-        else:
-            done = rows_done + sum(part_heights[: number + 1])
-            report(progress, "settle and cost", done, total, number + 1, len(kernels))
+            # No row is done before its tables are: the count moves at "assemble".
+            report(progress, "settle and cost", rows_done, total, *part)
         try:
             drafts.append(
                 assemble_draft(
@@ -451,6 +449,10 @@ def _tables(
             # Every part's rows without accounts, named together as one pass names them.
             missing.append(exc)
         del output
+        if not whole:
+            # A part's rows are done once its tables are drafted (only joined after the last).
+            done = rows_done + sum(part_heights[: number + 1])
+            report(progress, "settle and cost", done, total, number + 1, len(kernels))
     if missing:
         raise combined_missing_accounts(missing)
     draft = drafts[0] if whole else joined_draft(drafts, cfg, state)

@@ -1,18 +1,36 @@
 """Progress of long runs: a callback of plain events, and a rich progress bar that consumes them.
 
 Library calls report nothing unless given ``progress=``; the command line passes
-:func:`rich_progress`. A callback receives a :class:`ProgressEvent` after every step: the
-in-memory close reports its stages over one part, the batched close (:mod:`invclose.batched`)
-one event per stage of every batch, with the rows and batches done so far.
+:func:`progress_display` (a bar on a terminal, ``--progress lines`` for a log file). A
+callback receives a :class:`ProgressEvent` after every step: the in-memory close reports its
+stages over one part (or each part of a large frame), the batched close
+(:mod:`invclose.batched`) the stages of every batch and a ``"batch"`` event when a batch's
+tables are written, with the rows and batches done so far.
 """
 
 from __future__ import annotations
 
 import contextlib
+import sys
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Literal, TextIO
 
-__all__ = ["ProgressCallback", "ProgressEvent", "rich_progress"]
+__all__ = [
+    "PROGRESS_MODES",
+    "ProgressCallback",
+    "ProgressEvent",
+    "line_progress",
+    "progress_display",
+    "rich_progress",
+]
+
+#: How the command line shows progress: ``auto`` draws a bar when standard error is a
+#: terminal and nothing otherwise, ``lines`` writes one line per event (for a pipeline's
+#: log), ``off`` nothing.
+PROGRESS_MODES = ("auto", "lines", "off")
+ProgressMode = Literal["auto", "lines", "off"]
 
 
 @dataclass(frozen=True)
@@ -23,10 +41,11 @@ class ProgressEvent:
     ----------
     stage
         What just finished: ``"validate"``, ``"settle and cost"`` (once per part of a large
-        in-memory close, :mod:`invclose.parts`), ``"assemble"``; ``"plan"``, ``"batch"`` and
-        ``"write"`` for a batched close.
+        in-memory close, :mod:`invclose.parts`), ``"assemble"``; for a batched close
+        ``"plan"``, then per batch ``"settle and cost"``, ``"assemble"`` and ``"batch"`` (its
+        tables written), and ``"write"``.
     rows_done, rows_total
-        Input rows fully processed so far, and in the whole run.
+        Input rows fully processed (their result tables made) so far, and in the whole run.
     parts_done, parts_total
         Parts (batches of whole items) processed so far, and in the whole run.
     """
@@ -110,3 +129,60 @@ def rich_progress(
 
     with bar:
         yield update
+
+
+def _line(description: str, event: ProgressEvent, seconds: float) -> str:
+    """One event as a log line.
+
+    >>> _line("closing", ProgressEvent("batch", 2500, 10000, 1, 4), 3.25)
+    'invclose closing: batch, 2,500 of 10,000 rows (25%), batch 1/4, 3.2 s'
+    """
+    parts = f", batch {event.parts_done}/{event.parts_total}" if event.parts_total > 1 else ""
+    return (
+        f"invclose {description}: {event.stage}, {event.rows_done:,} of {event.rows_total:,} "
+        f"rows ({event.fraction:.0%}){parts}, {seconds:.1f} s"
+    )
+
+
+@contextlib.contextmanager
+def line_progress(
+    description: str = "closing", stream: TextIO | None = None
+) -> Iterator[ProgressCallback]:
+    """A callback writing one line per event to ``stream`` (standard error by default), with
+    the seconds since the run started: progress a log file keeps.
+
+    >>> import io
+    >>> log = io.StringIO()
+    >>> with line_progress("closing", log) as progress:
+    ...     progress(ProgressEvent("validate", 0, 1000, 0, 1))
+    >>> log.getvalue().startswith("invclose closing: validate, 0 of 1,000 rows (0%), ")
+    True
+    """
+    start = time.perf_counter()
+
+    def write(event: ProgressEvent) -> None:
+        out = sys.stderr if stream is None else stream
+        print(_line(description, event, time.perf_counter() - start), file=out, flush=True)
+
+    yield write
+
+
+@contextlib.contextmanager
+def progress_display(
+    description: str = "closing", mode: ProgressMode = "auto"
+) -> Iterator[ProgressCallback | None]:
+    """The command line's progress (one of :data:`PROGRESS_MODES`): a bar on a terminal
+    (``auto``), one line per event (``lines``), or none (``off``: the callback is ``None``).
+
+    >>> with progress_display("closing", "off") as progress:
+    ...     progress is None
+    True
+    """
+    if mode == "off":
+        yield None
+    elif mode == "lines":
+        with line_progress(description) as lines:
+            yield lines
+    else:
+        with rich_progress(description) as bar:
+            yield bar

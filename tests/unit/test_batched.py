@@ -239,12 +239,22 @@ def test_progress_reports_rows_and_batches(tmp_path: Path) -> None:
     assert done[-1] == 9
     assert events[-1].fraction == 1.0
     assert [e.parts_done for e in events if e.stage == "assemble"] == [1, 2, 3]
+    # A "batch" event as each batch's tables are written: {A} 3 rows, {B, C} 4, {D} 2.
+    written = [(e.rows_done, e.parts_done) for e in events if e.stage == "batch"]
+    assert written == [(3, 1), (7, 2), (9, 3)]
+    # A batch's rows are not done while it is being settled (review 59: counted half done).
+    settling = [e.rows_done for e in events if e.stage == "settle and cost"]
+    assert settling == [0, 3, 7]
 
 
 def test_in_memory_close_reports_progress() -> None:
     events: list[ProgressEvent] = []
     invclose.close(components_ledger(), day(31), accounts=ACCOUNTS, progress=events.append)
-    assert [e.stage for e in events] == ["validate", "settle and cost", "assemble"]
+    assert [(e.stage, e.rows_done) for e in events] == [
+        ("validate", 0),
+        ("settle and cost", 0),  # the rows are done when their tables are
+        ("assemble", 9),
+    ]
     assert events[-1].rows_done == events[-1].rows_total == 9
 
 

@@ -541,6 +541,27 @@ def test_progress_writes_nothing_to_a_piped_stderr() -> None:
     assert failed.stderr.startswith("error: 5 transaction(s) must post an adjustment")
 
 
+def test_progress_lines_go_to_a_log_and_off_writes_none() -> None:
+    args = ("close", str(SAMPLE / "transactions.parquet"), *CLOSE_ARGS, *WITH_ACCOUNTS)
+    logged = run(*args, "--progress", "lines")
+    assert logged.returncode == 0, logged.stderr
+    lines = logged.stderr.splitlines()
+    # The sample's 17 rows: validated, settled, then done when their tables are made.
+    assert [line.split(", ")[:2] for line in lines] == [
+        ["invclose closing: validate", "0 of 17 rows (0%)"],
+        ["invclose closing: settle and cost", "0 of 17 rows (0%)"],
+        ["invclose closing: assemble", "17 of 17 rows (100%)"],
+    ]
+    assert all(line.endswith(" s") for line in lines)  # seconds since the start
+    assert logged.stdout == run(*args).stdout  # the summary itself is unchanged
+    quiet = run(*args, "--progress", "off")
+    assert quiet.returncode == 0
+    assert quiet.stderr == ""
+    wrong = run(*args, "--progress", "sometimes")
+    assert wrong.returncode == 2
+    assert "sometimes" in wrong.stderr
+
+
 def test_json_summary_writes_a_zero_total_with_two_places(tmp_path: Path) -> None:
     # On January 2nd only P-201 is posted: nothing to adjust, the total change is 0.00.
     early = ("--date", "2025-01-02", "--dimensions", "site", "--json")
