@@ -214,9 +214,14 @@ class LedgerReads(LedgerCore):
         Raises
         ------
         LedgerError
-            The query holds another kind of statement, or more than one.
+            The query holds another kind of statement, or more than one, or DuckDB cannot
+            run it (a syntax error, an unknown table or column: DuckDB's message follows).
         """
-        kinds = [statement.type for statement in duckdb.extract_statements(query)]
+        try:
+            kinds = [statement.type for statement in duckdb.extract_statements(query)]
+        except duckdb.Error as exc:
+            msg = f"SQL query failed: {exc}"
+            raise LedgerError(msg) from exc
         if kinds != [duckdb.StatementType.SELECT]:
             found = ", ".join(kind.name for kind in kinds) or "none"
             msg = (
@@ -225,7 +230,11 @@ class LedgerReads(LedgerCore):
                 "changes only through its verbs (post, close, reverse, ...)"
             )
             raise LedgerError(msg)
-        return self._read(query)
+        try:
+            return self._read(query)
+        except duckdb.Error as exc:
+            msg = f"SQL query failed: {exc}"
+            raise LedgerError(msg) from exc
 
     def dump(self) -> dict[str, pl.DataFrame]:
         """Every table of the file with its rows sorted: to compare the file over time."""

@@ -529,6 +529,24 @@ def test_sql_runs_one_select_and_cannot_change_the_file(closed: Ledger, query: s
     assert on_hand.rows() == [(D("6.000000"), D("60.00"))]
 
 
+@pytest.mark.parametrize(
+    ("query", "said"),
+    [
+        ("selec * from balances", "syntax error"),
+        ("select no_such_column from balances", "no_such_column"),
+        ("select * from no_such_table", "no_such_table"),
+    ],
+)
+def test_sql_that_duckdb_cannot_run_is_a_ledger_error(
+    closed: Ledger, query: str, said: str
+) -> None:
+    # Every failure of Ledger.sql is the library's error, with DuckDB's reason (review 60 #10:
+    # a syntax error came out as duckdb.ParserException).
+    with pytest.raises(LedgerError, match=rf"SQL query failed: .*{said}"):
+        closed.sql(query)
+    assert closed.verify()["ok"].all()
+
+
 def test_views_of_what_is_in_force_count_a_reversed_close_once(books: Ledger) -> None:
     # January: R1 10 @ 10.00, S1 4 sold: one piece of 4 for 40.00. February is closed,
     # reversed and closed again: S2 (2 sold) settles against R1 for 20.00 in each of the two
