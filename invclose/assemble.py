@@ -15,7 +15,7 @@ from decimal import Decimal
 import polars as pl
 
 from invclose.config import CloseConfig
-from invclose.errors import MissingAccountError
+from invclose.errors import MissingAccountError, first_named
 from invclose.hashing import row_hashes
 from invclose.kernel.accounts import fill_accounts
 from invclose.kernel.money import from_cents, from_micro, mul_div_round, to_cents, to_micro
@@ -546,12 +546,11 @@ def missing_account_message(missing: pl.DataFrame) -> str:
         missing.select("kind", "item_group").unique().sort(["kind", "item_group"], nulls_last=True)
     )
     key_text = "; ".join(f"kind={k!r} item_group={g!r}" for k, g in keys.iter_rows())
-    listed = ", ".join(missing["txn_id"].head(20).to_list())
-    more = f" ... and {missing.height - 20} more" if missing.height > 20 else ""
+    listed = first_named(missing["txn_id"])
     return (
         f"{missing.height} transaction(s) must post an adjustment but have no inventory_account "
         f"or offset_account, and the accounts mapping gives none (no matching row, or one "
-        f"that leaves the account empty): {listed}{more}. "
+        f"that leaves the account empty): {listed}. "
         f"Missing mapping keys: {key_text}. Fill the columns on the transactions or pass "
         "accounts= with a row for these keys (a null kind or item_group matches any)."
     )

@@ -50,7 +50,7 @@ from invclose.close import (
 )
 from invclose.components import item_components
 from invclose.config import CloseConfig, VoucherDetail, parse_date
-from invclose.errors import ConfigError, InputValidationError, MissingAccountError
+from invclose.errors import ConfigError, InputValidationError, MissingAccountError, first_named
 from invclose.hashing import content_id
 from invclose.io import (
     PARQUET_SUFFIXES,
@@ -299,7 +299,7 @@ def _duplicates_across_batches(
     ).pl()
     if dupes.is_empty():
         return
-    listed = ", ".join(dupes["txn_id"].head(20).to_list())
+    listed = first_named(dupes["txn_id"])
     failures = dupes.select(
         row=pl.lit(None, pl.Int64),
         txn_id=pl.col("txn_id"),

@@ -27,7 +27,13 @@ from invclose.assemble import (
     resolve_items,
 )
 from invclose.config import PERIODIC_METHODS, CloseConfig, parse_date
-from invclose.errors import ConfigError, InputValidationError, InvcloseError, MissingAccountError
+from invclose.errors import (
+    ConfigError,
+    InputValidationError,
+    InvcloseError,
+    MissingAccountError,
+    first_named,
+)
 from invclose.hashing import content_id, group_digests, row_hashes
 from invclose.io import to_polars
 from invclose.kernel.pipeline import KernelOutput, run_kernel, run_kernel_on
@@ -102,9 +108,11 @@ def _periodic_revaluations(frame: pl.DataFrame) -> InputValidationError | None:
         pl.col("method"),
         "revalue only standard or moving_average items",
     )
-    listed = ", ".join(
-        f"{t} (item {i}, {m})"
-        for t, i, m in bad.select("txn_id", "item_id", "method").head(20).iter_rows()
+    listed = first_named(
+        [
+            f"{t} (item {i}, {m})"
+            for t, i, m in bad.select("txn_id", "item_id", "method").iter_rows()
+        ]
     )
     msg = (
         f"revaluation rows are only allowed for standard and moving_average items: {listed}. "
@@ -188,7 +196,7 @@ def _refuse_too_large(frame: pl.DataFrame, dims: Sequence[str]) -> None:
             f"2**62 {unit} (in absolute value), which the close cannot compute exactly"
         )
         failures = id_failures(big, column, "too_large", pl.col(column), hint)
-        listed = ", ".join(sorted(set(big["item_id"].to_list()))[:20])
+        listed = first_named(sorted(set(big["item_id"].to_list())))
         msg = (
             f"groups too large to close exactly, with the opening's open rows: {listed}; "
             "split the item or correct a mistyped quantity or amount"
@@ -267,7 +275,7 @@ def _refuse_moving_average_conversion(frame: pl.DataFrame, moving: pl.Series) ->
     )
     if converted.is_empty():
         return
-    listed = ", ".join(f"{i} (now {m})" for i, m in converted.head(20).iter_rows())
+    listed = first_named([f"{i} (now {m})" for i, m in converted.iter_rows()])
     msg = (
         f"items valued at moving average by the opening's close cannot change to a periodic "
         f"method (close-semantics §3.8): {listed}; keep them moving_average in items= or the "
@@ -281,7 +289,7 @@ def _refuse_unknown_items(wanted: pl.Series, held: pl.Series) -> None:
     nothing, silently: a mistyped id must be named instead."""
     unknown = sorted(set(wanted.to_list()) - set(held.unique().to_list()))
     if wanted.is_empty() or unknown:
-        listed = ", ".join(repr(i) for i in unknown[:20])
+        listed = first_named([repr(i) for i in unknown])
         msg = (
             f"item_ids names items that neither the transactions nor the opening hold: {listed}"
             if unknown

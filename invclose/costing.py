@@ -49,7 +49,7 @@ import polars as pl
 
 from invclose.assemble import resolve_items, unit_costs
 from invclose.config import CloseConfig, Method
-from invclose.errors import InputValidationError
+from invclose.errors import InputValidationError, first_named
 from invclose.io import to_polars
 from invclose.kernel.money import from_cents, mul_div_round, to_cents, to_micro
 from invclose.kernel.posting_walk import MOVING, PERIODIC, STANDARD, posting_walk
@@ -155,7 +155,7 @@ def _invoice_pairs(ordered: pl.DataFrame) -> pl.DataFrame:
             pl.col("seq"),
             "give the invoice a seq after its physical row's",
         )
-        ids = ", ".join(early["txn_id"].to_list()[:20])
+        ids = first_named(early["txn_id"])
         msg = f"invoice(s) posted before the physical row they replace (by seq): {ids}"
         raise InputValidationError(msg, failures)
     return pairs.select("__pos", "phys_pos")
@@ -185,11 +185,10 @@ def _refuse_too_large(
     groups_text = ", ".join(
         "/".join("" if v is None else str(v) for v in r) for r in named.head(20).iter_rows()
     )
-    ids = ", ".join(rows["txn_id"].head(20).to_list())
-    more = f" and {rows.height - 20} more" if rows.height > 20 else ""
     msg = (
         f"post_costs: {rows.height} row(s) of {named.height} group(s) ({groups_text}) cost to "
-        f"more than 2**62 cents (46,116,860,184,273,879.04) [too_large]: {ids}{more}. "
+        f"more than 2**62 cents (46,116,860,184,273,879.04) [too_large]: "
+        f"{first_named(rows['txn_id'])}. "
         f"Fix: {hint}. Every row is in this error's .failures DataFrame."
     )
     raise InputValidationError(msg, failures)

@@ -7,10 +7,28 @@ rows of the ``log`` table. Exceptions are for misuse and bad input, and they sub
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import polars as pl
+
+#: How many ids (or items, groups) an error message names before it counts the rest.
+MAX_NAMED = 20
+
+
+def first_named(values: Sequence[object] | pl.Series, separator: str = ", ") -> str:
+    """The first :data:`MAX_NAMED` of ``values`` joined, and how many more there are: the one
+    way an error message lists the rows it refuses (all of them are in its ``failures``).
+
+    >>> first_named(["T1", "T2"])
+    'T1, T2'
+    >>> first_named([f"T{i}" for i in range(23)]).endswith("T19 ... and 3 more")
+    True
+    """
+    listed = separator.join(str(v) for v in values[:MAX_NAMED])
+    more = len(values) - MAX_NAMED
+    return f"{listed} ... and {more} more" if more > 0 else listed
 
 
 class InvcloseError(ValueError):

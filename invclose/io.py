@@ -26,7 +26,7 @@ from typing import Any, NoReturn, TypeVar
 import numpy as np
 import polars as pl
 
-from invclose.errors import InputFileNotFoundError, InputValidationError
+from invclose.errors import InputFileNotFoundError, InputValidationError, first_named
 from invclose.schemas import accounts_schema, input_schema, item_schema, required_input
 
 _T = TypeVar("_T")
@@ -292,9 +292,8 @@ def refuse_files_missing(
     )
     failures = _column_failures("column_missing", [(name, path) for path, name, _ in lacking], hint)
     files = sorted({path for path, _, _ in lacking})
-    listed = "; ".join(f"{path} lacks {name!r}{near}" for path, name, near in lacking[:20])
-    more = f" ... and {len(lacking) - 20} more" if len(lacking) > 20 else ""
-    msg = f"{what}: {len(files)} file(s) lack required columns: {listed}{more}. Hint: {hint}."
+    listed = first_named([f"{path} lacks {name!r}{near}" for path, name, near in lacking], "; ")
+    msg = f"{what}: {len(files)} file(s) lack required columns: {listed}. Hint: {hint}."
     raise InputValidationError(msg, failures)
 
 
@@ -318,7 +317,7 @@ def refuse_other_spellings(columns_of: Mapping[str, Sequence[str]], what: str) -
             if near:
                 found.append(f"{path} has {near[0]!r} where another file has {name!r}")
     if found:
-        listed = "; ".join(found[:20])
+        listed = first_named(found, "; ")
         msg = (
             f"{what}: {listed}; spell each column the same way in every file (files are "
             "aligned by column name)"
@@ -358,9 +357,10 @@ def refuse_float_files(dtypes_of: Mapping[str, Mapping[str, Any]], what: str) ->
         "float_type", [(name, f"{dtype} in {path}") for path, name, dtype in floats], hint
     )
     files = sorted({path for path, _, _ in floats})
-    listed = "; ".join(f"{path} holds {name!r} as {dtype}" for path, name, dtype in floats[:20])
-    more = f" ... and {len(floats) - 20} more" if len(floats) > 20 else ""
-    msg = f"{what}: {len(files)} file(s) hold binary floats: {listed}{more}. Hint: {hint}."
+    listed = first_named(
+        [f"{path} holds {name!r} as {dtype}" for path, name, dtype in floats], "; "
+    )
+    msg = f"{what}: {len(files)} file(s) hold binary floats: {listed}. Hint: {hint}."
     raise InputValidationError(msg, failures)
 
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
-from invclose.errors import ClosedPeriodError, ConfigError, InputValidationError
+from invclose.errors import ClosedPeriodError, ConfigError, InputValidationError, first_named
 from invclose.hashing import row_hashes
 from invclose.kernel.money import to_cents, to_micro
 from invclose.schemas import input_schema
@@ -133,7 +133,7 @@ def over_invoices(rows: pl.DataFrame, opening: OpeningState) -> tuple[pl.DataFra
 def over_invoice_error(over: tuple[pl.DataFrame, str]) -> InputValidationError:
     """The error for :func:`over_invoices`' rows."""
     failures, headline = over
-    listed = ", ".join(failures["txn_id"].head(20).to_list())
+    listed = first_named(failures["txn_id"])
     return InputValidationError(f"{headline}: {listed}. Hint: {INVOICE_EXCEEDS_HINT}.", failures)
 
 
@@ -143,9 +143,7 @@ def _raise_refused(refused: list[tuple[pl.DataFrame, str]]) -> None:
         return
     parts = []
     for failures, headline in refused:
-        listed = ", ".join(failures["txn_id"].head(20).to_list())
-        more = f" ... and {failures.height - 20} more" if failures.height > 20 else ""
-        parts.append(f"{headline}: {listed}{more}. {failures['hint'][0]}")
+        parts.append(f"{headline}: {first_named(failures['txn_id'])}. {failures['hint'][0]}")
     raise ClosedPeriodError("\n".join(parts), pl.concat([f for f, _ in refused]))
 
 

@@ -78,7 +78,7 @@ from pandera.config import ValidationDepth, config_context
 from pandera.errors import SchemaErrors
 
 from invclose.config import Method, parse_date
-from invclose.errors import ClosedPeriodError, ConfigError, InputValidationError
+from invclose.errors import ClosedPeriodError, ConfigError, InputValidationError, first_named
 from invclose.io import to_polars
 from invclose.schemas import (
     FINANCIAL,
@@ -917,9 +917,7 @@ def refuse_orders_broken_with(batch: pl.DataFrame, earlier: pl.DataFrame, holder
     failures = pl.concat(found)
     if failures.height:
         ids = failures["txn_id"].unique(maintain_order=True)
-        listed = ", ".join(ids.head(20).to_list()) + (
-            f" and {ids.len() - 20} more" if ids.len() > 20 else ""
-        )
+        listed = first_named(ids)
         msg = (
             f"{failures.height} row(s) break the rules of an order with its rows {holder} "
             f"already holds: {listed}. The whole input is rejected. Hint: {failures['hint'][0]}."

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 import polars as pl
 
-from invclose.errors import InvcloseError
+from invclose.errors import InvcloseError, first_named
 from invclose.store.duckdb import quote_ident
 
 if TYPE_CHECKING:
@@ -371,10 +371,8 @@ def _refuse_missing_amounts(frame: pl.DataFrame) -> None:
         "without amounts"
     )
     failures = id_failures(missing, "amount", "amount_missing", pl.col("amount"), hint)
-    ids = missing["txn_id"].cast(pl.String).head(20).to_list()
-    more = f" and {missing.height - 20} more" if missing.height > 20 else ""
-    listed = ", ".join(map(str, ids))
-    msg = f"transactions: {missing.height} row(s) have no amount: {listed}{more}; {hint}"
+    listed = first_named(missing["txn_id"].cast(pl.String))
+    msg = f"transactions: {missing.height} row(s) have no amount: {listed}; {hint}"
     raise InputValidationError(msg, failures)
 
 

@@ -21,7 +21,12 @@ import datetime as dt
 
 import polars as pl
 
-from invclose.errors import ClosedPeriodError, InputValidationError, MissingAccountError
+from invclose.errors import (
+    ClosedPeriodError,
+    InputValidationError,
+    MissingAccountError,
+    first_named,
+)
 from invclose.kernel.accounts import fill_accounts
 from invclose.kernel.money import from_cents, to_cents, wide_cents, wide_micro
 from invclose.schemas import FINANCIAL, MONEY, PHYSICAL, input_schema
@@ -43,13 +48,6 @@ __all__ = [
     "refuse_too_large",
 ]
 
-_MAX_SHOWN = 20
-
-
-def _listed(ids: list[str]) -> str:
-    more = f" ... and {len(ids) - _MAX_SHOWN} more" if len(ids) > _MAX_SHOWN else ""
-    return ", ".join(ids[:_MAX_SHOWN]) + more
-
 
 def missing_amounts(batch: pl.DataFrame) -> None:
     """Refuse rows without ``amount`` while posting-time costing is not available.
@@ -67,7 +65,7 @@ def missing_amounts(batch: pl.DataFrame) -> None:
     failures = id_failures(missing, "amount", "amount_missing", pl.col("amount"), hint)
     msg = (
         f"cannot post {missing.height} row(s) without an amount: "
-        f"{_listed(missing['txn_id'].to_list())}. {hint[0].upper()}{hint[1:]}."
+        f"{first_named(missing['txn_id'].to_list())}. {hint[0].upper()}{hint[1:]}."
     )
     raise InputValidationError(msg, failures)
 
@@ -84,7 +82,7 @@ def refuse_backdated(batch: pl.DataFrame, lock: dt.date | None) -> None:
     rows = [f"{t} ({d.isoformat()})" for t, d in late.select("txn_id", "date").iter_rows()]
     msg = (
         f"{late.height} row(s) dated on or before the closing date {lock.isoformat()} were "
-        f"refused, the whole batch is rejected and nothing was posted: {_listed(rows)}. "
+        f"refused, the whole batch is rejected and nothing was posted: {first_named(rows)}. "
         f"{hint[0].upper()}{hint[1:]}."
     )
     raise ClosedPeriodError(msg, failures)
@@ -110,7 +108,7 @@ def _with_posted_repeats(
     if again.is_empty():
         return error
     found = id_failures(again, "txn_id", "txn_id_posted", pl.col("txn_id"), _POSTED_HINT)
-    listed = _listed(again["txn_id"].to_list())
+    listed = first_named(again["txn_id"].to_list())
     message = (
         f"{error}\n{again.height} row(s) repeat a txn_id the ledger already holds as a financial "
         f"row: {listed}. Hint: {_POSTED_HINT}."
@@ -180,7 +178,7 @@ def check_against_ledger(
         found.append(id_failures(bad, "txn_id", "txn_id_posted", pl.col("txn_id"), hint))
         messages.append(
             f"{bad.height} row(s) repeat a txn_id the ledger already holds and are not the "
-            f"invoice of a physical row: {_listed(bad['txn_id'].to_list())}. The whole batch "
+            f"invoice of a physical row: {first_named(bad['txn_id'].to_list())}. The whole batch "
             f"is rejected. Hint: {hint}."
         )
     if not over.is_empty():
@@ -188,7 +186,7 @@ def check_against_ledger(
         found.append(id_failures(over, "qty", check, pl.col("qty"), INVOICE_EXCEEDS_HINT))
         messages.append(
             f"{over.height} invoice(s) carry more quantity than the physical row they replace: "
-            f"{_listed(over['txn_id'].to_list())}. The whole batch is rejected. Hint: "
+            f"{first_named(over['txn_id'].to_list())}. The whole batch is rejected. Hint: "
             f"{INVOICE_EXCEEDS_HINT}."
         )
     if messages:
@@ -287,7 +285,7 @@ def refuse_too_large(batch: pl.DataFrame, stored: pl.DataFrame, dims: tuple[str,
     if not found:
         return
     failures = pl.concat(found)
-    listed = _listed(failures["txn_id"].unique(maintain_order=True).to_list())
+    listed = first_named(failures["txn_id"].unique(maintain_order=True).to_list())
     msg = (
         f"{failures['txn_id'].n_unique()} row(s) would make their item and financial dimension "
         f"too large to close exactly with the rows the ledger holds: {listed}. The whole batch "
@@ -414,7 +412,7 @@ def posting_vouchers(
         msg = (
             f"{len(ids)} row(s) must post a voucher but have no inventory_account or "
             f"offset_account (or variance_account) and the accounts mapping gives none (no "
-            f"matching row, or one that leaves the account empty): {_listed(ids)}. Missing "
+            f"matching row, or one that leaves the account empty): {first_named(ids)}. Missing "
             f"mapping keys: {missing}. Fill the columns on the rows or the mapping."
         )
         raise MissingAccountError(

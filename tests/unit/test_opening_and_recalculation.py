@@ -200,6 +200,11 @@ def test_a_recalculation_limited_to_unknown_items_is_refused() -> None:
         invclose.recalculate(history(), day(15), accounts=ACCOUNTS, item_ids=["A", "ZZZ"])
     with pytest.raises(invclose.ConfigError, match="item_ids is empty"):
         invclose.recalculate(history(), day(15), accounts=ACCOUNTS, item_ids=[])
+    # 23 mistyped ids: the first 20 named (sorted: Z00 ... Z19), and the 3 others counted,
+    # not dropped without a word.
+    typos = [f"Z{k:02d}" for k in range(23)]
+    with pytest.raises(invclose.ConfigError, match=r"'Z19' \.\.\. and 3 more$"):
+        invclose.recalculate(history(), day(15), accounts=ACCOUNTS, item_ids=typos)
 
 
 def test_recalculation_keeps_the_lock_of_its_opening() -> None:
