@@ -316,15 +316,13 @@ def _check_state(
     keys = ["item_id", *dims]
     opened = _state_rows(store, state_run, dims)
     name = "__invclose_ledger_open_rows"
-    store.con.register(name, opened.select("txn_id", "row_hash").with_row_index("pos").to_arrow())
-    try:
+    rows = opened.select("txn_id", "row_hash").with_row_index("pos")
+    with store.registered(name, rows) as table:
         missing, left = _known_rows(store, name, state_run, keys)
         by_version = store.query(
             "SELECT version_hash AS row_hash, SUM(adjustment) AS adjusted FROM adjustments "
-            f"WHERE version_hash IN (SELECT row_hash FROM {quote(name)}) GROUP BY ALL"
+            f"WHERE version_hash IN (SELECT row_hash FROM {table}) GROUP BY ALL"
         )
-    finally:
-        store.con.unregister(name)
     virtual_adj = store.query(
         "SELECT " + ", ".join(quote(k) for k in keys) + ", SUM(adjustment) AS virtual_adjusted "
         "FROM adjustments WHERE starts_with(txn_id, '~') GROUP BY ALL"

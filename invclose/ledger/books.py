@@ -191,11 +191,11 @@ class Ledger(LedgerReads):
         both = bound.select(postings.units("amount"), postings.units("qty")) + mine
         if max(both.row(0)) <= GROUP_LIMIT:
             return empty
-        groups = "__invclose_ledger_groups"
-        ids = "__invclose_ledger_batch_ids"
-        self._store.con.register(groups, batch.select("item_id").unique().to_arrow())
-        self._store.con.register(ids, batch.select("txn_id").unique().to_arrow())
-        try:
+        items = batch.select("item_id").unique()
+        with (
+            self._store.registered("__invclose_ledger_groups", items) as groups,
+            self._store.registered("__invclose_ledger_batch_ids", batch.select("txn_id")) as ids,
+        ):
             select = ", ".join(quote(k) for k in keys)
             # The batch's items first, then the latest version of each id among their rows
             # (an id's versions share its item): not a ranking of every stored row.
@@ -206,9 +206,6 @@ class Ledger(LedgerReads):
                 f"{LATEST_VERSION}"
                 f") WHERE txn_id NOT IN (SELECT txn_id FROM {ids}) GROUP BY ALL"
             )
-        finally:
-            self._store.con.unregister(groups)
-            self._store.con.unregister(ids)
         if stored.is_empty():
             return empty
         return stored.select(*keys, postings.units("amount"), postings.units("qty"))
@@ -229,16 +226,12 @@ class Ledger(LedgerReads):
                     "kind": pl.String,
                 }
             )
-        name = "__invclose_ledger_orders"
-        self._store.con.register(name, wanted.to_arrow())
-        try:
+        with self._store.registered("__invclose_ledger_orders", wanted) as table:
             return self._store.query(
                 "SELECT txn_id, item_id, order_id, kind FROM transactions "
-                f"WHERE order_id IN (SELECT order_id FROM {name}) "
+                f"WHERE order_id IN (SELECT order_id FROM {table}) "
                 f"{LATEST_VERSION}"
             )
-        finally:
-            self._store.con.unregister(name)
 
     def _write_posting(self, batch: pl.DataFrame, stored: pl.DataFrame) -> int:
         """Store costed ``batch`` as one posting run with its vouchers; its ``run_id``.

@@ -282,18 +282,14 @@ class LedgerCore:
             return self._store.query(f"SELECT {select} FROM current_transactions {order}").select(
                 columns
             )
-        name = "__invclose_ledger_ids"
         wanted = pl.DataFrame({"txn_id": ids.cast(pl.String)}).unique()
-        self._store.con.register(name, wanted.to_arrow())
-        try:
+        with self._store.registered("__invclose_ledger_ids", wanted) as table:
             frame = self._store.query(
                 f"SELECT {select} FROM transactions "
-                f"WHERE txn_id IN (SELECT txn_id FROM {quote(name)}) "
+                f"WHERE txn_id IN (SELECT txn_id FROM {table}) "
                 f"{LATEST_VERSION} "
                 f"{order}"
             )
-        finally:
-            self._store.con.unregister(name)
         return frame.select(columns)
 
     def _in_force(self, columns: list[str], ids: pl.Series | None, as_of: dt.date) -> pl.DataFrame:
@@ -303,13 +299,10 @@ class LedgerCore:
         invoice is passed over when it is dated after ``as_of``.
         """
         select = ", ".join(quote(c) for c in columns)
-        where = ""
-        name = "__invclose_ledger_ids"
-        if ids is not None:
-            wanted = pl.DataFrame({"txn_id": ids.cast(pl.String)}).unique()
-            self._store.con.register(name, wanted.to_arrow())
-            where = f"WHERE txn_id IN (SELECT txn_id FROM {quote(name)}) "
-        try:
+        # Every row, or only those of ``ids``.
+        wanted = pl.DataFrame({"txn_id": [] if ids is None else ids.cast(pl.String)})
+        with self._store.registered("__invclose_ledger_ids", wanted.unique()) as table:
+            where = "" if ids is None else f"WHERE txn_id IN (SELECT txn_id FROM {table}) "
             frame = self._store.query(
                 f"SELECT {select} FROM (SELECT *, count(*) OVER (PARTITION BY txn_id) "
                 f"AS __versions FROM transactions {where}) "
@@ -318,9 +311,6 @@ class LedgerCore:
                 "ORDER BY date, seq, txn_id",
                 [as_of],
             )
-        finally:
-            if ids is not None:
-                self._store.con.unregister(name)
         return frame.select(columns)
 
     def _close_columns(self) -> list[str]:

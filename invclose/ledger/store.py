@@ -530,6 +530,17 @@ class Store:
 
     # ------------------------------------------------------------------ IO
 
+    @contextmanager
+    def registered(self, name: str, frame: pl.DataFrame) -> Iterator[str]:
+        """``frame`` readable by queries as the temporary table ``name`` (quoted, as yielded)
+        until the block ends, whatever happens in it: a name left registered would hold the
+        frame's memory and shadow the next registration under that name."""
+        self.con.register(name, frame.to_arrow())
+        try:
+            yield quote(name)
+        finally:
+            self.con.unregister(name)
+
     def execute(self, sql: str, params: list[Any] | None = None) -> None:
         """Run a statement (its result, if any, is fetched and dropped)."""
         self.con.execute(sql, params or [])
@@ -567,12 +578,8 @@ class Store:
         if table in HASHED_TABLES and typed["run_id"].null_count():
             msg = f"internal: rows without a run_id inserted into {table!r}"
             raise AssertionError(msg)
-        name = f"__invclose_ledger_{table}"
-        self.con.register(name, typed.to_arrow())
-        try:
-            self.execute(f"INSERT INTO {quote(table)} BY NAME SELECT * FROM {quote(name)}")
-        finally:
-            self.con.unregister(name)
+        with self.registered(f"__invclose_ledger_{table}", typed) as rows:
+            self.execute(f"INSERT INTO {quote(table)} BY NAME SELECT * FROM {rows}")
         if table in HASHED_TABLES:
             by_run = self._written.setdefault(table, {})
             digests.add_by_run(by_run, typed)
