@@ -55,9 +55,9 @@ from invclose.hashing import content_id
 from invclose.io import (
     PARQUET_SUFFIXES,
     _expand,
-    _is_paths,
     _suffix,
     guarded_read,
+    is_paths,
     refuse_files_missing,
     refuse_float_files,
     to_polars,
@@ -109,7 +109,7 @@ class _Source:
         self.files: list[str] = []
         self.as_text: list[str] = []
         self.columns_of: dict[str, list[str]] = {}
-        if _is_paths(source):
+        if is_paths(source):
             paths = _expand(source)
             bad = [str(p) for p in paths if _suffix(p) not in PARQUET_SUFFIXES]
             if bad:

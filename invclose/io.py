@@ -27,7 +27,7 @@ import numpy as np
 import polars as pl
 
 from invclose.errors import InputFileNotFoundError, InputValidationError, first_named
-from invclose.schemas import accounts_schema, input_schema, item_schema, required_input
+from invclose.schemas import accounts_schema, input_schema, item_schema
 
 _T = TypeVar("_T")
 
@@ -380,15 +380,48 @@ def read_raw(
     badly quoted or not UTF-8) raises :class:`~invclose.errors.InputValidationError`
     ``cannot read <path>: <reason>; <fix>``.
     """
+    return read_raw_files(source, required, what)[0]
+
+
+def read_raw_files(
+    source: _PathLike | Sequence[_PathLike], required: Sequence[str] = (), what: str = "input"
+) -> tuple[pl.DataFrame, list[tuple[str, int]]]:
+    """:func:`read_raw`, and each file read with its number of rows, in the order read: to
+    name the file and its own row number of a row of the concatenated frame
+    (:func:`name_files`)."""
     paths = _expand(source)
     frames = [_read_file(p, reads=required) for p in paths]
+    heights = [(str(p), f.height) for p, f in zip(paths, frames, strict=True)]
     if len(frames) == 1:
-        return frames[0]
+        return frames[0], heights
     columns_of = {str(p): f.columns for p, f in zip(paths, frames, strict=True)}
     refuse_files_missing(columns_of, required, what)
     refuse_other_spellings(columns_of, what)
     refuse_float_files({str(p): f.schema for p, f in zip(paths, frames, strict=True)}, what)
-    return pl.concat(frames, how="diagonal_relaxed")
+    return pl.concat(frames, how="diagonal_relaxed"), heights
+
+
+def name_files(failures: pl.DataFrame, files: Sequence[tuple[str, int]]) -> pl.DataFrame:
+    """``failures`` with the ``file`` each numbered row was read from and its ``file_row``
+    there (from 0), when the rows came from several ``files`` (path, rows) concatenated in
+    that order; unchanged for one file.
+
+    >>> failures = pl.DataFrame({"row": [1, None, 4], "check": ["a", "b", "c"]})
+    >>> name_files(failures, [("a.csv", 3), ("b.csv", 5)]).rows()
+    [(1, 'a', 'a.csv', 1), (None, 'b', None, None), (4, 'c', 'b.csv', 1)]
+    """
+    if len(files) < 2 or "row" not in failures.columns:
+        return failures
+    ends = np.cumsum([rows for _, rows in files])
+    starts = pl.Series(np.concatenate(([0], ends[:-1])), dtype=pl.Int64)
+    numbered = failures["row"].cast(pl.Int64)
+    index = pl.Series(np.searchsorted(ends, numbered.fill_null(0).to_numpy(), side="right"))
+    index = index.clip(upper_bound=len(files) - 1).cast(pl.UInt32)
+    names = pl.Series([path for path, _ in files], dtype=pl.String)
+    return failures.with_columns(
+        file=pl.when(numbered.is_not_null()).then(names.gather(index)),
+        file_row=pl.when(numbered.is_not_null()).then(numbered - starts.gather(index)),
+    )
 
 
 def _is_pandas(data: object) -> bool:
@@ -396,7 +429,7 @@ def _is_pandas(data: object) -> bool:
     return pandas is not None and isinstance(data, pandas.DataFrame)
 
 
-def _is_paths(data: object) -> bool:
+def is_paths(data: object) -> bool:
     if isinstance(data, str | os.PathLike):
         return True
     return (
@@ -608,7 +641,7 @@ def to_polars(
             if isinstance(exc, FileNotFoundError):
                 raise InputFileNotFoundError(msg) from None
             raise InputValidationError(msg) from None
-    if _is_paths(data):
+    if is_paths(data):
         return read_raw(data, required, what)  # type: ignore[arg-type]
     if _is_pandas(data):
         _refuse_repeated_pandas_columns(data, what)
@@ -686,7 +719,8 @@ def read_transactions(
     Raises
     ------
     InputValidationError
-        Listing every failing row (row numbers count from 0 across the files read), or
+        Listing every failing row (row numbers count from 0 across the files read; with
+        several files, each row also names its file and its row there), or
         ``cannot read <path>: <reason>; <fix>`` for a file that cannot be read.
     InputFileNotFoundError
         When the path, glob or directory names no file (an ``InputValidationError`` that is
@@ -708,7 +742,7 @@ def read_transactions(
     # or a replay looks at (an invoice dated after a closing date leaves its physical row in
     # force on it), so a reader keeps them and each of those takes its own.
     return normalize_transactions(
-        to_polars(source, "transactions", required_input(dimensions, require_amount)),
+        source,  # read there, which then knows the files each failing row came from
         dimensions=dimensions,
         require_amount=require_amount,
         keep_invoice_pairs=True,

@@ -79,7 +79,7 @@ from pandera.errors import SchemaErrors
 
 from invclose.config import Method, parse_date
 from invclose.errors import ClosedPeriodError, ConfigError, InputValidationError, first_named
-from invclose.io import to_polars
+from invclose.io import is_paths, name_files, read_raw_files, to_polars
 from invclose.schemas import (
     FINANCIAL,
     PHYSICAL,
@@ -682,7 +682,12 @@ def failure_message(
         else:
             found = "found " + ("null" if f["value"] is None else repr(f["value"]))
         ident = "null" if f[key] is None else repr(f[key])
-        if f["row"] is not None:
+        if f["row"] is not None and f.get("file") is not None:
+            where = (
+                f"row {f['row']} ({key} {ident}; {f['file']} row {f['file_row']}), "
+                f"column {f['column']!r}"
+            )
+        elif f["row"] is not None:
             where = f"row {f['row']} ({key} {ident}), column {f['column']!r}"
         elif f[key] is not None:
             where = f"{key} {ident}, column {f['column']!r}"
@@ -1181,7 +1186,11 @@ def normalize_transactions(
     dims = _check_dimensions(dimensions)
     schema = input_schema(dims)
     required = required_input(dims, require_amount)
-    raw = to_polars(data, "transactions", required)
+    files: list[tuple[str, int]] = []
+    if is_paths(data):
+        raw, files = read_raw_files(data, required, "transactions")  # type: ignore[arg-type]
+    else:
+        raw = to_polars(data, "transactions", required)
     missing_hints = {
         d: f"{d!r} is a configured financial dimension: add the column or remove it from dimensions"
         for d in dims
@@ -1207,7 +1216,7 @@ def normalize_transactions(
     parts.extend(cross)
     failures = _finish_failures(parts, prepared.failed_columns, "txn_id", list(schema))
     if failures.height:
-        _raise(failures, "transactions", "txn_id")
+        _raise(name_files(failures, files), "transactions", "txn_id")
     if keep_invoice_pairs:
         return frame.select(list(schema))
     return frame.filter(~pl.col(_ROW).is_in(drop_rows.implode())).select(list(schema))

@@ -113,8 +113,10 @@ def test_glob_directory_and_list_of_files(csv_path: Path, tmp_path: Path) -> Non
 def test_row_numbers_count_across_files(tmp_path: Path) -> None:
     (tmp_path / "a.csv").write_text("txn_id,item_id,date,qty,amount\nR1,A,2025-01-02,1,1\n")
     (tmp_path / "b.csv").write_text("txn_id,item_id,date,qty,amount\nR2,A,2025-01-02,0,1\n")
-    with pytest.raises(InputValidationError, match=r"row 1 \(txn_id 'R2'\), column 'qty'"):
+    with pytest.raises(InputValidationError) as err:
         read_transactions(str(tmp_path / "*.csv"))
+    # Row 1 of the two files read together, and row 0 of b.csv, which is named.
+    assert f"row 1 (txn_id 'R2'; {tmp_path / 'b.csv'} row 0), column 'qty'" in str(err.value)
 
 
 def test_a_float_file_among_several_is_named(tmp_path: Path) -> None:
@@ -649,3 +651,35 @@ def test_pandas_labels_that_are_not_text_or_repeat_are_read(tmp_path: Path) -> N
     wide = frame.set_axis([0, 0], axis=0).assign(amount=[Decimal(100.1), Decimal("-10.00")])  # noqa: RUF032 - the float's 48 digits
     with pytest.raises(InputValidationError, match=r"'amount' \(decimal256"):
         invclose.close(wide, "2025-01-31")
+
+
+def test_a_failure_in_a_folder_names_its_file_and_its_row_there(tmp_path: Path) -> None:
+    # Three monthly files of 2, 3 and 2 rows: a bad quantity on the second row of the second
+    # file is row 3 of the concatenated input (2 + 1), and row 1 of 2025-02.csv (review 59 #6:
+    # the message named row 3 only, which no file has as its bad row).
+    folder = tmp_path / "extract"
+    folder.mkdir()
+    header = "txn_id,item_id,date,qty,amount\n"
+    (folder / "2025-01.csv").write_text(
+        header + "R1,A,2025-01-02,5,50.00\nS1,A,2025-01-03,-1,-10.00\n"
+    )
+    (folder / "2025-02.csv").write_text(
+        header + "R2,A,2025-02-02,5,50.00\nS2,A,2025-02-03,lots,-10.00\nS3,A,2025-02-04,-1,-10.00\n"
+    )
+    (folder / "2025-03.csv").write_text(header + "R3,A,2025-03-02,5,50.00\nS4,A,2025-03-05,-1,x\n")
+    with pytest.raises(InputValidationError) as err:
+        read_transactions(folder)
+    message = str(err.value)
+    assert f"row 3 (txn_id 'S2'; {folder / '2025-02.csv'} row 1), column 'qty'" in message
+    # The last file: S4 is row 2 + 3 + 1 = 6 of the input, row 1 of its own file.
+    assert f"row 6 (txn_id 'S4'; {folder / '2025-03.csv'} row 1), column 'amount'" in message
+    failures = err.value.failures
+    assert failures is not None
+    assert failures.select("txn_id", "row", "file_row").rows() == [("S2", 3, 1), ("S4", 6, 1)]
+    assert failures["file"].to_list() == [str(folder / "2025-02.csv"), str(folder / "2025-03.csv")]
+    # One file: numbered as before, no file named.
+    with pytest.raises(InputValidationError) as one:
+        read_transactions(folder / "2025-02.csv")
+    assert "row 1 (txn_id 'S2'), column 'qty'" in str(one.value)
+    assert one.value.failures is not None
+    assert "file" not in one.value.failures.columns
