@@ -398,8 +398,7 @@ def compare_cmd(
             dimensions=dims,
             include_physical_value=settings["include_physical_value"],
             opening=opening,
-            # compare takes the item table through its configuration (its method is replaced)
-            config=invclose.CloseConfig(items=settings["items"]),
+            items=settings["items"],  # each item's method is replaced by the ones compared
             progress=shown,
         )
     if as_json:

@@ -804,6 +804,7 @@ def compare(
     date: Any,
     *,
     methods: str | list[str] | tuple[str, ...] | None = None,
+    items: Any = None,
     dimensions: list[str] | tuple[str, ...] | None = None,
     include_physical_value: bool | None = None,
     opening: Any = None,
@@ -819,8 +820,9 @@ def compare(
 
     Parameters
     ----------
-    df, date, dimensions, include_physical_value, opening, config
-        As for :func:`close`.
+    df, date, items, dimensions, include_physical_value, opening, config
+        As for :func:`close` (an item's ``method`` in ``items`` is replaced by each method
+        compared; its item group and ``include_physical_value`` apply).
     methods
         The methods to compare, each applied to every item (one name as a string, or a
         list; default the five periodic methods). An empty list is refused.
@@ -862,7 +864,9 @@ def compare(
     wanted = list(
         dict.fromkeys(parse_method(m).value for m in (methods or sorted(PERIODIC_METHODS)))
     )
-    cfg = _config(config, dimensions=dimensions, include_physical_value=include_physical_value)
+    cfg = _config(
+        config, items=items, dimensions=dimensions, include_physical_value=include_physical_value
+    )
     closing_date = parse_date(date)
     state = load_opening(opening, cfg.dims)
     _check_dates(closing_date, state, "close")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import decimal
 import glob
+import itertools
 import os
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -52,20 +53,38 @@ def _suffix(path: Path) -> str:
     return path.suffix.lower()
 
 
+def _hidden(path: Path, root: Path) -> bool:
+    """Whether ``path`` lies under a name starting with ``_`` or ``.`` below ``root`` (as
+    Spark, Hive and PyArrow read a dataset: ``_temporary/``, ``.hive-staging/`` hold a
+    writer's unfinished copies, ``_SUCCESS`` is a marker).
+
+    >>> _hidden(Path("d/_temporary/0/p.parquet"), Path("d")), _hidden(Path("d/p.csv"), Path("d"))
+    (True, False)
+    """
+    return any(part.startswith(("_", ".")) for part in path.relative_to(root).parts)
+
+
 def _files_under(folder: Path) -> list[Path]:
     """Every Parquet or CSV file under ``folder``, at any depth, sorted, except under names
-    starting with ``_`` or ``.`` (as Spark, Hive and PyArrow read a dataset: ``_temporary/``,
-    ``.hive-staging/`` hold a writer's unfinished copies, ``_SUCCESS`` a marker).
-    """
-
-    def hidden(path: Path) -> bool:
-        return any(part.startswith(("_", ".")) for part in path.relative_to(folder).parts)
-
+    starting with ``_`` or ``.`` (:func:`_hidden`)."""
     return sorted(
         p
         for p in folder.rglob("*")
-        if p.is_file() and _suffix(p) in (*PARQUET_SUFFIXES, *CSV_SUFFIXES) and not hidden(p)
+        if p.is_file()
+        and _suffix(p) in (*PARQUET_SUFFIXES, *CSV_SUFFIXES)
+        and not _hidden(p, folder)
     )
+
+
+def _glob_root(pattern: str) -> Path:
+    """The folder a glob starts from: its leading parts without a wildcard.
+
+    >>> _glob_root("data/2025-*/*.parquet"), _glob_root("*.csv")
+    (PosixPath('data'), PosixPath('.'))
+    """
+    parts = Path(pattern).parts
+    plain = [p for p in itertools.takewhile(lambda p: not glob.has_magic(p), parts)]
+    return Path(*plain) if plain else Path()
 
 
 def _expand(source: _PathLike | Sequence[_PathLike]) -> list[Path]:
@@ -83,9 +102,19 @@ def _expand(source: _PathLike | Sequence[_PathLike]) -> list[Path]:
     for item in sources:
         text = os.fspath(item)
         if glob.has_magic(text):
-            matched = sorted(Path(p) for p in glob.glob(text, recursive=True))
+            root = _glob_root(text)
+            # What the wildcards match follows the folder rule: ``data/*`` does not read
+            # ``data/_temporary`` (a name the pattern spells out, ``data/_old/*``, is read).
+            matched = sorted(
+                path
+                for path in map(Path, glob.glob(text, recursive=True))
+                if not _hidden(path, root)
+            )
             if not matched:
-                msg = f"no file matches the pattern {text!r}"
+                msg = (
+                    f"no file matches the pattern {text!r} (wildcards do not match names "
+                    "starting with _ or .)"
+                )
                 raise InputFileNotFoundError(msg)
             for path in matched:
                 if path.is_dir():

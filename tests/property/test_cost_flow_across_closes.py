@@ -17,12 +17,15 @@ from decimal import Decimal
 from typing import Any
 
 import polars as pl
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import invclose
 from tests.helpers import ACCOUNTS
 from tests.property.test_cost_flow_properties import D0, SCHEMA, add_row
+
+pytestmark = pytest.mark.property
 
 JAN = dt.date(2025, 1, 31)
 FEB = dt.date(2025, 2, 28)

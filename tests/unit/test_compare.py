@@ -161,3 +161,25 @@ def test_compare_reports_its_progress_per_method_and_part() -> None:
     assert [(e.rows_done, e.parts_done, e.parts_total) for e in events[1:]] == [
         (9, 1, 6), (13, 2, 6), (17, 3, 6), (26, 4, 6), (30, 5, 6), (34, 6, 6)
     ]  # fmt: skip
+
+
+def test_compare_takes_the_item_table_as_close_does() -> None:
+    # R1 1 @ 10.00, R2 1 @ 30.00, then P1 a physical issue of 1 and S1 a sale of 1. Under
+    # FIFO, S1 takes R1 (10.00) when physical rows are left out; when the item table says
+    # A includes physical value, P1 settles first and takes R1, and S1 takes R2 (30.00).
+    day = [dt.date(2025, 1, d) for d in (1, 2, 3, 4)]
+    tx = pl.DataFrame(
+        {
+            "txn_id": ["R1", "R2", "P1", "S1"],
+            "item_id": ["A"] * 4,
+            "date": day,
+            "qty": [D(1), D(1), D(-1), D(-1)],
+            "amount": [D("10.00"), D("30.00"), D("-20.00"), D("-20.00")],
+            "status": ["financial", "financial", "physical", "financial"],
+        }
+    )
+    items = pl.DataFrame({"item_id": ["A"], "include_physical_value": [True]})
+    plain = invclose.compare(tx, "2025-01-31", methods="fifo")
+    assert plain["cost_of_goods"].to_list() == [D("10.00")]
+    with_items = invclose.compare(tx, "2025-01-31", methods="fifo", items=items)
+    assert with_items["cost_of_goods"].to_list() == [D("30.00")]

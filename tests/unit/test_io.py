@@ -636,6 +636,15 @@ def test_a_folder_leaves_out_names_starting_with_underscore_or_dot(tmp_path: Pat
     rows.write_csv(spark / ".p0.csv")
     (spark / "_SUCCESS").write_text("")
     assert sorted(read_transactions(spark)["txn_id"].to_list()) == ["R1", "S1"]
+    # The same through a glob: ``spark/*`` matched _temporary itself and read its copy,
+    # ``spark/**`` the files in it (review 62). A name the pattern spells out is read.
+    for pattern in ("*", "**", "**/*.parquet"):
+        read = read_transactions(str(spark / pattern))
+        assert sorted(read["txn_id"].to_list()) == ["R1", "S1"], pattern
+    spelt = read_transactions(str(spark / "_temporary" / "*" / "*.parquet"))
+    assert sorted(spelt["txn_id"].to_list()) == ["R1", "S1"]
+    with pytest.raises(InputFileNotFoundError, match=r"names starting with _ or \."):
+        read_transactions(str(spark / "_*"))
 
 
 def test_pandas_labels_that_are_not_text_or_repeat_are_read(tmp_path: Path) -> None:
