@@ -319,7 +319,18 @@ def _batch_input(work: Path, batch: int, schema: pl.Schema, source: _Source) -> 
     files = sorted(folder.glob("*.parquet")) if folder.is_dir() else []
     if not files:
         return pl.DataFrame(schema=schema)
-    return pl.read_parquet(files, hive_partitioning=False)
+    rows = pl.read_parquet(files, hive_partitioning=False)
+    zone = _time_zone(schema.get("date"))
+    if zone is not None and _time_zone(rows.schema.get("date")) not in (None, zone):
+        # DuckDB writes a zoned timestamp as UTC: back to the input's zone, whose calendar
+        # day the in-memory close takes (midnight in Paris is 23:00 UTC the day before).
+        rows = rows.with_columns(pl.col("date").dt.convert_time_zone(zone))
+    return rows
+
+
+def _time_zone(dtype: pl.DataType | None) -> str | None:
+    """The time zone of a zoned Datetime dtype (``None`` for any other)."""
+    return dtype.time_zone if isinstance(dtype, pl.Datetime) else None
 
 
 def _same_place(a: Path, b: Path) -> bool:

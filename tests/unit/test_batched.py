@@ -435,3 +435,28 @@ def test_a_link_that_loops_is_refused_as_a_target(tmp_path: Path) -> None:
         result.write(loop)
     with pytest.raises(invclose.InvcloseError, match="exists and is not a directory"):
         close_batched(components_ledger(), day(31), loop, batch_rows=1, accounts=ACCOUNTS)
+
+
+def test_dates_in_a_time_zone_take_their_own_day_as_in_memory(tmp_path: Path) -> None:
+    # A Parquet extract with dates at local midnight in Paris (23:00 UTC the day before).
+    # The in-memory close takes the Paris day; the batched close read them back as UTC and
+    # refused them as dates with a time of day (review 59 #5). R1 2 for 20.00, S1 1 posted
+    # at -12.00: FIFO settles it at -10.00, cost_delta -2.00, in both.
+    rows = pl.DataFrame(
+        {
+            "txn_id": ["R1", "S1"],
+            "item_id": ["A", "A"],
+            "date": [dt.datetime(2025, 1, 31)] * 2,
+            "qty": [D(2), D(-1)],
+            "amount": [D("20.00"), D("-12.00")],
+            "seq": [1, 2],
+        }
+    ).with_columns(pl.col("date").dt.replace_time_zone("Europe/Paris"))
+    rows.write_parquet(tmp_path / "tx.parquet")
+    in_memory = invclose.close(tmp_path / "tx.parquet", day(31), accounts=ACCOUNTS)
+    close_batched(tmp_path / "tx.parquet", day(31), tmp_path / "o", accounts=ACCOUNTS)
+    batched = invclose.read_result(tmp_path / "o")
+    for result in (in_memory, batched):
+        assert result.adjustments.select("txn_id", "cost_delta").rows() == [("S1", D("-2.00"))]
+        assert result.settlements["amount"].to_list() == [D("10.00")]
+    assert batched.close_id == in_memory.close_id
