@@ -141,39 +141,44 @@ def transaction_changes(
     records = frame.to_dicts()
     ids = [str(r["txn_id"]) for r in records]
     duplicated = sorted({t for t in ids if ids.count(t) > 1})
-    if duplicated:
-        msg = f"changes name these txn_ids more than once: {', '.join(duplicated)}"
-        raise RefusedAdjustmentError(msg)
     open_rows = eligible(state, cfg, lock)
     by_id = {r["txn_id"]: r for r in open_rows.iter_rows(named=True)}
-    problems: list[str] = []
+    # Every problem of every row in one refusal: a bad amount and an unknown id are named
+    # together, not one correction at a time.
+    problems = [f"{txn}: named more than once" for txn in duplicated]
+    bad_values: list[str] = []
     out: list[tuple[str, Decimal]] = []
     for txn, record in zip(ids, records, strict=True):
         new, change = record.get("new_value"), record.get("adjustment")
-        row = by_id.get(txn)
+        given: Decimal | None = None
         if (new is None) == (change is None):
             problems.append(f"{txn}: give exactly one of new_value or adjustment")
-        elif row is None:
+        else:
+            what = f"new_value of {txn}" if new is not None else f"adjustment of {txn}"
+            try:
+                given = _money(new if new is not None else change, what)
+            except InputValidationError as exc:
+                bad_values.append(str(exc))
+        row = by_id.get(txn)
+        if row is None:
             problems.append(
                 f"{txn}: not an open financial receipt dated on or before {lock.isoformat()} "
                 "with positive open quantity"
             )
         elif row["method"] not in _PERIODIC:
             problems.append(f"{txn}: item {row['item_id']} is valued by {row['method']}")
-        else:
-            value = (
-                _money(new, f"new_value of {txn}")
-                if new is not None
-                else row["open_value"] + _money(change, f"adjustment of {txn}")
-            )
+        elif given is not None:
+            value = given if new is not None else row["open_value"] + given
             if value < 0:
                 problems.append(f"{txn}: the open value would be negative ({value})")
             out.append((txn, value))
-    if problems:
-        shown = "; ".join(problems[:_SHOWN])
-        more = f"; ... and {len(problems) - _SHOWN} more" if len(problems) > _SHOWN else ""
+    found = bad_values + problems
+    if found:
+        shown = "; ".join(found[:_SHOWN])
+        more = f"; ... and {len(found) - _SHOWN} more" if len(found) > _SHOWN else ""
         msg = f"adjust_transactions refused, nothing was changed: {shown}{more}"
-        raise RefusedAdjustmentError(msg)
+        # A value that is no amount is bad input; the rest are refusals of the ledger.
+        raise (InputValidationError if bad_values else RefusedAdjustmentError)(msg)
     return pl.DataFrame(out, schema={"txn_id": pl.String, "new_open_value": MONEY}, orient="row")
 
 

@@ -9,6 +9,7 @@ import polars as pl
 import pytest
 
 import invclose
+from invclose.errors import InputValidationError
 from invclose.ledger import Ledger, RefusedAdjustmentError
 from tests.ledger.helpers import (
     ACCOUNTS,
@@ -127,6 +128,17 @@ def test_refusals_change_nothing(books: Ledger) -> None:
     with pytest.raises(RefusedAdjustmentError, match=r"R1: not an open financial receipt") as e:
         books.adjust_transactions(bad, comment="x")
     assert "S1: not an open" in str(e.value)
+    # Every problem in one refusal: B1's value is no amount, S1 is no open receipt and R9 is
+    # named twice (the first two came one correction at a time).
+    mixed = pl.DataFrame(
+        {"txn_id": ["B1", "S1", "R9", "R9"], "new_value": ["1,50", "1.00", "1.00", "2.00"]}
+    )
+    with pytest.raises(InputValidationError) as both:
+        books.adjust_transactions(mixed, comment="x")
+    message = str(both.value)
+    assert "new_value of B1 must be an amount such as '30.00'; got '1,50'" in message
+    assert "S1: not an open financial receipt" in message
+    assert "R9: named more than once" in message
     assert same_dump(before, dump(books))
 
 
