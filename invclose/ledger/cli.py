@@ -344,19 +344,21 @@ def reverse_recalculations_cmd(
         _say_reversed(facts)
 
 
-def _dimension_values(dims: str) -> dict[str, str]:
+def _dimension_values(dims: str) -> dict[str, str | None]:
     """``name=value`` pairs separated by commas (blanks around them dropped), or a JSON
     object for values the pairs cannot spell (a comma, surrounding blanks: "S1 " and "S1"
-    are different financial dimensions)."""
+    are different financial dimensions; ``null``: the group of rows without a value)."""
     if dims.lstrip().startswith("{"):
         try:
             parsed = json.loads(dims)
         except json.JSONDecodeError as exc:
             _fail(f'--dims: not a JSON object ({exc}); e.g. \'{{"site": "S1 "}}\'')
-        if not isinstance(parsed, dict) or not all(isinstance(v, str) for v in parsed.values()):
-            _fail('--dims as JSON takes an object of text values, e.g. {"site": "S1"}')
+        if not isinstance(parsed, dict) or not all(
+            v is None or isinstance(v, str) for v in parsed.values()
+        ):
+            _fail('--dims as JSON takes an object of text values or null, e.g. {"site": "S1"}')
         return {str(k): v for k, v in parsed.items()}
-    values: dict[str, str] = {}
+    values: dict[str, str | None] = {}
     for part in (p.strip() for p in dims.split(",")):
         if not part:
             continue
@@ -374,7 +376,9 @@ def adjust_on_hand_cmd(
     comment: Annotated[str, typer.Option(help="why (required)")],
     dims: Annotated[
         str,
-        typer.Option(help='dimension values, e.g. site=S1, or JSON: {"site": "S1 "}'),
+        typer.Option(
+            help='dimension values, e.g. site=S1, or JSON: {"site": "S1 "}, {"site": null}'
+        ),
     ] = "",
     new_value: Annotated[str | None, typer.Option(help="the group's new on-hand value")] = None,
     adjustment: Annotated[str | None, typer.Option(help="or the change of value")] = None,

@@ -614,12 +614,14 @@ def test_close_names_the_lapse_lines_its_summary_does_not_hold(
 def test_adjust_on_hand_reaches_a_dimension_value_with_blanks_or_a_comma(tmp_path: Path) -> None:
     # "S1 " (a trailing blank) and "S1,2" are financial dimensions of their own, which the
     # name=value pairs cannot spell (they strip blanks and split on commas); a JSON object
-    # can (review 58). R1 2 @ 10.00 at "S1 ", R2 1 @ 5.00 at "S1,2"; both set to new values.
+    # can (review 58). R1 2 @ 10.00 at "S1 ", R2 1 @ 5.00 at "S1,2", R3 1 @ 6.00 without a
+    # site (JSON null, review 60); each group set to a new value.
     db = tmp_path / "books.duckdb"
     receipts = rows(
         ("R1", "A", day(1, 3), 2, "20.00", "purchase"),
         ("R2", "A", day(1, 4), 1, "5.00", "purchase"),
-    ).with_columns(site=pl.Series(["S1 ", "S1,2"]))
+        ("R3", "A", day(1, 5), 1, "6.00", "purchase"),
+    ).with_columns(site=pl.Series(["S1 ", "S1,2", None]))
     with Ledger(db, config=CONFIG) as books:
         books.post(receipts)
         books.close("2025-01-31")
@@ -668,7 +670,25 @@ def test_adjust_on_hand_reaches_a_dimension_value_with_blanks_or_a_comma(tmp_pat
     assert json.loads(comma.stdout) == [
         {"txn_id": "R2", "posted_amount": "5.00", "settled_amount": "4.00", "adjustment": "-1.00"}
     ]
-    assert gl_balance_of(db, "1400") == Decimal("34.00")
+    # 30.00 (R1) + 4.00 (R2) + 6.00 (R3)
+    assert gl_balance_of(db, "1400") == Decimal("40.00")
+    no_site = ok(
+        "adjust-on-hand",
+        "--db",
+        db,
+        "A",
+        "--dims",
+        '{"site": null}',
+        "--new-value",
+        "8.00",
+        "--comment",
+        "count",
+        "--json",
+    )
+    assert json.loads(no_site.stdout) == [
+        {"txn_id": "R3", "posted_amount": "6.00", "settled_amount": "8.00", "adjustment": "2.00"}
+    ]
+    assert gl_balance_of(db, "1400") == Decimal("42.00")
     bad = invoke(
         "adjust-on-hand",
         "--db",
