@@ -421,6 +421,25 @@ def verify_cmd(db: DbOpt, as_json: JsonOpt = False) -> None:
         raise typer.Exit(FAILED)
 
 
+@ledger_app.command("reconcile")
+def reconcile_cmd(
+    db: DbOpt,
+    as_of: Annotated[
+        str | None,
+        typer.Option(help="reconcile at this date (e.g. 2025-01-31) instead of now"),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Sub-ledger against general ledger per inventory account; exit 1 on a difference."""
+    table = _run(db, lambda b: b.reconciliation(as_of=as_of), read_only=True)
+    if as_json:
+        _write_json(table.write_json())
+    else:
+        _show(table)
+    if (table["difference"] != 0).any():
+        raise typer.Exit(FAILED)
+
+
 @ledger_app.command("sql")
 def sql_cmd(
     db: DbOpt,

@@ -12,9 +12,11 @@ from typing import Any
 import duckdb
 import polars as pl
 
+from invclose.config import parse_date
 from invclose.ledger import audit
 from invclose.ledger.core import LedgerCore
 from invclose.ledger.errors import LedgerError
+from invclose.ledger.store import GL_BY_ACCOUNT_AS_OF_SQL, RECONCILIATION_AS_OF_SQL
 from invclose.result import CloseResult
 
 __all__ = ["LedgerReads"]
@@ -47,7 +49,7 @@ ORDER BY r.run_id
 class LedgerReads(LedgerCore):
     """Read-only views of the ledger file (mixed into :class:`~invclose.ledger.Ledger`)."""
 
-    def _read(self, sql: str, params: list[Any] | None = None) -> pl.DataFrame:
+    def _read(self, sql: str, params: list[Any] | dict[str, Any] | None = None) -> pl.DataFrame:
         with self._operation("read", write=False):
             return self._store.query(sql, params)
 
@@ -149,7 +151,7 @@ class LedgerReads(LedgerCore):
             return self._read("SELECT * FROM vouchers ORDER BY run_id, rowid")
         return self._read("SELECT * FROM vouchers WHERE run_id = ? ORDER BY rowid", [run_id])
 
-    def gl(self, *, by_account: bool = False) -> pl.DataFrame:
+    def gl(self, *, by_account: bool = False, as_of: Any = None) -> pl.DataFrame:
         """The general ledger of the file.
 
         Parameters
@@ -157,19 +159,35 @@ class LedgerReads(LedgerCore):
         by_account
             Return ``account``, ``debit``, ``credit``, ``balance`` (debit - credit) per
             account instead of every line.
+        as_of
+            Only the lines posted on or before this date (a reversal is dated like what it
+            reverses): the books at a period end, as the file shows them now.
         """
+        day = None if as_of is None else parse_date(as_of)
         if by_account:
-            return self._read("SELECT * FROM gl_by_account")
-        return self.vouchers()
+            if day is None:
+                return self._read("SELECT * FROM gl_by_account")
+            return self._read(GL_BY_ACCOUNT_AS_OF_SQL, {"as_of": day})
+        lines = self.vouchers()
+        return lines if day is None else lines.filter(pl.col("posting_date") <= day)
 
-    def reconciliation(self) -> pl.DataFrame:
+    def reconciliation(self, as_of: Any = None) -> pl.DataFrame:
         """The ``reconciliation`` view: per inventory account, sub-ledger vs GL.
 
         Columns ``account``, ``posted_value`` (current row versions at their posted amount),
         ``adjustments`` (every adjustment of those versions in force, reversals included),
         ``subledger_value``, ``gl_balance`` and ``difference``, which must be 0.00.
+
+        Parameters
+        ----------
+        as_of
+            Reconcile at this date instead of now: the row versions in force on it (rows dated
+            on or before it; a physical row whose invoice is dated later), their adjustments
+            dated on or before it, against the voucher lines posted on or before it.
         """
-        return self._read("SELECT * FROM reconciliation")
+        if as_of is None:
+            return self._read("SELECT * FROM reconciliation")
+        return self._read(RECONCILIATION_AS_OF_SQL, {"as_of": parse_date(as_of)})
 
     def certificate(self, run_id: int | None = None) -> pl.DataFrame:
         """The checks each close stored when it ran (``run_id``, ``check``, ``ok``, ``detail``)."""

@@ -185,40 +185,48 @@ FROM transactions
 {LATEST_VERSION}
 """
 
-GL_BY_ACCOUNT_SQL = """
+_GL_BY_ACCOUNT = """
 SELECT
     account,
     CAST(SUM(debit) AS DECIMAL(38, 2)) AS debit,
     CAST(SUM(credit) AS DECIMAL(38, 2)) AS credit,
     CAST(SUM(debit) - SUM(credit) AS DECIMAL(38, 2)) AS balance
 FROM vouchers
+{where}
 GROUP BY account
 ORDER BY account
 """
+GL_BY_ACCOUNT_SQL = _GL_BY_ACCOUNT.format(where="")
+#: ``gl_by_account`` as of a date (the one ``?`` parameter): the voucher lines posted on or
+#: before it, as the file shows them now (a reversal is dated like what it reverses).
+GL_BY_ACCOUNT_AS_OF_SQL = _GL_BY_ACCOUNT.format(where="WHERE posting_date <= $as_of")
 
 #: ``reconciliation``: per inventory account, the sub-ledger value (current row versions at
 #: their posted amount, plus every adjustment of that version: closes, recalculations, manual
 #: adjustments and their reversals) against the general-ledger balance of the account.
 #: ``difference`` must be 0.00 on every row. Adjustments of virtual rows (no transaction)
 #: count as they were posted.
-RECONCILIATION_SQL = """
-WITH posted AS (
+_RECONCILIATION = """
+WITH rows_in_force AS ({rows}),
+posted AS (
     SELECT posted_inventory_account AS account, SUM(amount) AS amount
-    FROM current_transactions
+    FROM rows_in_force
     WHERE posted_inventory_account IS NOT NULL
     GROUP BY ALL
 ),
 adjusted AS (
     SELECT a.inventory_account AS account, SUM(a.adjustment) AS amount
     FROM adjustments AS a
-    LEFT JOIN current_transactions AS c ON c.txn_id = a.txn_id
+    LEFT JOIN rows_in_force AS c ON c.txn_id = a.txn_id
     WHERE a.inventory_account IS NOT NULL
       AND (c.txn_id IS NULL OR a.version_hash = c.row_hash)
+      {adjusted}
     GROUP BY ALL
 ),
 gl AS (
     SELECT account, SUM(debit) - SUM(credit) AS balance
     FROM vouchers
+    {gl}
     GROUP BY ALL
 ),
 accounts AS (
@@ -240,6 +248,17 @@ LEFT JOIN adjusted AS a ON a.account = accounts.account
 LEFT JOIN gl AS g ON g.account = accounts.account
 ORDER BY accounts.account
 """
+RECONCILIATION_SQL = _RECONCILIATION.format(
+    rows="SELECT * FROM current_transactions", adjusted="", gl=""
+)
+#: ``reconciliation`` as of a date (the parameter ``$as_of``): the row versions in force on
+#: it (those dated on or before it; a physical row whose invoice is dated later), their
+#: adjustments dated on or before it, and the voucher lines posted on or before it.
+RECONCILIATION_AS_OF_SQL = _RECONCILIATION.format(
+    rows=f"SELECT * FROM transactions WHERE date <= $as_of {LATEST_VERSION}",
+    adjusted="AND a.adjustment_date <= $as_of",
+    gl="WHERE posting_date <= $as_of",
+)
 
 #: The rows of runs still in force: a reversed run's settlements, cost flow and log stay in
 #: the file for the record (its adjustments and vouchers are mirrored by the reversal, so
@@ -547,7 +566,7 @@ class Store:
         if self.con.description is not None:
             self.con.fetchall()
 
-    def query(self, sql: str, params: list[Any] | None = None) -> pl.DataFrame:
+    def query(self, sql: str, params: list[Any] | dict[str, Any] | None = None) -> pl.DataFrame:
         """Run a query and return its rows as a Polars frame (exact Decimal, no floats)."""
         relation = self.con.sql(sql, params=params) if params else self.con.sql(sql)
         if relation is None:
