@@ -285,6 +285,11 @@ def _partition(con: duckdb.DuckDBPyConnection, view: str, plan: pl.DataFrame, wo
     )
 
 
+#: Repeated ids a batched close lists in its error's failures (all of them are counted): the
+#: input can be larger than memory, and so can its repeated ids.
+_DUPLICATES_KEPT = 1000
+
+
 def _duplicates_across_batches(
     con: duckdb.DuckDBPyConnection, view: str, plan: pl.DataFrame
 ) -> None:
@@ -293,13 +298,14 @@ def _duplicates_across_batches(
     # in bounded memory over any number of rows.
     dupes = con.sql(
         f"SELECT txn_id, min(CAST(item_id AS VARCHAR)) AS first_item, "
-        f"max(CAST(item_id AS VARCHAR)) AS last_item FROM {view} "
+        f"max(CAST(item_id AS VARCHAR)) AS last_item, count(*) OVER () AS total FROM {view} "
         "WHERE txn_id IS NOT NULL GROUP BY 1 HAVING first_item <> last_item "
-        "ORDER BY 1 LIMIT 1000"
+        f"ORDER BY 1 LIMIT {_DUPLICATES_KEPT}"
     ).pl()
     if dupes.is_empty():
         return
-    listed = first_named(dupes["txn_id"])
+    total = int(dupes["total"][0])
+    listed = first_named(dupes["txn_id"], total=total)
     failures = dupes.select(
         row=pl.lit(None, pl.Int64),
         txn_id=pl.col("txn_id"),
@@ -308,7 +314,11 @@ def _duplicates_across_batches(
         value=pl.format("items {} and {}", pl.col("first_item"), pl.col("last_item")),
         hint=pl.lit("give every transaction its own txn_id"),
     )
-    msg = f"txn_id values used by more than one item: {listed}; give every transaction its own id"
+    kept = f" (the first {dupes.height} in .failures)" if total > dupes.height else ""
+    msg = (
+        f"{total} txn_id value(s) used by more than one item: {listed}{kept}; give every "
+        "transaction its own id"
+    )
     raise InputValidationError(msg, failures)
 
 
@@ -728,6 +738,7 @@ def _close_batch(
         rows_done=batch.rows_done,
         rows_total=batch.rows_total,
         part=(batch.number, batch.count),
+        rows=rows.height,
     )
     _write_batch(work, batch.number, result.tables())
     return digests, rows.height, result.log.filter(pl.col("code").is_in(RUN_WARNINGS))

@@ -370,8 +370,13 @@ def execute_run(
     rows_done: int = 0,
     rows_total: int | None = None,
     part: tuple[int, int] = (0, 1),
+    rows: int | None = None,
 ) -> CloseResult:
-    """Kernel then result tables for a prepared ``frame`` (a close or a recalculation)."""
+    """Kernel then result tables for a prepared ``frame`` (a close or a recalculation).
+
+    ``rows`` is what the run counts as done in its progress (default ``frame.height``; a
+    batch of a batched close counts its input rows, not the opening's open rows it adds).
+    """
     return _tables(
         [lambda: _kernel(frame, cfg, closing_date, kind)],
         cfg,
@@ -380,7 +385,7 @@ def execute_run(
         kind,
         progress,
         lambda: (run_id, frame["row_hash"]),
-        height=frame.height,
+        height=frame.height if rows is None else rows,
         rows_done=rows_done,
         rows_total=rows_total,
         part=part,
@@ -466,7 +471,8 @@ def _tables(
     draft = drafts[0] if whole else joined_draft(drafts, cfg, state)
     del drafts
     result = finish_result(draft, *id_and_hashes())
-    report(progress, "assemble", rows_done + height, total, part[0] + 1, part[1])
+    finished = (part[0] + 1, part[1]) if whole else (len(kernels), len(kernels))
+    report(progress, "assemble", rows_done + height, total, *finished)
     return result
 
 

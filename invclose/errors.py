@@ -17,17 +17,23 @@ if TYPE_CHECKING:
 MAX_NAMED = 20
 
 
-def first_named(values: Sequence[object] | pl.Series, separator: str = ", ") -> str:
-    """The first :data:`MAX_NAMED` of ``values`` joined, and how many more there are: the one
-    way an error message lists the rows it refuses (all of them are in its ``failures``).
+def first_named(
+    values: Sequence[object] | pl.Series, separator: str = ", ", total: int | None = None
+) -> str:
+    """The first :data:`MAX_NAMED` of ``values`` joined, and how many more there are (of
+    ``total``, when ``values`` are only the first of them): the one way an error message lists
+    the rows it refuses.
 
     >>> first_named(["T1", "T2"])
     'T1, T2'
     >>> first_named([f"T{i}" for i in range(23)]).endswith("T19 ... and 3 more")
     True
+    >>> first_named(["T1", "T2"], total=1100).endswith("T2 ... and 1098 more")
+    True
     """
     listed = separator.join(str(v) for v in values[:MAX_NAMED])
-    more = len(values) - MAX_NAMED
+    shown = min(len(values), MAX_NAMED)
+    more = (len(values) if total is None else total) - shown
     return f"{listed} ... and {more} more" if more > 0 else listed
 
 

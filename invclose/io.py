@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import decimal
 import glob
-import itertools
 import os
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -76,15 +75,32 @@ def _files_under(folder: Path) -> list[Path]:
     )
 
 
-def _glob_root(pattern: str) -> Path:
-    """The folder a glob starts from: its leading parts without a wildcard.
+def _wildcard_hidden(path: Path, pattern: str) -> bool:
+    """Whether a wildcard of ``pattern`` matched a name of ``path`` starting with ``_`` or
+    ``.`` (names the pattern spells out, ``_final`` or ``..``, are the caller's choice).
 
-    >>> _glob_root("data/2025-*/*.parquet"), _glob_root("*.csv")
-    (PosixPath('data'), PosixPath('.'))
+    Parts before a ``**`` match the pattern's parts one to one, parts after it from the end;
+    what ``**`` itself matched is all wildcard.
+
+    >>> _wildcard_hidden(Path("data/_temporary"), "data/*")
+    True
+    >>> _wildcard_hidden(Path("ex/2025-01/_final/t.csv"), "ex/2025-*/_final/*.csv")
+    False
+    >>> _wildcard_hidden(Path("data/a/_tmp/b/t.csv"), "data/**/t.csv")
+    True
     """
-    parts = Path(pattern).parts
-    plain = [p for p in itertools.takewhile(lambda p: not glob.has_magic(p), parts)]
-    return Path(*plain) if plain else Path()
+    wanted, found = Path(pattern).parts, path.parts
+    if "**" in wanted:
+        first = wanted.index("**")
+        last = len(wanted) - 1 - wanted[::-1].index("**")
+        tail = len(wanted) - last - 1
+        pairs = list(zip(wanted[:first], found[:first], strict=False))
+        pairs += list(zip(wanted[last + 1 :], found[len(found) - tail :], strict=False))
+        spanned = found[first : len(found) - tail]
+    else:
+        pairs, spanned = list(zip(wanted, found, strict=False)), ()
+    matched = [name for spelt, name in pairs if glob.has_magic(spelt)] + list(spanned)
+    return any(name.startswith(("_", ".")) and name not in (".", "..") for name in matched)
 
 
 def _expand(source: _PathLike | Sequence[_PathLike]) -> list[Path]:
@@ -102,13 +118,12 @@ def _expand(source: _PathLike | Sequence[_PathLike]) -> list[Path]:
     for item in sources:
         text = os.fspath(item)
         if glob.has_magic(text):
-            root = _glob_root(text)
             # What the wildcards match follows the folder rule: ``data/*`` does not read
             # ``data/_temporary`` (a name the pattern spells out, ``data/_old/*``, is read).
             matched = sorted(
                 path
                 for path in map(Path, glob.glob(text, recursive=True))
-                if not _hidden(path, root)
+                if not _wildcard_hidden(path, text)
             )
             if not matched:
                 msg = (

@@ -27,7 +27,7 @@ import polars as pl
 
 from invclose.assemble import resolve_items
 from invclose.config import PERIODIC_METHODS, CloseConfig, VoucherDetail
-from invclose.errors import InputValidationError, MissingAccountError
+from invclose.errors import InputValidationError, MissingAccountError, first_named
 from invclose.hashing import canonical_text, content_id
 from invclose.io import to_polars
 from invclose.kernel.accounts import fill_accounts
@@ -41,7 +41,6 @@ from invclose.validate import GROUP_LIMIT, normalize_items
 __all__ = ["apply_changes", "on_hand_changes", "transaction_changes"]
 
 _PERIODIC = sorted(m.value for m in PERIODIC_METHODS)
-_SHOWN = 20
 
 
 def _money(value: Any, what: str) -> Decimal:
@@ -174,9 +173,7 @@ def transaction_changes(
             out.append((txn, value))
     found = bad_values + problems
     if found:
-        shown = "; ".join(found[:_SHOWN])
-        more = f"; ... and {len(found) - _SHOWN} more" if len(found) > _SHOWN else ""
-        msg = f"adjust_transactions refused, nothing was changed: {shown}{more}"
+        msg = f"adjust_transactions refused, nothing was changed: {first_named(found, '; ')}"
         # A value that is no amount is bad input; the rest are refusals of the ledger.
         raise (InputValidationError if bad_values else RefusedAdjustmentError)(msg)
     return pl.DataFrame(out, schema={"txn_id": pl.String, "new_open_value": MONEY}, orient="row")
@@ -199,7 +196,7 @@ def _accounts(
         pl.col("inventory_account").is_null() | pl.col("offset_account").is_null()
     )
     if not missing.is_empty():
-        listed = ", ".join(missing["txn_id"].head(_SHOWN).to_list())
+        listed = first_named(missing["txn_id"])
         msg = (
             f"{missing.height} receipt(s) to adjust have no inventory or offset account, even "
             f"from the accounts mapping: {listed}. Add a mapping row for their kind and group."

@@ -233,7 +233,8 @@ class LedgerReads(LedgerCore):
         ------
         LedgerError
             The query holds another kind of statement, or more than one, or DuckDB cannot
-            run it (a syntax error, an unknown table or column: DuckDB's message follows).
+            run it (a syntax error, an unknown table or column: DuckDB's message follows), or
+            its result has a type Polars cannot hold.
         """
         try:
             kinds = [statement.type for statement in duckdb.extract_statements(query)]
@@ -250,7 +251,8 @@ class LedgerReads(LedgerCore):
             raise LedgerError(msg)
         try:
             return self._read(query)
-        except duckdb.Error as exc:
+        except (duckdb.Error, pl.exceptions.PolarsError) as exc:
+            # A Polars error: DuckDB ran the query but its result has no Polars type (a UNION).
             msg = f"SQL query failed: {exc}"
             raise LedgerError(msg) from exc
 

@@ -448,6 +448,8 @@ BAD = [
     ("missing", "history --db {db}", MISSING_DB),
     ("not_a_ledger", "history --db {db}", "not a ledger file"),
     ("missing", "verify --db {db}", MISSING_DB),
+    ("closed", "reconcile --db {db} --as-of 31/01/2025", "a date such as '2025-01-31'; got '31/01"),
+    ("missing", "reconcile --db {db}", MISSING_DB),
     ("closed", "sql --db {db} 'select nonsense from nowhere'", "query failed"),
     ("closed", "sql --db {db} 'delete from runs'", "one SELECT statement"),
     ("missing", "sql --db {db} 'select 1'", MISSING_DB),

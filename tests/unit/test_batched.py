@@ -247,6 +247,34 @@ def test_progress_reports_rows_and_batches(tmp_path: Path) -> None:
     assert settling == [0, 3, 7]
 
 
+def test_progress_from_an_opening_counts_the_input_rows(tmp_path: Path) -> None:
+    # January leaves I1 open (marked to R2, which serves 1 of its 3 units). February's two
+    # input rows, one item each, in two batches: the batch of A also closes I1 from the
+    # opening, which is no input row (review 63: "assemble, 3 of 3 rows" then "batch, 2 of 3").
+    january = invclose.close(
+        tx(("R2", "A", 2, 1, "12.00"), ("I1", "A", 10, -3, "-33.00", "financial", "R2")),
+        day(31),
+        accounts=ACCOUNTS,
+    )
+    february = tx(
+        ("R3", "A", dt.date(2025, 2, 3), 5, "55.00"), ("B1", "B", dt.date(2025, 2, 4), 1, "9.00")
+    ).with_columns(seq=pl.Series([3, 4]))
+    events: list[ProgressEvent] = []
+    close_batched(
+        february,
+        dt.date(2025, 2, 28),
+        tmp_path / "feb",
+        batch_rows=1,
+        accounts=ACCOUNTS,
+        opening=january,
+        progress=events.append,
+    )
+    done = [e.rows_done for e in events]
+    assert done == sorted(done)
+    assert all(e.rows_done <= e.rows_total == 2 for e in events)
+    assert [e.rows_done for e in events if e.stage == "batch"] == [1, 2]
+
+
 def test_in_memory_close_reports_progress() -> None:
     events: list[ProgressEvent] = []
     invclose.close(components_ledger(), day(31), accounts=ACCOUNTS, progress=events.append)
@@ -282,6 +310,30 @@ def test_a_txn_id_used_by_two_items_is_refused(tmp_path: Path) -> None:
     assert err.value.failures is not None
     assert err.value.failures["txn_id"].to_list() == ["A1"]
     assert _nothing_written(tmp_path / "o")
+
+
+def test_repeated_ids_past_those_listed_are_counted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 30 ids each used by items A and B; the failures keep the first 25 (1000 in use): the
+    # message still counts all 30 (review 63: "... and 5 more" counted only those kept).
+    import invclose.batched
+
+    monkeypatch.setattr(invclose.batched, "_DUPLICATES_KEPT", 25)
+    ids = [f"T{k:02d}" for k in range(30)]
+    df = pl.concat(
+        [
+            tx(*[(t, item, 2, 1, "1.00") for t in ids]).with_columns(seq=pl.lit(1))
+            for item in ("A", "B")
+        ]
+    )
+    with pytest.raises(InputValidationError) as err:
+        close_batched(df, day(31), tmp_path / "o", accounts=ACCOUNTS)
+    message = str(err.value)
+    assert message.startswith("30 txn_id value(s) used by more than one item: T00, T01")
+    assert "T19 ... and 10 more (the first 25 in .failures)" in message
+    assert err.value.failures is not None
+    assert err.value.failures.height == 25
 
 
 def test_failures_of_every_batch_are_reported_together(tmp_path: Path) -> None:

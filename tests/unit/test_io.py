@@ -643,6 +643,11 @@ def test_a_folder_leaves_out_names_starting_with_underscore_or_dot(tmp_path: Pat
         assert sorted(read["txn_id"].to_list()) == ["R1", "S1"], pattern
     spelt = read_transactions(str(spark / "_temporary" / "*" / "*.parquet"))
     assert sorted(spelt["txn_id"].to_list()) == ["R1", "S1"]
+    # A name spelt out after a wildcard, and a "..", are read (review 63: refused as hidden).
+    after = read_transactions(str(tmp_path / "sp*" / "_temporary" / "0" / "*.parquet"))
+    assert sorted(after["txn_id"].to_list()) == ["R1", "S1"]
+    up = read_transactions(str(spark / "_temporary" / "*" / ".." / ".." / "p*.parquet"))
+    assert sorted(up["txn_id"].to_list()) == ["R1", "S1"]
     with pytest.raises(InputFileNotFoundError, match=r"names starting with _ or \."):
         read_transactions(str(spark / "_*"))
 

@@ -123,6 +123,8 @@ def test_a_close_in_parts_gives_the_hand_values_and_the_rows_of_one_pass() -> No
     ]
     assert settled == [(3, 1, 3), (7, 2, 3), (9, 3, 3)]
     assert events[-1].stage == "assemble"
+    # The last event is the whole run's: every part done (it read part 1 of 1, review 63).
+    assert (events[-1].rows_done, events[-1].parts_done, events[-1].parts_total) == (9, 3, 3)
     _assert_identical(mine, one_pass)
 
 
