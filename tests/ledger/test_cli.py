@@ -627,82 +627,30 @@ def test_adjust_on_hand_reaches_a_dimension_value_with_blanks_or_a_comma(tmp_pat
     with Ledger(db, config=CONFIG) as books:
         books.post(receipts)
         books.close("2025-01-31")
-    pairs = invoke(
-        "adjust-on-hand",
-        "--db",
-        db,
-        "A",
-        "--dims",
-        "site=S1 ",
-        "--new-value",
-        "30.00",
-        "--comment",
-        "count",
-    )
-    assert pairs.exit_code == 2  # the stripped "S1" is no group of this ledger
-    spaced = ok(
-        "adjust-on-hand",
-        "--db",
-        db,
-        "A",
-        "--dims",
-        '{"site": "S1 "}',
-        "--new-value",
-        "30.00",
-        "--comment",
-        "count",
-        "--json",
-    )
-    assert json.loads(spaced.stdout) == [
+
+    def adjust(dims: str, *value: str) -> Result:
+        return invoke("adjust-on-hand", "--db", db, "A", "--dims", dims, *value, "--comment", "c")
+
+    def moved(dims: str, *value: str) -> list[dict[str, str]]:
+        result = adjust(dims, *value, "--json")
+        assert result.exit_code == 0, result.output
+        return list(json.loads(result.stdout))
+
+    # The stripped "S1" is no group of this ledger.
+    assert adjust("site=S1 ", "--new-value", "30.00").exit_code == 2
+    assert moved('{"site": "S1 "}', "--new-value", "30.00") == [
         {"txn_id": "R1", "posted_amount": "20.00", "settled_amount": "30.00", "adjustment": "10.00"}
     ]
-    comma = ok(
-        "adjust-on-hand",
-        "--db",
-        db,
-        "A",
-        "--dims",
-        '{"site": "S1,2"}',
-        "--adjustment",
-        "-1.00",
-        "--comment",
-        "count",
-        "--json",
-    )
-    assert json.loads(comma.stdout) == [
+    assert moved('{"site": "S1,2"}', "--adjustment", "-1.00") == [
         {"txn_id": "R2", "posted_amount": "5.00", "settled_amount": "4.00", "adjustment": "-1.00"}
     ]
     # 30.00 (R1) + 4.00 (R2) + 6.00 (R3)
     assert gl_balance_of(db, "1400") == Decimal("40.00")
-    no_site = ok(
-        "adjust-on-hand",
-        "--db",
-        db,
-        "A",
-        "--dims",
-        '{"site": null}',
-        "--new-value",
-        "8.00",
-        "--comment",
-        "count",
-        "--json",
-    )
-    assert json.loads(no_site.stdout) == [
+    assert moved('{"site": null}', "--new-value", "8.00") == [
         {"txn_id": "R3", "posted_amount": "6.00", "settled_amount": "8.00", "adjustment": "2.00"}
     ]
     assert gl_balance_of(db, "1400") == Decimal("42.00")
-    bad = invoke(
-        "adjust-on-hand",
-        "--db",
-        db,
-        "A",
-        "--dims",
-        '{"site": 1}',
-        "--adjustment",
-        "1.00",
-        "--comment",
-        "x",
-    )
+    bad = adjust('{"site": 1}', "--adjustment", "1.00")
     assert bad.exit_code == 2
     assert "object of text values" in bad.stderr
 
