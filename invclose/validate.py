@@ -39,6 +39,8 @@ Check names (the ``check`` column of ``failures``):
 ``txn_id_reserved``           ``txn_id`` starting with ``~`` (reserved for virtual rows)
 ``txn_id_duplicate``          repeated ``txn_id`` that is not an invoice pair
 ``invoice_sign``              an invoice pair whose two rows have opposite ``qty`` signs
+``invoice_before_physical``   an invoice dated before the physical row it replaces (in the
+                              input or the ledger)
 ``invoice_exceeds_physical``  an invoice with more ``qty`` (in absolute value) than its
                               physical row (in the input, the opening or the ledger)
 ``item_id_missing``           null or blank ``item_id``
@@ -749,6 +751,10 @@ INVOICE_EXCEEDS_HINT = (
     "invoice carries the invoiced quantity and the rest stays physical as a new row); post "
     "the quantity beyond it as a row of its own"
 )
+INVOICE_BEFORE_HINT = (
+    "an invoice is dated on or after the physical row it replaces (the goods are received or "
+    "shipped before they are invoiced): correct the date of one of the two rows"
+)
 _MARK_HINTS = {
     "marked_to_on_receipt": "only issues (qty < 0) may be marked; clear marked_to on this row",
     "marked_to_unknown": (
@@ -961,12 +967,13 @@ def _cross_row_checks(
     )
     pair = (pl.len().over(by) == 2) & same_group & statuses
     physical_qty = pl.col("qty").filter(pl.col("status") == PHYSICAL).first().over(by)
+    physical_date = pl.col("date").filter(pl.col("status") == PHYSICAL).first().over(by)
+    invoice = pair & (pl.col("status") == FINANCIAL)
     repeated = repeated.with_columns(
         pair.alias("__pair"),
         (pair & (pl.col("qty").sign().n_unique().over(by) > 1)).alias("__sign_mismatch"),
-        (pair & (pl.col("status") == FINANCIAL) & (pl.col("qty").abs() > physical_qty.abs())).alias(
-            "__over_invoiced"
-        ),
+        (invoice & (pl.col("qty").abs() > physical_qty.abs())).alias("__over_invoiced"),
+        (invoice & (pl.col("date") < physical_date)).alias("__invoiced_before"),
     )
     # The invoice replaces its physical row, unless it is dated after ``as_of``: on that day
     # the goods were received (or shipped) but not yet invoiced.
@@ -1002,6 +1009,15 @@ def _cross_row_checks(
             "invoice_exceeds_physical",
             pl.col("qty"),
             INVOICE_EXCEEDS_HINT,
+        ),
+        _row_failures(
+            repeated.lazy(),
+            key,
+            pl.col("__invoiced_before"),
+            "date",
+            "invoice_before_physical",
+            pl.col("date").cast(pl.String),
+            INVOICE_BEFORE_HINT,
         ),
     ]
     drop = pl.col(_ROW).is_in(drop_rows.implode())

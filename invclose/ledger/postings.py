@@ -32,6 +32,7 @@ from invclose.kernel.money import from_cents, to_cents, wide_cents, wide_micro
 from invclose.schemas import FINANCIAL, MONEY, PHYSICAL, input_schema
 from invclose.validate import (
     GROUP_LIMIT,
+    INVOICE_BEFORE_HINT,
     INVOICE_EXCEEDS_HINT,
     dated_rows,
     id_failures,
@@ -156,6 +157,7 @@ def check_against_ledger(
         *[pl.col(k).alias(f"phys_{k}") for k in keys],
         pl.col("status").alias("phys_status"),
         pl.col("qty").alias("phys_qty"),
+        pl.col("date").alias("phys_date"),
         pl.col("row_hash").alias("phys_hash"),
         pl.col("amount").alias("phys_amount"),
         pl.col("posted_inventory_account").alias("phys_inventory_account"),
@@ -171,6 +173,7 @@ def check_against_ledger(
     )
     bad = again.filter(~invoice)
     over = again.filter(invoice & (pl.col("qty").abs() > pl.col("phys_qty").abs()))
+    early = again.filter(invoice & (pl.col("date") < pl.col("phys_date")))
     messages: list[str] = []
     found: list[pl.DataFrame] = []
     if not bad.is_empty():
@@ -188,6 +191,16 @@ def check_against_ledger(
             f"{over.height} invoice(s) carry more quantity than the physical row they replace: "
             f"{first_named(over['txn_id'].to_list())}. The whole batch is rejected. Hint: "
             f"{INVOICE_EXCEEDS_HINT}."
+        )
+    if not early.is_empty():
+        check = "invoice_before_physical"
+        found.append(
+            id_failures(early, "date", check, pl.col("date").cast(pl.String), INVOICE_BEFORE_HINT)
+        )
+        messages.append(
+            f"{early.height} invoice(s) are dated before the physical row they replace: "
+            f"{first_named(early['txn_id'].to_list())}. The whole batch is rejected. Hint: "
+            f"{INVOICE_BEFORE_HINT}."
         )
     if messages:
         raise InputValidationError("\n".join(messages), pl.concat(found))

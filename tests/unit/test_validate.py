@@ -486,6 +486,23 @@ def test_invoice_with_the_opposite_sign() -> None:
     assert_names(err, "invoice_sign", "qty", ["P", "P"])
 
 
+def test_an_invoice_dated_before_its_physical_row_is_refused() -> None:
+    # P received physically on the 5th, its invoice dated the 2nd: a close on the 3rd took
+    # the invoice as stock nobody had received yet (review 64). Invoiced the same day is fine.
+    raw = good(
+        txn_id=["P", "P", "R2"],
+        status=["physical", "financial", None],
+        date=["2025-01-05", "2025-01-02", "2025-01-06"],
+        qty=["5", "5", "1"],
+        amount=["5", "6", "1"],
+    )
+    err = rejected(raw, dimensions=["site"])
+    assert_names(err, "invoice_before_physical", "date", ["P"])
+    assert "found '2025-01-02'" in str(err)
+    same_day = raw.with_columns(date=pl.Series(["2025-01-05", "2025-01-05", "2025-01-06"]))
+    assert normalize_transactions(same_day, dimensions=["site"]).height == 2
+
+
 def test_an_invoice_of_more_than_its_physical_row_is_refused() -> None:
     # P received 5 physically; an invoice of 7 would put 2 units in stock nobody received.
     # A partial invoice (3 of 5) is fine: the rest stays physical as a new row.
