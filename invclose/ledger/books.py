@@ -245,8 +245,8 @@ class Ledger(LedgerReads):
         batch = batch.with_columns(row_hash=row_hashes(batch, columns))
         grouped = resolve_items(batch, normalize_items(self._cfg.items), self._cfg)
         carried = self._store.query(
-            "SELECT version_hash AS phys_hash, SUM(adjustment) AS adjusted FROM adjustments "
-            "WHERE version_hash IS NOT NULL GROUP BY ALL"
+            "SELECT version_hash AS phys_hash, adjustment_date, SUM(adjustment) AS adjusted "
+            "FROM adjustments WHERE version_hash IS NOT NULL GROUP BY ALL"
         ).with_columns(adjusted=to_cents(pl.col("adjusted")))
         run_id = self._next_run_id()
         post_id = content_id(batch["row_hash"], "post", prefix="P")

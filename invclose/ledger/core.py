@@ -20,9 +20,11 @@ verbs share:
   and the sub-ledger counts only the invoice. The invoice's posting takes back the
   adjustments the physical version has when it is posted; an adjustment stored after it (a
   close at a date before the invoice, run once the invoice is posted, or a reversal's mirror)
-  posts its own take-back on the invoice's date (:meth:`LedgerCore._lapse_lines`). A reversal
-  therefore restores every date exactly: the mirror on the reversed run's date, and the
-  take-back undone on the invoice's date.
+  posts its own take-back on the invoice's date (:meth:`LedgerCore._lapse_lines`). An
+  adjustment dated after the invoice (a recalculation dated later, run before the invoice was
+  posted) is taken back on its own date instead: on the invoice's date the GL never held it.
+  A reversal therefore restores every date exactly: the mirror on the reversed run's date,
+  and the take-back undone on the date it was taken back.
 """
 
 from __future__ import annotations
@@ -443,12 +445,15 @@ class LedgerCore:
         dims = list(self.dimensions)
         keys = ["txn_id", "item_id", *dims, "item_group"]
         invoiced = current.select(
-            "txn_id", pl.col("row_hash").alias("current_hash"), pl.col("date").alias("on")
+            "txn_id", pl.col("row_hash").alias("current_hash"), pl.col("date").alias("invoiced")
         )
         lapsed = (
             adjustments.filter(pl.col("version_hash").is_not_null() & (pl.col("adjustment") != 0))
             .join(invoiced, on="txn_id", how="inner", maintain_order="left")
             .filter(pl.col("version_hash") != pl.col("current_hash"))
+            # On the invoice's date, or the adjustment's own when later (as the invoice's
+            # posting dates the take-back of one it already finds).
+            .with_columns(on=pl.max_horizontal("invoiced", "adjustment_date"))
         )
         if lapsed.is_empty():
             return pl.DataFrame()

@@ -10,7 +10,10 @@ Posting vouchers (one voucher per transaction, dated the row's date): the invent
 takes the posted amount (debit when positive) and the offset account the opposite. An invoice
 update reverses the physical row's carried value (its amount plus the adjustments of that
 version) from the physical row's accounts and posts the invoiced amount to the invoice's
-accounts, netted per account, so with unchanged accounts it posts the difference. Accounts come
+accounts, netted per account, so with unchanged accounts it posts the difference. An
+adjustment of the physical version dated after the invoice (a recalculation dated later,
+run before the invoice was posted) is taken back on its own date, in a voucher of its own:
+on the invoice's date the GL never held it. Accounts come
 from the row, else from the configuration's accounts mapping
 (:func:`invclose.kernel.accounts.fill_accounts`).
 """
@@ -341,23 +344,27 @@ def _legs(
         ),
     ]
     if not invoices.is_empty():
-        inv = (
-            invoices.select(
-                "txn_id",
-                "phys_hash",
-                "phys_amount",
-                "phys_inventory_account",
-                "phys_offset_account",
-            )
-            .join(carried, on="phys_hash", how="left")
-            .with_columns(carried=to_cents(pl.col("phys_amount")) + pl.col("adjusted").fill_null(0))
-            .join(batch.select(base), on="txn_id", how="inner")
+        replaced = invoices.select(
+            "txn_id", "phys_hash", "phys_amount", "phys_inventory_account", "phys_offset_account"
+        ).join(batch.select(base), on="txn_id", how="inner")
+        # The physical version's amount, and each of its adjustments, taken back on the
+        # invoice's date or on the adjustment's own date when that is later.
+        adjusted = replaced.join(carried, on="phys_hash", how="inner").with_columns(
+            date=pl.max_horizontal("date", "adjustment_date"), net=pl.col("adjusted")
+        )
+        taken = pl.concat(
+            [
+                replaced.with_columns(net=to_cents(pl.col("phys_amount"))).select(
+                    *base, "phys_inventory_account", "phys_offset_account", "net"
+                ),
+                adjusted.select(*base, "phys_inventory_account", "phys_offset_account", "net"),
+            ]
         )
         legs += [
-            inv.select(
-                *base, account=pl.col("phys_inventory_account"), net=-pl.col("carried"), leg=2
+            taken.select(
+                *base, account=pl.col("phys_inventory_account"), net=-pl.col("net"), leg=2
             ),
-            inv.select(*base, account=pl.col("phys_offset_account"), net=pl.col("carried"), leg=3),
+            taken.select(*base, account=pl.col("phys_offset_account"), net=pl.col("net"), leg=3),
         ]
     typed = [
         leg.with_columns(pl.col("net").cast(pl.Int64), pl.col("leg").cast(pl.Int64)) for leg in legs
@@ -400,8 +407,8 @@ def posting_vouchers(
     """The batch with its posted accounts, and its voucher lines (contract ``vouchers``).
 
     ``batch`` has the input columns plus ``item_group``; ``invoices`` is the output of
-    :func:`check_against_ledger`; ``carried`` has ``phys_hash`` and ``adjusted`` (cents of
-    adjustments of that physical version).
+    :func:`check_against_ledger`; ``carried`` has ``phys_hash``, ``adjustment_date`` and
+    ``adjusted`` (cents of the adjustments of that physical version on that date).
     """
     dim_list = list(dims)
     if "variance" not in batch.columns:
@@ -432,17 +439,19 @@ def posting_vouchers(
             msg, rows.select("txn_id", "kind", "item_group", "inventory_account", "offset_account")
         )
     keys = ["txn_id", "item_id", *dim_list, "item_group", "date", "seq", "account"]
+    # One voucher per transaction and posting date (a later take-back is a voucher of its own).
     order = (
-        posted.select("date", "seq", "txn_id")
+        legs.select("date", "seq", "txn_id")
+        .unique()
         .sort("date", "seq", "txn_id")
         .with_row_index("voucher_no", offset=1)
-        .select("txn_id", pl.col("voucher_no").cast(pl.Int64))
+        .with_columns(pl.col("voucher_no").cast(pl.Int64))
     )
     lines = (
         legs.group_by(keys)
         .agg(pl.col("net").sum(), pl.col("leg").min())
         .filter(pl.col("net") != 0)
-        .join(order, on="txn_id", how="left")
+        .join(order, on=["date", "seq", "txn_id"], how="left")
         .sort(["voucher_no", "leg", "account"])
         .with_columns(line_no=pl.int_range(1, pl.len() + 1).over("voucher_no").cast(pl.Int64))
     )

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
+import invclose
 from invclose.ledger import Ledger
-from tests.ledger.helpers import CONFIG, D, assert_consistent, day, rows
+from tests.ledger.helpers import ACCOUNTS, CONFIG, D, assert_consistent, day, rows
 from tests.ledger.test_cli import invoke
 
 
@@ -104,3 +105,34 @@ def test_the_command_line_reconciles_at_a_past_date(tmp_path: Path) -> None:
     assert "124.00" in now.stdout
     bad = invoke("reconcile", "--db", db, "--as-of", "31/01/2025")
     assert bad.exit_code == 2
+
+
+def test_an_invoice_dated_before_a_recalculation_posted_after_it_reconciles(
+    tmp_path: Path,
+) -> None:
+    # January: R1 10 @ 10.00, closed. X1 ships 3 physically on 3 February at -36.00; a
+    # recalculation on the 15th (physical value included) costs it at 30.00: +6.00 dated the
+    # 15th. Its invoice, dated the 10th at -40.00, is posted after that. The GL took the
+    # +6.00 back on the 10th, before it existed (review 64): 100 - 36 - (40 - 30) = 54.00
+    # against the sub-ledger's 100 - 40 = 60.00 from the 10th to the 14th.
+    cfg = invclose.CloseConfig(
+        method="fifo", dimensions=["site"], accounts=ACCOUNTS, include_physical_value=True
+    )
+    with Ledger(tmp_path / "books.duckdb", config=cfg) as books:
+        books.post(rows(("R1", "A", day(1, 3), 10, "100.00", "purchase")))
+        books.close("2025-01-31")
+        books.post(rows(("X1", "A", day(2, 3), -3, "-36.00", "sale", "physical")))
+        books.recalculate("2025-02-15")
+        books.post(rows(("X1", "A", day(2, 10), -3, "-40.00", "sale")))
+        expected = {"2025-02-09": D("64.00"), "2025-02-10": D("60.00"), "2025-02-14": D("60.00")}
+        expected["2025-02-15"] = D("60.00")
+        for date, value in expected.items():
+            table = books.reconciliation(as_of=date)
+            assert table.select("subledger_value", "gl_balance").row(0) == (value, value), date
+        assert_consistent(books)
+        # Cancelling the recalculation takes its +6.00 and the take-back away on the 15th.
+        books.reverse_recalculations("2025-02-01", comment="redo")
+        for date in ("2025-02-12", "2025-02-15"):
+            table = books.reconciliation(as_of=date)
+            assert table.select("subledger_value", "gl_balance").row(0) == (D("60.00"),) * 2
+        assert_consistent(books)
