@@ -118,7 +118,7 @@ def rich_progress(
     task = bar.add_task(description, total=None, parts="", stage="starting")
 
     def update(event: ProgressEvent) -> None:
-        parts = f"part {event.parts_done}/{event.parts_total}" if event.parts_total > 1 else ""
+        parts = f"{event.parts_done} of {event.parts_total} parts" if event.parts_total > 1 else ""
         bar.update(
             task,
             completed=event.rows_done,
@@ -135,9 +135,9 @@ def _line(description: str, event: ProgressEvent, seconds: float) -> str:
     """One event as a log line.
 
     >>> _line("closing", ProgressEvent("batch", 2500, 10000, 1, 4), 3.25)
-    'invclose closing: batch, 2,500 of 10,000 rows (25%), part 1/4, 3.2 s'
+    'invclose closing: batch, 2,500 of 10,000 rows (25%), 1 of 4 parts, 3.2 s'
     """
-    parts = f", part {event.parts_done}/{event.parts_total}" if event.parts_total > 1 else ""
+    parts = f", {event.parts_done} of {event.parts_total} parts" if event.parts_total > 1 else ""
     return (
         f"invclose {description}: {event.stage}, {event.rows_done:,} of {event.rows_total:,} "
         f"rows ({event.fraction:.0%}){parts}, {seconds:.1f} s"
