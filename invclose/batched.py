@@ -108,6 +108,7 @@ class _Source:
         self.frame: pl.DataFrame | None = None
         self.files: list[str] = []
         self.as_text: list[str] = []
+        self.zones: dict[str, dict[str, str | None]] = {}
         self.columns_of: dict[str, list[str]] = {}
         if is_paths(source):
             paths = _expand(source)
@@ -133,6 +134,12 @@ class _Source:
             self.files = [str(p) for p in paths]
             self.columns_of = columns_of
             self.as_text = _decimals_to_read_as_text(schemas)
+            # Zoned timestamps are read as their wall-clock time in each file's own zone, as
+            # the in-memory close reads them (DuckDB would hand back UTC instants).
+            self.zones = {
+                path: {c: zone for c, dtype in schema.items() if (zone := _time_zone(dtype))}
+                for path, schema in schemas.items()
+            }
         else:
             self.frame = to_polars(source)
 
@@ -149,23 +156,27 @@ class _Source:
             # Values come from the files only: DuckDB would take a folder named like
             # "site=S1" or "date=2025-01-20" for a column and replace the rows' own values.
             options = "hive_partitioning = false"
-            if not self.as_text:
+            if not self.as_text and not any(self.zones.values()):
                 listed = ", ".join(_literal(f) for f in self.files)
                 union = f"SELECT * FROM read_parquet([{listed}], union_by_name = true, {options})"
             else:
                 # Decimal columns of different types across files: DuckDB's union would cut
                 # the larger scale (100.0060 read as 100.01); as text every value stays exact
                 # for validation, which refuses what the close cannot hold (too_many_decimals).
+                # A zoned timestamp becomes its file's wall-clock time.
                 selects = []
                 for f in self.files:
                     read = f"read_parquet({_literal(f)}, {options})"
                     present = [c for c in self.as_text if c in self.columns_of[f]]
-                    cast = ", ".join(
+                    replaced = [
                         f"CAST({quote_ident(c)} AS VARCHAR) AS {quote_ident(c)}" for c in present
-                    )
+                    ] + [
+                        f"timezone({_literal(str(zone))}, {quote_ident(c)}) AS {quote_ident(c)}"
+                        for c, zone in self.zones.get(f, {}).items()
+                    ]
                     selects.append(
-                        f"SELECT * REPLACE ({cast}) FROM {read}"
-                        if cast
+                        f"SELECT * REPLACE ({', '.join(replaced)}) FROM {read}"
+                        if replaced
                         else f"SELECT * FROM {read}"
                     )
                 union = " UNION ALL BY NAME ".join(selects)
@@ -329,13 +340,7 @@ def _batch_input(work: Path, batch: int, schema: pl.Schema, source: _Source) -> 
     files = sorted(folder.glob("*.parquet")) if folder.is_dir() else []
     if not files:
         return pl.DataFrame(schema=schema)
-    rows = pl.read_parquet(files, hive_partitioning=False)
-    zone = _time_zone(schema.get("date"))
-    if zone is not None and _time_zone(rows.schema.get("date")) not in (None, zone):
-        # DuckDB writes a zoned timestamp as UTC: back to the input's zone, whose calendar
-        # day the in-memory close takes (midnight in Paris is 23:00 UTC the day before).
-        rows = rows.with_columns(pl.col("date").dt.convert_time_zone(zone))
-    return rows
+    return pl.read_parquet(files, hive_partitioning=False)
 
 
 def _time_zone(dtype: pl.DataType | None) -> str | None:

@@ -434,7 +434,7 @@ def read_raw_files(
     name the file and its own row number of a row of the concatenated frame
     (:func:`name_files`)."""
     paths = _expand(source)
-    frames = [_read_file(p, reads=required) for p in paths]
+    frames = [_wall_clock(_read_file(p, reads=required)) for p in paths]
     heights = [(str(p), f.height) for p, f in zip(paths, frames, strict=True)]
     if len(frames) == 1:
         return frames[0], heights
@@ -442,7 +442,40 @@ def read_raw_files(
     refuse_files_missing(columns_of, required, what)
     refuse_other_spellings(columns_of, what)
     refuse_float_files({str(p): f.schema for p, f in zip(paths, frames, strict=True)}, what)
-    return pl.concat(frames, how="diagonal_relaxed"), heights
+    try:
+        return pl.concat(frames, how="diagonal_relaxed"), heights
+    except pl.exceptions.PolarsError as exc:
+        # Types no supertype joins (a list in one file, text in another): name them by file.
+        kinds: dict[str, set[str]] = {}
+        for frame in frames:
+            for name, dtype in frame.schema.items():
+                kinds.setdefault(name, set()).add(str(dtype))
+        clashing = {name: sorted(seen) for name, seen in kinds.items() if len(seen) > 1}
+        held = [
+            f"{path} holds {name!r} as {frame.schema[name]}"
+            for path, frame in zip(paths, frames, strict=True)
+            for name in clashing
+            if name in frame.columns
+        ]
+        msg = (
+            f"{what}: the files cannot be read together ({first_paragraph(exc)}): "
+            f"{first_named(held, '; ')}. Give each column one type in every file"
+        )
+        raise InputValidationError(msg) from None
+
+
+def _wall_clock(frame: pl.DataFrame) -> pl.DataFrame:
+    """Zoned timestamps as their wall-clock time in their own zone: files in different zones
+    (or zoned beside plain dates) then concatenate, and midnight in Paris stays that day.
+
+    >>> import datetime as dt
+    >>> paris = pl.DataFrame({"date": [dt.datetime(2025, 1, 31)]}).with_columns(
+    ...     pl.col("date").dt.replace_time_zone("Europe/Paris"))
+    >>> _wall_clock(paris)["date"].to_list()
+    [datetime.datetime(2025, 1, 31, 0, 0)]
+    """
+    zoned = [c for c, t in frame.schema.items() if isinstance(t, pl.Datetime) and t.time_zone]
+    return frame.with_columns(pl.col(c).dt.replace_time_zone(None) for c in zoned)
 
 
 def name_files(failures: pl.DataFrame, files: Sequence[tuple[str, int]]) -> pl.DataFrame:

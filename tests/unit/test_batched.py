@@ -512,3 +512,40 @@ def test_dates_in_a_time_zone_take_their_own_day_as_in_memory(tmp_path: Path) ->
         assert result.adjustments.select("txn_id", "cost_delta").rows() == [("S1", D("-2.00"))]
         assert result.settlements["amount"].to_list() == [D("10.00")]
     assert batched.close_id == in_memory.close_id
+
+
+def test_files_in_different_zones_or_without_one_each_take_their_own_day(tmp_path: Path) -> None:
+    # Three files: midnight in Paris, midnight in New York, plain dates (review 66: the
+    # in-memory close failed with a traceback on two zones, and read plain dates as
+    # New York's 19:00 the day before; the batched close read New York in Paris' zone).
+    # R1 2 @ 20.00 (Paris), R2 1 @ 13.00 (New York), S1 -2 posted -30.00: FIFO 20.00.
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name, zone, row in (
+        ("a", "Europe/Paris", ("R1", 2, "20.00", 1)),
+        ("b", "America/New_York", ("R2", 1, "13.00", 2)),
+        ("c", None, ("S1", -2, "-30.00", 3)),
+    ):
+        txn, qty, amount, seq = row
+        frame = pl.DataFrame(
+            {
+                "txn_id": [txn],
+                "item_id": ["A"],
+                "date": [dt.datetime(2025, 1, 31)],
+                "qty": [D(qty)],
+                "amount": [D(amount)],
+                "seq": [seq],
+            }
+        )
+        dated = (
+            frame.with_columns(pl.col("date").dt.date())
+            if zone is None
+            else frame.with_columns(pl.col("date").dt.replace_time_zone(zone))
+        )
+        dated.write_parquet(folder / f"{name}.parquet")
+    in_memory = invclose.close(folder, day(31), accounts=ACCOUNTS)
+    close_batched(folder, day(31), tmp_path / "o", accounts=ACCOUNTS)
+    batched = invclose.read_result(tmp_path / "o")
+    for result in (in_memory, batched):
+        assert result.adjustments.select("txn_id", "cost_delta").rows() == [("S1", D("-10.00"))]
+    assert batched.close_id == in_memory.close_id
