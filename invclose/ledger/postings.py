@@ -439,19 +439,19 @@ def posting_vouchers(
             msg, rows.select("txn_id", "kind", "item_group", "inventory_account", "offset_account")
         )
     keys = ["txn_id", "item_id", *dim_list, "item_group", "date", "seq", "account"]
-    # One voucher per transaction and posting date (a later take-back is a voucher of its own).
+    netted = legs.group_by(keys).agg(pl.col("net").sum(), pl.col("leg").min())
+    netted = netted.filter(pl.col("net") != 0)
+    # One voucher per posted row, and one per later take-back that posts something.
+    voucher = ["date", "seq", "txn_id"]
     order = (
-        legs.select("date", "seq", "txn_id")
+        pl.concat([posted.select(voucher), netted.select(voucher)])
         .unique()
-        .sort("date", "seq", "txn_id")
+        .sort(voucher)
         .with_row_index("voucher_no", offset=1)
         .with_columns(pl.col("voucher_no").cast(pl.Int64))
     )
     lines = (
-        legs.group_by(keys)
-        .agg(pl.col("net").sum(), pl.col("leg").min())
-        .filter(pl.col("net") != 0)
-        .join(order, on=["date", "seq", "txn_id"], how="left")
+        netted.join(order, on=voucher, how="left")
         .sort(["voucher_no", "leg", "account"])
         .with_columns(line_no=pl.int_range(1, pl.len() + 1).over("voucher_no").cast(pl.Int64))
     )

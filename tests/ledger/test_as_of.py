@@ -136,3 +136,27 @@ def test_an_invoice_dated_before_a_recalculation_posted_after_it_reconciles(
             table = books.reconciliation(as_of=date)
             assert table.select("subledger_value", "gl_balance").row(0) == (D("60.00"),) * 2
         assert_consistent(books)
+
+
+def test_a_take_back_that_nets_to_nothing_takes_no_voucher_number(tmp_path: Path) -> None:
+    # X1's recalculation (+6.00 on 15 February) is cancelled before its invoice is posted:
+    # +6.00 - 6.00 on the 15th takes nothing back, so the batch's vouchers are numbered
+    # T1 (X1's invoice) and T2 (Y1), as before the take-backs were dated (review 65: T1, T3).
+    cfg = invclose.CloseConfig(
+        method="fifo", dimensions=["site"], accounts=ACCOUNTS, include_physical_value=True
+    )
+    with Ledger(tmp_path / "books.duckdb", config=cfg) as books:
+        books.post(rows(("R1", "A", day(1, 3), 10, "100.00", "purchase")))
+        books.close("2025-01-31")
+        books.post(rows(("X1", "A", day(2, 3), -3, "-36.00", "sale", "physical")))
+        books.recalculate("2025-02-15")
+        books.reverse_recalculations("2025-02-15", comment="redo")
+        run = books.post(
+            rows(
+                ("X1", "A", day(2, 10), -3, "-40.00", "sale"),
+                ("Y1", "A", day(2, 20), 1, "10.00", "purchase"),
+            )
+        )
+        ids = books.vouchers(run)["voucher_id"].unique(maintain_order=True).to_list()
+        assert [i.rsplit("-", 1)[1] for i in ids] == ["T1", "T2"]
+        assert_consistent(books)
