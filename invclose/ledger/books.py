@@ -109,7 +109,8 @@ class Ledger(LedgerReads):
         Notes
         -----
         Any failure refuses the whole batch and writes nothing. Without a ``seq`` column, the
-        rows follow every earlier posting in order. A batch holding a physical row and its
+        rows follow every earlier posting in order (an invoice listed before its physical row
+        right after that row). A batch holding a physical row and its
         invoice is costed once, in posting order, and stored as two posting runs: the batch
         without those invoices, then the invoices (so each version has its run; the returned
         ``run_id`` is the second's).
@@ -142,15 +143,23 @@ class Ledger(LedgerReads):
             if batch.is_empty():
                 msg = "nothing to post: the batch has no rows"
                 raise InputValidationError(msg)
-            if "seq" not in raw.columns:
-                start = self._store.scalar("SELECT coalesce(max(seq), -1) + 1 FROM transactions")
-                batch = batch.with_columns(pl.col("seq") + int(start))
             paired = batch.filter(pl.col("txn_id").is_duplicated())
             # Every row but the invoice half of a pair in the batch meets the stored rows: a
             # pair's physical row whose id was posted already is a repeat like any other.
             invoice_half = pl.col("txn_id").is_in(paired["txn_id"].implode()) & (
                 pl.col("status") == "financial"
             )
+            if "seq" not in raw.columns:
+                # In row order after every earlier posting, but an invoice listed before its
+                # physical row right after that row (it was refused as posted before it).
+                start = self._store.scalar("SELECT coalesce(max(seq), -1) + 1 FROM transactions")
+                physical_at = (
+                    pl.col("seq").filter(pl.col("status") == "physical").first().over("txn_id")
+                )
+                early = invoice_half & (pl.col("seq") < physical_at)
+                place = pl.when(early).then(2 * physical_at + 1).otherwise(2 * pl.col("seq"))
+                order = place.rank("ordinal").cast(pl.Int64) - 1
+                batch = batch.with_columns(seq=order + int(start))
             postings.refuse_locked_or_repeated(
                 batch,
                 self._lock(),

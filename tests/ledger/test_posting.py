@@ -464,6 +464,27 @@ def test_a_physical_row_and_its_invoice_in_one_batch_post_as_in_two(tmp_path: Pa
         assert_consistent(books)
 
 
+def test_an_invoice_listed_before_its_physical_row_posts_after_it(tmp_path: Path) -> None:
+    # Without seq, rows post in row order; an invoice listed before its physical row (dated
+    # after it) was refused for moving-average items as posted before it (review 65). It now
+    # posts right after its physical row: R0 10 @ 10.00, P2 received 2 at 20.00 (the average
+    # stays 10.00), invoiced at 22.00: 2.00 capitalised (both units on hand), 122.00 in stock.
+    items = pl.DataFrame({"item_id": ["M"], "method": ["moving_average"]})
+    accounts = ACCOUNTS.with_columns(variance_account=pl.lit("5900"))
+    config = invclose.CloseConfig(dimensions=["site"], accounts=accounts, items=items)
+    with Ledger(tmp_path / "books.duckdb", config=config) as books:
+        books.post(rows(("R0", "M", day(1, 2), "10", "100.00", "purchase")))
+        books.post(
+            rows(
+                ("P2", "M", day(1, 9), "2", "22.00", "purchase"),
+                ("P2", "M", day(1, 6), "2", "20.00", "purchase", "physical"),
+            )
+        )
+        assert gl_balance(books, "1400") == D("122.00")
+        assert gl_balance(books, "5900") == D("0.00")
+        assert_consistent(books)
+
+
 @pytest.mark.parametrize("close_between", [False, True])
 def test_a_moving_average_receipt_crossing_zero_books_its_gap_as_variance_when_received(
     tmp_path: Path, close_between: bool
