@@ -162,6 +162,8 @@ def _read_fix(path: Path, exc: BaseException) -> str:
     """What to do about a file that could not be read."""
     reason = str(exc).lower()
     if isinstance(exc, pl.exceptions.NoDataError) or (path.is_file() and not path.stat().st_size):
+        if _suffix(path) in PARQUET_SUFFIXES:
+            return "the file is empty (0 bytes, no Parquet footer): write it again, or remove it"
         return "the file is empty: give a header row and the rows"
     if "utf-8" in reason or "utf8" in reason or isinstance(exc, UnicodeDecodeError):
         return "save it as UTF-8 text (e.g. 'CSV UTF-8' in a spreadsheet), or as Parquet"

@@ -163,7 +163,7 @@ class LedgerReads(LedgerCore):
             Only the lines posted on or before this date (a reversal is dated like what it
             reverses): the books at a period end, as the file shows them now.
         """
-        day = None if as_of is None else parse_date(as_of)
+        day = None if as_of is None else parse_date(as_of, "as_of")
         if by_account:
             if day is None:
                 return self._read("SELECT * FROM gl_by_account")
@@ -187,7 +187,7 @@ class LedgerReads(LedgerCore):
         """
         if as_of is None:
             return self._read("SELECT * FROM reconciliation")
-        return self._read(RECONCILIATION_AS_OF_SQL, {"as_of": parse_date(as_of)})
+        return self._read(RECONCILIATION_AS_OF_SQL, {"as_of": parse_date(as_of, "as_of")})
 
     def certificate(self, run_id: int | None = None) -> pl.DataFrame:
         """The checks each close stored when it ran (``run_id``, ``check``, ``ok``, ``detail``)."""

@@ -105,6 +105,7 @@ def test_the_command_line_reconciles_at_a_past_date(tmp_path: Path) -> None:
     assert "124.00" in now.stdout
     bad = invoke("reconcile", "--db", db, "--as-of", "31/01/2025")
     assert bad.exit_code == 2
+    assert "as_of must be a date such as '2025-01-31'" in bad.stderr  # was "closing date"
 
 
 def test_an_invoice_dated_before_a_recalculation_posted_after_it_reconciles(

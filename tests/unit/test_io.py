@@ -280,6 +280,12 @@ def test_unreadable_files_are_input_errors(tmp_path: Path) -> None:
     empty.write_bytes(b"")
     with pytest.raises(InputValidationError, match=rf"^cannot read {empty}: .*; the file is empty"):
         read_transactions(empty)
+    # A zero-byte Parquet part (a failed writer's) gets Parquet advice, not a header row's.
+    hollow = tmp_path / "part-0.parquet"
+    hollow.write_bytes(b"")
+    with pytest.raises(InputValidationError, match=r"no Parquet footer\): write it again") as err:
+        read_transactions(hollow)
+    assert "header row" not in str(err.value)
     with pytest.raises(InputValidationError, match="no such file") as missing:
         read_transactions(tmp_path / "absent.csv")
     assert isinstance(missing.value, FileNotFoundError)
