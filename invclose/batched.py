@@ -101,6 +101,27 @@ class BatchedClose:
 # --------------------------------------------------------------------------- source
 
 
+#: Columns a batched close adds to rows read from files: the file and the row within it.
+FILE_COLUMN = "invclose_file"
+FILE_ROW_COLUMN = "invclose_file_row"
+
+
+def _with_files(exc: InputValidationError, rows: pl.DataFrame) -> InputValidationError:
+    """``exc`` with each failing row's ``file`` and ``file_row`` (from 0) when ``rows`` (the
+    batch it numbers) were read from files."""
+    failures = exc.failures
+    if failures is None or FILE_COLUMN not in rows.columns or "row" not in failures.columns:
+        return exc
+    at = failures["row"].cast(pl.Int64)
+    known = at.is_not_null() & (at < rows.height)
+    index = at.fill_null(0).clip(0, max(rows.height - 1, 0)).cast(pl.UInt32)
+    named = failures.with_columns(
+        file=pl.when(known).then(rows[FILE_COLUMN].gather(index)),
+        file_row=pl.when(known).then(rows[FILE_ROW_COLUMN].cast(pl.Int64).gather(index)),
+    )
+    return InputValidationError(str(exc), named)
+
+
 class _Source:
     """The input: Parquet files read by DuckDB, or an in-memory frame."""
 
@@ -156,6 +177,8 @@ class _Source:
             # Values come from the files only: DuckDB would take a folder named like
             # "site=S1" or "date=2025-01-20" for a column and replace the rows' own values.
             options = "hive_partitioning = false"
+            # Each row keeps the file it came from and its row there, to name them in errors.
+            options += f", filename = {_literal(FILE_COLUMN)}, file_row_number = true"
             if not self.as_text and not any(self.zones.values()):
                 listed = ", ".join(_literal(f) for f in self.files)
                 union = f"SELECT * FROM read_parquet([{listed}], union_by_name = true, {options})"
@@ -180,6 +203,10 @@ class _Source:
                         else f"SELECT * FROM {read}"
                     )
                 union = " UNION ALL BY NAME ".join(selects)
+            union = (
+                f"SELECT * EXCLUDE (file_row_number), file_row_number AS {FILE_ROW_COLUMN} "
+                f"FROM ({union})"
+            )
             con.execute(f"CREATE VIEW invclose_source AS {union}")
         return "invclose_source"
 
@@ -627,11 +654,12 @@ def close_batched(
         done = 0
         for batch in range(n_batches):
             batch_items = plan.filter(pl.col("batch") == batch)["item_id"]
+            rows = _batch_input(work, batch, schema, data)
             try:
                 # A function call per batch: its frames are freed before the next batch loads.
                 closed = _close_batch(
                     work,
-                    _batch_input(work, batch, schema, data),
+                    rows,
                     _Batch(batch, n_batches, done, total, validate_only=bool(failures)),
                     cfg,
                     closing_date,
@@ -640,12 +668,14 @@ def close_batched(
                     progress,
                 )
             except InputValidationError as exc:
-                failures.append(exc)
+                failures.append(_with_files(exc, rows))
                 continue
             except MissingAccountError as exc:
                 # Every batch's rows without accounts, as one in-memory close names them all.
                 missing.append(exc)
                 continue
+            finally:
+                del rows  # before the next batch loads
             if closed is not None:
                 digests.append(closed[0])
                 done += closed[1]
@@ -772,7 +802,8 @@ def _combined(failures: Sequence[InputValidationError]) -> InputValidationError:
     """One error for the failures of every batch.
 
     A batch's row numbers count its own rows, not the input's, so they are dropped: rows are
-    named by ``txn_id``, and a failure of a whole column (found in every batch) is listed once.
+    named by ``txn_id`` (and, read from files, by their ``file`` and ``file_row`` there), and a
+    failure of a whole column (found in every batch) is listed once.
     Errors without a failures table (a file that cannot be read) keep their text.
     """
     tables = [e.failures for e in failures if e.failures is not None]
@@ -783,7 +814,10 @@ def _combined(failures: Sequence[InputValidationError]) -> InputValidationError:
             .with_columns(row=pl.lit(None, pl.Int64))
             .unique(maintain_order=True)
         )
-        numbering = "a batched close names rows by txn_id, as it reads the input a batch at a time"
+        numbering = (
+            "a batched close names rows by txn_id, and by file and row there, as it reads the "
+            "input a batch at a time"
+        )
         texts.insert(0, failure_message(merged, "transactions", "txn_id", numbering))
     return InputValidationError("\n".join(texts), merged if tables else None)
 

@@ -691,6 +691,8 @@ def failure_message(
             )
         elif f["row"] is not None:
             where = f"row {f['row']} ({key} {ident}), column {f['column']!r}"
+        elif f[key] is not None and f.get("file") is not None:
+            where = f"{key} {ident} ({f['file']} row {f['file_row']}), column {f['column']!r}"
         elif f[key] is not None:
             where = f"{key} {ident}, column {f['column']!r}"
         else:

@@ -549,3 +549,36 @@ def test_files_in_different_zones_or_without_one_each_take_their_own_day(tmp_pat
     for result in (in_memory, batched):
         assert result.adjustments.select("txn_id", "cost_delta").rows() == [("S1", D("-10.00"))]
     assert batched.close_id == in_memory.close_id
+
+
+def test_a_failure_read_from_files_names_its_file_and_row_there(tmp_path: Path) -> None:
+    # Two part files of a folder; the second file's row 1 (S2) has qty 0. The batched close
+    # named it by txn_id only (review 66 #3); it names the file and the row there, as the
+    # in-memory close does.
+    folder = tmp_path / "in"
+    folder.mkdir()
+    tx(("R1", "A", 2, 5, "50.00"), ("S1", "A", 3, -1, "-10.00")).with_columns(
+        seq=pl.Series([1, 2])
+    ).write_parquet(folder / "a.parquet")
+    tx(("R2", "B", 2, 5, "50.00"), ("S2", "B", 3, 0, "0.00")).with_columns(
+        seq=pl.Series([3, 4])
+    ).write_parquet(folder / "b.parquet")
+    with pytest.raises(InputValidationError) as err:
+        close_batched(folder, day(31), tmp_path / "o", batch_rows=1, accounts=ACCOUNTS)
+    assert f"txn_id 'S2' ({folder / 'b.parquet'} row 1), column 'qty'" in str(err.value)
+    failures = err.value.failures
+    assert failures is not None
+    assert failures.select("txn_id", "file", "file_row").rows() == [
+        ("S2", str(folder / "b.parquet"), 1)
+    ]
+    assert _nothing_written(tmp_path / "o")
+    # Valid files close as before: the columns naming the files are no input columns.
+    fixed = tx(("R2", "B", 2, 5, "50.00"), ("S2", "B", 3, -1, "-10.00")).with_columns(
+        seq=pl.Series([3, 4])
+    )
+    fixed.write_parquet(folder / "b.parquet")
+    close_batched(folder, day(31), tmp_path / "o", batch_rows=1, accounts=ACCOUNTS)
+    assert (
+        invclose.read_result(tmp_path / "o").close_id
+        == invclose.close(folder, day(31), accounts=ACCOUNTS).close_id
+    )
