@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -108,14 +109,10 @@ def test_the_command_line_reconciles_at_a_past_date(tmp_path: Path) -> None:
     assert "as_of must be a date such as '2025-01-31'" in bad.stderr  # was "closing date"
 
 
-def test_an_invoice_dated_before_a_recalculation_posted_after_it_reconciles(
-    tmp_path: Path,
-) -> None:
-    # January: R1 10 @ 10.00, closed. X1 ships 3 physically on 3 February at -36.00; a
-    # recalculation on the 15th (physical value included) costs it at 30.00: +6.00 dated the
-    # 15th. Its invoice, dated the 10th at -40.00, is posted after that. The GL took the
-    # +6.00 back on the 10th, before it existed (review 64): 100 - 36 - (40 - 30) = 54.00
-    # against the sub-ledger's 100 - 40 = 60.00 from the 10th to the 14th.
+@contextmanager
+def _recalculated_shipment(tmp_path: Path) -> Iterator[Ledger]:
+    """R1 10 @ 10.00 closed in January; X1 ships 3 physically on 3 February at -36.00, and a
+    recalculation on the 15th (physical value included) costs it at 30.00: +6.00."""
     cfg = invclose.CloseConfig(
         method="fifo", dimensions=["site"], accounts=ACCOUNTS, include_physical_value=True
     )
@@ -124,6 +121,18 @@ def test_an_invoice_dated_before_a_recalculation_posted_after_it_reconciles(
         books.close("2025-01-31")
         books.post(rows(("X1", "A", day(2, 3), -3, "-36.00", "sale", "physical")))
         books.recalculate("2025-02-15")
+        yield books
+
+
+def test_an_invoice_dated_before_a_recalculation_posted_after_it_reconciles(
+    tmp_path: Path,
+) -> None:
+    # January: R1 10 @ 10.00, closed. X1 ships 3 physically on 3 February at -36.00; a
+    # recalculation on the 15th (physical value included) costs it at 30.00: +6.00 dated the
+    # 15th. Its invoice, dated the 10th at -40.00, is posted after that. The GL took the
+    # +6.00 back on the 10th, before it existed (review 64): 100 - 36 - (40 - 30) = 54.00
+    # against the sub-ledger's 100 - 40 = 60.00 from the 10th to the 14th.
+    with _recalculated_shipment(tmp_path) as books:
         books.post(rows(("X1", "A", day(2, 10), -3, "-40.00", "sale")))
         expected = {"2025-02-09": D("64.00"), "2025-02-10": D("60.00"), "2025-02-14": D("60.00")}
         expected["2025-02-15"] = D("60.00")
@@ -143,14 +152,7 @@ def test_a_take_back_that_nets_to_nothing_takes_no_voucher_number(tmp_path: Path
     # X1's recalculation (+6.00 on 15 February) is cancelled before its invoice is posted:
     # +6.00 - 6.00 on the 15th takes nothing back, so the batch's vouchers are numbered
     # T1 (X1's invoice) and T2 (Y1), as before the take-backs were dated (review 65: T1, T3).
-    cfg = invclose.CloseConfig(
-        method="fifo", dimensions=["site"], accounts=ACCOUNTS, include_physical_value=True
-    )
-    with Ledger(tmp_path / "books.duckdb", config=cfg) as books:
-        books.post(rows(("R1", "A", day(1, 3), 10, "100.00", "purchase")))
-        books.close("2025-01-31")
-        books.post(rows(("X1", "A", day(2, 3), -3, "-36.00", "sale", "physical")))
-        books.recalculate("2025-02-15")
+    with _recalculated_shipment(tmp_path) as books:
         books.reverse_recalculations("2025-02-15", comment="redo")
         run = books.post(
             rows(
