@@ -60,6 +60,7 @@ from invclose.io import (
     is_paths,
     refuse_files_missing,
     refuse_float_files,
+    time_zone,
     to_polars,
 )
 from invclose.kernel.money import from_cents, wide_cents
@@ -158,7 +159,7 @@ class _Source:
             # Zoned timestamps are read as their wall-clock time in each file's own zone, as
             # the in-memory close reads them (DuckDB would hand back UTC instants).
             self.zones = {
-                path: {c: zone for c, dtype in schema.items() if (zone := _time_zone(dtype))}
+                path: {c: zone for c, dtype in schema.items() if (zone := time_zone(dtype))}
                 for path, schema in schemas.items()
             }
         else:
@@ -368,11 +369,6 @@ def _batch_input(work: Path, batch: int, schema: pl.Schema, source: _Source) -> 
     if not files:
         return pl.DataFrame(schema=schema)
     return pl.read_parquet(files, hive_partitioning=False)
-
-
-def _time_zone(dtype: pl.DataType | None) -> str | None:
-    """The time zone of a zoned Datetime dtype (``None`` for any other)."""
-    return dtype.time_zone if isinstance(dtype, pl.Datetime) else None
 
 
 def _same_place(a: Path, b: Path) -> bool:

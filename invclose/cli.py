@@ -60,7 +60,6 @@ app.add_typer(ledger_app, name="ledger")
 
 BAD_INPUT = 2
 WARNINGS = 1
-#: Log levels that ``--strict`` turns into exit status 1 (``info`` rows never do).
 
 
 def _fail(message: str) -> None:
@@ -69,8 +68,9 @@ def _fail(message: str) -> None:
 
 
 def _mode(progress: Show) -> ProgressMode:
-    """The ``--progress`` value as :func:`invclose.progress.progress_display` takes it."""
-    return "lines" if progress is Show.lines else "off" if progress is Show.off else "auto"
+    """The ``--progress`` value as :func:`invclose.progress.progress_display` takes it (the
+    enum's values are :data:`invclose.progress.PROGRESS_MODES`)."""
+    return progress.value
 
 
 def _money(value: Decimal | float | None) -> str:

@@ -452,7 +452,7 @@ def read_raw_files(
         for frame in frames:
             for name, dtype in frame.schema.items():
                 kinds.setdefault(name, set()).add(str(dtype))
-        clashing = {name: sorted(seen) for name, seen in kinds.items() if len(seen) > 1}
+        clashing = [name for name, seen in kinds.items() if len(seen) > 1]
         held = [
             f"{path} holds {name!r} as {frame.schema[name]}"
             for path, frame in zip(paths, frames, strict=True)
@@ -466,6 +466,15 @@ def read_raw_files(
         raise InputValidationError(msg) from None
 
 
+def time_zone(dtype: pl.DataType | None) -> str | None:
+    """The time zone of a zoned Datetime dtype (``None`` for any other).
+
+    >>> time_zone(pl.Datetime("us", "Europe/Paris")), time_zone(pl.Date())
+    ('Europe/Paris', None)
+    """
+    return dtype.time_zone if isinstance(dtype, pl.Datetime) else None
+
+
 def _wall_clock(frame: pl.DataFrame) -> pl.DataFrame:
     """Zoned timestamps as their wall-clock time in their own zone: files in different zones
     (or zoned beside plain dates) then concatenate, and midnight in Paris stays that day.
@@ -476,7 +485,7 @@ def _wall_clock(frame: pl.DataFrame) -> pl.DataFrame:
     >>> _wall_clock(paris)["date"].to_list()
     [datetime.datetime(2025, 1, 31, 0, 0)]
     """
-    zoned = [c for c, t in frame.schema.items() if isinstance(t, pl.Datetime) and t.time_zone]
+    zoned = [c for c, t in frame.schema.items() if time_zone(t)]
     return frame.with_columns(pl.col(c).dt.replace_time_zone(None) for c in zoned)
 
 

@@ -15,7 +15,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Literal, TextIO
+from typing import Literal, TextIO, get_args
 
 __all__ = [
     "PROGRESS_MODES",
@@ -29,8 +29,8 @@ __all__ = [
 #: How the command line shows progress: ``auto`` draws a bar when standard error is a
 #: terminal and nothing otherwise, ``lines`` writes one line per event (for a pipeline's
 #: log), ``off`` nothing.
-PROGRESS_MODES = ("auto", "lines", "off")
 ProgressMode = Literal["auto", "lines", "off"]
+PROGRESS_MODES: tuple[ProgressMode, ...] = get_args(ProgressMode)
 
 
 @dataclass(frozen=True)
@@ -118,17 +118,21 @@ def rich_progress(
     task = bar.add_task(description, total=None, parts="", stage="starting")
 
     def update(event: ProgressEvent) -> None:
-        parts = f"{event.parts_done} of {event.parts_total} parts" if event.parts_total > 1 else ""
         bar.update(
             task,
             completed=event.rows_done,
             total=max(event.rows_total, 1),
-            parts=parts,
+            parts=_parts_done(event),
             stage=event.stage,
         )
 
     with bar:
         yield update
+
+
+def _parts_done(event: ProgressEvent) -> str:
+    """``"1 of 4 parts"`` (done so far), empty for a run of one part."""
+    return f"{event.parts_done} of {event.parts_total} parts" if event.parts_total > 1 else ""
 
 
 def _line(description: str, event: ProgressEvent, seconds: float) -> str:
@@ -137,10 +141,10 @@ def _line(description: str, event: ProgressEvent, seconds: float) -> str:
     >>> _line("closing", ProgressEvent("batch", 2500, 10000, 1, 4), 3.25)
     'invclose closing: batch, 2,500 of 10,000 rows (25%), 1 of 4 parts, 3.2 s'
     """
-    parts = f", {event.parts_done} of {event.parts_total} parts" if event.parts_total > 1 else ""
+    parts = _parts_done(event)
     return (
         f"invclose {description}: {event.stage}, {event.rows_done:,} of {event.rows_total:,} "
-        f"rows ({event.fraction:.0%}){parts}, {seconds:.1f} s"
+        f"rows ({event.fraction:.0%}){', ' + parts if parts else ''}, {seconds:.1f} s"
     )
 
 
