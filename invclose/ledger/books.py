@@ -242,6 +242,23 @@ class Ledger(LedgerReads):
                 f"{LATEST_VERSION}"
             )
 
+    def _carried(self, versions: pl.Series) -> pl.DataFrame:
+        """``phys_hash``, ``adjustment_date`` and ``adjusted`` (cents): the adjustments of the
+        physical ``versions`` a batch invoices, per date. Only those versions are read: most
+        batches invoice nothing and read nothing."""
+        if versions.is_empty():
+            return pl.DataFrame(
+                schema={"phys_hash": pl.String, "adjustment_date": pl.Date, "adjusted": pl.Int64}
+            )
+        wanted = pl.DataFrame({"phys_hash": versions.unique()})
+        with self._store.registered("__invclose_ledger_versions", wanted) as table:
+            adjusted = self._store.query(
+                "SELECT version_hash AS phys_hash, adjustment_date, SUM(adjustment) AS adjusted "
+                f"FROM adjustments WHERE version_hash IN (SELECT phys_hash FROM {table}) "
+                "GROUP BY ALL"
+            )
+        return adjusted.with_columns(adjusted=to_cents(pl.col("adjusted")))
+
     def _write_posting(self, batch: pl.DataFrame, stored: pl.DataFrame) -> int:
         """Store costed ``batch`` as one posting run with its vouchers; its ``run_id``.
 
@@ -253,10 +270,7 @@ class Ledger(LedgerReads):
         columns = list(input_schema(dims))
         batch = batch.with_columns(row_hash=row_hashes(batch, columns))
         grouped = resolve_items(batch, normalize_items(self._cfg.items), self._cfg)
-        carried = self._store.query(
-            "SELECT version_hash AS phys_hash, adjustment_date, SUM(adjustment) AS adjusted "
-            "FROM adjustments WHERE version_hash IS NOT NULL GROUP BY ALL"
-        ).with_columns(adjusted=to_cents(pl.col("adjusted")))
+        carried = self._carried(invoices["phys_hash"])
         run_id = self._next_run_id()
         post_id = content_id(batch["row_hash"], "post", prefix="P")
         rows, lines = postings.posting_vouchers(

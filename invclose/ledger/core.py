@@ -46,7 +46,7 @@ from invclose.kernel.money import from_cents, to_cents
 from invclose.kernel.vouchers import voucher_lines
 from invclose.ledger import audit
 from invclose.ledger.errors import LedgerBusyError, LedgerError, LedgerStateError
-from invclose.ledger.postings import net_voucher_lines
+from invclose.ledger.postings import net_voucher_lines, take_back_on
 from invclose.ledger.store import FORMAT_VERSION, LATEST_VERSION, Store, quote
 from invclose.result import CloseResult
 from invclose.schemas import RESULT_TABLES, conform, input_schema
@@ -451,9 +451,8 @@ class LedgerCore:
             adjustments.filter(pl.col("version_hash").is_not_null() & (pl.col("adjustment") != 0))
             .join(invoiced, on="txn_id", how="inner", maintain_order="left")
             .filter(pl.col("version_hash") != pl.col("current_hash"))
-            # On the invoice's date, or the adjustment's own when later (as the invoice's
-            # posting dates the take-back of one it already finds).
-            .with_columns(on=pl.max_horizontal("invoiced", "adjustment_date"))
+            # Dated as the invoice's posting dates the take-back of one it already finds.
+            .with_columns(on=take_back_on("invoiced"))
         )
         if lapsed.is_empty():
             return pl.DataFrame()

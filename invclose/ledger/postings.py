@@ -329,6 +329,14 @@ def _variance_accounts(rows: pl.DataFrame, mapping: pl.DataFrame | None) -> pl.S
     return fill_accounts(blank, as_accounts)["inventory_account"].alias("variance_account")
 
 
+def take_back_on(invoiced: str) -> pl.Expr:
+    """The date an adjustment of an invoiced physical version is taken back: the invoice's
+    (column ``invoiced``), or the adjustment's own ``adjustment_date`` when that is later (a
+    recalculation dated after the invoice, run before it was posted): the GL never held it
+    before."""
+    return pl.max_horizontal(invoiced, "adjustment_date")
+
+
 def _legs(
     batch: pl.DataFrame, invoices: pl.DataFrame, carried: pl.DataFrame, dims: list[str]
 ) -> pl.DataFrame:
@@ -350,7 +358,7 @@ def _legs(
         # The physical version's amount, and each of its adjustments, taken back on the
         # invoice's date or on the adjustment's own date when that is later.
         adjusted = replaced.join(carried, on="phys_hash", how="inner").with_columns(
-            date=pl.max_horizontal("date", "adjustment_date"), net=pl.col("adjusted")
+            date=take_back_on("date"), net=pl.col("adjusted")
         )
         taken = pl.concat(
             [
